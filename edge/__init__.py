@@ -1,0 +1,1 @@
+"""Gateway agent: polls sensors, buffers durably, publishes over MQTT."""

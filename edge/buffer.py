@@ -1,0 +1,162 @@
+"""The gateway's durable buffer: every reading is committed here before anything is sent.
+
+SQLite in WAL mode with synchronous=FULL: a commit that returned survives kill -9 and power
+loss (WAL + NORMAL may lose the last commits on power loss). Commits are one transaction per
+poll cycle, which spares SD cards. Records leave only when the broker has acknowledged them.
+
+Sequence numbers come from AUTOINCREMENT, so they are never reused within a buffer file, and a
+new buffer file starts from the current time in microseconds, so a gateway whose SD card was
+replaced does not reuse the (gateway, seq) identities it already sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_kind_seq ON records (kind, seq);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class BufferStats:
+    depth: int
+    oldest_created: float | None
+    dropped: int
+    next_seq: int
+
+
+class Buffer:
+    """A durable FIFO of encoded records keyed by a per-gateway sequence number.
+
+    Thread-safe: the poller appends while the publisher reads and deletes.
+    """
+
+    def __init__(self, path: str | Path, max_records: int = 5_000_000):
+        self.path = Path(path)
+        self.max_records = max_records
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        with self._transaction():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(statement)
+            seeded = self._db.execute(
+                "SELECT 1 FROM sqlite_sequence WHERE name = 'records'"
+            ).fetchone()
+            if not seeded:
+                self._db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?)",
+                    (time.time_ns() // 1000,),
+                )
+        self._depth = self._db.execute("SELECT count(*) FROM records").fetchone()[0]
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self._db)
+
+    def append(self, kind: str, bodies: Sequence[str]) -> tuple[int, int] | None:
+        """Commit records durably; returns the (first, last) sequence numbers given."""
+        if not bodies:
+            return None
+        now = time.time()
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "INSERT INTO records (kind, body, created) VALUES (?, ?, ?)",
+                ((kind, body, now) for body in bodies),
+            )
+            last = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='records'").fetchone()[0]
+            self._depth += len(bodies)
+            if self._depth > self.max_records:
+                self._drop_oldest(self._depth - self.max_records)
+        return last - len(bodies) + 1, last
+
+    def _drop_oldest(self, count: int) -> None:
+        """Make room by dropping the oldest records; the loss is counted, never silent."""
+        self._db.execute(
+            "DELETE FROM records WHERE seq IN (SELECT seq FROM records ORDER BY seq LIMIT ?)",
+            (count,),
+        )
+        self._bump("dropped", count)
+        self._depth -= count
+        log.warning("buffer full (%d records): dropped the %d oldest", self.max_records, count)
+
+    def _bump(self, name: str, by: int) -> None:
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
+        )
+
+    def pending(self, kind: str, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        """Up to `limit` records of `kind` with seq above `after_seq`, oldest first."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT seq, body FROM records WHERE kind = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (kind, after_seq, limit),
+            ).fetchall()
+
+    def acknowledge(self, spans: Iterable[tuple[str, int, int]]) -> int:
+        """Delete records the broker acknowledged, given as (kind, first, last) spans."""
+        spans = list(spans)
+        if not spans:
+            return 0
+        with self._lock, self._transaction():
+            deleted = 0
+            for kind, first, last in spans:
+                deleted += self._db.execute(
+                    "DELETE FROM records WHERE kind = ? AND seq BETWEEN ? AND ?", (kind, first, last)
+                ).rowcount
+            self._depth -= deleted
+        return deleted
+
+    def stats(self) -> BufferStats:
+        with self._lock:
+            oldest_row = self._db.execute(
+                "SELECT created FROM records ORDER BY seq LIMIT 1"
+            ).fetchone()
+            dropped = self._db.execute(
+                "SELECT value FROM counters WHERE name = 'dropped'"
+            ).fetchone()
+            last = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='records'").fetchone()[0]
+            return BufferStats(
+                self._depth, oldest_row[0] if oldest_row else None, dropped[0] if dropped else 0, last + 1
+            )
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

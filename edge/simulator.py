@@ -1,0 +1,136 @@
+"""Simulated Modbus sensors: pymodbus servers that serve a register map with a live curve.
+
+Used by the demo, the tests and on the bench. Values are computed from the wall clock when a
+request arrives, so a reading's value tells when it was really taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from edge.config import LoadedGateway, Zone
+from edge.registers import RegisterMap, encode_value
+
+log = logging.getLogger(__name__)
+
+Curve = Callable[[str, float], float]  # (quantity, unix time) -> value
+
+
+def zone_curve(zone: Zone, period_s: float = 600.0, phase: float = 0.0) -> Curve:
+    """A slow wave inside the zone's limits, with humidity around 45 %RH."""
+    low = zone.low if zone.low is not None else 15.0
+    high = zone.high if zone.high is not None else 25.0
+    middle, swing = (low + high) / 2, (high - low) * 0.3
+
+    def value(quantity: str, now: float) -> float:
+        wave = math.sin(2 * math.pi * now / period_s + phase)
+        if quantity == "humidity":
+            return 45.0 + 5.0 * wave
+        return middle + swing * wave
+
+    return value
+
+
+def clock_curve(quantity: str, now: float) -> float:
+    """Seconds of the current 100-second window: a reading's value dates it (tests use this)."""
+    return now % 100.0
+
+
+@dataclass
+class SimulatedSensor:
+    unit_id: int
+    rmap: RegisterMap
+    curve: Curve
+    reads: int = 0
+
+    def device(self) -> SimDevice:
+        """A pymodbus device whose registers are filled from the curve on every read."""
+        sizes = {"input": 1, "holding": 1}
+        for point in self.rmap.points:
+            sizes[point.table] = max(sizes[point.table], point.address + point.width)
+        bits = [SimData(0, values=[False] * 16, datatype=DataType.BITS)]
+        return SimDevice(
+            self.unit_id,
+            simdata=(
+                list(bits),
+                list(bits),
+                [SimData(0, values=[0] * sizes["holding"], datatype=DataType.REGISTERS)],
+                [SimData(0, values=[0] * sizes["input"], datatype=DataType.REGISTERS)],
+            ),
+            action=functools.partial(_fill, self),
+        )
+
+
+async def _fill(
+    sensor: SimulatedSensor,
+    function_code: int,
+    start: int,
+    _address: int,
+    _count: int,
+    registers: list[int],
+    _set_values: object,
+) -> None:
+    kind = {3: "holding", 4: "input"}.get(function_code)
+    if kind is None:
+        return None
+    sensor.reads += 1
+    now = time.time()
+    for point in sensor.rmap.points:
+        if point.table != kind:
+            continue
+        for i, word in enumerate(encode_value(sensor.curve(point.quantity, now), point, sensor.rmap)):
+            index = point.address - start + i
+            if 0 <= index < len(registers):
+                registers[index] = word
+    return None
+
+
+class SensorFarm:
+    """Every device of one or more gateway configs, served on the endpoints they name."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[tuple[str, int], list[SimulatedSensor]] = defaultdict(list)
+        self._servers: list[ModbusTcpServer] = []
+
+    def add(self, host: str, port: int, sensor: SimulatedSensor) -> None:
+        self.endpoints[(host, port)].append(sensor)
+
+    def add_gateway(self, loaded: LoadedGateway, curve: str = "zone") -> None:
+        zones = {z.id: z for z in loaded.config.zones}
+        for i, device in enumerate(loaded.config.devices):
+            chosen = clock_curve if curve == "clock" else zone_curve(zones[device.zone], phase=i)
+            self.add(
+                device.transport.host,
+                device.transport.port,
+                SimulatedSensor(device.unit_id, loaded.maps[device.id], chosen),
+            )
+
+    async def start(self) -> None:
+        for (host, port), sensors in self.endpoints.items():
+            server = ModbusTcpServer([s.device() for s in sensors], address=(host, port))
+            await server.serve_forever(background=True)
+            self._servers.append(server)
+            log.info("simulating %d sensor(s) on %s:%d", len(sensors), host, port)
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            await server.shutdown()
+        self._servers.clear()
+
+
+async def serve_forever(farm: SensorFarm) -> None:
+    await farm.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await farm.stop()
