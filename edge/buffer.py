@@ -82,7 +82,9 @@ class Buffer:
                 "INSERT INTO records (kind, body, created) VALUES (?, ?, ?)",
                 ((kind, body, now) for body in bodies),
             )
-            last = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='records'").fetchone()[0]
+            last = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name='records'"
+            ).fetchone()[0]
             self._depth += len(bodies)
             if self._depth > self.max_records:
                 self._drop_oldest(self._depth - self.max_records)
@@ -122,7 +124,8 @@ class Buffer:
             deleted = 0
             for kind, first, last in spans:
                 deleted += self._db.execute(
-                    "DELETE FROM records WHERE kind = ? AND seq BETWEEN ? AND ?", (kind, first, last)
+                    "DELETE FROM records WHERE kind = ? AND seq BETWEEN ? AND ?",
+                    (kind, first, last),
                 ).rowcount
             self._depth -= deleted
         return deleted
@@ -135,9 +138,14 @@ class Buffer:
             dropped = self._db.execute(
                 "SELECT value FROM counters WHERE name = 'dropped'"
             ).fetchone()
-            last = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='records'").fetchone()[0]
+            last = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name='records'"
+            ).fetchone()[0]
             return BufferStats(
-                self._depth, oldest_row[0] if oldest_row else None, dropped[0] if dropped else 0, last + 1
+                self._depth,
+                oldest_row[0] if oldest_row else None,
+                dropped[0] if dropped else 0,
+                last + 1,
             )
 
     def integrity_check(self) -> str:

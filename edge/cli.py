@@ -48,19 +48,28 @@ def check_config(configs: tuple[Path, ...]) -> None:
             failed = True
             continue
         cfg = loaded.config
-        click.echo(f"{path}: ok: gateway {cfg.id} at {cfg.site.id}, {len(cfg.zones)} zones, {len(cfg.devices)} devices")
+        click.echo(
+            f"{path}: ok: gateway {cfg.id} at {cfg.site.id}, "
+            f"{len(cfg.zones)} zones, {len(cfg.devices)} devices"
+        )
     sys.exit(1 if failed else 0)
 
 
 @main.command()
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
-              help="Where the buffer lives.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="Where the buffer lives.",
+)
 @click.option("--broker", help="Override the config's broker: mqtt://host:port.")
 @click.option("-v", "--verbose", is_flag=True)
 def run(config: Path, data_dir: Path, broker: str | None, verbose: bool) -> None:
     """Poll sensors, buffer durably, publish to the broker until SIGTERM or Ctrl-C."""
-    from edge.gateway import BrokerAddress, Gateway
+    from edge.gateway import Gateway
+    from edge.wire import BrokerAddress
 
     _logging(verbose)
     loaded = _load(config)
@@ -76,8 +85,13 @@ def run(config: Path, data_dir: Path, broker: str | None, verbose: bool) -> None
 
 @main.command()
 @click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--curve", type=click.Choice(["zone", "clock"]), default="zone", show_default=True,
-              help="zone: a slow wave inside each zone's limits; clock: value = seconds mod 100.")
+@click.option(
+    "--curve",
+    type=click.Choice(["zone", "clock"]),
+    default="zone",
+    show_default=True,
+    help="zone: a slow wave inside each zone's limits; clock: value = seconds mod 100.",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def simulate(configs: tuple[Path, ...], curve: str, verbose: bool) -> None:
     """Serve simulated Modbus TCP sensors for every device the configs name."""

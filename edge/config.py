@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edge.registers import RegisterMap
 from edge.wire import Identifier, SensorInfo, SiteInfo, ZoneInfo
 
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -107,7 +106,10 @@ class GatewayConfig(_Frozen):
                 raise ValueError(
                     f"devices.{i}.zone: {device.zone!r} is not one of the zones {sorted(zones)}"
                 )
-        for label, ids in (("zone", [z.id for z in self.zones]), ("device", [d.id for d in self.devices])):
+        for label, ids in (
+            ("zone", [z.id for z in self.zones]),
+            ("device", [d.id for d in self.devices]),
+        ):
             dupes = sorted({x for x in ids if ids.count(x) > 1})
             if dupes:
                 raise ValueError(f"{label} ids must be unique; repeated: {dupes}")
@@ -128,7 +130,10 @@ class LoadedGateway(BaseModel):
         return SiteInfo(id=site.id, name=site.name, kind=site.kind, timezone=site.timezone)
 
     def zone_infos(self) -> list[ZoneInfo]:
-        return [ZoneInfo(id=z.id, name=z.name, kind=z.kind, low=z.low, high=z.high) for z in self.config.zones]
+        return [
+            ZoneInfo(id=z.id, name=z.name, kind=z.kind, low=z.low, high=z.high)
+            for z in self.config.zones
+        ]
 
     def sensor_infos(self) -> list[SensorInfo]:
         return [
@@ -187,7 +192,9 @@ def _problem(root: yaml.Node | None, error: Any) -> str:
     message = error["msg"].removeprefix("Value error, ")
     line = _line_of(root, loc)
     value = error.get("input")
-    shown = "" if isinstance(value, dict | list) or error["type"] == "missing" else f" (got {value!r})"
+    shown = (
+        "" if isinstance(value, dict | list) or error["type"] == "missing" else f" (got {value!r})"
+    )
     return f"line {line}: {where}: {message}{shown}"
 
 
@@ -209,7 +216,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
                     child = value
                     line = key.start_mark.line + 1
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             child = node.value[part]
             line = child.start_mark.line + 1
         if child is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,21 +17,6 @@ from edge.publisher import Publisher
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class BrokerAddress:
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, text: str) -> BrokerAddress:
-        """'mqtt://host:port' or 'host:port'."""
-        rest = text.removeprefix("mqtt://")
-        host, _, port = rest.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"broker {text!r} is not mqtt://host:port")
-        return cls(host, int(port))
-
-
 def reading_bodies(samples: list[Sample]) -> list[str]:
     return [
         wire.encode_reading_body(s.sensor, s.quantity, s.value, s.unit, s.quality, s.taken_at)
@@ -43,11 +27,13 @@ def reading_bodies(samples: list[Sample]) -> list[str]:
 class Gateway:
     """A running gateway: polls on a fixed cadence, buffers, publishes, reports health."""
 
-    def __init__(self, loaded: LoadedGateway, data_dir: Path, broker: BrokerAddress | None = None):
+    def __init__(
+        self, loaded: LoadedGateway, data_dir: Path, broker: wire.BrokerAddress | None = None
+    ):
         self.loaded = loaded
         cfg = loaded.config
         self.data_dir = data_dir
-        self.broker = broker or BrokerAddress(cfg.mqtt.host, cfg.mqtt.port)
+        self.broker = broker or wire.BrokerAddress(cfg.mqtt.host, cfg.mqtt.port)
         self.buffer = Buffer(data_dir / cfg.buffer.file, max_records=cfg.buffer.max_records)
         self.poller = Poller([ModbusDevice(d, loaded.maps[d.id]) for d in cfg.devices])
         self.publisher = Publisher(self.buffer, cfg.mqtt, cfg.id, cfg.site.id, self._status_online)
@@ -76,7 +62,9 @@ class Gateway:
                 site=self.loaded.config.site.id,
                 at=datetime.now(UTC),
                 buffer_depth=stats.depth,
-                oldest_unsent_age_s=None if stats.oldest_created is None else round(time.time() - stats.oldest_created, 1),
+                oldest_unsent_age_s=None
+                if stats.oldest_created is None
+                else round(time.time() - stats.oldest_created, 1),
                 dropped_records=stats.dropped,
                 poll_errors=dict(self.poller.errors),
             )
@@ -94,8 +82,13 @@ class Gateway:
         cfg = self.loaded.config
         log.info(
             "gateway %s at site %s: %d devices, broker %s:%d, buffer %s (next seq %d)",
-            cfg.id, cfg.site.id, len(cfg.devices), self.broker.host, self.broker.port,
-            self.buffer.path, self.buffer.stats().next_seq,
+            cfg.id,
+            cfg.site.id,
+            len(cfg.devices),
+            self.broker.host,
+            self.broker.port,
+            self.buffer.path,
+            self.buffer.stats().next_seq,
         )
         self.publisher.start(self.broker.host, self.broker.port)
         heartbeat_topic = wire.topic(cfg.site.id, cfg.id, "heartbeat")

@@ -79,7 +79,9 @@ class ModbusDevice:
             words[(kind, first + offset)] = word
         return Quality.OK
 
-    def _decode(self, point: Point, words: dict[tuple[str, int], int], taken_at: datetime) -> Sample:
+    def _decode(
+        self, point: Point, words: dict[tuple[str, int], int], taken_at: datetime
+    ) -> Sample:
         registers = [words[(point.table, point.address + i)] for i in range(point.width)]
         raw = decode_raw(registers, point, self.rmap)
         value = scaled(raw, point)
@@ -90,7 +92,9 @@ class ModbusDevice:
         )
         if out_of_range:
             return self._flagged(point, Quality.OUT_OF_RANGE, taken_at, value)
-        return Sample(self.device.id, point.quantity, round(value, 6), point.unit, Quality.OK, taken_at)
+        return Sample(
+            self.device.id, point.quantity, round(value, 6), point.unit, Quality.OK, taken_at
+        )
 
     def _flagged(
         self, point: Point, quality: Quality, taken_at: datetime, value: float | None = None

@@ -65,7 +65,9 @@ class Publisher:
 
     def _make_client(self) -> mqtt.Client:
         version = (
-            MQTTProtocolVersion.MQTTv5 if self.settings.protocol == "5" else MQTTProtocolVersion.MQTTv311
+            MQTTProtocolVersion.MQTTv5
+            if self.settings.protocol == "5"
+            else MQTTProtocolVersion.MQTTv311
         )
         kwargs = {} if version == MQTTProtocolVersion.MQTTv5 else {"clean_session": False}
         client = mqtt.Client(
@@ -89,7 +91,9 @@ class Publisher:
 
     # --- paho callbacks (network thread): record and wake, nothing more --------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
         if getattr(reason, "is_failure", False):
             log.warning("broker refused connection: %s", reason)
             return
@@ -98,7 +102,9 @@ class Publisher:
         self.connected.set()
         self._wake.set()
 
-    def _on_disconnect(self, _c: object, _u: object, _f: object, reason: object, _p: object) -> None:
+    def _on_disconnect(
+        self, _c: object, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
         if self.connected.is_set():
             log.warning("disconnected from broker: %s", reason)
         self.connected.clear()
@@ -164,11 +170,15 @@ class Publisher:
                 del self._inflight[mid]
                 records = [
                     r
-                    for r in self.buffer.pending(entry.kind, entry.first - 1, entry.last - entry.first + 1)
+                    for r in self.buffer.pending(
+                        entry.kind, entry.first - 1, entry.last - entry.first + 1
+                    )
                     if r[0] <= entry.last
                 ]
                 if records:
-                    log.warning("no PUBACK for seq %d..%d; publishing again", entry.first, entry.last)
+                    log.warning(
+                        "no PUBACK for seq %d..%d; publishing again", entry.first, entry.last
+                    )
                     self._publish(entry.kind, entry.first, entry.last, records)
 
     def inflight(self) -> int:
@@ -184,9 +194,14 @@ class Publisher:
         self._thread.join(timeout=5)
         if self.connected.is_set():
             offline = wire.StatusMessage(
-                v=wire.SCHEMA_VERSION, gateway=self.gateway, site=self.site, state="offline",
+                v=wire.SCHEMA_VERSION,
+                gateway=self.gateway,
+                site=self.site,
+                state="offline",
                 at=datetime.now(UTC),
             )
-            self.client.publish(self._status_topic, wire.encode(offline), qos=1, retain=True).wait_for_publish(2)
+            self.client.publish(
+                self._status_topic, wire.encode(offline), qos=1, retain=True
+            ).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()

@@ -88,7 +88,9 @@ async def _fill(
     for point in sensor.rmap.points:
         if point.table != kind:
             continue
-        for i, word in enumerate(encode_value(sensor.curve(point.quantity, now), point, sensor.rmap)):
+        for i, word in enumerate(
+            encode_value(sensor.curve(point.quantity, now), point, sensor.rmap)
+        ):
             index = point.address - start + i
             if 0 <= index < len(registers):
                 registers[index] = word

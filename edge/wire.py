@@ -7,6 +7,7 @@ protocol: bump SCHEMA_VERSION and keep decoding the old one until every gateway 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -56,6 +57,21 @@ def parse_topic(name: str) -> tuple[str, str, Channel]:
     if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT or parts[4] not in CHANNELS:
         raise TopicError(f"topic {name!r} is not {TOPIC_ROOT}/<site>/<gateway>/<channel>")
     return parts[2], parts[3], parts[4]  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> BrokerAddress:
+        """'mqtt://host:port' or 'host:port'."""
+        rest = text.removeprefix("mqtt://")
+        host, _, port = rest.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"broker {text!r} is not mqtt://host:port")
+        return cls(host, int(port))
 
 
 # --- payloads -----------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""The embedded MQTT broker of the demo and of small sites: amqtt, in-process, MQTT 3.1.1.
+
+It has no shared subscriptions, so one ingest worker serves it. Production uses Mosquitto
+or a clustered broker (deploy/mosquitto/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+
+from amqtt.broker import Broker
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def broker_config(host: str, port: int) -> dict[str, object]:
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+
+
+class EmbeddedBroker:
+    """amqtt running on its own event loop in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None):
+        self.host = host
+        self.port = port or free_port(host)
+        self._loop = asyncio.new_event_loop()
+        self._broker: Broker | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="amqtt", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def start(self) -> EmbeddedBroker:
+        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        self._thread.start()
+        self._broker = Broker(broker_config(self.host, self.port), loop=self._loop)
+        asyncio.run_coroutine_threadsafe(self._broker.start(), self._loop).result(timeout=15)
+        log.info("embedded broker listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        if self._broker is not None:
+            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(timeout=15)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)

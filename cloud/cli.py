@@ -1,0 +1,119 @@
+"""coldchain-cloud: migrate the database, run an ingest worker, run the embedded broker."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import click
+
+DEFAULT_DB = "sqlite:///data/coldchain.sqlite"
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+@click.group()
+def main() -> None:
+    """Cold-chain cloud service."""
+
+
+@main.command()
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+def migrate(database_url: str) -> None:
+    """Create or upgrade the database schema."""
+    from cloud.migrate import upgrade
+
+    _logging(False)
+    upgrade(database_url)
+    click.echo(f"database at head: {database_url}")
+
+
+@main.command()
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+@click.option(
+    "--broker", envvar="COLDCHAIN_BROKER", default="mqtt://127.0.0.1:1883", show_default=True
+)
+@click.option(
+    "--client-id",
+    default="coldchain-ingest-1",
+    show_default=True,
+    help="Stable per worker: the broker keeps its session while it is down.",
+)
+@click.option(
+    "--shared/--no-shared",
+    default=True,
+    show_default=True,
+    help="Use the $share/ingest group (not on the embedded broker).",
+)
+@click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
+@click.option("--migrate/--no-migrate", "run_migrations", default=True, show_default=True)
+@click.option("-v", "--verbose", is_flag=True)
+def ingest(
+    database_url: str,
+    broker: str,
+    client_id: str,
+    shared: bool,
+    mqtt_version: str,
+    run_migrations: bool,
+    verbose: bool,
+) -> None:
+    """Store what the gateways publish; acknowledge only after the commit."""
+    from cloud.db import make_engine
+    from cloud.ingest import IngestWorker
+    from cloud.migrate import upgrade
+    from cloud.store import Store
+    from edge.wire import BrokerAddress
+
+    _logging(verbose)
+    address = BrokerAddress.parse(broker)
+    if run_migrations:
+        upgrade(database_url)
+    worker = IngestWorker(
+        Store(make_engine(database_url)),
+        address.host,
+        address.port,
+        client_id=client_id,
+        shared=shared,
+        protocol=mqtt_version,
+    )
+    worker.start()
+    _wait_for_signal()
+    worker.stop()
+    logging.getLogger(__name__).info("ingest stopped: %d readings written", worker.written)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=1883, show_default=True)
+def broker(host: str, port: int) -> None:
+    """Run the embedded MQTT broker (amqtt) in the foreground."""
+    from cloud.broker import EmbeddedBroker
+
+    _logging(False)
+    embedded = EmbeddedBroker(host, port).start()
+    click.echo(f"broker listening on {embedded.url}")
+    _wait_for_signal()
+    embedded.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""The ingest worker: MQTT messages in, one database transaction per batch, acks after commit.
+
+paho delivers messages on its network thread; they are queued and a writer thread takes
+them in batches, decodes them (bad ones become dead letters in the same transaction), commits,
+and only then acknowledges each to the broker (paho manual acks). A crash before the commit
+means the broker redelivers; the store ignores what it already has. At-least-once on the
+wire, exactly-once in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from cloud.store import Batch, Store
+from edge import wire
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_at: datetime
+
+
+def decode_batch(deliveries: list[Delivery]) -> Batch:
+    """Validate every delivery; what fails becomes a dead letter with the reason."""
+    batch = Batch()
+    for d in deliveries:
+        try:
+            channel, message = wire.decode(d.topic, d.payload)
+        except wire.WireError as exc:
+            log.warning("dead letter from %s: %s", d.topic, exc)
+            batch.add_dead_letter(d.topic, d.payload, str(exc), d.received_at)
+            continue
+        if channel == "readings":
+            batch.add_envelope(message, d.received_at)  # type: ignore[arg-type]
+        elif channel == "status":
+            batch.statuses.append((message, d.received_at))  # type: ignore[arg-type]
+        else:
+            batch.heartbeats.append(message)  # type: ignore[arg-type]
+    return batch
+
+
+class IngestWorker:
+    """Subscribes to every gateway's channels and writes what arrives."""
+
+    def __init__(
+        self,
+        store: Store,
+        host: str,
+        port: int,
+        *,
+        client_id: str = "coldchain-ingest-1",
+        shared: bool = True,
+        protocol: str = "5",
+        max_batch: int = 400,
+        linger_s: float = 0.02,
+    ):
+        self.store = store
+        self.host, self.port = host, port
+        self.shared = shared
+        self.max_batch = max_batch
+        self.linger_s = linger_s
+        self.protocol = protocol
+        self._queue: queue.Queue[Delivery] = queue.Queue()
+        self._stop = threading.Event()
+        self.connected = threading.Event()
+        self.written = 0
+        self.dead = 0
+        self.client = self._make_client(client_id)
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+
+    def _make_client(self, client_id: str) -> mqtt.Client:
+        v5 = self.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            manual_ack=True,
+            **({} if v5 else {"clean_session": False}),
+        )
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.on_disconnect = self._on_disconnect
+        return client
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, flags: object, reason: object, _p: object
+    ) -> None:
+        if getattr(reason, "is_failure", False):
+            log.error("broker refused the ingest worker: %s", reason)
+            return
+        log.info("ingest connected (session present: %s)", getattr(flags, "session_present", None))
+        client.subscribe(
+            [
+                (wire.subscription("readings", self.shared), 1),
+                (wire.subscription("heartbeat", self.shared), 1),
+                # Status is retained; shared subscriptions get no retained messages, and every
+                # worker may apply a status (it is an idempotent upsert).
+                (wire.subscription("status", False), 1),
+            ]
+        )
+        self.connected.set()
+
+    def _on_disconnect(
+        self, _c: object, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("ingest disconnected: %s", reason)
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(Delivery(msg.topic, msg.payload, msg.mid, msg.qos, datetime.now(UTC)))
+
+    def start(self) -> None:
+        properties = None
+        kwargs: dict[str, object] = {}
+        if self.protocol == "5":
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 7 * 24 * 3600
+            properties.ReceiveMaximum = 2 * self.max_batch
+            kwargs["clean_start"] = False
+        self.client.connect_async(
+            self.host, self.port, keepalive=30, properties=properties, **kwargs
+        )
+        self.client.loop_start()
+        self._writer.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._writer.join(timeout=10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # --- writer thread ----------------------------------------------------------------------
+
+    def _next_batch(self) -> list[Delivery]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.linger_s
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return batch
+
+    def _write_loop(self) -> None:
+        while not self._stop.is_set():
+            deliveries = self._next_batch()
+            if deliveries:
+                self._commit_then_ack(deliveries)
+
+    def _commit_then_ack(self, deliveries: list[Delivery]) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                result = self.store.write(decode_batch(deliveries))
+                break
+            except IntegrityError as exc:
+                # A message the schema refuses must not block the ones behind it.
+                log.error("batch refused by the database (%s); writing one by one", exc.orig)
+                self._write_singly(deliveries)
+                result = None
+                break
+            except DBAPIError as exc:
+                log.error("database unavailable (%s); retrying in %.1fs", exc.orig, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+        else:
+            return  # stopping: unacknowledged messages will be redelivered
+        if result is not None:
+            self.written += result.readings_offered
+            self.dead += result.dead_letters
+        for d in deliveries:
+            if d.qos > 0:
+                self.client.ack(d.mid, d.qos)
+
+    def _write_singly(self, deliveries: list[Delivery]) -> None:
+        for d in deliveries:
+            try:
+                self.store.write(decode_batch([d]))
+            except IntegrityError as exc:
+                batch = Batch()
+                batch.add_dead_letter(
+                    d.topic, d.payload, f"refused by the database: {exc.orig}", d.received_at
+                )
+                self.store.write(batch)
+                self.dead += 1

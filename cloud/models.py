@@ -1,0 +1,145 @@
+"""The system of record: sites, zones, gateways, sensors, readings, dead letters.
+
+Times are stored in UTC. On PostgreSQL columns are timestamptz; SQLite has no time zones,
+so UTCDateTime stores naive UTC there and hands back aware datetimes on both.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the system stores UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if getattr(dialect, "name", "") == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+class Site(Base):
+    """A warehouse, a truck or a customer."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+
+class Zone(Base):
+    """A monitored space with its temperature limits."""
+
+    __tablename__ = "zones"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    low: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+
+
+class Gateway(Base):
+    __tablename__ = "gateways"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="unknown")
+    state_since: Mapped[datetime | None]
+    last_seen: Mapped[datetime | None]
+    buffer_depth: Mapped[int | None] = mapped_column(Integer)
+    oldest_unsent_age_s: Mapped[float | None] = mapped_column(Float)
+    dropped_records: Mapped[int | None] = mapped_column(Integer)
+
+
+class Sensor(Base):
+    __tablename__ = "sensors"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"), index=True)
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id"), index=True)
+    model: Mapped[str] = mapped_column(String(100))
+
+
+class Reading(Base):
+    """One measured value; (gateway_id, seq) is its identity from the gateway onwards.
+
+    sensor_id is not a foreign key: readings may arrive before the gateway's inventory does
+    (a truck's backlog after a restart of the cloud), and must never be refused for that.
+    """
+
+    __tablename__ = "readings"
+
+    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sensor_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    quality: Mapped[str] = mapped_column(String(20))
+    taken_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+    __table_args__ = (Index("readings_sensor_time", "sensor_id", "quantity", "taken_at"),)
+
+
+class LatestReading(Base):
+    """The newest reading per sensor and quantity, kept by ingest for the live overview."""
+
+    __tablename__ = "latest_readings"
+
+    sensor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    quality: Mapped[str] = mapped_column(String(20))
+    taken_at: Mapped[datetime]
+
+
+class DeadLetter(Base):
+    """A message ingest could not accept, kept with the reason for a person to look at."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    topic: Mapped[str] = mapped_column(String(512))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)

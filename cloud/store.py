@@ -1,0 +1,199 @@
+"""The ingest write path: one transaction per batch of MQTT messages, idempotent on replay.
+
+Readings insert with ON CONFLICT DO NOTHING on (gateway_id, seq), so a message the broker
+delivers twice, or a gateway publishes twice, leaves one row. The caller acknowledges the
+messages to the broker only after `write` returned, i.e. after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Table, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cloud.models import DeadLetter, Gateway, LatestReading, Reading, Sensor, Site, Zone
+from edge import wire
+
+
+@dataclass
+class Batch:
+    """Decoded messages of one ingest transaction."""
+
+    readings: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[tuple[wire.StatusMessage, datetime]] = field(default_factory=list)
+    heartbeats: list[wire.Heartbeat] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    seen: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # gateway -> (site, time)
+
+    def add_envelope(self, envelope: wire.ReadingsEnvelope, received_at: datetime) -> None:
+        gateway = envelope.gateway
+        self.readings.extend(
+            {
+                "gateway_id": gateway,
+                "seq": r.seq,
+                "sensor_id": r.sensor,
+                "quantity": r.quantity,
+                "value": r.value,
+                "unit": r.unit,
+                "quality": r.quality.value,
+                "taken_at": r.taken_at,
+                "received_at": received_at,
+            }
+            for r in envelope.records
+        )
+        self.seen[gateway] = (envelope.site, received_at)
+
+    def add_dead_letter(
+        self, topic: str, payload: bytes, reason: str, received_at: datetime
+    ) -> None:
+        digest = hashlib.sha256(topic.encode() + b"\0" + payload).hexdigest()
+        self.dead_letters.append(
+            {
+                "topic": topic[:512],
+                "payload": payload,
+                "reason": reason,
+                "digest": digest,
+                "received_at": received_at,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    readings_offered: int
+    dead_letters: int
+
+
+class Store:
+    """Writes ingest batches to PostgreSQL or SQLite."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        dialect = engine.dialect.name
+        if dialect not in ("postgresql", "sqlite"):
+            raise ValueError(f"unsupported database {dialect!r}: use PostgreSQL or SQLite")
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    def write(self, batch: Batch) -> WriteResult:
+        """Commit everything in the batch in one transaction."""
+        with self.engine.begin() as conn:
+            for status, received_at in batch.statuses:
+                self._apply_status(conn, status, status.at or received_at)
+            for gateway, (site, at) in batch.seen.items():
+                self._touch_gateway(conn, gateway, site, at)
+            for beat in batch.heartbeats:
+                self._touch_gateway(conn, beat.gateway, beat.site, beat.at)
+                conn.execute(
+                    update(Gateway)
+                    .where(Gateway.id == beat.gateway)
+                    .values(
+                        buffer_depth=beat.buffer_depth,
+                        oldest_unsent_age_s=beat.oldest_unsent_age_s,
+                        dropped_records=beat.dropped_records,
+                    )
+                )
+            if batch.readings:
+                conn.execute(self._ignore(Reading.__table__), batch.readings)
+                self._advance_latest(conn, batch.readings)
+            if batch.dead_letters:
+                conn.execute(self._ignore(DeadLetter.__table__), batch.dead_letters)
+        return WriteResult(len(batch.readings), len(batch.dead_letters))
+
+    def _ignore(self, table: Table | Any) -> Any:
+        return self._insert(table).on_conflict_do_nothing()
+
+    def _upsert(
+        self, conn: Any, table: Any, rows: Iterable[dict[str, Any]], keys: list[str]
+    ) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        stmt = self._insert(table)
+        changed = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed), rows)
+
+    def _advance_latest(self, conn: Any, readings: list[dict[str, Any]]) -> None:
+        newest: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in readings:
+            key = (r["sensor_id"], r["quantity"])
+            if key not in newest or r["taken_at"] > newest[key]["taken_at"]:
+                newest[key] = r
+        stmt = self._insert(LatestReading.__table__)
+        columns = ("value", "unit", "quality", "taken_at")
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["sensor_id", "quantity"],
+                set_={c: stmt.excluded[c] for c in columns},
+                where=LatestReading.__table__.c.taken_at < stmt.excluded.taken_at,
+            ),
+            [
+                {
+                    "sensor_id": r["sensor_id"],
+                    "quantity": r["quantity"],
+                    **{c: r[c] for c in columns},
+                }
+                for r in newest.values()
+            ],
+        )
+
+    def _touch_gateway(self, conn: Any, gateway: str, site: str, at: datetime) -> None:
+        conn.execute(
+            self._ignore(Site.__table__),
+            {"id": site, "name": site, "kind": "unknown", "timezone": "UTC"},
+        )
+        conn.execute(
+            self._ignore(Gateway.__table__),
+            {"id": gateway, "site_id": site, "state": "unknown"},
+        )
+        conn.execute(
+            update(Gateway)
+            .where(Gateway.id == gateway)
+            .where((Gateway.last_seen.is_(None)) | (Gateway.last_seen < at))
+            .values(last_seen=at)
+        )
+
+    def _apply_status(self, conn: Any, status: wire.StatusMessage, at: datetime) -> None:
+        if status.site_info is not None:
+            info = status.site_info
+            self._upsert(
+                conn,
+                Site.__table__,
+                [{"id": info.id, "name": info.name, "kind": info.kind, "timezone": info.timezone}],
+                ["id"],
+            )
+        self._touch_gateway(conn, status.gateway, status.site, at)
+        conn.execute(
+            update(Gateway)
+            .where(Gateway.id == status.gateway)
+            .values(state=status.state, state_since=at)
+        )
+        self._upsert(
+            conn,
+            Zone.__table__,
+            [
+                {
+                    "id": z.id,
+                    "site_id": status.site,
+                    "name": z.name,
+                    "kind": z.kind,
+                    "low": z.low,
+                    "high": z.high,
+                }
+                for z in status.zones
+            ],
+            ["id"],
+        )
+        self._upsert(
+            conn,
+            Sensor.__table__,
+            [
+                {"id": s.id, "zone_id": s.zone, "gateway_id": status.gateway, "model": s.model}
+                for s in status.sensors
+            ],
+            ["id"],
+        )
