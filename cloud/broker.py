@@ -22,6 +22,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def broker_config(host: str, port: int) -> dict[str, object]:
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
@@ -44,7 +55,8 @@ class EmbeddedBroker:
         return f"mqtt://{self.host}:{self.port}"
 
     def start(self) -> EmbeddedBroker:
-        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        for noisy in ("amqtt", "transitions"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         self._thread.start()
         self._broker = Broker(broker_config(self.host, self.port), loop=self._loop)
         asyncio.run_coroutine_threadsafe(self._broker.start(), self._loop).result(timeout=15)
