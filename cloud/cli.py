@@ -64,6 +64,14 @@ def migrate(database_url: str) -> None:
     show_default=True,
     help="Use the $share/ingest group (not on the embedded broker).",
 )
+@click.option("--group", default="ingest", show_default=True, help="Shared subscription group.")
+@click.option(
+    "--session-expiry",
+    type=int,
+    default=7 * 24 * 3600,
+    show_default=True,
+    help="Seconds the broker keeps this worker's session and queue while it is down.",
+)
 @click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
 @click.option("--migrate/--no-migrate", "run_migrations", default=True, show_default=True)
 @click.option("-v", "--verbose", is_flag=True)
@@ -72,6 +80,8 @@ def ingest(
     broker: str,
     client_id: str,
     shared: bool,
+    group: str,
+    session_expiry: int,
     mqtt_version: str,
     run_migrations: bool,
     verbose: bool,
@@ -93,6 +103,8 @@ def ingest(
         address.port,
         client_id=client_id,
         shared=shared,
+        group=group,
+        session_expiry_s=session_expiry,
         protocol=mqtt_version,
     )
     worker.start()

@@ -35,12 +35,13 @@ class Supervisor:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def spawn(self, name: str, *args: str) -> None:
-        out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        child = subprocess.Popen(
-            [sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
-        )
+        path = self.logs / f"{name}.log"
+        with open(path, "ab") as out:  # the child keeps its own copy of the descriptor
+            child = subprocess.Popen(
+                [sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+            )
         self.children.append((name, child))
-        log.info("started %s (pid %d), log %s", name, child.pid, out.name)
+        log.info("started %s (pid %d), log %s", name, child.pid, path)
 
     def failed(self) -> str | None:
         for name, child in self.children:

@@ -41,6 +41,8 @@ def decode_batch(deliveries: list[Delivery]) -> Batch:
     """Validate every delivery; what fails becomes a dead letter with the reason."""
     batch = Batch()
     for d in deliveries:
+        if not d.payload and d.topic.endswith("/status"):
+            continue  # an empty retained message clears a status; nothing to store
         try:
             channel, message = wire.decode(d.topic, d.payload)
         except wire.WireError as exc:
@@ -67,6 +69,8 @@ class IngestWorker:
         *,
         client_id: str = "coldchain-ingest-1",
         shared: bool = True,
+        group: str = wire.SHARED_GROUP,
+        session_expiry_s: int = 7 * 24 * 3600,
         protocol: str = "5",
         max_batch: int = 400,
         linger_s: float = 0.02,
@@ -74,6 +78,8 @@ class IngestWorker:
         self.store = store
         self.host, self.port = host, port
         self.shared = shared
+        self.group = group
+        self.session_expiry_s = session_expiry_s
         self.max_batch = max_batch
         self.linger_s = linger_s
         self.protocol = protocol
@@ -109,8 +115,8 @@ class IngestWorker:
         log.info("ingest connected (session present: %s)", getattr(flags, "session_present", None))
         client.subscribe(
             [
-                (wire.subscription("readings", self.shared), 1),
-                (wire.subscription("heartbeat", self.shared), 1),
+                (wire.subscription("readings", self.shared, self.group), 1),
+                (wire.subscription("heartbeat", self.shared, self.group), 1),
                 # Status is retained; shared subscriptions get no retained messages, and every
                 # worker may apply a status (it is an idempotent upsert).
                 (wire.subscription("status", False), 1),
@@ -133,7 +139,7 @@ class IngestWorker:
         kwargs: dict[str, object] = {}
         if self.protocol == "5":
             properties = Properties(PacketTypes.CONNECT)
-            properties.SessionExpiryInterval = 7 * 24 * 3600
+            properties.SessionExpiryInterval = self.session_expiry_s
             properties.ReceiveMaximum = 2 * self.max_batch
             kwargs["clean_start"] = False
         self.client.connect_async(

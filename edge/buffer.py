@@ -69,6 +69,11 @@ class Buffer:
                 )
         self._depth = self._db.execute("SELECT count(*) FROM records").fetchone()[0]
 
+    @property
+    def depth(self) -> int:
+        """Records waiting for an acknowledgement."""
+        return self._depth
+
     def _transaction(self) -> _Tx:
         return _Tx(self._db)
 

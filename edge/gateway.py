@@ -38,6 +38,8 @@ class Gateway:
         self.poller = Poller([ModbusDevice(d, loaded.maps[d.id]) for d in cfg.devices])
         self.publisher = Publisher(self.buffer, cfg.mqtt, cfg.id, cfg.site.id, self._status_online)
         self._stop = threading.Event()
+        self.taken = 0
+        self.seq_span: tuple[int, int] | None = None  # first and last seq committed this run
 
     def _status_online(self) -> bytes:
         return wire.encode(
@@ -73,7 +75,11 @@ class Gateway:
     def poll_once(self) -> int:
         """One poll cycle committed to the buffer in one transaction; returns readings taken."""
         samples = self.poller.cycle()
-        self.buffer.append("reading", reading_bodies(samples))
+        span = self.buffer.append("reading", reading_bodies(samples))
+        if span is not None:
+            first = span[0] if self.seq_span is None else self.seq_span[0]
+            self.seq_span = (first, span[1])
+            self.taken += len(samples)
         self.publisher.notify()
         return len(samples)
 
@@ -110,7 +116,12 @@ class Gateway:
         self._stop.set()
 
     def _shutdown(self) -> None:
-        log.info("stopping: %d envelopes in flight", self.publisher.inflight())
+        log.info(
+            "stopping: %d readings taken this run, seq span %s, %d envelopes in flight",
+            self.taken,
+            self.seq_span,
+            self.publisher.inflight(),
+        )
         self.publisher.stop()
         self.poller.close()
         self.buffer.close()

@@ -105,7 +105,7 @@ class Publisher:
     def _on_disconnect(
         self, _c: object, _u: object, _f: object, reason: object, _p: object
     ) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self._stop.is_set():
             log.warning("disconnected from broker: %s", reason)
         self.connected.clear()
 
@@ -184,10 +184,15 @@ class Publisher:
     def inflight(self) -> int:
         return len(self._inflight)
 
-    def stop(self, drain_timeout_s: float = 5.0) -> None:
-        """Wait briefly for outstanding acks, publish offline, and disconnect cleanly."""
+    def stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Send what the buffer holds while connected (up to a deadline), then go offline."""
         deadline = time.monotonic() + drain_timeout_s
-        while self._inflight and self.connected.is_set() and time.monotonic() < deadline:
+        while (
+            (self._inflight or self.buffer.depth)
+            and self.connected.is_set()
+            and time.monotonic() < deadline
+        ):
+            self._wake.set()
             time.sleep(0.05)
         self._stop.set()
         self._wake.set()

@@ -41,10 +41,10 @@ def topic(site: str, gateway: str, channel: Channel) -> str:
     return f"{TOPIC_ROOT}/{site}/{gateway}/{channel}"
 
 
-def subscription(channel: Channel, shared: bool) -> str:
+def subscription(channel: Channel, shared: bool, group: str = SHARED_GROUP) -> str:
     """The filter the cloud subscribes with; shared splits the load over ingest workers."""
     plain = f"{TOPIC_ROOT}/+/+/{channel}"
-    return f"$share/{SHARED_GROUP}/{plain}" if shared else plain
+    return f"$share/{group}/{plain}" if shared else plain
 
 
 class TopicError(ValueError):
@@ -148,7 +148,7 @@ class Heartbeat(_Strict):
     site: Identifier
     at: datetime
     buffer_depth: int
-    oldest_unsent_age_s: float | None
+    oldest_unsent_age_s: float | None = None
     dropped_records: int
     poll_errors: dict[str, int] = {}
 
