@@ -201,8 +201,16 @@ def _problem(root: yaml.Node | None, error: Any) -> str:
 def _compose(path: Path) -> yaml.Node | None:
     try:
         return yaml.compose(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(path, [f"cannot read: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read: {exc.strerror}"]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError(
+            path, [f"line {line}: not valid YAML: {exc.problem or exc.context}"]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"not valid YAML: {exc}"]) from None
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
