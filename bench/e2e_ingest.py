@@ -1,0 +1,529 @@
+"""End-to-end ingest benchmark: gateway buffer -> Mosquitto -> IngestWorker -> PostgreSQL.
+
+Each run pushes a backlog of readings from a fresh gateway buffer through the local broker into
+a fresh, migrated PostgreSQL database and measures readings per second, then measures the same
+data through (a) the broker to a bare paho subscriber and (b) a psycopg COPY into an indexed
+copy of the readings table. Results go to bench/results/ as JSON.
+
+    .venv/bin/python bench/e2e_ingest.py --readings 200000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cloud.db import make_engine  # noqa: E402
+from cloud.ingest import IngestWorker  # noqa: E402
+from cloud.migrate import upgrade  # noqa: E402
+from cloud.store import Store  # noqa: E402
+from edge import wire  # noqa: E402
+from edge.buffer import Buffer  # noqa: E402
+from edge.config import MqttSettings  # noqa: E402
+from edge.publisher import Publisher  # noqa: E402
+
+log = logging.getLogger("bench.e2e_ingest")
+
+TARGET_PER_S = 50_000
+SENSORS = 50
+QUANTITIES = (("temperature", "C", 5.0, 1.5), ("humidity", "%RH", 50.0, 5.0))
+POLL_INTERVAL_S = 5.0
+APPEND_CHUNK = 1000
+POLL_S = 0.05
+STALL_S = 30.0
+INGEST_MAX_BATCH = 400  # IngestWorker's default; it asks the broker for 2x this in flight
+COLUMNS = (
+    "gateway_id",
+    "seq",
+    "sensor_id",
+    "quantity",
+    "value",
+    "unit",
+    "quality",
+    "taken_at",
+    "received_at",
+)
+
+
+@dataclass
+class Backlog:
+    """One gateway's buffered readings and the same data pre-built for the baselines."""
+
+    gateway: str
+    site: str
+    buffer: Buffer
+    records: list[tuple[int, str]]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readings", type=int, default=200_000, help="backlog size per run")
+    parser.add_argument(
+        "--records-per-message",
+        type=int,
+        default=MqttSettings().records_per_message,
+        help="readings per MQTT envelope (gateway setting)",
+    )
+    parser.add_argument("--broker", default="127.0.0.1:1883", help="Mosquitto host:port")
+    parser.add_argument(
+        "--pg-admin",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL URL allowed to CREATE and DROP DATABASE",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="independent runs; medians kept")
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "bench" / "results" / "e2e_ingest.json"
+    )
+    args = parser.parse_args(argv)
+    if args.readings < 1 or args.records_per_message < 1 or args.repeat < 1:
+        parser.error("--readings, --records-per-message and --repeat must be positive")
+    return args
+
+
+# --- fixtures: database, buffer, broker hygiene --------------------------------------------
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new migrated PostgreSQL database, dropped on exit."""
+    name = f"coldchain_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+        try:
+            upgrade(url)
+            yield url
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def reading_bodies(count: int, site: str) -> Iterator[str]:
+    """A backlog of 50 sensors x 2 quantities polled every 5 s, ending now."""
+    rng = random.Random(count)
+    per_cycle = SENSORS * len(QUANTITIES)
+    start = datetime.now(UTC) - timedelta(seconds=POLL_INTERVAL_S * (count // per_cycle + 1))
+    for i in range(count):
+        cycle, slot = divmod(i, per_cycle)
+        sensor, q = divmod(slot, len(QUANTITIES))
+        quantity, unit, mean, spread = QUANTITIES[q]
+        taken_at = start + timedelta(seconds=cycle * POLL_INTERVAL_S, milliseconds=sensor * 7)
+        if rng.random() < 0.005:
+            value, quality = None, wire.Quality.TIMEOUT
+        else:
+            value, quality = round(rng.gauss(mean, spread), 2), wire.Quality.OK
+        yield wire.encode_reading_body(
+            f"{site}-s{sensor:02d}", quantity, value, unit, quality, taken_at
+        )
+
+
+def fill_backlog(directory: Path, count: int) -> Backlog:
+    """A gateway buffer holding `count` readings under a gateway id unique to this run."""
+    tag = uuid.uuid4().hex[:8]
+    gateway, site = f"bench-gw-{tag}", f"bench-site-{tag}"
+    buffer = Buffer(directory / f"{gateway}.sqlite", max_records=max(count, 1000))
+    started = time.perf_counter()
+    chunk: list[str] = []
+    for body in reading_bodies(count, site):
+        chunk.append(body)
+        if len(chunk) == APPEND_CHUNK:
+            buffer.append("reading", chunk)
+            chunk = []
+    buffer.append("reading", chunk)
+    records = buffer.pending("reading", 0, count)
+    assert len(records) == count == buffer.depth, (len(records), buffer.depth)
+    log.info("buffer filled: %d readings in %.1fs", count, time.perf_counter() - started)
+    return Backlog(gateway, site, buffer, records)
+
+
+def status_online(backlog: Backlog) -> bytes:
+    """The retained 'online' status the publisher sends on connect, with an inventory."""
+    zone = f"{backlog.site}-cold"
+    return wire.encode(
+        wire.StatusMessage(
+            v=wire.SCHEMA_VERSION,
+            gateway=backlog.gateway,
+            site=backlog.site,
+            state="online",
+            at=datetime.now(UTC),
+            site_info=wire.SiteInfo(id=backlog.site, name="Bench site", kind="warehouse"),
+            zones=[wire.ZoneInfo(id=zone, name="Cold room", low=2.0, high=8.0)],
+            sensors=[
+                wire.SensorInfo(
+                    id=f"{backlog.site}-s{i:02d}",
+                    zone=zone,
+                    model="bench",
+                    quantities=[q[0] for q in QUANTITIES],
+                )
+                for i in range(SENSORS)
+            ],
+        )
+    )
+
+
+def connect_client(
+    host: str,
+    port: int,
+    client_id: str,
+    *,
+    v5: bool = False,
+    receive_maximum: int | None = None,
+    manual_ack: bool = False,
+    max_inflight: int = 20,
+) -> mqtt.Client:
+    """A connected paho client with its network loop running."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+        manual_ack=manual_ack,
+    )
+    client.max_inflight_messages_set(max_inflight)
+    properties = None
+    if v5 and receive_maximum:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.ReceiveMaximum = receive_maximum
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
+    client.connect(host, port, keepalive=30, properties=properties)
+    client.loop_start()
+    if not connected.wait(10):
+        raise RuntimeError(f"no CONNACK from {host}:{port} for {client_id}")
+    return client
+
+
+def subscribe(client: mqtt.Client, topic: str) -> None:
+    """Subscribe at QoS 1 and wait for the SUBACK."""
+    done = threading.Event()
+    client.on_subscribe = lambda *_: done.set()
+    client.subscribe(topic, qos=1)
+    if not done.wait(10):
+        raise RuntimeError(f"no SUBACK for {topic}")
+
+
+def forget_gateway(host: str, port: int, backlog: Backlog) -> None:
+    """Clear the run's retained status and the gateway's persistent broker session."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"gw-{backlog.gateway}", clean_session=True
+    )
+    client.connect(host, port, keepalive=30)
+    client.loop_start()
+    status = wire.topic(backlog.site, backlog.gateway, "status")
+    client.publish(status, b"", qos=1, retain=True).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def probe_broker_window(host: str, port: int, receive_maximum: int) -> dict[str, int]:
+    """How many unacknowledged QoS 1 messages the broker sends a client, by protocol."""
+    found = {}
+    for label, v5 in (("mqtt311", False), ("mqtt5_receive_maximum", True)):
+        tag = uuid.uuid4().hex[:8]
+        topic = f"bench/{tag}/probe"
+        held: list[int] = []
+        sub = connect_client(
+            host,
+            port,
+            f"bench-probe-sub-{tag}",
+            v5=v5,
+            receive_maximum=receive_maximum,
+            manual_ack=True,
+        )
+        sub.on_message = lambda _c, _u, msg, held=held: held.append(msg.mid)
+        subscribe(sub, topic)
+        pub = connect_client(host, port, f"bench-probe-pub-{tag}", max_inflight=100)
+        sent = [pub.publish(topic, b"probe", qos=1) for _ in range(receive_maximum + 50)]
+        for info in sent:
+            info.wait_for_publish(10)
+        time.sleep(1.0)
+        found[label] = len(held)
+        for mid in held:
+            sub.ack(mid, 1)
+        for client in (pub, sub):
+            client.disconnect()
+            client.loop_stop()
+    found["receive_maximum_asked"] = receive_maximum
+    return found
+
+
+# --- the three measurements ----------------------------------------------------------------
+
+
+def count_rows(conn: psycopg.Connection, table: str, gateway: str) -> int:
+    """Committed rows of one gateway."""
+    query = f"SELECT count(*) FROM {table} WHERE gateway_id = %s"  # table is ours, not input
+    return conn.execute(query, (gateway,)).fetchone()[0]  # type: ignore[index]
+
+
+def run_end_to_end(url: str, host: str, port: int, backlog: Backlog, rpm: int) -> dict:
+    """Gateway Publisher -> Mosquitto -> IngestWorker -> PostgreSQL; readings/s to the last row.
+
+    The readings table is counted only once the worker reports N readings written, so the
+    poll does not compete for the two cores with the path it measures.
+    """
+    total = len(backlog.records)
+    tag = uuid.uuid4().hex[:8]
+    store = Store(make_engine(url))
+    worker = IngestWorker(
+        store,
+        host,
+        port,
+        client_id=f"bench-ingest-{tag}",
+        shared=True,
+        group=f"bench-{tag}",
+        session_expiry_s=300,
+        protocol="5",
+        max_batch=INGEST_MAX_BATCH,
+    )
+    settings = MqttSettings(host=host, port=port, records_per_message=rpm)
+    publisher = Publisher(
+        backlog.buffer, settings, backlog.gateway, backlog.site, lambda: status_online(backlog)
+    )
+    worker.start()
+    try:
+        if not worker.connected.wait(10):
+            raise RuntimeError("ingest worker did not connect")
+        time.sleep(0.5)  # the SUBSCRIBE follows the CONNACK
+        with psycopg.connect(url, autocommit=True) as conn:
+            started = time.perf_counter()
+            publisher.start(host, port)
+            rows, drained_s, peak_lag = 0, None, 0.0
+            progress, last_change = -1, started
+            while True:
+                time.sleep(POLL_S)
+                now = time.perf_counter()
+                written = worker.written
+                peak_lag = max(peak_lag, publisher.published_envelopes - written / rpm)
+                if drained_s is None and backlog.buffer.depth == 0 and not publisher.inflight():
+                    drained_s = now - started
+                if written >= total:
+                    rows = count_rows(conn, "readings", backlog.gateway)
+                    if rows >= total:
+                        elapsed = time.perf_counter() - started
+                        break
+                if written != progress:
+                    progress, last_change = written, now
+                elif now - last_change > STALL_S:
+                    rows = count_rows(conn, "readings", backlog.gateway)
+                    raise RuntimeError(
+                        f"end to end stalled: {rows} of {total} readings stored, worker wrote "
+                        f"{written}, buffer holds {backlog.buffer.depth}; a broker that drops "
+                        "messages (max_queued_messages) loses what it already acknowledged"
+                    )
+            deadline = time.monotonic() + 30
+            while (backlog.buffer.depth or publisher.inflight()) and time.monotonic() < deadline:
+                time.sleep(POLL_S)
+            time.sleep(0.3)  # anything duplicated would land now
+            rows = count_rows(conn, "readings", backlog.gateway)
+            seqs = conn.execute(
+                "SELECT min(seq), max(seq) FROM readings WHERE gateway_id = %s",
+                (backlog.gateway,),
+            ).fetchone()
+    finally:
+        publisher.stop(drain_timeout_s=5)
+        worker.stop()
+        store.engine.dispose()
+    expected = (backlog.records[0][0], backlog.records[-1][0])
+    if rows != total or tuple(seqs) != expected:  # type: ignore[arg-type]
+        raise RuntimeError(f"stored {rows} rows, seq {seqs}; expected {total}, seq {expected}")
+    if backlog.buffer.depth:
+        raise RuntimeError(f"{backlog.buffer.depth} readings still in the gateway buffer")
+    return {
+        "seconds": elapsed,
+        "per_s": total / elapsed,
+        "envelopes": publisher.published_envelopes,
+        "publisher_drained_s": drained_s,
+        "peak_broker_lag_envelopes": round(peak_lag),
+        "worker_readings_offered": worker.written,
+    }
+
+
+def run_raw_mqtt(host: str, port: int, envelopes: list[bytes], readings: int) -> dict:
+    """The same envelopes through the broker to a bare auto-ack subscriber, readings/s."""
+    tag = uuid.uuid4().hex[:8]
+    topic = f"bench/{tag}/readings"
+    received = 0
+    done = threading.Event()
+
+    def on_message(_c: object, _u: object, _m: object) -> None:
+        nonlocal received
+        received += 1
+        if received == len(envelopes):
+            done.set()
+
+    # The same receive window the ingest worker asks for, so only the database work differs.
+    sub = connect_client(
+        host, port, f"bench-sub-{tag}", v5=True, receive_maximum=2 * INGEST_MAX_BATCH
+    )
+    sub.on_message = on_message
+    subscribe(sub, topic)
+    window = MqttSettings().inflight_window
+    slots = threading.BoundedSemaphore(window)
+    pub = connect_client(host, port, f"bench-pub-{tag}", max_inflight=window * 4)
+    pub.on_publish = lambda *_: slots.release()
+    started = time.perf_counter()
+    for payload in envelopes:
+        slots.acquire()
+        pub.publish(topic, payload, qos=1)
+    finished = done.wait(STALL_S)
+    elapsed = time.perf_counter() - started
+    for client in (pub, sub):
+        client.disconnect()
+        client.loop_stop()
+    if not finished:
+        raise RuntimeError(f"bare subscriber got {received} of {len(envelopes)} envelopes")
+    return {"seconds": elapsed, "per_s": readings / elapsed, "envelopes": len(envelopes)}
+
+
+def copy_rows(backlog: Backlog) -> list[tuple]:
+    """The backlog as readings-table rows, as ingest would store them."""
+    received_at = datetime.now(UTC)
+    rows = []
+    for seq, body in backlog.records:
+        r = json.loads("{" + body)
+        taken_at = datetime.fromisoformat(r["taken_at"])
+        rows.append(
+            (backlog.gateway, seq, r["sensor"], r["quantity"], r["value"], r["unit"])
+            + (r["quality"], taken_at, received_at)
+        )
+    return rows
+
+
+def run_raw_copy(url: str, rows: list[tuple]) -> dict:
+    """COPY of the same rows into an empty copy of the readings table with its indexes."""
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE readings_copy (LIKE readings INCLUDING ALL)")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor().copy(f"COPY readings_copy ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        stored = count_rows(conn, "readings_copy", rows[0][0])
+        conn.execute("DROP TABLE readings_copy")
+        conn.commit()
+    if stored != len(rows):
+        raise RuntimeError(f"COPY stored {stored} of {len(rows)} rows")
+    return {"seconds": elapsed, "per_s": len(rows) / elapsed}
+
+
+# --- driver --------------------------------------------------------------------------------
+
+
+def one_run(args: argparse.Namespace, host: str, port: int, index: int) -> dict:
+    """Fill a buffer, then measure end to end, raw MQTT and raw COPY on the same data."""
+    rpm = args.records_per_message
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp,
+        fresh_database(args.pg_admin) as url,
+    ):
+        backlog = fill_backlog(Path(tmp), args.readings)
+        chunks = [backlog.records[i : i + rpm] for i in range(0, len(backlog.records), rpm)]
+        envelopes = [wire.assemble_readings(backlog.gateway, backlog.site, c) for c in chunks]
+        rows = copy_rows(backlog)
+        try:
+            log.info("run %d: end to end, %d envelopes", index, len(envelopes))
+            e2e = run_end_to_end(url, host, port, backlog, rpm)
+        finally:
+            backlog.buffer.close()
+            forget_gateway(host, port, backlog)
+        log.info("run %d: end to end %.0f readings/s; raw MQTT next", index, e2e["per_s"])
+        raw_mqtt = run_raw_mqtt(host, port, envelopes, args.readings)
+        log.info("run %d: raw MQTT %.0f readings/s; raw COPY next", index, raw_mqtt["per_s"])
+        raw_copy = run_raw_copy(url, rows)
+        log.info("run %d: raw COPY %.0f rows/s", index, raw_copy["per_s"])
+    return {"end_to_end": e2e, "raw_mqtt": raw_mqtt, "raw_copy": raw_copy}
+
+
+def summarise(args: argparse.Namespace, runs: list[dict], broker: dict) -> dict:
+    """The JSON document: medians over runs, each run, and the machine."""
+
+    def median(kind: str) -> float:
+        return statistics.median(run[kind]["per_s"] for run in runs)
+
+    e2e, raw_mqtt, raw_copy = median("end_to_end"), median("raw_mqtt"), median("raw_copy")
+    return {
+        "benchmark": "e2e_ingest",
+        "readings": args.readings,
+        "records_per_message": args.records_per_message,
+        "repeat": args.repeat,
+        "end_to_end_per_s": round(e2e),
+        "raw_mqtt_per_s": round(raw_mqtt),
+        "raw_copy_per_s": round(raw_copy),
+        "ratio_to_mqtt": round(e2e / raw_mqtt, 3),
+        "ratio_to_copy": round(e2e / raw_copy, 3),
+        "target_per_s": TARGET_PER_S,
+        "meets_target": e2e >= TARGET_PER_S,
+        "runs": runs,
+        "broker_inflight_window": broker,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def table(result: dict) -> str:
+    """The figures as a small text table."""
+    n = result["repeat"]
+    head = "median of " + str(n) + " runs" if n > 1 else "1 run"
+    lines = [
+        f"e2e_ingest: {result['readings']} readings, {result['records_per_message']} per message,"
+        f" {head}",
+        f"  {'path':<34}{'readings/s':>12}{'e2e share':>11}",
+        f"  {'end to end (buffer -> PostgreSQL)':<34}{result['end_to_end_per_s']:>12,}{'':>11}",
+        f"  {'raw MQTT (bare paho subscriber)':<34}{result['raw_mqtt_per_s']:>12,}"
+        f"{result['ratio_to_mqtt']:>11.2f}",
+        f"  {'raw COPY (indexed table)':<34}{result['raw_copy_per_s']:>12,}"
+        f"{result['ratio_to_copy']:>11.2f}",
+        f"  target {result['target_per_s']:,}/s: {'met' if result['meets_target'] else 'NOT met'}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table, write the JSON."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    address = wire.BrokerAddress.parse(args.broker)
+    host, port = address.host, address.port
+    broker = probe_broker_window(host, port, 2 * INGEST_MAX_BATCH)
+    log.info("broker in-flight window toward subscribers: %s", broker)
+    runs = [one_run(args, host, port, i + 1) for i in range(args.repeat)]
+    result = summarise(args, runs, broker)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    log.info("wrote %s", args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
