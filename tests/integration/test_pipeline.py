@@ -43,9 +43,8 @@ def assert_exactly_once(rows: list[Reading], spans: list[tuple[int, int]], per_p
     expected = set()
     for first, last in spans:
         expected |= set(range(first, last + 1))
-    assert set(seqs) == expected, (
-        f"missing {sorted(expected - set(seqs))[:10]}, unexpected {sorted(set(seqs) - expected)[:10]}"
-    )
+    missing, unexpected = sorted(expected - set(seqs)), sorted(set(seqs) - expected)
+    assert not missing and not unexpected, f"missing {missing[:10]}, unexpected {unexpected[:10]}"
     # Each device poll yields temperature and humidity with one timestamp: no half polls.
     per_sample = Counter((r.sensor_id, r.taken_at) for r in rows)
     assert set(per_sample.values()) == {per_poll}
