@@ -19,8 +19,14 @@ SUPPORTED_VERSIONS = frozenset({1})
 TOPIC_ROOT = "cc/v1"
 SHARED_GROUP = "ingest"
 
-Channel = Literal["readings", "heartbeat", "status"]
-CHANNELS: tuple[Channel, ...] = ("readings", "heartbeat", "status")
+Channel = Literal["readings", "rfid", "events", "heartbeat", "status"]
+CHANNELS: tuple[Channel, ...] = ("readings", "rfid", "events", "heartbeat", "status")
+# Buffer record kind -> the channel its envelopes are published on.
+RECORD_CHANNELS: dict[str, Channel] = {
+    "reading": "readings",
+    "observation": "rfid",
+    "event": "events",
+}
 
 
 class Quality(StrEnum):
@@ -105,6 +111,54 @@ class ReadingsEnvelope(_Strict):
     records: list[Reading] = Field(min_length=1)
 
 
+class Observation(_Strict):
+    """A tag seen at a read point: raw reads debounced into one record per tag and pass."""
+
+    seq: int = Field(ge=0)
+    epc: str = Field(min_length=1, max_length=128, description="EPC as hex (or the raw tag id)")
+    id_uri: str | None = Field(default=None, description="urn:epc:id:sgtin:... when decodable")
+    gtin: str | None = None
+    serial: str | None = None
+    sscc: str | None = None
+    read_point: Identifier
+    antenna: int | None = None
+    first_seen: datetime
+    last_seen: datetime
+    count: int = Field(ge=1)
+    peak_rssi: float | None = None
+    direction: Literal["in", "out"] | None = None
+
+
+class ObservationsEnvelope(_Strict):
+    """Many RFID observations of one gateway in one MQTT message."""
+
+    v: int
+    gateway: Identifier
+    site: Identifier
+    sent_at: datetime
+    records: list[Observation] = Field(min_length=1)
+
+
+class GatewayEvent(_Strict):
+    """Something the gateway decided or noticed itself, e.g. its local alarm going off."""
+
+    seq: int = Field(ge=0)
+    type: Literal["local_alarm", "local_alarm_clear", "alarm_output_failed"]
+    at: datetime
+    zone: Identifier | None = None
+    value: float | None = None
+    limit: float | None = None
+    detail: str = ""
+
+
+class EventsEnvelope(_Strict):
+    v: int
+    gateway: Identifier
+    site: Identifier
+    sent_at: datetime
+    records: list[GatewayEvent] = Field(min_length=1)
+
+
 class ZoneInfo(_Strict):
     id: Identifier
     name: str
@@ -153,9 +207,11 @@ class Heartbeat(_Strict):
     poll_errors: dict[str, int] = {}
 
 
-Message = ReadingsEnvelope | StatusMessage | Heartbeat
+Message = ReadingsEnvelope | ObservationsEnvelope | EventsEnvelope | StatusMessage | Heartbeat
 _MODELS: dict[Channel, type[BaseModel]] = {
     "readings": ReadingsEnvelope,
+    "rfid": ObservationsEnvelope,
+    "events": EventsEnvelope,
     "status": StatusMessage,
     "heartbeat": Heartbeat,
 }
@@ -196,10 +252,18 @@ def encode_reading_body(
     )[1:]
 
 
+def encode_body(record: BaseModel) -> str:
+    """Any record model (Observation, GatewayEvent) as a buffer body: JSON without its seq."""
+    return record.model_dump_json(exclude={"seq"}, exclude_none=True)[1:]
+
+
 def assemble_readings(
     gateway: str, site: str, records: list[tuple[int, str]], sent_at: datetime | None = None
 ) -> bytes:
-    """A readings envelope from (seq, body) pairs made by `encode_reading_body`."""
+    """An envelope from (seq, body) pairs made by `encode_reading_body` or `encode_body`.
+
+    The same shape serves every record kind; the topic says which kind it is.
+    """
     head = json.dumps(
         {
             "v": SCHEMA_VERSION,
