@@ -51,6 +51,10 @@ def decode_batch(deliveries: list[Delivery]) -> Batch:
             continue
         if channel == "readings":
             batch.add_envelope(message, d.received_at)  # type: ignore[arg-type]
+        elif channel == "rfid":
+            batch.add_observations(message, d.received_at)  # type: ignore[arg-type]
+        elif channel == "events":
+            batch.add_events(message, d.received_at)  # type: ignore[arg-type]
         elif channel == "status":
             batch.statuses.append((message, d.received_at))  # type: ignore[arg-type]
         else:
@@ -116,6 +120,8 @@ class IngestWorker:
         client.subscribe(
             [
                 (wire.subscription("readings", self.shared, self.group), 1),
+                (wire.subscription("rfid", self.shared, self.group), 1),
+                (wire.subscription("events", self.shared, self.group), 1),
                 (wire.subscription("heartbeat", self.shared, self.group), 1),
                 # Status is retained; shared subscriptions get no retained messages, and every
                 # worker may apply a status (it is an idempotent upsert).

@@ -143,3 +143,46 @@ class DeadLetter(Base):
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Observation(Base):
+    """An RFID tag seen at a read point, debounced at the gateway; identity (gateway_id, seq)."""
+
+    __tablename__ = "observations"
+
+    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    epc: Mapped[str] = mapped_column(String(128))
+    id_uri: Mapped[str | None] = mapped_column(String(200))
+    gtin: Mapped[str | None] = mapped_column(String(14))
+    serial: Mapped[str | None] = mapped_column(String(40))
+    sscc: Mapped[str | None] = mapped_column(String(18))
+    read_point: Mapped[str] = mapped_column(String(64))
+    antenna: Mapped[int | None] = mapped_column(Integer)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer)
+    peak_rssi: Mapped[float | None] = mapped_column(Float)
+    direction: Mapped[str | None] = mapped_column(String(8))
+    received_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("observations_epc_time", "epc", "first_seen"),
+        Index("observations_point_time", "read_point", "first_seen"),
+    )
+
+
+class GatewayEvent(Base):
+    """What a gateway decided or noticed itself (its local alarm); identity (gateway_id, seq)."""
+
+    __tablename__ = "gateway_events"
+
+    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    zone_id: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float)
+    limit: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime]

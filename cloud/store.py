@@ -16,7 +16,17 @@ from typing import Any
 from sqlalchemy import Engine, Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cloud.models import DeadLetter, Gateway, LatestReading, Reading, Sensor, Site, Zone
+from cloud.models import (
+    DeadLetter,
+    Gateway,
+    GatewayEvent,
+    LatestReading,
+    Observation,
+    Reading,
+    Sensor,
+    Site,
+    Zone,
+)
 from edge import wire
 
 
@@ -25,6 +35,8 @@ class Batch:
     """Decoded messages of one ingest transaction."""
 
     readings: list[dict[str, Any]] = field(default_factory=list)
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[tuple[wire.StatusMessage, datetime]] = field(default_factory=list)
     heartbeats: list[wire.Heartbeat] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
@@ -45,6 +57,27 @@ class Batch:
                 "received_at": received_at,
             }
             for r in envelope.records
+        )
+        self.seen[gateway] = (envelope.site, received_at)
+
+    def add_observations(self, envelope: wire.ObservationsEnvelope, received_at: datetime) -> None:
+        gateway = envelope.gateway
+        self.observations.extend(
+            {"gateway_id": gateway, **o.model_dump(), "received_at": received_at}
+            for o in envelope.records
+        )
+        self.seen[gateway] = (envelope.site, received_at)
+
+    def add_events(self, envelope: wire.EventsEnvelope, received_at: datetime) -> None:
+        gateway = envelope.gateway
+        self.events.extend(
+            {
+                "gateway_id": gateway,
+                **e.model_dump(exclude={"zone"}),
+                "zone_id": e.zone,
+                "received_at": received_at,
+            }
+            for e in envelope.records
         )
         self.seen[gateway] = (envelope.site, received_at)
 
@@ -100,6 +133,10 @@ class Store:
             if batch.readings:
                 conn.execute(self._ignore(Reading.__table__), batch.readings)
                 self._advance_latest(conn, batch.readings)
+            if batch.observations:
+                conn.execute(self._ignore(Observation.__table__), batch.observations)
+            if batch.events:
+                conn.execute(self._ignore(GatewayEvent.__table__), batch.events)
             if batch.dead_letters:
                 conn.execute(self._ignore(DeadLetter.__table__), batch.dead_letters)
         return WriteResult(len(batch.readings), len(batch.dead_letters))

@@ -79,21 +79,33 @@ class Buffer:
 
     def append(self, kind: str, bodies: Sequence[str]) -> tuple[int, int] | None:
         """Commit records durably; returns the (first, last) sequence numbers given."""
-        if not bodies:
-            return None
+        return self.append_many({kind: bodies}).get(kind)
+
+    def append_many(self, records: dict[str, Sequence[str]]) -> dict[str, tuple[int, int]]:
+        """Commit records of several kinds in one transaction; (first, last) seq per kind."""
+        spans: dict[str, tuple[int, int]] = {}
+        if not any(records.values()):
+            return spans
         now = time.time()
         with self._lock, self._transaction():
-            self._db.executemany(
-                "INSERT INTO records (kind, body, created) VALUES (?, ?, ?)",
-                ((kind, body, now) for body in bodies),
-            )
-            last = self._db.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name='records'"
-            ).fetchone()[0]
-            self._depth += len(bodies)
+            for kind, bodies in records.items():
+                if not bodies:
+                    continue
+                self._db.executemany(
+                    "INSERT INTO records (kind, body, created) VALUES (?, ?, ?)",
+                    ((kind, body, now) for body in bodies),
+                )
+                last = self._last_seq()
+                spans[kind] = (last - len(bodies) + 1, last)
+                self._depth += len(bodies)
             if self._depth > self.max_records:
                 self._drop_oldest(self._depth - self.max_records)
-        return last - len(bodies) + 1, last
+        return spans
+
+    def _last_seq(self) -> int:
+        return self._db.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'records'"
+        ).fetchone()[0]
 
     def _drop_oldest(self, count: int) -> None:
         """Make room by dropping the oldest records; the loss is counted, never silent."""
@@ -143,9 +155,7 @@ class Buffer:
             dropped = self._db.execute(
                 "SELECT value FROM counters WHERE name = 'dropped'"
             ).fetchone()
-            last = self._db.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name='records'"
-            ).fetchone()[0]
+            last = self._last_seq()
             return BufferStats(
                 self._depth,
                 oldest_row[0] if oldest_row else None,

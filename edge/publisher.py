@@ -3,28 +3,38 @@
 paho is handed at most `inflight_window` envelopes at a time: its own QoS 1 queue wraps at
 65,535 message ids and can then lose messages without an error (paho.mqtt.python #377), so
 the durable buffer is the queue and paho only a window onto it. An envelope not acknowledged
-within `ack_timeout_s` while connected is published again; the cloud deduplicates on
-(gateway, seq), so a repeat costs bandwidth, never correctness.
+within `ack_timeout_s` while connected is published again (paho may also republish on
+reconnect, #492); the cloud deduplicates on (gateway, seq), so a repeat costs bandwidth, never
+correctness. A PUBACK that refuses the message (MQTT 5 reason code >= 0x80, e.g. not
+authorised) is not an acknowledgement: the records stay and are retried.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge import wire
 from edge.buffer import Buffer
 from edge.config import MqttSettings
 
 log = logging.getLogger(__name__)
+
+# Drain order: what the gateway decided (alarms) first, then measurements, then tag reads.
+KIND_ORDER = ("event", "reading", "observation")
 
 
 @dataclass(slots=True)
@@ -45,49 +55,72 @@ class Publisher:
         gateway: str,
         site: str,
         status_online: Callable[[], bytes],
+        on_command: Callable[[str, bytes], None] | None = None,
+        config_dir: Path | None = None,
     ):
         self.buffer = buffer
         self.settings = settings
         self.gateway = gateway
         self.site = site
         self._status_online = status_online
-        self._readings_topic = wire.topic(site, gateway, "readings")
+        self._on_command = on_command
+        self._config_dir = config_dir or Path(".")
+        self._topics = {
+            kind: wire.topic(site, gateway, ch) for kind, ch in wire.RECORD_CHANNELS.items()
+        }
         self._status_topic = wire.topic(site, gateway, "status")
+        self._command_prefix = f"{wire.TOPIC_ROOT}/{site}/{gateway}/cmd/"
         self._inflight: dict[int, _InFlight] = {}
-        self._acked: deque[int] = deque()  # mids from paho's network thread
-        self._cursor = 0  # last seq handed to paho
+        self._acked: deque[tuple[int, bool]] = deque()  # (mid, accepted) from paho's thread
+        self._cursors = dict.fromkeys(KIND_ORDER, 0)  # last seq handed to paho, per kind
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._attempts = 0
         self.connected = threading.Event()
         self.published_envelopes = 0
+        self.refused_envelopes = 0
         self.client = self._make_client()
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
 
     def _make_client(self) -> mqtt.Client:
-        version = (
-            MQTTProtocolVersion.MQTTv5
-            if self.settings.protocol == "5"
-            else MQTTProtocolVersion.MQTTv311
-        )
-        kwargs = {} if version == MQTTProtocolVersion.MQTTv5 else {"clean_session": False}
+        v5 = self.settings.protocol == "5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"gw-{self.gateway}",
-            protocol=version,
-            **kwargs,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            # A persistent session: commands sent while the gateway is offline wait for it.
+            **({} if v5 else {"clean_session": False}),
         )
         # paho's own window is wider than ours so it never queues what we hand it.
         client.max_inflight_messages_set(self.settings.inflight_window * 4)
         client.max_queued_messages_set(0)
-        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        self._set_reconnect_delay(client)
+        if self.settings.tls is not None:
+            tls = self.settings.tls
+            client.tls_set(
+                ca_certs=str(self._config_dir / tls.ca_file),
+                certfile=str(self._config_dir / tls.cert_file),
+                keyfile=str(self._config_dir / tls.key_file),
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
         offline = wire.StatusMessage(
             v=wire.SCHEMA_VERSION, gateway=self.gateway, site=self.site, state="offline"
         )
         client.will_set(self._status_topic, wire.encode(offline), qos=1, retain=True)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
+
+    def _set_reconnect_delay(self, client: mqtt.Client) -> None:
+        """Exponential backoff with full jitter, so a fleet does not reconnect in lockstep."""
+        low, high = self.settings.reconnect_min_s, self.settings.reconnect_max_s
+        ceiling = min(high, low * 2 ** min(self._attempts, 16))
+        delay = random.uniform(low, max(low, ceiling))
+        client.reconnect_delay_set(min_delay=delay, max_delay=delay)
 
     # --- paho callbacks (network thread): record and wake, nothing more --------------------
 
@@ -98,25 +131,47 @@ class Publisher:
             log.warning("broker refused connection: %s", reason)
             return
         log.info("connected to broker")
+        self._attempts = 0
+        self._set_reconnect_delay(client)
+        client.subscribe(self._command_prefix + "#", qos=1)
         client.publish(self._status_topic, self._status_online(), qos=1, retain=True)
         self.connected.set()
         self._wake.set()
 
+    def _on_connect_fail(self, client: mqtt.Client, _u: object) -> None:
+        self._attempts += 1
+        self._set_reconnect_delay(client)
+
     def _on_disconnect(
-        self, _c: object, _u: object, _f: object, reason: object, _p: object
+        self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
     ) -> None:
         if self.connected.is_set() and not self._stop.is_set():
             log.warning("disconnected from broker: %s", reason)
         self.connected.clear()
+        self._attempts += 1
+        self._set_reconnect_delay(client)
 
-    def _on_publish(self, _c: object, _u: object, mid: int, _r: object, _p: object) -> None:
-        self._acked.append(mid)
+    def _on_publish(self, _c: object, _u: object, mid: int, reason: object, _p: object) -> None:
+        self._acked.append((mid, not getattr(reason, "is_failure", False)))
         self._wake.set()
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if self._on_command is not None and msg.topic.startswith(self._command_prefix):
+            self._on_command(msg.topic[len(self._command_prefix) :], msg.payload)
 
     # --- the drain loop (own thread) ------------------------------------------------------
 
     def start(self, host: str, port: int) -> None:
-        self.client.connect_async(host, port, keepalive=self.settings.keepalive_s)
+        properties = None
+        if self.settings.protocol == "5":
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 7 * 24 * 3600
+        self.client.connect_async(
+            host,
+            port,
+            keepalive=self.settings.keepalive_s,
+            **({"clean_start": False, "properties": properties} if properties else {}),
+        )
         self.client.loop_start()
         self._thread.start()
 
@@ -142,47 +197,66 @@ class Publisher:
     def _settle_acks(self) -> None:
         spans = []
         while self._acked:
-            entry = self._inflight.pop(self._acked.popleft(), None)
-            if entry is not None:
-                spans.append((entry.kind, entry.first, entry.last))
+            mid, accepted = self._acked.popleft()
+            entry = self._inflight.get(mid)
+            if entry is None:
+                continue
+            if not accepted:
+                # Left in flight: republished after ack_timeout_s, never deleted unacknowledged.
+                self.refused_envelopes += 1
+                log.error(
+                    "broker refused %s seq %d..%d (not authorised on %s?); will retry",
+                    entry.kind,
+                    entry.first,
+                    entry.last,
+                    self._topics[entry.kind],
+                )
+                continue
+            del self._inflight[mid]
+            spans.append((entry.kind, entry.first, entry.last))
         if spans:
             self.buffer.acknowledge(spans)
 
     def _send_next(self) -> bool:
-        records = self.buffer.pending("reading", self._cursor, self.settings.records_per_message)
-        if not records:
-            return False
-        first, last = records[0][0], records[-1][0]
-        self._publish("reading", first, last, records)
-        self._cursor = last
-        return True
+        for kind in KIND_ORDER:
+            records = self.buffer.pending(
+                kind, self._cursors[kind], self.settings.records_per_message
+            )
+            if records:
+                self._publish(kind, records[0][0], records[-1][0], records)
+                self._cursors[kind] = records[-1][0]
+                return True
+        return False
 
     def _publish(self, kind: str, first: int, last: int, records: list[tuple[int, str]]) -> None:
         payload = wire.assemble_readings(self.gateway, self.site, records, datetime.now(UTC))
-        info = self.client.publish(self._readings_topic, payload, qos=1)
+        info = self.client.publish(self._topics[kind], payload, qos=1)
         self._inflight[info.mid] = _InFlight(kind, first, last, time.monotonic())
         self.published_envelopes += 1
 
     def _resend_expired(self) -> None:
         deadline = time.monotonic() - self.settings.ack_timeout_s
         for mid, entry in list(self._inflight.items()):
-            if entry.sent < deadline:
-                del self._inflight[mid]
-                records = [
-                    r
-                    for r in self.buffer.pending(
-                        entry.kind, entry.first - 1, entry.last - entry.first + 1
-                    )
-                    if r[0] <= entry.last
-                ]
-                if records:
-                    log.warning(
-                        "no PUBACK for seq %d..%d; publishing again", entry.first, entry.last
-                    )
-                    self._publish(entry.kind, entry.first, entry.last, records)
+            if entry.sent >= deadline:
+                continue
+            del self._inflight[mid]
+            count = entry.last - entry.first + 1
+            records = [
+                r
+                for r in self.buffer.pending(entry.kind, entry.first - 1, count)
+                if r[0] <= entry.last
+            ]
+            if records:
+                log.warning("no PUBACK for seq %d..%d; publishing again", entry.first, entry.last)
+                self._publish(entry.kind, entry.first, entry.last, records)
 
     def inflight(self) -> int:
         return len(self._inflight)
+
+    def publish_now(self, channel: wire.Channel, payload: bytes) -> None:
+        """Publish a message that is not in the buffer (heartbeat), if connected."""
+        if self.connected.is_set():
+            self.client.publish(wire.topic(self.site, self.gateway, channel), payload, qos=1)
 
     def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Send what the buffer holds while connected (up to a deadline), then go offline."""
@@ -205,8 +279,7 @@ class Publisher:
                 state="offline",
                 at=datetime.now(UTC),
             )
-            self.client.publish(
-                self._status_topic, wire.encode(offline), qos=1, retain=True
-            ).wait_for_publish(2)
+            info = self.client.publish(self._status_topic, wire.encode(offline), qos=1, retain=True)
+            info.wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()

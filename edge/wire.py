@@ -205,6 +205,12 @@ class Heartbeat(_Strict):
     oldest_unsent_age_s: float | None = None
     dropped_records: int
     poll_errors: dict[str, int] = {}
+    disk_free_bytes: int | None = None
+    clock_synchronised: bool | None = None
+    uptime_s: float | None = None
+    inflight: int | None = None
+    refused_envelopes: int = 0
+    alarms: list[str] = Field(default=[], description="Zones whose local alarm is on")
 
 
 Message = ReadingsEnvelope | ObservationsEnvelope | EventsEnvelope | StatusMessage | Heartbeat
