@@ -31,6 +31,14 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TlsSettings(_Frozen):
+    """A client certificate per gateway; paths are relative to the config file."""
+
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+
 class MqttSettings(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
@@ -41,6 +49,9 @@ class MqttSettings(_Frozen):
     records_per_message: int = Field(default=250, ge=1, le=5000)
     ack_timeout_s: float = Field(default=30.0, gt=0)
     heartbeat_s: float = Field(default=30.0, gt=0)
+    reconnect_min_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=120.0, gt=0)
+    tls: TlsSettings | None = None
 
 
 class BufferSettings(_Frozen):
@@ -61,6 +72,10 @@ class Zone(_Frozen):
     kind: Literal["cold_room", "freezer", "ambient", "truck_compartment"] = "cold_room"
     low: float | None = Field(default=None, description="Lower temperature limit, C")
     high: float | None = Field(default=None, description="Upper temperature limit, C")
+    # The local alarm: out of range continuously this long before the output sounds.
+    alarm_delay_s: float = Field(default=900.0, ge=0)
+    deadband: float = Field(default=0.5, ge=0, description="Back inside by this much to clear")
+    alarm_output: Identifier | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Zone:
@@ -77,6 +92,16 @@ class Device(_Frozen):
     register_map: str = Field(description="Path to a register map, relative to this file.")
     transport: TcpTransport
     unit_id: int = Field(default=1, ge=0, le=247)
+    timeout_s: float = Field(default=1.0, gt=0, le=30)
+
+
+class AlarmOutput(_Frozen):
+    """A relay (siren, beacon) driven through a Modbus coil when a zone alarms."""
+
+    id: Identifier
+    transport: TcpTransport
+    unit_id: int = Field(default=1, ge=0, le=247)
+    coil: int = Field(ge=0, le=0xFFFF)
     timeout_s: float = Field(default=1.0, gt=0, le=30)
 
 
@@ -97,10 +122,18 @@ class GatewayConfig(_Frozen):
     buffer: BufferSettings = BufferSettings()
     zones: tuple[Zone, ...] = Field(min_length=1)
     devices: tuple[Device, ...] = Field(min_length=1)
+    alarm_outputs: tuple[AlarmOutput, ...] = ()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
         zones = {z.id for z in self.zones}
+        outputs = {o.id for o in self.alarm_outputs}
+        for i, zone in enumerate(self.zones):
+            if zone.alarm_output is not None and zone.alarm_output not in outputs:
+                raise ValueError(
+                    f"zones.{i}.alarm_output: {zone.alarm_output!r} is not one of the "
+                    f"alarm_outputs {sorted(outputs)}"
+                )
         for i, device in enumerate(self.devices):
             if device.zone not in zones:
                 raise ValueError(
