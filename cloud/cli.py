@@ -60,9 +60,11 @@ def migrate(database_url: str) -> None:
 )
 @click.option(
     "--shared/--no-shared",
-    default=True,
+    default=False,
     show_default=True,
-    help="Use the $share/ingest group (not on the embedded broker).",
+    help="Join the shared subscription group (several workers split the load). Mosquitto 2.0 "
+    "forgets shared subscriptions when it restarts, so messages published before the workers "
+    "reconnect are lost: use it with a broker that persists them.",
 )
 @click.option("--group", default="ingest", show_default=True, help="Shared subscription group.")
 @click.option(

@@ -39,6 +39,7 @@ class PrivateMosquitto:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> PrivateMosquitto:
+        seen = len(self.log())
         self.proc = subprocess.Popen(
             [mosquitto_binary(), "-c", str(self.config)],
             stdout=subprocess.DEVNULL,
@@ -46,7 +47,7 @@ class PrivateMosquitto:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if "running" in self.log() or "Opening ipv4 listen socket" in self.log():
+            if " running" in self.log()[seen:]:
                 time.sleep(0.2)
                 return self
             if self.proc.poll() is not None:

@@ -133,6 +133,8 @@ def make_gateway_config(
     poll_interval_s: float = 0.5,
     records_per_message: int = 20,
     mqtt_port: int = 1883,
+    transport: dict[str, object] | None = None,  # every device's; default: one local TCP port
+    mqtt: dict[str, object] | None = None,
 ) -> TestGateway:
     """A gateway config with `sensors` devices on one fresh local port, ids unique per test."""
     tag = uuid.uuid4().hex[:8]
@@ -156,7 +158,7 @@ def make_gateway_config(
                 "id": f"{site}-s{i}",
                 "zone": f"{site}-cold",
                 "register_map": str(SENSORS / maps[i % len(maps)]),
-                "transport": {"kind": "tcp", "host": "127.0.0.1", "port": port},
+                "transport": transport or {"kind": "tcp", "host": "127.0.0.1", "port": port},
                 "unit_id": i + 1,
             }
             for i in range(sensors)
@@ -260,7 +262,7 @@ def gateway_args(gateway: TestGateway, broker: tuple[str, int]) -> tuple[str, ..
 
 
 def ingest_args(
-    database_url: str, broker: tuple[str, int], embedded: bool = False
+    database_url: str, broker: tuple[str, int], embedded: bool = False, shared: bool = False
 ) -> tuple[str, ...]:
     tag = uuid.uuid4().hex[:8]
     args = [
@@ -277,6 +279,8 @@ def ingest_args(
     if embedded:
         args += ["--no-shared", "--mqtt-version", "3.1.1"]
     else:
+        args += ["--session-expiry", "600"]
+    if shared:
         # A group of its own, so a test never shares messages with another test's worker.
-        args += ["--group", f"test-{tag}", "--session-expiry", "600"]
+        args += ["--shared", "--group", f"test-{tag}"]
     return tuple(args)

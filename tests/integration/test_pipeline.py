@@ -83,7 +83,9 @@ def test_every_reading_arrives_exactly_once(
     gateways = [make_gateway_config(tmp_path, sensors=3) for _ in range(2)]
     for gw in gateways:
         clock_sensors(gw)
-    ingest = start_ingest(processes, "ingest", ingest_args(url, broker, embedded=embedded))
+    ingest = start_ingest(
+        processes, "ingest", ingest_args(url, broker, embedded=embedded, shared=not embedded)
+    )
     runs = [processes(f"gateway-{gw.id}", *gateway_args(gw, broker)) for gw in gateways]
 
     wait_until(lambda: all(count_of(url, gw.id) >= 60 for gw in gateways), 60, "readings to arrive")
