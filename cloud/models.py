@@ -186,3 +186,15 @@ class GatewayEvent(Base):
     limit: Mapped[float | None] = mapped_column(Float)
     detail: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime]
+
+
+class ReadPoint(Base):
+    """An RFID antenna position: the zone a tag seen there is in, and the business step."""
+
+    __tablename__ = "read_points"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"), index=True)
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id"), index=True)
+    reader: Mapped[str] = mapped_column(String(64))
+    business_step: Mapped[str] = mapped_column(String(32))

@@ -23,6 +23,7 @@ from cloud.models import (
     LatestReading,
     Observation,
     Reading,
+    ReadPoint,
     Sensor,
     Site,
     Zone,
@@ -222,6 +223,21 @@ class Store:
                     "high": z.high,
                 }
                 for z in status.zones
+            ],
+            ["id"],
+        )
+        self._upsert(
+            conn,
+            ReadPoint.__table__,
+            [
+                {
+                    "id": p.id,
+                    "zone_id": p.zone,
+                    "gateway_id": status.gateway,
+                    "reader": p.reader,
+                    "business_step": p.business_step,
+                }
+                for p in status.read_points
             ],
             ["id"],
         )

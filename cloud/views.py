@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.models import Gateway, LatestReading, Sensor, Site, Zone, utcnow
 
 STALE_AFTER = timedelta(seconds=60)
+# Readings shown on screen; a sensor past its calibration date still shows, with a mark.
+DISPLAYED = ("ok", "calibration_overdue")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class ZoneNow:
     humidity: Measurement | None
     sensors: int
     state: str  # ok | out_of_range | no_data
+    calibration_overdue: bool = False
 
     @property
     def limits(self) -> str:
@@ -98,7 +101,7 @@ class ControlRoom:
             latest = session.execute(
                 select(Sensor.zone_id, LatestReading)
                 .join(LatestReading, LatestReading.sensor_id == Sensor.id)
-                .where(LatestReading.quality == "ok")
+                .where(LatestReading.quality.in_(DISPLAYED))
             ).all()
             sensor_count = defaultdict(int)
             for (zone_id,) in session.execute(select(Sensor.zone_id)).all():
@@ -133,6 +136,11 @@ class ControlRoom:
                     humidity=measure(zone.id, "humidity"),
                     sensors=sensor_count[zone.id],
                     state=zone_state(zone, temperature, now),
+                    calibration_overdue=any(
+                        r.quality == "calibration_overdue"
+                        for q in ("temperature", "humidity")
+                        for r in values.get((zone.id, q), [])
+                    ),
                 )
             )
         gateways_by_site: dict[str, list[GatewayNow]] = defaultdict(list)

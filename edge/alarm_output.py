@@ -1,13 +1,15 @@
-"""Drives a local alarm output (relay, siren, beacon) through a Modbus coil."""
+"""Drives a local alarm output (relay, siren, beacon) through a Modbus coil.
+
+A relay module on the same RS-485 bus as the sensors shares the poller's Bus, so its writes
+queue behind the polls instead of colliding with them on the line.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from pymodbus.client import ModbusTcpClient
-from pymodbus.exceptions import ModbusException
-
+from edge.bus import Bus, ReadFailed
 from edge.config import AlarmOutput
 
 log = logging.getLogger(__name__)
@@ -18,11 +20,10 @@ REFRESH_S = 60.0  # rewrite the coil now and then: a relay module may have power
 class CoilOutput:
     """Keeps one coil in the state the local alarm wants; failures are reported, not raised."""
 
-    def __init__(self, config: AlarmOutput):
+    def __init__(self, config: AlarmOutput, bus: Bus | None = None):
         self.config = config
-        self._client = ModbusTcpClient(
-            config.transport.host, port=config.transport.port, timeout=config.timeout_s, retries=0
-        )
+        self._own_bus = bus is None
+        self.bus = bus or Bus(config.transport)
         self._written: bool | None = None
         self._written_at = 0.0
         self.failing = False
@@ -33,16 +34,13 @@ class CoilOutput:
         if self._written == on and fresh and not self.failing:
             return None
         try:
-            if not self._client.connected and not self._client.connect():
-                raise ConnectionError("no connection")
-            response = self._client.write_coil(self.config.coil, on, device_id=self.config.unit_id)
-            if response.isError():
-                raise ModbusException(str(response))
-        except (ModbusException, OSError) as exc:
+            self.bus.write_coil(
+                self.config.unit_id, self.config.coil, on, timeout_s=self.config.timeout_s
+            )
+        except ReadFailed as exc:
             if not self.failing:
                 log.error("alarm output %s: cannot set coil to %s: %s", self.config.id, on, exc)
             self.failing = True
-            self._client.close()
             return False
         self.failing = False
         self._written, self._written_at = on, time.monotonic()
@@ -50,4 +48,5 @@ class CoilOutput:
         return True
 
     def close(self) -> None:
-        self._client.close()
+        if self._own_bus:
+            self.bus.close()

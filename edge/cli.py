@@ -23,8 +23,12 @@ def _logging(verbose: bool) -> None:
 
 
 def _load(config: Path):
+    from edge.rfid import load_reader_profiles
+
     try:
-        return load_gateway(config)
+        loaded = load_gateway(config)
+        load_reader_profiles(loaded)
+        return loaded
     except ConfigError as exc:
         click.echo(f"invalid gateway config:\n{exc}", err=True)
         sys.exit(2)
@@ -38,11 +42,14 @@ def main() -> None:
 @main.command("check-config")
 @click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
 def check_config(configs: tuple[Path, ...]) -> None:
-    """Validate gateway configs and the register maps they name."""
+    """Validate gateway configs and the register maps and reader profiles they name."""
+    from edge.rfid import load_reader_profiles
+
     failed = False
     for path in configs:
         try:
             loaded = load_gateway(path)
+            load_reader_profiles(loaded)
         except ConfigError as exc:
             click.echo(str(exc), err=True)
             failed = True
@@ -50,7 +57,7 @@ def check_config(configs: tuple[Path, ...]) -> None:
         cfg = loaded.config
         click.echo(
             f"{path}: ok: gateway {cfg.id} at {cfg.site.id}, "
-            f"{len(cfg.zones)} zones, {len(cfg.devices)} devices"
+            f"{len(cfg.zones)} zones, {len(cfg.devices)} devices, {len(cfg.readers)} RFID readers"
         )
     sys.exit(1 if failed else 0)
 
@@ -94,7 +101,7 @@ def run(config: Path, data_dir: Path, broker: str | None, verbose: bool) -> None
 )
 @click.option("-v", "--verbose", is_flag=True)
 def simulate(configs: tuple[Path, ...], curve: str, verbose: bool) -> None:
-    """Serve simulated Modbus TCP sensors for every device the configs name."""
+    """Serve simulated Modbus sensors (TCP or RTU) for every device the configs name."""
     from edge.simulator import SensorFarm, serve_forever
 
     _logging(verbose)
@@ -113,6 +120,130 @@ def simulate(configs: tuple[Path, ...], curve: str, verbose: bool) -> None:
             pass
 
     asyncio.run(_main())
+
+
+@main.command()
+@click.option(
+    "--map",
+    "map_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The sensor's register map (firmware-configs/sensors/*.yaml).",
+)
+@click.option("--tcp", metavar="HOST[:PORT]", help="Modbus TCP sensor or TCP-to-RS-485 gateway.")
+@click.option("--rtu", metavar="PORT", help="Serial port of an RS-485 adapter, e.g. /dev/ttyUSB0.")
+@click.option(
+    "--baudrate",
+    type=click.Choice(["1200", "2400", "4800", "9600", "19200", "38400", "57600", "115200"]),
+    default="9600",
+    show_default=True,
+)
+@click.option("--parity", type=click.Choice(["N", "E", "O"]), default="N", show_default=True)
+@click.option("--stopbits", type=click.Choice(["1", "2"]), default="1", show_default=True)
+@click.option("--unit-id", type=click.IntRange(0, 247), default=1, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, 30, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--interval", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds."
+)
+@click.option("-v", "--verbose", is_flag=True)
+def probe(
+    map_path: Path,
+    tcp: str | None,
+    rtu: str | None,
+    baudrate: str,
+    parity: str,
+    stopbits: str,
+    unit_id: int,
+    timeout: float,
+    count: int,
+    interval: float,
+    verbose: bool,
+) -> None:
+    """Read one sensor with a register map and print what it reports (commissioning)."""
+    import time
+
+    from edge.bus import Bus
+    from edge.config import Device, RtuTransport, TcpTransport, load_register_map
+    from edge.poller import ModbusDevice
+
+    _logging(verbose)
+    if (tcp is None) == (rtu is None):
+        raise click.UsageError("give exactly one of --tcp HOST[:PORT] or --rtu PORT")
+    try:
+        rmap = load_register_map(map_path)
+    except ConfigError as exc:
+        click.echo(f"invalid register map:\n{exc}", err=True)
+        sys.exit(2)
+    transport: TcpTransport | RtuTransport
+    if tcp is not None:
+        host, _, port = tcp.rpartition(":") if ":" in tcp else (tcp, "", "502")
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise click.BadParameter(f"{tcp!r}: expected HOST or HOST:PORT", param_hint="--tcp")
+        transport = TcpTransport(host=host, port=int(port))
+    else:
+        transport = RtuTransport(
+            kind="rtu",
+            port=rtu,
+            baudrate=int(baudrate),  # type: ignore[arg-type]
+            parity=parity,  # type: ignore[arg-type]
+            stopbits=int(stopbits),  # type: ignore[arg-type]
+        )
+    device = Device(
+        id="probe",
+        zone="probe",
+        register_map=str(map_path),
+        transport=transport,
+        unit_id=unit_id,
+        timeout_s=timeout,
+        retries=0,
+    )
+    sensor = ModbusDevice(device, rmap)
+    bus = Bus(transport)
+    answered = registers_read = 0
+    click.echo(f"{rmap.manufacturer} {rmap.model}, unit {unit_id} on {transport.settings()}")
+    try:
+        for n in range(1, count + 1):
+            started = time.monotonic()
+            samples = sensor.read(bus)
+            took_ms = (time.monotonic() - started) * 1000
+            quality = samples[0].quality.value
+            if samples[0].registers:
+                registers_read += 1
+            if quality != "timeout":
+                answered += 1
+            at = samples[0].taken_at.isoformat(sep=" ", timespec="milliseconds")
+            why = "" if samples[0].registers else f": {sensor.last_failure}"
+            click.echo(f"\nread {n}/{count} at {at}, {took_ms:.0f} ms{why}")
+            click.echo(f"{'quantity':<14}{'registers':<16}{'value':>12}  {'unit':<6}quality")
+            for s in samples:
+                words = " ".join(f"0x{w:04X}" for w in s.registers) or "-"
+                value = "-" if s.value is None else f"{s.value:g}"
+                click.echo(f"{s.quantity:<14}{words:<16}{value:>12}  {s.unit:<6}{s.quality}")
+            if n < count:
+                time.sleep(interval)
+    finally:
+        bus.close()
+    if not answered:
+        click.echo(
+            f"\nno answer from unit {unit_id} on {transport.settings()} in {count} read(s): "
+            "check power, wiring (A/B), port, baud rate, parity and unit id",
+            err=True,
+        )
+        sys.exit(1)
+    if not registers_read:
+        click.echo(
+            f"\nunit {unit_id} answered only with Modbus exceptions: "
+            "check the register map and the unit id",
+            err=True,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

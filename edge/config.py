@@ -6,14 +6,25 @@ with a laptop can fix a config without reading code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from edge.registers import RegisterMap
-from edge.wire import Identifier, SensorInfo, SiteInfo, ZoneInfo
+from edge.wire import Identifier, ReadPointInfo, SensorInfo, SiteInfo, ZoneInfo
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -61,9 +72,56 @@ class BufferSettings(_Frozen):
 
 
 class TcpTransport(_Frozen):
+    """Modbus TCP: a networked sensor, or a Modbus TCP gateway fronting an RS-485 bus."""
+
     kind: Literal["tcp"] = "tcp"
     host: str
     port: int = Field(default=502, ge=1, le=65535)
+
+    @property
+    def bus(self) -> str:
+        """The endpoint its devices share: one client, one request at a time."""
+        return f"tcp://{self.host}:{self.port}"
+
+    def settings(self) -> str:
+        """The endpoint as an engineer reads it (a serial bus adds its line settings)."""
+        return self.bus
+
+
+class RtuTransport(_Frozen):
+    """Modbus RTU on a serial line (RS-485): every device on one port is on one bus."""
+
+    kind: Literal["rtu"]
+    port: str = Field(min_length=1, description="Serial device path, e.g. /dev/ttyUSB0.")
+    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[8] = 8  # Modbus RTU is always 8 data bits
+
+    @property
+    def bus(self) -> str:
+        """The endpoint its devices share: one client, one request at a time."""
+        return f"rtu://{self.port}"
+
+    def settings(self) -> str:
+        """The port and its line settings as an engineer writes them: 9600 8N1."""
+        return f"{self.bus} ({self.baudrate} {self.bytesize}{self.parity}{self.stopbits})"
+
+
+Transport = Annotated[TcpTransport | RtuTransport, Field(discriminator="kind")]
+_TRANSPORTS: dict[str, type[TcpTransport | RtuTransport]] = {
+    "tcp": TcpTransport,
+    "rtu": RtuTransport,
+}
+
+
+class Calibration(_Frozen):
+    """A sensor's calibration certificate: corrections to apply, and when it is due again."""
+
+    offsets: dict[Annotated[str, Field(pattern=r"^[a-z_]+$")], float] = Field(
+        default_factory=dict, description="Added to the engineering value, per quantity."
+    )
+    due: date = Field(description="Readings taken after this date (UTC) are flagged.")
 
 
 class Zone(_Frozen):
@@ -90,19 +148,195 @@ class Device(_Frozen):
     id: Identifier
     zone: Identifier
     register_map: str = Field(description="Path to a register map, relative to this file.")
-    transport: TcpTransport
+    transport: Transport
     unit_id: int = Field(default=1, ge=0, le=247)
     timeout_s: float = Field(default=1.0, gt=0, le=30)
+    # Further attempts of a request that got no answer, before the poll counts as failed.
+    retries: int = Field(default=1, ge=0, le=5)
+    # A device that stops answering is retried after 1, 2, 4 ... seconds, at most this long.
+    backoff_max_s: float = Field(default=60.0, ge=1, le=3600)
+    # Raw registers unchanged for longer than this flag the readings stale (a frozen probe).
+    stale_after_s: float | None = Field(default=None, gt=0)
+    calibration: Calibration | None = None
+
+    @field_validator("transport", mode="before")
+    @classmethod
+    def _transport_kind(cls, value: Any) -> Any:
+        # Validating the chosen kind here keeps error paths free of the union's tag
+        # ("transport.port", not "transport.tcp.port"); a missing kind means tcp.
+        if isinstance(value, dict):
+            chosen = _TRANSPORTS.get(value.get("kind", "tcp"))
+            if chosen is not None:
+                return chosen.model_validate(value)
+        return value
+
+
+def bus_problems(devices: Sequence[Device]) -> list[str]:
+    """Devices on one bus must agree on its line settings and each have a unit id of its own."""
+    problems: list[str] = []
+    first: dict[str, Device] = {}
+    units: dict[tuple[str, int], str] = {}
+    for device in devices:
+        bus = device.transport.bus
+        other = first.setdefault(bus, device)
+        if device.transport != other.transport:
+            problems.append(
+                f"devices {other.id} and {device.id} share {bus} with different settings: "
+                f"{other.transport.settings()} vs {device.transport.settings()}"
+            )
+        taken_by = units.setdefault((bus, device.unit_id), device.id)
+        if taken_by != device.id:
+            problems.append(
+                f"devices {taken_by} and {device.id} both use unit id {device.unit_id} on {bus}"
+            )
+    return problems
 
 
 class AlarmOutput(_Frozen):
     """A relay (siren, beacon) driven through a Modbus coil when a zone alarms."""
 
     id: Identifier
-    transport: TcpTransport
+    transport: Transport
     unit_id: int = Field(default=1, ge=0, le=247)
     coil: int = Field(ge=0, le=0xFFFF)
     timeout_s: float = Field(default=1.0, gt=0, le=30)
+
+
+BusinessStep = Literal["receiving", "storing", "picking", "loading", "shipping", "unloading"]
+
+
+class ReadPoint(_Frozen):
+    """An RFID antenna position (dock door, cold-room door) in a zone, for a business step."""
+
+    id: Identifier
+    zone: Identifier
+    business_step: BusinessStep
+    # A two-antenna portal: a tag first seen on the outer antenna, then the inner one, went in.
+    outer_antenna: int | None = None
+    inner_antenna: int | None = None
+    antennas: tuple[int, ...] = Field(
+        default=(), description="Antenna ports of this point; empty: the portal's, or every port"
+    )
+
+    @model_validator(mode="after")
+    def _portal(self) -> ReadPoint:
+        if (self.outer_antenna is None) != (self.inner_antenna is None):
+            raise ValueError("outer_antenna and inner_antenna go together (a two-antenna portal)")
+        if self.outer_antenna is not None and self.outer_antenna == self.inner_antenna:
+            raise ValueError(f"outer_antenna and inner_antenna are both {self.outer_antenna}")
+        portal = [a for a in (self.outer_antenna, self.inner_antenna) if a is not None]
+        stray = [a for a in portal if self.antennas and a not in self.antennas]
+        if stray:
+            raise ValueError(f"portal antennas {stray} are not in antennas {list(self.antennas)}")
+        return self
+
+    @property
+    def ports(self) -> frozenset[int]:
+        """The antenna ports that belong here; empty means every port of the reader."""
+        portal = {a for a in (self.outer_antenna, self.inner_antenna) if a is not None}
+        return frozenset(self.antennas) | portal
+
+
+class HttpReaderTransport(_Frozen):
+    """The reader POSTs JSON tag reads to the gateway (Zebra FX, Impinj R700 style)."""
+
+    kind: Literal["http"]
+    host: str = "0.0.0.0"
+    port: int = Field(ge=0, le=65535, description="0: any free port (tests)")
+    path: str = Field(default="/", pattern=r"^/")
+
+
+class MqttReaderTransport(_Frozen):
+    """The reader publishes JSON tag reads on a topic of a local broker."""
+
+    kind: Literal["mqtt"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic: str = Field(min_length=1)
+    qos: Literal[0, 1] = 0
+    client_id: str | None = None
+
+
+class SerialReaderTransport(_Frozen):
+    """One tag read per line on a serial port (USB or RS-232 reader modules)."""
+
+    kind: Literal["serial"]
+    device: str = Field(min_length=1, description="/dev/ttyUSB0, or a pyserial URL")
+    baudrate: int = Field(default=115200, gt=0)
+    reconnect_s: float = Field(default=5.0, gt=0)
+
+
+class SimulatedReaderTransport(_Frozen):
+    """Tags passing the reader's first read point at a fixed cadence (demo and tests)."""
+
+    kind: Literal["simulated"]
+    epcs: tuple[Annotated[str, Field(pattern=r"^(?:[0-9A-F]{2}){2,64}$")], ...] = Field(
+        min_length=1, description="EPCs as upper-case hex"
+    )
+    every_s: float = Field(default=30.0, gt=0)
+    pass_s: float = Field(default=3.0, gt=0)
+    reads_per_s: float = Field(default=20.0, gt=0, le=1000)
+
+
+ReaderTransport = Annotated[
+    HttpReaderTransport | MqttReaderTransport | SerialReaderTransport | SimulatedReaderTransport,
+    Field(discriminator="kind"),
+]
+
+
+class Reader(_Frozen):
+    """An RFID reader: how its reads arrive, what it speaks, which read points it serves."""
+
+    id: Identifier
+    transport: ReaderTransport
+    profile: str | None = Field(default=None, description="Reader profile, relative to this file")
+    read_points: tuple[ReadPoint, ...] = Field(min_length=1)
+    # A pass ends when its tag was not read for window_s; a parked tag is reported every
+    # max_pass_s all the same.
+    window_s: float = Field(default=2.0, gt=0, le=3600)
+    max_pass_s: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _antennas(self) -> Reader:
+        if self.profile is None and self.transport.kind != "simulated":
+            raise ValueError(f"profile: a {self.transport.kind} reader needs a reader profile")
+        if self.max_pass_s < self.window_s:
+            raise ValueError(f"max_pass_s ({self.max_pass_s}) is below window_s ({self.window_s})")
+        claimed: dict[int, str] = {}
+        for i, point in enumerate(self.read_points):
+            if not point.ports and len(self.read_points) > 1:
+                raise ValueError(f"read_points.{i}: with several read points, name the antennas")
+            for port in sorted(point.ports):
+                if port in claimed:
+                    raise ValueError(
+                        f"read_points.{i}: antenna {port} already belongs to {claimed[port]!r}"
+                    )
+                claimed[port] = point.id
+        return self
+
+
+def _check_readers(readers: tuple[Reader, ...], info: ValidationInfo) -> tuple[Reader, ...]:
+    """Read points name known zones; reader and read point ids are unique."""
+    if "zones" in info.data:
+        zones = {z.id for z in info.data["zones"]}
+        for i, reader in enumerate(readers):
+            for j, point in enumerate(reader.read_points):
+                if point.zone not in zones:
+                    raise ValueError(
+                        f"readers.{i}.read_points.{j}.zone: {point.zone!r} is not one of the "
+                        f"zones {sorted(zones)}"
+                    )
+    for label, ids in (
+        ("reader", [r.id for r in readers]),
+        ("read point", [p.id for r in readers for p in r.read_points]),
+    ):
+        dupes = sorted({x for x in ids if ids.count(x) > 1})
+        if dupes:
+            raise ValueError(f"{label} ids must be unique; repeated: {dupes}")
+    return readers
+
+
+Readers = Annotated[tuple[Reader, ...], AfterValidator(_check_readers)]
 
 
 class Site(_Frozen):
@@ -122,6 +356,7 @@ class GatewayConfig(_Frozen):
     buffer: BufferSettings = BufferSettings()
     zones: tuple[Zone, ...] = Field(min_length=1)
     devices: tuple[Device, ...] = Field(min_length=1)
+    readers: Readers = ()
     alarm_outputs: tuple[AlarmOutput, ...] = ()
 
     @model_validator(mode="after")
@@ -146,6 +381,9 @@ class GatewayConfig(_Frozen):
             dupes = sorted({x for x in ids if ids.count(x) > 1})
             if dupes:
                 raise ValueError(f"{label} ids must be unique; repeated: {dupes}")
+        problems = bus_problems(self.devices)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -166,6 +404,13 @@ class LoadedGateway(BaseModel):
         return [
             ZoneInfo(id=z.id, name=z.name, kind=z.kind, low=z.low, high=z.high)
             for z in self.config.zones
+        ]
+
+    def read_point_infos(self) -> list[ReadPointInfo]:
+        return [
+            ReadPointInfo(id=p.id, zone=p.zone, business_step=p.business_step, reader=r.id)
+            for r in self.config.readers
+            for p in r.read_points
         ]
 
     def sensor_infos(self) -> list[SensorInfo]:
@@ -197,6 +442,17 @@ def load_gateway(path: str | Path) -> LoadedGateway:
         if map_path not in cache:
             cache[map_path] = _validate(map_path, RegisterMap)
         maps[device.id] = cache[map_path]
+        known = {p.quantity for p in maps[device.id].points}
+        unknown = sorted(set(device.calibration.offsets) - known) if device.calibration else []
+        if unknown:
+            line = _line_of(_compose(path), ("devices", i, "calibration", "offsets"))
+            raise ConfigError(
+                path,
+                [
+                    f"line {line}: devices.{i}.calibration.offsets: {unknown} not measured by "
+                    f"{maps[device.id].model} (it reports {sorted(known)})"
+                ],
+            )
     return LoadedGateway(path=path, config=config, maps=maps)
 
 

@@ -21,6 +21,7 @@ from edge.config import LoadedGateway
 from edge.host import Systemd, clock_synchronised, disk_free_bytes
 from edge.poller import ModbusDevice, Poller, Sample
 from edge.publisher import Publisher
+from edge.rfid import RfidService
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,10 @@ class Gateway:
                 for z in cfg.zones
             ]
         )
-        self.outputs = {o.id: CoilOutput(o) for o in cfg.alarm_outputs}
+        self.outputs = {
+            o.id: CoilOutput(o, self.poller.shared_bus(o.transport)) for o in cfg.alarm_outputs
+        }
+        self.rfid = RfidService.from_gateway(loaded, self._observed)
         self.systemd = Systemd()
         self._zone_of = {d.id: d.zone for d in cfg.devices}
         self._stop = threading.Event()
@@ -79,6 +83,7 @@ class Gateway:
                 site_info=self.loaded.site_info(),
                 zones=self.loaded.zone_infos(),
                 sensors=self.loaded.sensor_infos(),
+                read_points=self.loaded.read_point_infos(),
             )
         )
 
@@ -94,7 +99,7 @@ class Gateway:
                 buffer_depth=stats.depth,
                 oldest_unsent_age_s=None if oldest is None else round(oldest, 1),
                 dropped_records=stats.dropped,
-                poll_errors=dict(self.poller.errors),
+                poll_errors={**self.poller.errors, **self.rfid.errors},
                 disk_free_bytes=disk_free_bytes(self.data_dir),
                 clock_synchronised=clock_synchronised(),
                 uptime_s=round(time.monotonic() - self._started, 1),
@@ -103,6 +108,11 @@ class Gateway:
                 alarms=sorted(z for z, a in self.alarm.zones.items() if a.on),
             )
         )
+
+    def _observed(self, bodies: list[str]) -> None:
+        """Closed RFID observations, from the RFID service's thread; the buffer assigns seq."""
+        self.buffer.append("observation", bodies)
+        self.publisher.notify()
 
     def _on_command(self, name: str, payload: bytes) -> None:
         """Commands from the cloud (cmd/#), delivered on paho's thread: flag, do not block."""
@@ -165,6 +175,7 @@ class Gateway:
             self.buffer.stats().next_seq,
         )
         self.publisher.start(self.broker.host, self.broker.port)
+        self.rfid.start()
         self.systemd.notify("READY=1")
         next_poll = time.monotonic()
         next_beat = next_poll + cfg.mqtt.heartbeat_s
@@ -197,6 +208,7 @@ class Gateway:
             self.seq_span,
             self.publisher.inflight(),
         )
+        self.rfid.stop()  # closes open passes and hands them over before the buffer closes
         self.publisher.stop()
         self.poller.close()
         for output in self.outputs.values():

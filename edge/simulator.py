@@ -11,14 +11,14 @@ import functools
 import logging
 import math
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pymodbus.server import ModbusTcpServer
+from pymodbus.pdu import ModbusPDU
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from edge.config import LoadedGateway, Zone
+from edge.config import LoadedGateway, RtuTransport, TcpTransport, Zone
 from edge.registers import RegisterMap, encode_value
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class SimulatedSensor:
     rmap: RegisterMap
     curve: Curve
     reads: int = 0
+    silent: bool = False  # a dead sensor: requests to it are never answered
 
     def device(self) -> SimDevice:
         """A pymodbus device whose registers are filled from the curve on every read."""
@@ -97,32 +98,68 @@ async def _fill(
     return None
 
 
+def _answering(sensors: list[SimulatedSensor]) -> Callable[[bool, ModbusPDU], ModbusPDU | None]:
+    """A pymodbus trace hook that drops requests nobody on the bus would answer."""
+    by_unit = {s.unit_id: s for s in sensors}
+
+    def trace(sending: bool, pdu: ModbusPDU) -> ModbusPDU | None:
+        if sending:
+            return pdu
+        sensor = by_unit.get(pdu.dev_id)
+        # As on a real RS-485 bus: an absent or dead unit is silence, and the client times out.
+        return None if sensor is None or sensor.silent else pdu
+
+    return trace
+
+
 class SensorFarm:
     """Every device of one or more gateway configs, served on the endpoints they name."""
 
     def __init__(self) -> None:
-        self.endpoints: dict[tuple[str, int], list[SimulatedSensor]] = defaultdict(list)
-        self._servers: list[ModbusTcpServer] = []
+        # bus (tcp://host:port or rtu://path) -> its transport and the sensors on it
+        self.buses: dict[str, tuple[TcpTransport | RtuTransport, list[SimulatedSensor]]] = {}
+        self._servers: list[ModbusTcpServer | ModbusSerialServer] = []
 
-    def add(self, host: str, port: int, sensor: SimulatedSensor) -> None:
-        self.endpoints[(host, port)].append(sensor)
+    def add(self, transport: TcpTransport | RtuTransport, sensor: SimulatedSensor) -> None:
+        self.buses.setdefault(transport.bus, (transport, []))[1].append(sensor)
 
     def add_gateway(self, loaded: LoadedGateway, curve: str = "zone") -> None:
         zones = {z.id: z for z in loaded.config.zones}
         for i, device in enumerate(loaded.config.devices):
             chosen = clock_curve if curve == "clock" else zone_curve(zones[device.zone], phase=i)
             self.add(
-                device.transport.host,
-                device.transport.port,
-                SimulatedSensor(device.unit_id, loaded.maps[device.id], chosen),
+                device.transport, SimulatedSensor(device.unit_id, loaded.maps[device.id], chosen)
             )
 
     async def start(self) -> None:
-        for (host, port), sensors in self.endpoints.items():
-            server = ModbusTcpServer([s.device() for s in sensors], address=(host, port))
-            await server.serve_forever(background=True)
+        for transport, sensors in self.buses.values():
+            devices = [s.device() for s in sensors]
+            server: ModbusTcpServer | ModbusSerialServer
+            if isinstance(transport, RtuTransport):
+                server = ModbusSerialServer(
+                    devices,
+                    port=transport.port,
+                    baudrate=transport.baudrate,
+                    parity=transport.parity,
+                    stopbits=transport.stopbits,
+                    bytesize=transport.bytesize,
+                    trace_pdu=_answering(sensors),  # type: ignore[arg-type]
+                )
+            else:
+                server = ModbusTcpServer(
+                    devices,
+                    address=(transport.host, transport.port),
+                    trace_pdu=_answering(sensors),  # type: ignore[arg-type]
+                )
+            try:
+                await server.serve_forever(background=True)
+            except RuntimeError as exc:  # pymodbus says only "Could not start listen"
+                await self.stop()
+                raise RuntimeError(
+                    f"cannot serve {transport.settings()}: is the port there and free? ({exc})"
+                ) from None
             self._servers.append(server)
-            log.info("simulating %d sensor(s) on %s:%d", len(sensors), host, port)
+            log.info("simulating %d sensor(s) on %s", len(sensors), transport.settings())
 
     async def stop(self) -> None:
         for server in self._servers:

@@ -37,6 +37,7 @@ class Quality(StrEnum):
     MODBUS_EXCEPTION = "modbus_exception"
     OUT_OF_RANGE = "out_of_range"
     STALE = "stale"
+    CALIBRATION_OVERDUE = "calibration_overdue"
 
 
 # --- topics -------------------------------------------------------------------------------
@@ -174,6 +175,15 @@ class SensorInfo(_Strict):
     quantities: list[str]
 
 
+class ReadPointInfo(_Strict):
+    """An RFID read point and what a tag seen there means: where it is, which business step."""
+
+    id: Identifier
+    zone: Identifier
+    business_step: str
+    reader: Identifier
+
+
 class SiteInfo(_Strict):
     id: Identifier
     name: str
@@ -192,6 +202,7 @@ class StatusMessage(_Strict):
     site_info: SiteInfo | None = None
     zones: list[ZoneInfo] = []
     sensors: list[SensorInfo] = []
+    read_points: list[ReadPointInfo] = []
 
 
 class Heartbeat(_Strict):

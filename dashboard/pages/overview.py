@@ -88,6 +88,11 @@ def _zone(zone: ZoneNow, timezone: str, now: datetime) -> html.Div:
             html.Div(humidity, className="humidity"),
             html.Div(f"limits {zone.limits} | {zone.sensors} sensor(s)", className="limits"),
             html.Div(when, className="taken"),
+            *(
+                [html.Div("\u26a0 CALIBRATION OVERDUE", className="calibration")]
+                if zone.calibration_overdue
+                else []
+            ),
         ],
     )
 

@@ -67,11 +67,13 @@ def test_silence_mutes_the_output_until_the_next_alarm() -> None:
 
 
 def test_outputs_are_shared_between_zones() -> None:
-    alarm = LocalAlarm([
-        AlarmRule("a", 2, 8, 0, output="beacon"),
-        AlarmRule("b", 15, 25, 0, output="beacon"),
-        AlarmRule("c", None, -15, 0, output=None),
-    ])
+    alarm = LocalAlarm(
+        [
+            AlarmRule("a", 2, 8, 0, output="beacon"),
+            AlarmRule("b", 15, 25, 0, output="beacon"),
+            AlarmRule("c", None, -15, 0, output=None),
+        ]
+    )
     alarm.observe({"a": [5.0], "b": [26.0], "c": [-10.0]}, at(0))
     assert alarm.outputs() == {"beacon": True}
     assert alarm.zones["c"].on

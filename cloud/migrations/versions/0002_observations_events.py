@@ -1,4 +1,4 @@
-"""rfid observations and gateway events
+"""rfid observations, read points and gateway events
 
 Revision ID: 0002
 Revises: 0001
@@ -15,6 +15,20 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "read_points",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("zone_id", sa.String(length=64), nullable=False),
+        sa.Column("gateway_id", sa.String(length=64), nullable=False),
+        sa.Column("reader", sa.String(length=64), nullable=False),
+        sa.Column("business_step", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(["gateway_id"], ["gateways.id"]),
+        sa.ForeignKeyConstraint(["zone_id"], ["zones.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("read_points", schema=None) as batch_op:
+        batch_op.create_index("ix_read_points_zone_id", ["zone_id"], unique=False)
+        batch_op.create_index("ix_read_points_gateway_id", ["gateway_id"], unique=False)
     op.create_table(
         "gateway_events",
         sa.Column("gateway_id", sa.String(length=64), nullable=False),
@@ -53,6 +67,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("read_points")
     with op.batch_alter_table("observations", schema=None) as batch_op:
         batch_op.drop_index("observations_point_time")
         batch_op.drop_index("observations_epc_time")
