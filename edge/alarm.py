@@ -85,6 +85,30 @@ class LocalAlarm:
     def __init__(self, rules: list[AlarmRule]):
         self.zones = {rule.zone: ZoneAlarm(rule) for rule in rules}
         self.silenced: set[str] = set()
+        self.dirty = False  # changed since the last snapshot()
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        """State worth keeping across a restart: a restart must not silence a sounding alarm."""
+        self.dirty = False
+        return {
+            zone: {
+                "on": alarm.on,
+                "out_since": alarm.out_since.isoformat() if alarm.out_since else None,
+                "silenced": zone in self.silenced,
+            }
+            for zone, alarm in self.zones.items()
+        }
+
+    def restore(self, snapshot: dict[str, dict[str, object]]) -> None:
+        for zone, saved in snapshot.items():
+            alarm = self.zones.get(zone)
+            if alarm is None:
+                continue  # a zone removed from the config
+            alarm.on = bool(saved.get("on"))
+            since = saved.get("out_since")
+            alarm.out_since = datetime.fromisoformat(since) if isinstance(since, str) else None
+            if saved.get("silenced"):
+                self.silenced.add(zone)
 
     def observe(self, temperatures: dict[str, list[float]], at: datetime) -> list[AlarmChange]:
         """Feed one cycle's good temperatures per zone; zones with none keep their state."""
@@ -93,8 +117,12 @@ class LocalAlarm:
             alarm = self.zones.get(zone)
             if alarm is None or not values:
                 continue
+            pending = alarm.out_since
             change = alarm.observe(min(values), max(values), at)
+            if alarm.out_since != pending:
+                self.dirty = True
             if change is not None:
+                self.dirty = True
                 changes.append(change)
                 if not change.on:
                     self.silenced.discard(zone)
@@ -103,6 +131,7 @@ class LocalAlarm:
     def silence(self) -> None:
         """Mute the outputs of the alarms sounding now; a new alarm sounds again."""
         self.silenced |= {zone for zone, alarm in self.zones.items() if alarm.on}
+        self.dirty = True
 
     def outputs(self) -> dict[str, bool]:
         """Desired state of every configured output: on while any of its zones is alarming."""

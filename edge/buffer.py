@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_kind_seq ON records (kind, seq);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -161,6 +162,20 @@ class Buffer:
                 oldest_row[0] if oldest_row else None,
                 dropped[0] if dropped else 0,
                 last + 1,
+            )
+
+    def load_state(self, name: str) -> str | None:
+        """A small piece of gateway state kept across restarts (the local alarm's)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+            return row[0] if row else None
+
+    def save_state(self, name: str, value: str) -> None:
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT INTO state (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
             )
 
     def integrity_check(self) -> str:

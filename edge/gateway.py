@@ -7,6 +7,7 @@ unreachable.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -60,6 +61,9 @@ class Gateway:
                 for z in cfg.zones
             ]
         )
+        saved = self.buffer.load_state("local_alarm")
+        if saved:
+            self.alarm.restore(json.loads(saved))
         self.outputs = {
             o.id: CoilOutput(o, self.poller.shared_bus(o.transport)) for o in cfg.alarm_outputs
         }
@@ -133,6 +137,8 @@ class Gateway:
             if s.quantity == "temperature" and s.quality is wire.Quality.OK and s.value is not None:
                 temperatures.setdefault(self._zone_of[s.sensor], []).append(s.value)
         events = [_alarm_event(change) for change in self.alarm.observe(temperatures, now)]
+        if self.alarm.dirty:
+            self.buffer.save_state("local_alarm", json.dumps(self.alarm.snapshot()))
         events += self._drive_outputs(now)
         spans = self.buffer.append_many({"reading": reading_bodies(samples), "event": events})
         if "reading" in spans:

@@ -77,3 +77,18 @@ def test_outputs_are_shared_between_zones() -> None:
     alarm.observe({"a": [5.0], "b": [26.0], "c": [-10.0]}, at(0))
     assert alarm.outputs() == {"beacon": True}
     assert alarm.zones["c"].on
+
+
+def test_state_survives_a_restart() -> None:
+    alarm = cold_room()
+    alarm.observe({"cold": [9.0]}, at(0))
+    alarm.observe({"cold": [9.0]}, at(11))
+    alarm.silence()
+    assert alarm.dirty
+    saved = alarm.snapshot()
+    assert not alarm.dirty
+    restarted = cold_room()
+    restarted.restore(saved)
+    assert restarted.zones["cold"].on and restarted.zones["cold"].out_since == at(0)
+    assert restarted.outputs() == {"siren": False}  # still silenced
+    assert restarted.observe({"cold": [9.5]}, at(12)) == []  # no second alarm for the same one

@@ -41,3 +41,12 @@ def test_cap_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
     assert stats.dropped == 150
     assert buffer.pending("reading", 0, 1)[0][1] == "r150"
     assert buffer.integrity_check() == "ok"
+
+
+def test_state_is_kept_across_reopening(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.sqlite")
+    assert buffer.load_state("local_alarm") is None
+    buffer.save_state("local_alarm", '{"cold": {"on": true}}')
+    buffer.save_state("local_alarm", '{"cold": {"on": false}}')
+    buffer.close()
+    assert Buffer(tmp_path / "b.sqlite").load_state("local_alarm") == '{"cold": {"on": false}}'
