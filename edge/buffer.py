@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,6 +163,26 @@ class Buffer:
                 dropped[0] if dropped else 0,
                 last + 1,
             )
+
+    def counts(self) -> dict[str, int]:
+        """Records waiting, per kind."""
+        with self._lock:
+            return dict(self._db.execute("SELECT kind, count(*) FROM records GROUP BY kind"))
+
+    def rows(self, batch: int = 5000) -> Iterator[tuple[int, str, float, str]]:
+        """Every waiting record, oldest first, as (seq, kind, created, body)."""
+        after = -1
+        while True:
+            with self._lock:
+                page = self._db.execute(
+                    "SELECT seq, kind, created, body FROM records WHERE seq > ? "
+                    "ORDER BY seq LIMIT ?",
+                    (after, batch),
+                ).fetchall()
+            if not page:
+                return
+            yield from page
+            after = page[-1][0]
 
     def load_state(self, name: str) -> str | None:
         """A small piece of gateway state kept across restarts (the local alarm's)."""

@@ -246,5 +246,83 @@ def probe(
         sys.exit(1)
 
 
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=Path("data"), show_default=True
+)
+@click.option(
+    "--export",
+    "export_to",
+    type=click.Path(path_type=Path),
+    help="Write every waiting record to this CSV file.",
+)
+def buffer(config: Path, data_dir: Path, export_to: Path | None) -> None:
+    """Show what the gateway's buffer holds: depth, oldest record, dropped; export to CSV."""
+    import csv
+    import json
+    import time
+    from datetime import UTC, datetime
+
+    from edge.buffer import Buffer
+
+    loaded = _load(config)
+    path = data_dir / loaded.config.buffer.file
+    if not path.exists():
+        click.echo(f"no buffer at {path}", err=True)
+        sys.exit(1)
+    store = Buffer(path, max_records=loaded.buffer_cap())
+    stats = store.stats()
+    oldest = (
+        "none"
+        if stats.oldest_created is None
+        else f"{datetime.fromtimestamp(stats.oldest_created, UTC):%Y-%m-%d %H:%M:%S} UTC "
+        f"({(time.time() - stats.oldest_created) / 3600:.1f} h ago)"
+    )
+    per_day = loaded.readings_per_day()
+    click.echo(f"buffer      {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    click.echo(f"waiting     {stats.depth} records ({stats.depth / per_day:.2f} days of readings)")
+    for kind, count in sorted(store.counts().items()):
+        click.echo(f"  {kind:<10}{count}")
+    click.echo(f"oldest      {oldest}")
+    click.echo(
+        f"dropped     {stats.dropped} (cap {store.max_records} records, "
+        f"{loaded.config.buffer.max_days:g} days)"
+    )
+    click.echo(f"next seq    {stats.next_seq}")
+    if export_to is not None:
+        written = 0
+        with open(export_to, "w", newline="") as out:
+            fields = [
+                "seq",
+                "kind",
+                "buffered_at",
+                "sensor",
+                "quantity",
+                "value",
+                "unit",
+                "quality",
+                "taken_at",
+                "epc",
+                "read_point",
+                "first_seen",
+                "last_seen",
+                "count",
+                "type",
+                "at",
+                "zone",
+                "detail",
+            ]
+            writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            for seq, kind, created, body in store.rows():
+                record = json.loads("{" + body)
+                buffered = datetime.fromtimestamp(created, UTC).isoformat()
+                writer.writerow({"seq": seq, "kind": kind, "buffered_at": buffered, **record})
+                written += 1
+        click.echo(f"exported    {written} records to {export_to}")
+    store.close()
+
+
 if __name__ == "__main__":
     main()

@@ -66,9 +66,13 @@ class MqttSettings(_Frozen):
 
 
 class BufferSettings(_Frozen):
+    """The size cap is set in days of data at this gateway's own polling rate."""
+
     file: str = "buffer.sqlite"
-    # Oldest records are dropped (counted, reported) past this many.
-    max_records: int = Field(default=5_000_000, ge=1000)
+    # Past the cap the oldest records are dropped, counted and reported in every heartbeat.
+    max_days: float = Field(default=30.0, gt=0)
+    # RFID observations and events on top of the readings, as a share of them.
+    headroom: float = Field(default=0.5, ge=0)
 
 
 class TcpTransport(_Frozen):
@@ -405,6 +409,18 @@ class LoadedGateway(BaseModel):
             ZoneInfo(id=z.id, name=z.name, kind=z.kind, low=z.low, high=z.high)
             for z in self.config.zones
         ]
+
+    def readings_per_day(self) -> float:
+        """Readings this gateway takes a day: every point of every device, every cycle."""
+        points = sum(len(self.maps[d.id].points) for d in self.config.devices)
+        return points * 86_400 / self.config.poll_interval_s
+
+    def buffer_cap(self) -> int:
+        """Records the buffer keeps at most: `max_days` of readings plus headroom."""
+        settings = self.config.buffer
+        return max(
+            1000, round(self.readings_per_day() * settings.max_days * (1 + settings.headroom))
+        )
 
     def read_point_infos(self) -> list[ReadPointInfo]:
         return [

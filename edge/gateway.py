@@ -44,7 +44,7 @@ class Gateway:
         cfg = loaded.config
         self.data_dir = data_dir
         self.broker = broker or wire.BrokerAddress(cfg.mqtt.host, cfg.mqtt.port)
-        self.buffer = Buffer(data_dir / cfg.buffer.file, max_records=cfg.buffer.max_records)
+        self.buffer = Buffer(data_dir / cfg.buffer.file, max_records=loaded.buffer_cap())
         self.poller = Poller([ModbusDevice(d, loaded.maps[d.id]) for d in cfg.devices])
         self.publisher = Publisher(
             self.buffer,

@@ -6,6 +6,7 @@ import getpass
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,18 @@ class PrivateMosquitto:
     @property
     def address(self) -> tuple[str, int]:
         return ("127.0.0.1", self.port)
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[Callable[..., PrivateMosquitto]]:
+    """Make private brokers for a test; every one is stopped at the end, pass or fail."""
+    made: list[PrivateMosquitto] = []
+
+    def make(name: str = "broker", **kwargs: object) -> PrivateMosquitto:
+        broker = PrivateMosquitto(tmp_path / name, **kwargs)  # type: ignore[arg-type]
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        broker.stop()

@@ -27,6 +27,7 @@ from cloud.broker import EmbeddedBroker, free_port
 from cloud.migrate import upgrade
 from edge.config import load_gateway
 from edge.simulator import SensorFarm
+from tests.brokers import private_broker  # noqa: E402,F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 SENSORS = ROOT / "firmware-configs" / "sensors"

@@ -19,7 +19,6 @@ from cloud.models import GatewayEvent
 from edge import wire
 from edge.config import TcpTransport, load_register_map
 from edge.simulator import SensorFarm, SimulatedSensor
-from tests.brokers import PrivateMosquitto
 from tests.conftest import SENSORS, FarmThread, ingest_args, start_ingest, wait_until
 
 pytestmark = pytest.mark.integration
@@ -83,7 +82,7 @@ def config(directory: Path, modbus_port: int, mqtt_port: int) -> tuple[str, str,
 
 
 def test_alarm_offline_then_reported_and_silenced_by_command(
-    tmp_path: Path, pg_url, processes
+    tmp_path: Path, pg_url, processes, private_broker
 ) -> None:
     modbus_port, broker_port = free_port(), free_port()
     farm = SensorFarm()
@@ -101,7 +100,7 @@ def test_alarm_offline_then_reported_and_silenced_by_command(
         assert offline.terminate() == 0
 
         # 2. With a broker and the cloud: the buffered alarm event is delivered.
-        broker = PrivateMosquitto(tmp_path / "broker", port=broker_port).start()
+        broker = private_broker(port=broker_port).start()
         start_ingest(processes, "ingest", ingest_args(pg_url, broker.address))
         online = processes("gateway-online", *args)
         engine = make_engine(pg_url)
@@ -135,4 +134,3 @@ def test_alarm_offline_then_reported_and_silenced_by_command(
         assert not coil(modbus_port), "the silenced siren came back on"
         assert again.terminate() == 0
         engine.dispose()
-        broker.stop()

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import PrivateMosquitto
 from tests.conftest import gateway_args, ingest_args, make_gateway_config, start_ingest, wait_until
 from tests.integration.test_pipeline import assert_exactly_once, count_of, readings_of
 
@@ -31,9 +30,9 @@ def assert_in_order_per_sensor(rows) -> None:
 
 
 def test_an_hour_of_readings_buffered_through_a_broker_outage(
-    tmp_path: Path, pg_url, clock_sensors, processes
+    tmp_path: Path, pg_url, clock_sensors, processes, private_broker
 ) -> None:
-    broker = PrivateMosquitto(tmp_path / "broker").start()
+    broker = private_broker().start()
     gw = make_gateway_config(tmp_path, sensors=5, poll_interval_s=0.1, mqtt=FAST_RECONNECT)
     clock_sensors(gw)
     start_ingest(processes, "ingest", ingest_args(pg_url, broker.address))
@@ -60,9 +59,9 @@ def test_an_hour_of_readings_buffered_through_a_broker_outage(
 
 
 def test_broker_restarted_while_the_gateway_drains_a_backlog(
-    tmp_path: Path, pg_url, clock_sensors, processes
+    tmp_path: Path, pg_url, clock_sensors, processes, private_broker
 ) -> None:
-    broker = PrivateMosquitto(tmp_path / "broker")
+    broker = private_broker()
     gw = make_gateway_config(
         tmp_path,
         sensors=5,
