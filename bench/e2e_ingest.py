@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import platform
 import random
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -56,6 +58,7 @@ APPEND_CHUNK = 1000
 POLL_S = 0.05
 STALL_S = 30.0
 INGEST_MAX_BATCH = 400  # IngestWorker's default; it asks the broker for 2x this in flight
+PROBE_BEYOND_WINDOW = 1200  # more than Mosquitto's default max_queued_messages (1000)
 COLUMNS = (
     "gateway_id",
     "seq",
@@ -96,6 +99,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="PostgreSQL URL allowed to CREATE and DROP DATABASE",
     )
     parser.add_argument("--repeat", type=int, default=1, help="independent runs; medians kept")
+    parser.add_argument(
+        "--gateway-process",
+        action="store_true",
+        help="run the gateway's Publisher in a child process instead of on threads beside the"
+        " ingest worker (as on a real gateway: no shared GIL, and it can outrun ingest)",
+    )
     parser.add_argument(
         "--output", type=Path, default=ROOT / "bench" / "results" / "e2e_ingest.json"
     )
@@ -160,21 +169,21 @@ def fill_backlog(directory: Path, count: int) -> Backlog:
     return Backlog(gateway, site, buffer, records)
 
 
-def status_online(backlog: Backlog) -> bytes:
+def status_online(gateway: str, site: str) -> bytes:
     """The retained 'online' status the publisher sends on connect, with an inventory."""
-    zone = f"{backlog.site}-cold"
+    zone = f"{site}-cold"
     return wire.encode(
         wire.StatusMessage(
             v=wire.SCHEMA_VERSION,
-            gateway=backlog.gateway,
-            site=backlog.site,
+            gateway=gateway,
+            site=site,
             state="online",
             at=datetime.now(UTC),
-            site_info=wire.SiteInfo(id=backlog.site, name="Bench site", kind="warehouse"),
+            site_info=wire.SiteInfo(id=site, name="Bench site", kind="warehouse"),
             zones=[wire.ZoneInfo(id=zone, name="Cold room", low=2.0, high=8.0)],
             sensors=[
                 wire.SensorInfo(
-                    id=f"{backlog.site}-s{i:02d}",
+                    id=f"{site}-s{i:02d}",
                     zone=zone,
                     model="bench",
                     quantities=[q[0] for q in QUANTITIES],
@@ -238,36 +247,59 @@ def forget_gateway(host: str, port: int, backlog: Backlog) -> None:
     client.loop_stop()
 
 
-def probe_broker_window(host: str, port: int, receive_maximum: int) -> dict[str, int]:
-    """How many unacknowledged QoS 1 messages the broker sends a client, by protocol."""
-    found = {}
-    for label, v5 in (("mqtt311", False), ("mqtt5_receive_maximum", True)):
-        tag = uuid.uuid4().hex[:8]
-        topic = f"bench/{tag}/probe"
-        held: list[int] = []
-        sub = connect_client(
-            host,
-            port,
-            f"bench-probe-sub-{tag}",
-            v5=v5,
-            receive_maximum=receive_maximum,
-            manual_ack=True,
-        )
-        sub.on_message = lambda _c, _u, msg, held=held: held.append(msg.mid)
-        subscribe(sub, topic)
-        pub = connect_client(host, port, f"bench-probe-pub-{tag}", max_inflight=100)
-        sent = [pub.publish(topic, b"probe", qos=1) for _ in range(receive_maximum + 50)]
-        for info in sent:
-            info.wait_for_publish(10)
-        time.sleep(1.0)
-        found[label] = len(held)
-        for mid in held:
-            sub.ack(mid, 1)
-        for client in (pub, sub):
-            client.disconnect()
-            client.loop_stop()
-    found["receive_maximum_asked"] = receive_maximum
-    return found
+def probe_broker(host: str, port: int, receive_maximum: int) -> dict[str, dict[str, int]]:
+    """What the broker does for a subscriber that stops acknowledging, by protocol."""
+    return {
+        "mqtt311": probe_subscriber(host, port, receive_maximum, v5=False),
+        f"mqtt5_receive_maximum_{receive_maximum}": probe_subscriber(
+            host, port, receive_maximum, v5=True
+        ),
+    }
+
+
+def probe_subscriber(host: str, port: int, receive_maximum: int, v5: bool) -> dict[str, int]:
+    """Hold the acks of a QoS 1 subscriber while the broker is sent more than it can keep.
+
+    `window`: messages the broker sends unacknowledged; `queued`: how many more it keeps for
+    the client; `dropped`: what it discarded after acknowledging it to the publisher.
+    """
+    tag = uuid.uuid4().hex[:8]
+    topic = f"bench/{tag}/probe"
+    got: list[int] = []
+    release = threading.Event()
+
+    def on_message(client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        got.append(msg.mid)
+        if release.is_set():
+            client.ack(msg.mid, msg.qos)
+
+    sub = connect_client(
+        host,
+        port,
+        f"bench-probe-sub-{tag}",
+        v5=v5,
+        receive_maximum=receive_maximum,
+        manual_ack=True,
+    )
+    sub.on_message = on_message
+    subscribe(sub, topic)
+    pub = connect_client(host, port, f"bench-probe-pub-{tag}", max_inflight=100)
+    total = receive_maximum + PROBE_BEYOND_WINDOW
+    for info in [pub.publish(topic, b"probe", qos=1) for _ in range(total)]:
+        info.wait_for_publish(10)
+    time.sleep(1.0)
+    window = len(got)
+    release.set()
+    for mid in got[:window]:
+        sub.ack(mid, 1)
+    seen = -1
+    while seen != len(got):
+        seen = len(got)
+        time.sleep(0.5)
+    for client in (pub, sub):
+        client.disconnect()
+        client.loop_stop()
+    return {"window": window, "queued": seen - window, "dropped": total - seen}
 
 
 # --- the three measurements ----------------------------------------------------------------
@@ -279,7 +311,103 @@ def count_rows(conn: psycopg.Connection, table: str, gateway: str) -> int:
     return conn.execute(query, (gateway,)).fetchone()[0]  # type: ignore[index]
 
 
-def run_end_to_end(url: str, host: str, port: int, backlog: Backlog, rpm: int) -> dict:
+class InProcessGateway:
+    """The gateway's Publisher on threads of this process (sharing its GIL with ingest)."""
+
+    def __init__(self, backlog: Backlog, settings: MqttSettings):
+        self.buffer = backlog.buffer
+        self.publisher = Publisher(
+            backlog.buffer,
+            settings,
+            backlog.gateway,
+            backlog.site,
+            partial(status_online, backlog.gateway, backlog.site),
+        )
+        self.settings = settings
+
+    def start(self) -> None:
+        self.publisher.start(self.settings.host, self.settings.port)
+
+    def published(self) -> int:
+        return self.publisher.published_envelopes
+
+    def unacknowledged(self) -> int:
+        return self.buffer.depth + self.publisher.inflight()
+
+    def stop(self) -> int:
+        """Stop publishing; returns the readings left in the buffer."""
+        self.publisher.stop(drain_timeout_s=5)
+        return self.buffer.depth
+
+
+def gateway_main(path: str, gateway: str, site: str, settings: dict, shared: dict) -> None:
+    """Child process: drain the buffer at `path` with a Publisher until told to stop."""
+    buffer = Buffer(path)
+    mqtt_settings = MqttSettings(**settings)
+    publisher = Publisher(
+        buffer, mqtt_settings, gateway, site, partial(status_online, gateway, site)
+    )
+    shared["ready"].set()
+    shared["go"].wait()
+    publisher.start(mqtt_settings.host, mqtt_settings.port)
+    while not shared["stop"].wait(POLL_S):
+        shared["published"].value = publisher.published_envelopes
+        shared["unacknowledged"].value = buffer.depth + publisher.inflight()
+    publisher.stop(drain_timeout_s=5)
+    shared["published"].value = publisher.published_envelopes
+    shared["unacknowledged"].value = buffer.depth
+    buffer.close()
+
+
+class ChildProcessGateway:
+    """The gateway's Publisher in a process of its own, as on a real gateway."""
+
+    def __init__(self, backlog: Backlog, settings: MqttSettings):
+        context = multiprocessing.get_context("spawn")
+        self.shared = {
+            "ready": context.Event(),
+            "go": context.Event(),
+            "stop": context.Event(),
+            "published": context.Value("q", 0, lock=False),
+            "unacknowledged": context.Value("q", len(backlog.records), lock=False),
+        }
+        self.process = context.Process(
+            target=gateway_main,
+            args=(
+                str(backlog.buffer.path),
+                backlog.gateway,
+                backlog.site,
+                settings.model_dump(),
+                self.shared,
+            ),
+            name="gateway",
+        )
+        self.process.start()
+        if not self.shared["ready"].wait(30):
+            raise RuntimeError("the gateway process did not start")
+
+    def start(self) -> None:
+        self.shared["go"].set()
+
+    def published(self) -> int:
+        return self.shared["published"].value
+
+    def unacknowledged(self) -> int:
+        return self.shared["unacknowledged"].value
+
+    def stop(self) -> int:
+        """Stop publishing; returns the readings left in the buffer."""
+        self.shared["go"].set()
+        self.shared["stop"].set()
+        self.process.join(30)
+        if self.process.exitcode != 0:
+            raise RuntimeError(f"the gateway process exited with {self.process.exitcode}")
+        return self.unacknowledged()
+
+
+def run_end_to_end(
+    url: str, host: str, port: int, backlog: Backlog, rpm: int, gateway_process: bool
+) -> dict:
     """Gateway Publisher -> Mosquitto -> IngestWorker -> PostgreSQL; readings/s to the last row.
 
     The readings table is counted only once the worker reports N readings written, so the
@@ -300,9 +428,8 @@ def run_end_to_end(url: str, host: str, port: int, backlog: Backlog, rpm: int) -
         max_batch=INGEST_MAX_BATCH,
     )
     settings = MqttSettings(host=host, port=port, records_per_message=rpm)
-    publisher = Publisher(
-        backlog.buffer, settings, backlog.gateway, backlog.site, lambda: status_online(backlog)
-    )
+    gateway = (ChildProcessGateway if gateway_process else InProcessGateway)(backlog, settings)
+    left = None
     worker.start()
     try:
         if not worker.connected.wait(10):
@@ -310,15 +437,15 @@ def run_end_to_end(url: str, host: str, port: int, backlog: Backlog, rpm: int) -
         time.sleep(0.5)  # the SUBSCRIBE follows the CONNACK
         with psycopg.connect(url, autocommit=True) as conn:
             started = time.perf_counter()
-            publisher.start(host, port)
+            gateway.start()
             rows, drained_s, peak_lag = 0, None, 0.0
             progress, last_change = -1, started
             while True:
                 time.sleep(POLL_S)
                 now = time.perf_counter()
                 written = worker.written
-                peak_lag = max(peak_lag, publisher.published_envelopes - written / rpm)
-                if drained_s is None and backlog.buffer.depth == 0 and not publisher.inflight():
+                peak_lag = max(peak_lag, gateway.published() - written / rpm)
+                if drained_s is None and not gateway.unacknowledged():
                     drained_s = now - started
                 if written >= total:
                     rows = count_rows(conn, "readings", backlog.gateway)
@@ -331,11 +458,11 @@ def run_end_to_end(url: str, host: str, port: int, backlog: Backlog, rpm: int) -
                     rows = count_rows(conn, "readings", backlog.gateway)
                     raise RuntimeError(
                         f"end to end stalled: {rows} of {total} readings stored, worker wrote "
-                        f"{written}, buffer holds {backlog.buffer.depth}; a broker that drops "
-                        "messages (max_queued_messages) loses what it already acknowledged"
+                        f"{written}, gateway holds {gateway.unacknowledged()} unacknowledged; "
+                        "did the broker drop messages it had acknowledged (max_queued_messages)?"
                     )
             deadline = time.monotonic() + 30
-            while (backlog.buffer.depth or publisher.inflight()) and time.monotonic() < deadline:
+            while gateway.unacknowledged() and time.monotonic() < deadline:
                 time.sleep(POLL_S)
             time.sleep(0.3)  # anything duplicated would land now
             rows = count_rows(conn, "readings", backlog.gateway)
@@ -344,18 +471,18 @@ def run_end_to_end(url: str, host: str, port: int, backlog: Backlog, rpm: int) -
                 (backlog.gateway,),
             ).fetchone()
     finally:
-        publisher.stop(drain_timeout_s=5)
+        left = gateway.stop()
         worker.stop()
         store.engine.dispose()
     expected = (backlog.records[0][0], backlog.records[-1][0])
     if rows != total or tuple(seqs) != expected:  # type: ignore[arg-type]
         raise RuntimeError(f"stored {rows} rows, seq {seqs}; expected {total}, seq {expected}")
-    if backlog.buffer.depth:
-        raise RuntimeError(f"{backlog.buffer.depth} readings still in the gateway buffer")
+    if left:
+        raise RuntimeError(f"{left} readings still in the gateway buffer")
     return {
         "seconds": elapsed,
         "per_s": total / elapsed,
-        "envelopes": publisher.published_envelopes,
+        "envelopes": gateway.published(),
         "publisher_drained_s": drained_s,
         "peak_broker_lag_envelopes": round(peak_lag),
         "worker_readings_offered": worker.written,
@@ -438,6 +565,7 @@ def run_raw_copy(url: str, rows: list[tuple]) -> dict:
 def one_run(args: argparse.Namespace, host: str, port: int, index: int) -> dict:
     """Fill a buffer, then measure end to end, raw MQTT and raw COPY on the same data."""
     rpm = args.records_per_message
+    load = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews figures
     with (
         tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp,
         fresh_database(args.pg_admin) as url,
@@ -448,7 +576,7 @@ def one_run(args: argparse.Namespace, host: str, port: int, index: int) -> dict:
         rows = copy_rows(backlog)
         try:
             log.info("run %d: end to end, %d envelopes", index, len(envelopes))
-            e2e = run_end_to_end(url, host, port, backlog, rpm)
+            e2e = run_end_to_end(url, host, port, backlog, rpm, args.gateway_process)
         finally:
             backlog.buffer.close()
             forget_gateway(host, port, backlog)
@@ -457,7 +585,12 @@ def one_run(args: argparse.Namespace, host: str, port: int, index: int) -> dict:
         log.info("run %d: raw MQTT %.0f readings/s; raw COPY next", index, raw_mqtt["per_s"])
         raw_copy = run_raw_copy(url, rows)
         log.info("run %d: raw COPY %.0f rows/s", index, raw_copy["per_s"])
-    return {"end_to_end": e2e, "raw_mqtt": raw_mqtt, "raw_copy": raw_copy}
+    return {
+        "end_to_end": e2e,
+        "raw_mqtt": raw_mqtt,
+        "raw_copy": raw_copy,
+        "load_average_before": load,
+    }
 
 
 def summarise(args: argparse.Namespace, runs: list[dict], broker: dict) -> dict:
@@ -472,6 +605,7 @@ def summarise(args: argparse.Namespace, runs: list[dict], broker: dict) -> dict:
         "readings": args.readings,
         "records_per_message": args.records_per_message,
         "repeat": args.repeat,
+        "gateway_in": "child process" if args.gateway_process else "ingest process",
         "end_to_end_per_s": round(e2e),
         "raw_mqtt_per_s": round(raw_mqtt),
         "raw_copy_per_s": round(raw_copy),
@@ -480,7 +614,7 @@ def summarise(args: argparse.Namespace, runs: list[dict], broker: dict) -> dict:
         "target_per_s": TARGET_PER_S,
         "meets_target": e2e >= TARGET_PER_S,
         "runs": runs,
-        "broker_inflight_window": broker,
+        "broker_toward_stalled_subscriber": broker,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -514,8 +648,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     address = wire.BrokerAddress.parse(args.broker)
     host, port = address.host, address.port
-    broker = probe_broker_window(host, port, 2 * INGEST_MAX_BATCH)
-    log.info("broker in-flight window toward subscribers: %s", broker)
+    broker = probe_broker(host, port, 2 * INGEST_MAX_BATCH)
+    log.info("broker toward a subscriber that stops acknowledging: %s", broker)
+    worker_view = broker[f"mqtt5_receive_maximum_{2 * INGEST_MAX_BATCH}"]
+    if worker_view["dropped"]:
+        log.warning(
+            "this broker drops QoS 1 messages once %d are unacknowledged by a subscriber; a run"
+            " whose ingest falls that far behind loses readings the gateway already deleted"
+            " (deploy/mosquitto/coldchain.conf sets max_queued_messages 0)",
+            worker_view["window"] + worker_view["queued"],
+        )
     runs = [one_run(args, host, port, i + 1) for i in range(args.repeat)]
     result = summarise(args, runs, broker)
     args.output.parent.mkdir(parents=True, exist_ok=True)

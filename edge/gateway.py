@@ -185,14 +185,17 @@ class Gateway:
         self.systemd.notify("READY=1")
         next_poll = time.monotonic()
         next_beat = next_poll + cfg.mqtt.heartbeat_s
+        fed = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_poll:
                 self.poll_once()
                 # Fixed cadence: a slow cycle is not made up by bursts.
                 next_poll = max(next_poll + cfg.poll_interval_s, time.monotonic())
-                # The watchdog is fed only by a loop that is really polling.
+            if now - fed >= 1.0:
+                # Fed by this loop only: a poll cycle that hangs starves it and systemd restarts.
                 self.systemd.notify("WATCHDOG=1")
+                fed = now
             if now >= next_beat or self._beat_now.is_set():
                 self._beat_now.clear()
                 self.publisher.publish_now("heartbeat", self.heartbeat())
