@@ -1,0 +1,399 @@
+"""Gateway benchmarks, each against a raw baseline run in the same process.
+
+1. Poll overhead: polls/s of the gateway's Poller over 50 local pymodbus TCP devices versus a
+   bare pymodbus client loop over the same devices (target: at least 0.8 of the bare loop).
+2. Backlog drain: readings/s from buffer to PUBACK through the Publisher versus a bare paho
+   QoS 1 publisher of the same envelopes with the same window (target: at least 0.8).
+3. Buffer writes with synchronous=FULL, one transaction per poll cycle, versus a bare SQLite
+   executemany into the same table with the same settings (target: 50,000/s and 0.5).
+4. Resident memory of a gateway process with 50 sensors and 2 RFID readers (target: 60 MB).
+
+    .venv/bin/python bench/gateway.py            # writes bench/results/gateway.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cloud.broker import free_port  # noqa: E402
+from edge import wire  # noqa: E402
+from edge.buffer import Buffer  # noqa: E402
+from edge.config import Device, MqttSettings, TcpTransport, load_register_map  # noqa: E402
+from edge.poller import ModbusDevice, Poller  # noqa: E402
+from edge.publisher import Publisher  # noqa: E402
+from edge.simulator import SensorFarm, SimulatedSensor  # noqa: E402
+
+log = logging.getLogger("bench.gateway")
+SENSORS = ROOT / "firmware-configs" / "sensors"
+XY = load_register_map(SENSORS / "xy-md02.yaml")
+
+
+def steady(quantity: str, _now: float) -> float:
+    return 5.0 if quantity == "temperature" else 45.0
+
+
+class Farm:
+    """`count` simulated TCP sensors, one per port, on an event loop in a thread."""
+
+    def __init__(self, count: int):
+        self.ports = [free_port() for _ in range(count)]
+        self.farm = SensorFarm()
+        for port in self.ports:
+            self.farm.add(TcpTransport(host="127.0.0.1", port=port), SimulatedSensor(1, XY, steady))
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> Farm:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.farm.start(), self.loop).result(30)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.farm.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+def bench_poll(devices: int, seconds: float) -> dict:
+    """Poller cycles versus a bare sequential pymodbus loop over the same devices."""
+    from pymodbus.client import ModbusTcpClient
+
+    with Farm(devices) as farm:
+        configs = [
+            Device(
+                id=f"s{i}",
+                zone="z",
+                register_map="x",
+                transport=TcpTransport(host="127.0.0.1", port=port),
+                timeout_s=2,
+            )
+            for i, port in enumerate(farm.ports)
+        ]
+        poller = Poller([ModbusDevice(d, XY) for d in configs])
+        poller.cycle()  # connect
+        polls, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            samples = poller.cycle()
+            polls += devices
+        gateway_rate = polls / (time.perf_counter() - started)
+        bad = [s for s in samples if s.quality is not wire.Quality.OK]
+        poller.close()
+
+        clients = [ModbusTcpClient("127.0.0.1", port=p, timeout=2) for p in farm.ports]
+        for client in clients:
+            client.connect()
+        polls, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            for client in clients:
+                registers = client.read_input_registers(1, count=2, device_id=1).registers
+                polls += 1
+        bare_rate = polls / (time.perf_counter() - started)
+        for client in clients:
+            client.close()
+    assert registers and not bad, "the benchmark polled nothing real"
+    return {
+        "devices": devices,
+        "gateway_polls_per_s": round(gateway_rate, 1),
+        "bare_polls_per_s": round(bare_rate, 1),
+        "ratio": round(gateway_rate / bare_rate, 3),
+        "target_ratio": 0.8,
+    }
+
+
+def backlog(directory: Path, count: int) -> Buffer:
+    buffer = Buffer(directory / f"backlog-{uuid.uuid4().hex[:6]}.sqlite", max_records=10**8)
+    now = datetime.now(UTC)
+    bodies = [
+        wire.encode_reading_body(
+            f"s{i % 50}", "temperature", 4.0 + (i % 40) / 10, "C", wire.Quality.OK, now
+        )
+        for i in range(count)
+    ]
+    for start in range(0, count, 5000):
+        buffer.append("reading", bodies[start : start + 5000])
+    return buffer
+
+
+def bench_drain(host: str, port: int, count: int, per_message: int, window: int) -> dict:
+    """Publisher draining a backlog versus bare paho publishing the same envelopes."""
+    tag = uuid.uuid4().hex[:6]
+    gateway, site = f"bench-{tag}", f"bench-site-{tag}"
+    with tempfile.TemporaryDirectory() as tmp:
+        buffer = backlog(Path(tmp), count)
+        records = buffer.pending("reading", 0, count)
+        envelopes = [
+            wire.assemble_readings(gateway, site, records[i : i + per_message])
+            for i in range(0, count, per_message)
+        ]
+        settings = MqttSettings(
+            records_per_message=per_message, inflight_window=window, protocol="5"
+        )
+        status = lambda: wire.encode(  # noqa: E731
+            wire.StatusMessage(v=1, gateway=gateway, site=site, state="online")
+        )
+        publisher = Publisher(buffer, settings, gateway, site, status)
+        started = time.perf_counter()
+        publisher.start(host, port)
+        while buffer.depth:
+            time.sleep(0.005)
+        gateway_s = time.perf_counter() - started
+        publisher.stop(drain_timeout_s=0)
+        buffer.close()
+
+    done = threading.Event()
+    acked = [0]
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bare-{tag}", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(window)
+    client.max_queued_messages_set(0)
+
+    def on_publish(*_: object) -> None:
+        acked[0] += 1
+        if acked[0] == len(envelopes):
+            done.set()
+
+    client.on_publish = on_publish
+    started = time.perf_counter()
+    client.connect(host, port)
+    client.loop_start()
+    for envelope in envelopes:
+        client.publish(f"cc/v1/{site}/{gateway}/readings", envelope, qos=1)
+    done.wait(120)
+    bare_s = time.perf_counter() - started
+    client.loop_stop()
+    client.disconnect()
+    return {
+        "readings": count,
+        "records_per_message": per_message,
+        "window": window,
+        "gateway_per_s": round(count / gateway_s),
+        "bare_paho_per_s": round(count / bare_s),
+        "ratio": round(bare_s / gateway_s, 3),
+        "target_ratio": 0.8,
+    }
+
+
+def bench_buffer(cycles: int, per_cycle: int) -> dict:
+    """Buffer.append per poll cycle versus bare executemany, both synchronous=FULL."""
+    now = datetime.now(UTC)
+    bodies = [
+        wire.encode_reading_body(f"s{i}", "temperature", 4.2, "C", wire.Quality.OK, now)
+        for i in range(per_cycle)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        buffer = Buffer(Path(tmp) / "gateway.sqlite", max_records=10**8)
+        started = time.perf_counter()
+        for _ in range(cycles):
+            buffer.append("reading", bodies)
+        gateway_s = time.perf_counter() - started
+        wal = Path(tmp) / "gateway.sqlite-wal"
+        size_before = wal.stat().st_size if wal.exists() else 0
+        buffer.close()
+
+        bare = sqlite3.connect(Path(tmp) / "bare.sqlite", isolation_level=None)
+        bare.execute("PRAGMA journal_mode=WAL")
+        bare.execute("PRAGMA synchronous=FULL")
+        bare.execute(
+            "CREATE TABLE records (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT "
+            "NOT NULL, body TEXT NOT NULL, created REAL NOT NULL)"
+        )
+        bare.execute("CREATE INDEX records_kind_seq ON records (kind, seq)")
+        started = time.perf_counter()
+        for _ in range(cycles):
+            bare.execute("BEGIN")
+            bare.executemany(
+                "INSERT INTO records (kind, body, created) VALUES (?, ?, ?)",
+                (("reading", b, time.time()) for b in bodies),
+            )
+            bare.execute("COMMIT")
+        bare_s = time.perf_counter() - started
+        bare.close()
+    readings = cycles * per_cycle
+    return {
+        "cycles": cycles,
+        "readings_per_cycle": per_cycle,
+        "gateway_per_s": round(readings / gateway_s),
+        "bare_per_s": round(readings / bare_s),
+        "ratio": round(bare_s / gateway_s, 3),
+        "target_per_s": 50_000,
+        "target_ratio": 0.5,
+        "wal_bytes_after_run": size_before,
+    }
+
+
+def write_volume(per_cycle: int, cycles: int, poll_interval_s: float) -> dict:
+    """Bytes written to the SD card per day at a nominal load, from the kernel's own count."""
+    now = datetime.now(UTC)
+    bodies = [
+        wire.encode_reading_body(f"wh-s{i:02d}", "temperature", 4.2, "C", wire.Quality.OK, now)
+        for i in range(per_cycle)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        buffer = Buffer(Path(tmp) / "gateway.sqlite", max_records=10**8)
+        before = _written_bytes()
+        for i in range(cycles):
+            first, last = buffer.append("reading", bodies)  # type: ignore[misc]
+            if i % 3 == 2:  # acknowledgements settle in batches, as the publisher does
+                buffer.acknowledge([("reading", first - 2 * per_cycle, last)])
+        written = _written_bytes() - before
+        buffer.close()
+    per_day_cycles = 86_400 / poll_interval_s
+    return {
+        "readings_per_cycle": per_cycle,
+        "poll_interval_s": poll_interval_s,
+        "bytes_per_cycle": round(written / cycles),
+        "mb_per_day": round(written / cycles * per_day_cycles / 1e6, 1),
+    }
+
+
+def _written_bytes() -> int:
+    for line in Path(f"/proc/{os.getpid()}/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
+def bench_memory(host: str, port: int, sensors: int, seconds: float) -> dict:
+    """VmRSS of a real gateway process polling `sensors` devices with two RFID readers."""
+    with Farm(sensors) as farm, tempfile.TemporaryDirectory() as tmp:
+        epcs = ["3034257BF7194E4000001A85", "3114257BF4499602D2000000"]
+        body = {
+            "id": f"mem-{uuid.uuid4().hex[:6]}",
+            "site": {"id": "mem-site", "name": "Memory", "kind": "warehouse"},
+            "poll_interval_s": 1,
+            "mqtt": {"host": host, "port": port},
+            "zones": [{"id": "mem-z", "name": "Zone", "low": 2, "high": 8}],
+            "devices": [
+                {
+                    "id": f"mem-s{i}",
+                    "zone": "mem-z",
+                    "register_map": str(SENSORS / "xy-md02.yaml"),
+                    "transport": {"kind": "tcp", "host": "127.0.0.1", "port": p},
+                }
+                for i, p in enumerate(farm.ports)
+            ],
+            "readers": [
+                {
+                    "id": f"mem-r{i}",
+                    "transport": {"kind": "simulated", "epcs": epcs, "every_s": 2},
+                    "read_points": [
+                        {"id": f"mem-rp{i}", "zone": "mem-z", "business_step": "receiving"}
+                    ],
+                }
+                for i in range(2)
+            ],
+        }
+        path = Path(tmp) / "gateway.yaml"
+        path.write_text(yaml.safe_dump(body))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "run", str(path), "--data-dir", tmp],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        samples = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            samples.append(
+                int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1]) / 1024
+            )
+        proc.terminate()
+        proc.wait(30)
+    return {
+        "sensors": sensors,
+        "readers": 2,
+        "rss_mb_max": round(max(samples), 1),
+        "rss_mb_last": round(samples[-1], 1),
+        "target_mb": 60,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--broker", default="127.0.0.1:1883")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "gateway.json")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    host, port = args.broker.split(":")[0], int(args.broker.split(":")[1])
+
+    def median_of(runs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    polls = [bench_poll(50, 5) for _ in range(args.repeat)]
+    drains = [bench_drain(host, port, 100_000, 250, 16) for _ in range(args.repeat)]
+    writes = [bench_buffer(2000, 100) for _ in range(args.repeat)]
+    result = {
+        "benchmark": "gateway",
+        "poll": {**polls[-1], "ratio": median_of(polls, "ratio"), "runs": polls},
+        "drain": {**drains[-1], "ratio": median_of(drains, "ratio"), "runs": drains},
+        "buffer_writes": {
+            **writes[-1],
+            "ratio": median_of(writes, "ratio"),
+            "gateway_per_s": median_of(writes, "gateway_per_s"),
+            "runs": writes,
+        },
+        "write_volume": write_volume(per_cycle=100, cycles=300, poll_interval_s=5),
+        "memory": bench_memory(host, port, 50, 20),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    rows = [
+        (
+            "poll, 50 TCP devices (polls/s)",
+            result["poll"]["gateway_polls_per_s"],
+            result["poll"]["bare_polls_per_s"],
+            result["poll"]["ratio"],
+        ),
+        (
+            "backlog drain (readings/s)",
+            result["drain"]["gateway_per_s"],
+            result["drain"]["bare_paho_per_s"],
+            result["drain"]["ratio"],
+        ),
+        (
+            "buffer writes (readings/s)",
+            result["buffer_writes"]["gateway_per_s"],
+            result["buffer_writes"]["bare_per_s"],
+            result["buffer_writes"]["ratio"],
+        ),
+    ]
+    print(f"{'':34}{'gateway':>12}{'baseline':>12}{'ratio':>8}")
+    for name, ours, base, ratio in rows:
+        print(f"{name:34}{ours:>12,.0f}{base:>12,.0f}{ratio:>8.2f}")
+    volume, memory = result["write_volume"], result["memory"]
+    print(
+        f"write volume at 100 readings / 5 s: {volume['mb_per_day']} MB/day "
+        f"({volume['bytes_per_cycle']} bytes a cycle)"
+    )
+    print(f"gateway RSS, 50 sensors + 2 readers: {memory['rss_mb_max']} MB (max)")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
