@@ -97,6 +97,43 @@ class Batch:
         )
 
 
+READING_COLUMNS = (
+    "gateway_id",
+    "seq",
+    "sensor_id",
+    "quantity",
+    "value",
+    "unit",
+    "quality",
+    "taken_at",
+    "received_at",
+)
+_COLUMN_LIST = ", ".join(READING_COLUMNS)
+# PostgreSQL bulk path: COPY into a session-local staging table, then one INSERT .. SELECT
+# that skips identities already stored. About twice the rate of unnest() arrays and several
+# times that of a multi-row VALUES (bench/e2e_ingest.py).
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS incoming_readings (LIKE readings INCLUDING DEFAULTS) "
+    "ON COMMIT DELETE ROWS"
+)
+_COPY = f"COPY incoming_readings ({_COLUMN_LIST}) FROM STDIN"
+_MERGE = (
+    f"INSERT INTO readings ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM incoming_readings "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def _copy_readings(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert readings on PostgreSQL through COPY, inside the caller's transaction."""
+    driver = conn.connection.driver_connection  # the psycopg connection of this transaction
+    with driver.cursor() as cursor:
+        cursor.execute(_STAGE)
+        with cursor.copy(_COPY) as copy:
+            for row in rows:
+                copy.write_row(tuple(row[name] for name in READING_COLUMNS))
+        cursor.execute(_MERGE)
+
+
 @dataclass(frozen=True)
 class WriteResult:
     readings_offered: int
@@ -132,7 +169,7 @@ class Store:
                     )
                 )
             if batch.readings:
-                conn.execute(self._ignore(Reading.__table__), batch.readings)
+                self._insert_readings(conn, batch.readings)
                 self._advance_latest(conn, batch.readings)
             if batch.observations:
                 conn.execute(self._ignore(Observation.__table__), batch.observations)
@@ -141,6 +178,17 @@ class Store:
             if batch.dead_letters:
                 conn.execute(self._ignore(DeadLetter.__table__), batch.dead_letters)
         return WriteResult(len(batch.readings), len(batch.dead_letters))
+
+    def _insert_readings(self, conn: Any, rows: list[dict[str, Any]]) -> None:
+        """Insert readings, ignoring identities already stored.
+
+        On PostgreSQL through COPY and a staging table; on SQLite an executemany of
+        INSERT .. ON CONFLICT DO NOTHING, which is what SQLite does fastest.
+        """
+        if self.engine.dialect.name == "postgresql":
+            _copy_readings(conn, rows)
+        else:
+            conn.execute(self._ignore(Reading.__table__), rows)
 
     def _ignore(self, table: Table | Any) -> Any:
         return self._insert(table).on_conflict_do_nothing()
