@@ -37,18 +37,10 @@ def seed(url: str) -> None:
     batch = Batch()
     batch.statuses.append((status, now))
 
-    def reading(seq: int, sensor: str, quantity: str, value: float, age_s: float) -> dict:
-        return {
-            "gateway_id": "gw1",
-            "seq": seq,
-            "sensor_id": sensor,
-            "quantity": quantity,
-            "value": value,
-            "unit": "C" if quantity == "temperature" else "%RH",
-            "quality": "ok",
-            "taken_at": now - timedelta(seconds=age_s),
-            "received_at": now,
-        }
+    def reading(seq: int, sensor: str, quantity: str, value: float, age_s: float) -> tuple:
+        unit = "C" if quantity == "temperature" else "%RH"
+        taken = now - timedelta(seconds=age_s)
+        return ("gw1", seq, sensor, quantity, value, unit, "ok", taken, now)
 
     batch.readings = [
         reading(1, "c1", "temperature", 4.2, 5),
