@@ -3,7 +3,7 @@
 from alembic import context
 
 from cloud.db import make_engine
-from cloud.models import Base
+from cloud.schema import Base
 
 target_metadata = Base.metadata
 

@@ -1,0 +1,8 @@
+"""Every module that defines tables, imported so that Base.metadata knows them all.
+
+Alembic's env.py and the tests import this; a new model module adds one line here.
+"""
+
+from cloud import models  # noqa: F401
+
+Base = models.Base
