@@ -31,6 +31,8 @@ test: lint
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/e2e_ingest.py
+	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/rtu_bus.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache
