@@ -198,26 +198,28 @@ class IngestWorker:
                 self._commit_then_ack(deliveries)
 
     def _commit_then_ack(self, deliveries: list[Delivery]) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
+        """Commit the batch, retrying until it is stored, then acknowledge every message."""
+        backoff, singly = 0.5, False
+        while True:
+            if self._stop.is_set():
+                return  # unacknowledged: the broker redelivers them to the next worker run
             try:
-                result = self.store.write(decode_batch(deliveries))
+                if singly:
+                    self._write_singly(deliveries)
+                else:
+                    result = self.store.write(decode_batch(deliveries))
+                    self.written += result.readings_offered
+                    self.dead += result.dead_letters
                 break
             except IntegrityError as exc:
                 # A message the schema refuses must not block the ones behind it.
                 log.error("batch refused by the database (%s); writing one by one", exc.orig)
-                self._write_singly(deliveries)
-                result = None
-                break
-            except DBAPIError as exc:
-                log.error("database unavailable (%s); retrying in %.1fs", exc.orig, backoff)
+                singly = True
+            except Exception as exc:  # the database is down, or worse: never lose the thread
+                reason = exc.orig if isinstance(exc, DBAPIError) else exc
+                log.error("cannot store the batch (%s); retrying in %.1fs", reason, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30)
-        else:
-            return  # stopping: unacknowledged messages will be redelivered
-        if result is not None:
-            self.written += result.readings_offered
-            self.dead += result.dead_letters
         for d in deliveries:
             if d.qos > 0:
                 self.client.ack(d.mid, d.qos)

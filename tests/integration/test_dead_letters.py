@@ -74,3 +74,52 @@ def test_bad_messages_are_dead_lettered_and_ingest_continues(mosquitto, pg_url, 
     assert any("records: Field required" in r for r in reasons)
     assert {p for _, p in letters} >= {b"{this is not json"}
     assert worker.alive()
+
+
+def test_a_message_the_database_refuses_does_not_block_the_batch(
+    mosquitto, pg_url, processes
+) -> None:
+    worker = start_ingest(processes, "ingest", ingest_args(pg_url, mosquitto))
+    tag = uuid.uuid4().hex[:8]
+    site, gateway = f"site-{tag}", f"gw-{tag}"
+    # Valid on the wire, refused by the schema: a sensor in a zone that does not exist.
+    status = wire.StatusMessage(
+        v=1,
+        gateway=gateway,
+        site=site,
+        state="online",
+        at=datetime.now(UTC),
+        sensors=[
+            wire.SensorInfo(
+                id=f"s-{tag}", zone=f"nowhere-{tag}", model="X", quantities=["temperature"]
+            )
+        ],
+    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{tag}")
+    client.connect(*mosquitto)
+    client.loop_start()
+    client.publish(wire.topic(site, gateway, "status"), wire.encode(status), qos=1)
+    client.publish(wire.topic(site, gateway, "readings"), envelope(gateway, site, 7), qos=1)
+    client.publish(wire.topic(site, gateway, "status"), b"", qos=1, retain=True).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+
+    engine = make_engine(pg_url)
+
+    def refused() -> list[str]:
+        with engine.connect() as conn:
+            return (
+                conn.execute(
+                    select(DeadLetter.reason).where(DeadLetter.topic.like(f"%{gateway}/status"))
+                )
+                .scalars()
+                .all()
+            )
+
+    (reason,) = wait_until(refused, 20, "the refused status to be dead-lettered")
+    assert "refused by the database" in reason and "foreign key" in reason
+    with engine.connect() as conn:
+        seqs = conn.execute(select(Reading.seq).where(Reading.gateway_id == gateway)).scalars()
+        assert list(seqs) == [7]
+    engine.dispose()
+    assert worker.alive()
