@@ -1,12 +1,10 @@
-"""End-to-end ingest benchmark: gateway buffer -> Mosquitto -> IngestWorker -> PostgreSQL.
+"""End-to-end ingest benchmark: gateway buffer -> Mosquitto -> IngestWorker -> PostgreSQL."""
 
-Each run pushes a backlog of readings from a fresh gateway buffer through the local broker into
-a fresh, migrated PostgreSQL database and measures readings per second, then measures the same
-data through (a) the broker to a bare paho subscriber and (b) a psycopg COPY into an indexed
-copy of the readings table. Results go to bench/results/ as JSON.
-
-    .venv/bin/python bench/e2e_ingest.py --readings 200000 --repeat 3
-"""
+# Each run pushes a backlog from a fresh gateway buffer through the local broker into a fresh,
+# migrated database, then sends the same data (a) through the broker to a bare paho subscriber
+# and (b) by psycopg COPY into an indexed copy of the readings table. JSON in bench/results/.
+#
+#     .venv/bin/python bench/e2e_ingest.py --readings 200000 --repeat 3
 
 from __future__ import annotations
 
@@ -18,6 +16,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -74,7 +73,7 @@ COLUMNS = (
 
 @dataclass
 class Backlog:
-    """One gateway's buffered readings and the same data pre-built for the baselines."""
+    """One gateway's filled buffer and its (seq, body) records, read back for the baselines."""
 
     gateway: str
     site: str
@@ -101,9 +100,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="independent runs; medians kept")
     parser.add_argument(
         "--gateway-process",
-        action="store_true",
-        help="run the gateway's Publisher in a child process instead of on threads beside the"
-        " ingest worker (as on a real gateway: no shared GIL, and it can outrun ingest)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the gateway's Publisher in a child process, as on a real gateway (no shared"
+        " GIL with ingest); --no-gateway-process puts it on threads beside the ingest worker",
     )
     parser.add_argument(
         "--output", type=Path, default=ROOT / "bench" / "results" / "e2e_ingest.json"
@@ -258,11 +258,9 @@ def probe_broker(host: str, port: int, receive_maximum: int) -> dict[str, dict[s
 
 
 def probe_subscriber(host: str, port: int, receive_maximum: int, v5: bool) -> dict[str, int]:
-    """Hold the acks of a QoS 1 subscriber while the broker is sent more than it can keep.
-
-    `window`: messages the broker sends unacknowledged; `queued`: how many more it keeps for
-    the client; `dropped`: what it discarded after acknowledging it to the publisher.
-    """
+    """Hold a QoS 1 subscriber's acks while the broker is sent more than it can keep."""
+    # window: sent unacknowledged; queued: kept beyond that; dropped: discarded by the broker
+    # after it had acknowledged them to the publisher (Mosquitto logs one notice, nothing else).
     tag = uuid.uuid4().hex[:8]
     topic = f"bench/{tag}/probe"
     got: list[int] = []
@@ -400,6 +398,9 @@ class ChildProcessGateway:
         self.shared["go"].set()
         self.shared["stop"].set()
         self.process.join(30)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
         if self.process.exitcode != 0:
             raise RuntimeError(f"the gateway process exited with {self.process.exitcode}")
         return self.unacknowledged()
@@ -408,11 +409,9 @@ class ChildProcessGateway:
 def run_end_to_end(
     url: str, host: str, port: int, backlog: Backlog, rpm: int, gateway_process: bool
 ) -> dict:
-    """Gateway Publisher -> Mosquitto -> IngestWorker -> PostgreSQL; readings/s to the last row.
-
-    The readings table is counted only once the worker reports N readings written, so the
-    poll does not compete for the two cores with the path it measures.
-    """
+    """Gateway Publisher -> Mosquitto -> IngestWorker -> PostgreSQL; readings/s to the last row."""
+    # The table is counted only once the worker reports N readings written: a count(*) every
+    # 50 ms would compete for the two cores with the path it measures.
     total = len(backlog.records)
     tag = uuid.uuid4().hex[:8]
     store = Store(make_engine(url))
@@ -620,8 +619,27 @@ def summarise(args: argparse.Namespace, runs: list[dict], broker: dict) -> dict:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
+        "code": code_version(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def code_version() -> dict:
+    """The commit measured, and whether the work tree differed from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(status.strip())}
 
 
 def table(result: dict) -> str:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
@@ -99,7 +99,7 @@ class Reading(_Strict):
     value: float | None
     unit: str = Field(max_length=16)
     quality: Quality
-    taken_at: datetime
+    taken_at: AwareDatetime
 
 
 class ReadingsEnvelope(_Strict):
@@ -108,7 +108,7 @@ class ReadingsEnvelope(_Strict):
     v: int
     gateway: Identifier
     site: Identifier
-    sent_at: datetime
+    sent_at: AwareDatetime
     records: list[Reading] = Field(min_length=1)
 
 
@@ -123,8 +123,8 @@ class Observation(_Strict):
     sscc: str | None = None
     read_point: Identifier
     antenna: int | None = None
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
     count: int = Field(ge=1)
     peak_rssi: float | None = None
     direction: Literal["in", "out"] | None = None
@@ -136,7 +136,7 @@ class ObservationsEnvelope(_Strict):
     v: int
     gateway: Identifier
     site: Identifier
-    sent_at: datetime
+    sent_at: AwareDatetime
     records: list[Observation] = Field(min_length=1)
 
 
@@ -145,7 +145,7 @@ class GatewayEvent(_Strict):
 
     seq: int = Field(ge=0)
     type: Literal["local_alarm", "local_alarm_clear", "alarm_output_failed"]
-    at: datetime
+    at: AwareDatetime
     zone: Identifier | None = None
     value: float | None = None
     limit: float | None = None
@@ -156,7 +156,7 @@ class EventsEnvelope(_Strict):
     v: int
     gateway: Identifier
     site: Identifier
-    sent_at: datetime
+    sent_at: AwareDatetime
     records: list[GatewayEvent] = Field(min_length=1)
 
 
@@ -198,7 +198,7 @@ class StatusMessage(_Strict):
     gateway: Identifier
     site: Identifier
     state: Literal["online", "offline"]
-    at: datetime | None = None
+    at: AwareDatetime | None = None
     site_info: SiteInfo | None = None
     zones: list[ZoneInfo] = []
     sensors: list[SensorInfo] = []
@@ -211,7 +211,7 @@ class Heartbeat(_Strict):
     v: int
     gateway: Identifier
     site: Identifier
-    at: datetime
+    at: AwareDatetime
     buffer_depth: int
     oldest_unsent_age_s: float | None = None
     dropped_records: int

@@ -136,3 +136,11 @@ def test_broker_address() -> None:
     assert wire.BrokerAddress.parse("localhost:1883").port == 1883
     with pytest.raises(ValueError, match="not mqtt://host:port"):
         wire.BrokerAddress.parse("mqtt://nowhere")
+
+
+def test_a_time_without_an_offset_is_refused() -> None:
+    """Ambiguous times would poison the store: they become dead letters at the door."""
+    body = wire.encode_reading_body("s1", "temperature", 4.5, "C", Quality.OK, datetime.now(UTC))
+    payload = wire.assemble_readings("gw1", "site1", [(1, body)]).replace(b'Z"', b'"')
+    with pytest.raises(WireError, match="timezone"):
+        wire.decode("cc/v1/site1/gw1/readings", payload)
