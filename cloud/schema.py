@@ -3,6 +3,7 @@
 Alembic's env.py and the tests import this; a new model module adds one line here.
 """
 
-from cloud import models  # noqa: F401
+from cloud import audit, models, signatures, traceability
 
 Base = models.Base
+__all__ = ["Base", "audit", "models", "signatures", "traceability"]

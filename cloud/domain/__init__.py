@@ -1,0 +1,1 @@
+"""The cloud's domain model: pure Python, no database, broker or web imports."""
