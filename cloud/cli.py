@@ -195,5 +195,34 @@ def create_user(
     click.echo(f"created {user.role} {user.username} ({user.full_name})")
 
 
+@main.command()
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8060, show_default=True)
+@click.option("--migrate/--no-migrate", "run_migrations", default=True, show_default=True)
+def api(database_url: str, host: str, port: int, run_migrations: bool) -> None:
+    """Serve the REST API (development server; use a WSGI server in production).
+
+    Sessions are signed with COLDCHAIN_SECRET_KEY (random per process when unset).
+    """
+    from cloud.api import create_app
+    from cloud.broker import port_is_free
+    from cloud.migrate import upgrade
+
+    _logging(False)
+    if not port_is_free(host, port):
+        click.echo(
+            f"port {port} on {host} is already in use: stop what holds it or pass --port", err=True
+        )
+        sys.exit(2)
+    if run_migrations:
+        upgrade(database_url)
+    app = create_app(database_url)
+    click.echo(f"REST API on http://{host}:{port}/api (OpenAPI: /api/openapi.json)")
+    app.run(host=host, port=port, debug=False)
+
+
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ Alembic's env.py and the tests import this; a new model module adds one line her
 """
 
 from cloud import audit, models, signatures, traceability
+from cloud.api import tokens  # noqa: F401  (a model module, without Flask)
 
 Base = models.Base
 __all__ = ["Base", "audit", "models", "signatures", "traceability"]
