@@ -156,9 +156,11 @@ def bench_drain(host: str, port: int, count: int, per_message: int, window: int)
         publisher = Publisher(buffer, settings, gateway, site, status)
         started = time.perf_counter()
         publisher.start(host, port)
-        while buffer.depth:
-            time.sleep(0.005)
+        while publisher.acknowledged_records < count:  # from buffer to PUBACK
+            time.sleep(0.002)
         gateway_s = time.perf_counter() - started
+        while buffer.depth:  # and deleted, before the buffer closes
+            time.sleep(0.005)
         publisher.stop(drain_timeout_s=0)
         buffer.close()
 

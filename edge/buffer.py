@@ -133,19 +133,37 @@ class Buffer:
                 (kind, after_seq, limit),
             ).fetchall()
 
+    def pending_any(self, after_seq: int, limit: int) -> list[tuple[int, str, str]]:
+        """Up to `limit` records of every kind after `after_seq`, as (seq, kind, body)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT seq, kind, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+
     def acknowledge(self, spans: Iterable[tuple[str, int, int]]) -> int:
-        """Delete records the broker acknowledged, given as (kind, first, last) spans."""
+        """Delete records the broker acknowledged, given as (kind, first, last) spans.
+
+        Not fsynced (synchronous=NORMAL for this transaction only): a deletion lost to a
+        power cut means the records are sent again and the cloud ignores them; a lost
+        append would be a lost reading, which is why appends stay FULL.
+        """
         spans = list(spans)
         if not spans:
             return 0
-        with self._lock, self._transaction():
-            deleted = 0
-            for kind, first, last in spans:
-                deleted += self._db.execute(
-                    "DELETE FROM records WHERE kind = ? AND seq BETWEEN ? AND ?",
-                    (kind, first, last),
-                ).rowcount
-            self._depth -= deleted
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self._transaction():
+                    deleted = 0
+                    for kind, first, last in spans:
+                        deleted += self._db.execute(
+                            "DELETE FROM records WHERE kind = ? AND seq BETWEEN ? AND ?",
+                            (kind, first, last),
+                        ).rowcount
+                    self._depth -= deleted
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
         return deleted
 
     def stats(self) -> BufferStats:

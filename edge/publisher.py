@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 
 # Drain order: what the gateway decided (alarms) first, then measurements, then tag reads.
 KIND_ORDER = ("event", "reading", "observation")
+SETTLE_EVERY_S = 0.2  # acknowledged records are deleted at least this often
+
+
+def _drain_rank(kind: str) -> int:
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
 
 
 @dataclass(slots=True)
@@ -43,6 +48,7 @@ class _InFlight:
     first: int
     last: int
     sent: float
+    count: int
 
 
 class Publisher:
@@ -72,13 +78,17 @@ class Publisher:
         self._command_prefix = f"{wire.TOPIC_ROOT}/{site}/{gateway}/cmd/"
         self._inflight: dict[int, _InFlight] = {}
         self._acked: deque[tuple[int, bool]] = deque()  # (mid, accepted) from paho's thread
-        self._cursors = dict.fromkeys(KIND_ORDER, 0)  # last seq handed to paho, per kind
+        self._cursor = 0  # last seq read ahead from the buffer
+        self._ready: deque[tuple[str, list[tuple[int, str]]]] = deque()  # read, not yet sent
+        self._unsettled: list[tuple[str, int, int]] = []  # acknowledged, not yet deleted
+        self._settled_at = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._attempts = 0
         self.connected = threading.Event()
         self.published_envelopes = 0
         self.refused_envelopes = 0
+        self.acknowledged_records = 0  # records in envelopes the broker has acknowledged
         self.client = self._make_client()
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
 
@@ -192,10 +202,16 @@ class Publisher:
             except Exception:  # the loop must outlive any single failure
                 log.exception("publisher loop error; retrying")
                 time.sleep(1)
-        self._settle_acks()
+        self._settle_acks(force=True)
 
-    def _settle_acks(self) -> None:
-        spans = []
+    def _settle_acks(self, force: bool = False) -> None:
+        """Free the window for every PUBACK now; delete the records in batches.
+
+        A delete is an fsync'ed transaction: one per PUBACK would cap the drain at the
+        disk's fsync rate. Records acknowledged but not yet deleted are past the cursor, so
+        they are not sent again unless the process dies first (then ingest ignores them).
+        """
+        spans = self._unsettled
         while self._acked:
             mid, accepted = self._acked.popleft()
             entry = self._inflight.get(mid)
@@ -214,24 +230,40 @@ class Publisher:
                 continue
             del self._inflight[mid]
             spans.append((entry.kind, entry.first, entry.last))
-        if spans:
+            self.acknowledged_records += entry.count
+        due = time.monotonic() - self._settled_at >= SETTLE_EVERY_S
+        if spans and (force or due or len(spans) >= self.settings.inflight_window):
             self.buffer.acknowledge(spans)
+            self._unsettled = []
+            self._settled_at = time.monotonic()
 
     def _send_next(self) -> bool:
-        for kind in KIND_ORDER:
-            records = self.buffer.pending(
-                kind, self._cursors[kind], self.settings.records_per_message
+        """Publish the next envelope, reading ahead a window's worth of records at a time."""
+        if not self._ready:
+            per_message = self.settings.records_per_message
+            rows = self.buffer.pending_any(
+                self._cursor, per_message * self.settings.inflight_window
             )
-            if records:
-                self._publish(kind, records[0][0], records[-1][0], records)
-                self._cursors[kind] = records[-1][0]
-                return True
-        return False
+            if not rows:
+                return False
+            self._cursor = rows[-1][0]
+            by_kind: dict[str, list[tuple[int, str]]] = {}
+            for seq, kind, body in rows:
+                by_kind.setdefault(kind, []).append((seq, body))
+            # Every record of a kind between an envelope's first and last seq is in it, so
+            # acknowledging (kind, first, last) deletes exactly what was sent.
+            for kind in sorted(by_kind, key=_drain_rank):
+                records = by_kind[kind]
+                for start in range(0, len(records), per_message):
+                    self._ready.append((kind, records[start : start + per_message]))
+        kind, records = self._ready.popleft()
+        self._publish(kind, records[0][0], records[-1][0], records)
+        return True
 
     def _publish(self, kind: str, first: int, last: int, records: list[tuple[int, str]]) -> None:
         payload = wire.assemble_readings(self.gateway, self.site, records, datetime.now(UTC))
         info = self.client.publish(self._topics[kind], payload, qos=1)
-        self._inflight[info.mid] = _InFlight(kind, first, last, time.monotonic())
+        self._inflight[info.mid] = _InFlight(kind, first, last, time.monotonic(), len(records))
         self.published_envelopes += 1
 
     def _resend_expired(self) -> None:

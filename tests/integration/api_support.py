@@ -1,0 +1,115 @@
+"""The world the API tests run in: sites, zones, read points, a product with batches and
+items, an order, and one user (with a bearer token) per role. No tests here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.api import create_app
+from cloud.api.database import EXTENSION
+from cloud.api.tokens import issue_token
+from cloud.db import make_engine, session_factory
+from cloud.models import Gateway, ReadPoint, Site, Zone
+from cloud.signatures import create_user
+from cloud.traceability import Batch, Customer, Item, Order, Product
+from edge import gs1
+
+T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+GTIN = "09506000134352"
+PASSWORD = "correct horse battery"
+ROLES = ("viewer", "operator", "qa", "admin")
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def epc(serial: int) -> str:
+    return gs1.encode_sgtin96(GTIN, serial, company_prefix_length=7)
+
+
+@dataclass
+class Api:
+    app: Flask
+    client: FlaskClient
+    tokens: dict[str, str]
+    db: Session  # a separate session for checking what the API stored
+
+    def as_(self, role: str | None) -> dict[str, str]:
+        return {} if role is None else {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+def seed(db: Session) -> dict[str, str]:
+    db.info["actor"] = "test-setup"
+    db.add_all(
+        [
+            Site(id="wh-a", name="Warehouse A", kind="warehouse"),
+            Site(id="truck-7", name="Truck 7", kind="truck"),
+            Site(id="wh-b", name="Warehouse B", kind="warehouse"),
+            Site(id="st-marys", name="St Mary's Hospital", kind="customer"),
+            Product(gtin=GTIN, name="mRNA vaccine vial", low=2, high=8, freeze_sensitive=True),
+        ]
+    )
+    db.flush()
+    db.add_all(
+        [
+            Zone(id="a-cold", site_id="wh-a", name="Cold room A", kind="cold_room", low=2, high=8),
+            Zone(id="t7-reefer", site_id="truck-7", name="Reefer", kind="truck_compartment"),
+            Zone(id="b-cold", site_id="wh-b", name="Cold room B", kind="cold_room", low=2, high=8),
+            Zone(id="sm-pharmacy", site_id="st-marys", name="Pharmacy", kind="cold_room"),
+            Gateway(id="wh-a-gw", site_id="wh-a"),
+            Gateway(id="wh-b-gw", site_id="wh-b"),
+            Batch(gtin=GTIN, lot="L1", expires_on=date(2027, 6, 30), quantity=100),
+            Batch(gtin=GTIN, lot="L2", expires_on=date(2027, 6, 30), quantity=10, status="held"),
+            Customer(id="st-marys", name="St Mary's Hospital", site_id="st-marys"),
+        ]
+    )
+    db.flush()
+    l1, l2 = db.scalars(select(Batch).order_by(Batch.lot)).all()
+    db.add_all(
+        [
+            ReadPoint(
+                id="a-cold-door",
+                zone_id="a-cold",
+                gateway_id="wh-a-gw",
+                reader="r1",
+                business_step="receiving",
+            ),
+            ReadPoint(
+                id="b-cold-door",
+                zone_id="b-cold",
+                gateway_id="wh-b-gw",
+                reader="r2",
+                business_step="receiving",
+            ),
+            Order(id="PO-77", customer_id="st-marys", placed_at=at(0)),
+            *(Item(gtin=GTIN, serial=str(n), epc=epc(n), batch_id=l1.id) for n in (1, 2, 3)),
+            Item(gtin=GTIN, serial="9", epc=epc(9), batch_id=l2.id),
+        ]
+    )
+    tokens = {}
+    for role in ROLES:
+        create_user(db, role, f"{role.title()} User", role, PASSWORD)
+        tokens[role] = issue_token(db, role, f"{role} test token")[1]
+    db.commit()
+    return tokens
+
+
+@contextmanager
+def running_api(pg_url: str) -> Iterator[Api]:
+    """The seeded database and an API app on it (each test module's `api` fixture)."""
+    engine = make_engine(pg_url)
+    with session_factory(engine)() as db:
+        tokens = seed(db)
+        app = create_app(pg_url, {"TESTING": True, "SECRET_KEY": "test"})
+        yield Api(app, app.test_client(), tokens, db)
+    app.extensions[EXTENSION].kw["bind"].dispose()
+    engine.dispose()

@@ -1,0 +1,121 @@
+"""Every route, called with every role and with no credentials: refused (401/403) or let
+through exactly as the role table says. The table is written out here, not read from the
+app, so a route whose declared role changes (or a new route) fails this test until the
+table agrees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from cloud.api.contract import PUBLIC, ROLE_RANK
+from tests.integration.api_support import ROLES, Api, running_api
+
+pytestmark = pytest.mark.integration
+
+# (method, rule) -> the least role allowed
+ROLE_TABLE = {
+    ("GET", "/api/openapi.json"): PUBLIC,
+    ("POST", "/api/session"): PUBLIC,
+    ("GET", "/api/session"): "viewer",
+    ("DELETE", "/api/session"): "viewer",
+    ("GET", "/api/products"): "viewer",
+    ("POST", "/api/products"): "admin",
+    ("GET", "/api/products/<gtin>"): "viewer",
+    ("PATCH", "/api/products/<gtin>"): "admin",
+    ("GET", "/api/batches"): "viewer",
+    ("POST", "/api/batches"): "admin",
+    ("GET", "/api/batches/<int:batch_id>"): "viewer",
+    ("POST", "/api/batches/<int:batch_id>/status"): "qa",
+    ("GET", "/api/batches/<int:batch_id>/custody"): "viewer",
+    ("GET", "/api/items"): "viewer",
+    ("POST", "/api/items"): "admin",
+    ("GET", "/api/items/<ref>"): "viewer",
+    ("GET", "/api/items/<ref>/custody"): "viewer",
+    ("GET", "/api/items/<ref>/custody/current"): "viewer",
+    ("GET", "/api/zones/<zone_id>/items"): "viewer",
+    ("GET", "/api/zones/<zone_id>/custody"): "viewer",
+    ("GET", "/api/scans"): "viewer",
+    ("POST", "/api/scans"): "operator",
+    ("GET", "/api/transfers"): "viewer",
+    ("POST", "/api/transfers"): "operator",
+    ("GET", "/api/transfers/<ident>"): "viewer",
+    ("POST", "/api/transfers/<ident>/load"): "operator",
+    ("POST", "/api/transfers/<ident>/depart"): "operator",
+    ("POST", "/api/transfers/<ident>/receive"): "operator",
+    ("GET", "/api/shipments"): "viewer",
+    ("POST", "/api/shipments"): "operator",
+    ("GET", "/api/shipments/<ident>"): "viewer",
+    ("POST", "/api/shipments/<ident>/load"): "operator",
+    ("POST", "/api/shipments/<ident>/ship"): "operator",
+    ("POST", "/api/shipments/<ident>/deliver"): "operator",
+    ("GET", "/api/users"): "admin",
+    ("POST", "/api/users"): "admin",
+    ("PATCH", "/api/users/<username>"): "admin",
+    ("GET", "/api/tokens"): "admin",
+    ("POST", "/api/tokens"): "admin",
+    ("DELETE", "/api/tokens/<int:token_id>"): "admin",
+    ("POST", "/api/import/<any(products, batches, items):kind>"): "admin",
+}
+# Values for path arguments: records that do not exist, so an allowed call changes nothing.
+ARGUMENTS = {
+    "gtin": "00000000000000",
+    "batch_id": "999999",
+    "ref": "00000000000000+404",
+    "zone_id": "nowhere",
+    "ident": "NOPE-1",
+    "username": "nobody",
+    "token_id": "999999",
+    "kind": "products",
+}
+
+
+@pytest.fixture
+def api(pg_url: str) -> Iterator[Api]:
+    with running_api(pg_url) as running:
+        yield running
+
+
+def concrete(rule: str) -> str:
+    for name, value in ARGUMENTS.items():
+        for pattern in (f"<{name}>", f"<int:{name}>", f"<any(products, batches, items):{name}>"):
+            rule = rule.replace(pattern, value)
+    assert "<" not in rule, rule
+    return rule
+
+
+def test_the_role_table_names_every_route(api: Api) -> None:
+    routes = {
+        (method, rule.rule)
+        for rule in api.app.url_map.iter_rules()
+        if rule.rule.startswith("/api")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert routes == set(ROLE_TABLE)
+
+
+def test_every_route_with_every_role(api: Api) -> None:
+    wrong = []
+    for (method, rule), needed in sorted(ROLE_TABLE.items()):
+        url = concrete(rule)
+        for role in (None, *ROLES):
+            kwargs: dict[str, object] = {"headers": api.as_(role)}
+            if "import" in rule:
+                kwargs["data"], kwargs["content_type"] = "gtin,name\n", "text/csv"
+            elif method in ("POST", "PATCH"):
+                kwargs["json"] = {}
+            status = api.client.open(url, method=method, **kwargs).status_code
+            if needed == PUBLIC:
+                expected = "allowed"
+            elif role is None:
+                expected = 401
+            elif ROLE_RANK[role] < ROLE_RANK[needed]:
+                expected = 403
+            else:
+                expected = "allowed"
+            ok = status not in (401, 403) if expected == "allowed" else status == expected
+            assert status != 500, f"{method} {url} as {role}: 500"
+            if not ok:
+                wrong.append(f"{method} {url} as {role}: {status}, expected {expected}")
+    assert wrong == []
