@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -42,38 +41,68 @@ from edge.buffer import Buffer  # noqa: E402
 from edge.config import Device, MqttSettings, TcpTransport, load_register_map  # noqa: E402
 from edge.poller import ModbusDevice, Poller  # noqa: E402
 from edge.publisher import Publisher  # noqa: E402
-from edge.simulator import SensorFarm, SimulatedSensor  # noqa: E402
 
 log = logging.getLogger("bench.gateway")
 SENSORS = ROOT / "firmware-configs" / "sensors"
 XY = load_register_map(SENSORS / "xy-md02.yaml")
 
 
-def steady(quantity: str, _now: float) -> float:
-    return 5.0 if quantity == "temperature" else 45.0
+FARM_SCRIPT = """
+import asyncio, sys
+from edge.config import TcpTransport, load_register_map
+from edge.simulator import SensorFarm, SimulatedSensor, serve_forever
+rmap = load_register_map(sys.argv[1])
+farm = SensorFarm()
+for port in map(int, sys.argv[2:]):
+    farm.add(TcpTransport(host="127.0.0.1", port=port),
+             SimulatedSensor(1, rmap, lambda q, _t: 5.0 if q == "temperature" else 45.0))
+asyncio.run(serve_forever(farm))
+"""
 
 
 class Farm:
-    """`count` simulated TCP sensors, one per port, on an event loop in a thread."""
+    """`count` simulated TCP sensors, one per port, in a process of their own.
+
+    Devices are other machines in the field; serving them from the measuring process would
+    make them compete with the poller for its interpreter lock.
+    """
 
     def __init__(self, count: int):
         self.ports = [free_port() for _ in range(count)]
-        self.farm = SensorFarm()
-        for port in self.ports:
-            self.farm.add(TcpTransport(host="127.0.0.1", port=port), SimulatedSensor(1, XY, steady))
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Farm:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.farm.start(), self.loop).result(30)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                FARM_SCRIPT,
+                str(SENSORS / "xy-md02.yaml"),
+                *map(str, self.ports),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        for port in self.ports:
+            while not _listening(port):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the simulated sensors did not start")
+                time.sleep(0.05)
         return self
 
     def __exit__(self, *_: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.farm.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def bench_poll(devices: int, seconds: float) -> dict:
