@@ -68,8 +68,12 @@ class Farm:
     """
 
     def __init__(self, count: int):
-        self.ports = [free_port() for _ in range(count)]
+        ports: set[int] = set()
+        while len(ports) < count:  # the kernel may hand the same free port out twice
+            ports.add(free_port())
+        self.ports = sorted(ports)
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()
 
     def __enter__(self) -> Farm:
         self.proc = subprocess.Popen(
@@ -82,13 +86,16 @@ class Farm:
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self._log,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         for port in self.ports:
             while not _listening(port):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the simulated sensors did not start")
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.proc.kill()
+                    self._log.seek(0)
+                    tail = self._log.read().decode(errors="replace")[-800:]
+                    raise RuntimeError(f"simulated sensors did not start: {tail}")
                 time.sleep(0.05)
         return self
 
@@ -96,6 +103,7 @@ class Farm:
         assert self.proc is not None
         self.proc.terminate()
         self.proc.wait(10)
+        self._log.close()
 
 
 def _listening(port: int) -> bool:
