@@ -35,15 +35,6 @@ class Delivery:
     mid: int
     qos: int
     received_at: datetime
-    decoded: tuple[wire.Channel, wire.Message] | str | None = None  # message, or why not
-
-    def decode(self) -> Delivery:
-        """The same delivery, validated: the message, or why it is not acceptable."""
-        try:
-            decoded: tuple[wire.Channel, wire.Message] | str = wire.decode(self.topic, self.payload)
-        except wire.WireError as exc:
-            decoded = str(exc)
-        return Delivery(self.topic, self.payload, self.mid, self.qos, self.received_at, decoded)
 
 
 def decode_batch(deliveries: list[Delivery]) -> Batch:
@@ -52,12 +43,12 @@ def decode_batch(deliveries: list[Delivery]) -> Batch:
     for d in deliveries:
         if not d.payload and d.topic.endswith("/status"):
             continue  # an empty retained message clears a status; nothing to store
-        decoded = d.decoded if d.decoded is not None else d.decode().decoded
-        if isinstance(decoded, str):
-            log.warning("dead letter from %s: %s", d.topic, decoded)
-            batch.add_dead_letter(d.topic, d.payload, decoded, d.received_at)
+        try:
+            channel, message = wire.decode(d.topic, d.payload)
+        except wire.WireError as exc:
+            log.warning("dead letter from %s: %s", d.topic, exc)
+            batch.add_dead_letter(d.topic, d.payload, str(exc), d.received_at)
             continue
-        channel, message = decoded  # type: ignore[misc]
         if channel == "readings":
             batch.add_envelope(message, d.received_at)  # type: ignore[arg-type]
         elif channel == "rfid":
@@ -147,8 +138,8 @@ class IngestWorker:
             log.warning("ingest disconnected: %s", reason)
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-        # Decoded on the writer thread: measured faster than here, where it competes with
-        # paho's own work for the interpreter lock.
+        # Decoded on the writer thread (decode_batch): measured faster than here, where it
+        # competes with paho's own work for the interpreter lock.
         self._queue.put(Delivery(msg.topic, msg.payload, msg.mid, msg.qos, datetime.now(UTC)))
 
     def start(self) -> None:
