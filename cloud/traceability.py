@@ -52,6 +52,7 @@ class Product(Base):
     humidity_max: Mapped[float | None] = mapped_column(Float)  # % RH
     stability_budget_min: Mapped[int | None] = mapped_column(Integer)  # time out of range allowed
     shelf_life_days: Mapped[int | None] = mapped_column(Integer)
+    expiry_warning_days: Mapped[str | None] = mapped_column(String(32))  # "60,30,7" if unset
 
 
 class Batch(Base):
