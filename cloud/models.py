@@ -1,4 +1,4 @@
-"""The system of record: sites, zones, gateways, sensors, readings, dead letters.
+"""The system of record: sites, zones, gateways, sensors, readings, rollups, dead letters.
 
 Times are stored in UTC. On PostgreSQL columns are timestamptz; SQLite has no time zones,
 so UTCDateTime stores naive UTC there and hands back aware datetimes on both.
@@ -130,6 +130,28 @@ class LatestReading(Base):
     unit: Mapped[str] = mapped_column(String(16))
     quality: Mapped[str] = mapped_column(String(20))
     taken_at: Mapped[datetime]
+
+
+class ReadingRollup(Base):
+    """One hour of one sensor's quantity, kept by ingest in the transaction of its readings.
+
+    Only readings with quality "ok" and a value count into n, sum, min and max; `bad` counts
+    the others. min_at and max_at are the earliest times the extremes were taken. Rows exist
+    for hours with at least one reading, so a long chart reads hours, not readings.
+    """
+
+    __tablename__ = "reading_rollups"
+
+    sensor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    sum: Mapped[float] = mapped_column(Float)
+    min: Mapped[float | None] = mapped_column(Float)
+    max: Mapped[float | None] = mapped_column(Float)
+    min_at: Mapped[datetime | None]
+    max_at: Mapped[datetime | None]
+    bad: Mapped[int] = mapped_column(Integer)
 
 
 class DeadLetter(Base):

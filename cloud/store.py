@@ -1,8 +1,10 @@
 """The ingest write path: one transaction per batch of MQTT messages, idempotent on replay.
 
 Readings insert with ON CONFLICT DO NOTHING on (gateway_id, seq), so a message the broker
-delivers twice, or a gateway publishes twice, leaves one row. The caller acknowledges the
-messages to the broker only after `write` returned, i.e. after the commit.
+delivers twice, or a gateway publishes twice, leaves one row; the hourly rollups
+(cloud.rollups) are merged from the rows actually inserted, in the same transaction. The
+caller acknowledges the messages to the broker only after `write` returned, i.e. after the
+commit.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cloud import rollups
 from cloud.models import (
     DeadLetter,
     Gateway,
@@ -131,14 +134,16 @@ _COPY_TYPES = (
     "timestamptz",
     "timestamptz",
 )
-_MERGE = (
+# The readings insert and the merge of their hourly rollups in one statement: the rollups are
+# aggregated from the rows the INSERT returned, so a redelivered reading is not counted twice.
+_MERGE = rollups.pg_merge_sql(
     f"INSERT INTO readings ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM incoming_readings "
     "ON CONFLICT DO NOTHING"
 )
 
 
 def _copy_readings(conn: Any, rows: list[tuple[Any, ...]]) -> None:
-    """Insert readings on PostgreSQL through COPY, inside the caller's transaction."""
+    """Insert readings and roll them up on PostgreSQL through COPY, in the caller's transaction."""
     driver = conn.connection.driver_connection  # the psycopg connection of this transaction
     with driver.cursor() as cursor:
         cursor.execute(_STAGE)
@@ -184,7 +189,7 @@ class Store:
                     )
                 )
             if batch.readings:
-                self._insert_readings(conn, batch.readings)
+                self._insert_readings(conn, batch.readings)  # with their hourly rollups
                 self._advance_latest(conn, batch.readings)
             if batch.observations:
                 conn.execute(self._ignore(Observation.__table__), batch.observations)
@@ -195,18 +200,28 @@ class Store:
         return WriteResult(len(batch.readings), len(batch.dead_letters))
 
     def _insert_readings(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Insert readings, ignoring identities already stored.
+        """Insert readings, ignoring identities already stored, and merge their rollups.
 
-        On PostgreSQL through COPY and a staging table; on SQLite an executemany of
-        INSERT .. ON CONFLICT DO NOTHING, which is what SQLite does fastest.
+        On PostgreSQL through COPY, a staging table and one statement; on SQLite an
+        INSERT .. ON CONFLICT DO NOTHING RETURNING what it stored, rolled up here.
         """
         if self.engine.dialect.name == "postgresql":
             _copy_readings(conn, rows)
-        else:
-            conn.execute(
-                self._ignore(Reading.__table__),
-                [dict(zip(READING_COLUMNS, r, strict=True)) for r in rows],
-            )
+            return
+        table = Reading.__table__
+        stored = conn.execute(
+            self._ignore(table).returning(
+                table.c.sensor_id,
+                table.c.quantity,
+                table.c.value,
+                table.c.quality,
+                table.c.taken_at,
+            ),
+            [dict(zip(READING_COLUMNS, r, strict=True)) for r in rows],
+        ).all()
+        groups = rollups.roll_up(stored)
+        if groups:
+            conn.execute(rollups.upsert(self._insert), [g.row() for g in groups])
 
     def _ignore(self, table: Table | Any) -> Any:
         return self._insert(table).on_conflict_do_nothing()
@@ -241,7 +256,7 @@ class Store:
                     "quantity": r[_QUANTITY],
                     **{c: r[READING_COLUMNS.index(c)] for c in columns},
                 }
-                for r in newest.values()
+                for r in (newest[k] for k in sorted(newest))  # one lock order for all writers
             ],
         )
 

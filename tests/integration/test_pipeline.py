@@ -18,6 +18,7 @@ from tests.conftest import (
     start_ingest,
     wait_until,
 )
+from tests.integration.test_rollups import expected_rollups, stored_rollups
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +103,7 @@ def test_every_reading_arrives_exactly_once(
         assert_exactly_once(rows, spans, per_poll=2)
         assert_taken_times(rows)
     assert ingest.alive()
+    assert stored_rollups(url) == expected_rollups(url)  # hourly rollups kept in step
 
     engine = make_engine(url)
     with engine.connect() as conn:
