@@ -138,7 +138,6 @@ class Recall(Base):
     state: Mapped[str] = mapped_column(String(8), default="open")
     opened_at: Mapped[datetime]
     opened_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    signature_id: Mapped[int | None] = mapped_column(ForeignKey("signatures.id"))
     previous_status: Mapped[str] = mapped_column(String(16))  # the batch's, before the recall
 
     __table_args__ = (_one_of("state", RECALL_STATES, "recalls_state"),)

@@ -116,7 +116,6 @@ def upgrade() -> None:
         sa.Column("state", sa.String(8), nullable=False),
         _time("opened_at", nullable=False),
         sa.Column("opened_by", sa.Integer(), sa.ForeignKey("users.id"), nullable=False),
-        sa.Column("signature_id", sa.Integer(), sa.ForeignKey("signatures.id"), nullable=True),
         sa.Column("previous_status", sa.String(16), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         _check("state", ("open", "closed"), "recalls_state"),

@@ -1,0 +1,240 @@
+"""Alerts in the database: raised once per subject, acknowledged, assigned, commented,
+resolved, escalated and reminded; each step queues the notifications it implies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cloud.alerting import Alert, AlertComment
+from cloud.domain import alerts as domain
+from cloud.models import Zone, utcnow
+from cloud.notify import enqueue
+from cloud.quality import Excursion, Hold
+from cloud.signatures import User
+from cloud.traceability import Batch
+
+log = logging.getLogger(__name__)
+
+
+class UnknownAlert(LookupError):
+    """An alert id that does not exist."""
+
+
+def raise_alert(
+    session: Session,
+    *,
+    kind: str,
+    severity: str,
+    title: str,
+    subject_kind: str,
+    subject_id: str,
+    site_id: str | None = None,
+    now: datetime | None = None,
+) -> Alert | None:
+    """Open an alert unless one exists for the subject and kind; None if it did already."""
+    key = (subject_kind, subject_id, kind)
+    if _existing(session, *key) is not None:
+        return None
+    alert = Alert(
+        kind=kind,
+        severity=severity,
+        title=title[:300],
+        subject_kind=subject_kind,
+        subject_id=subject_id,
+        site_id=site_id,
+        state=domain.AlertState.OPEN,
+        opened_at=now or utcnow(),
+        escalation_level=0,
+    )
+    try:
+        with session.begin_nested():  # another process may raise the same alert meanwhile
+            session.add(alert)
+            session.flush()
+    except IntegrityError:
+        log.info("alert %s/%s/%s raised concurrently", *key)
+        return None
+    enqueue(session, alert, "opened", 0, exact=True, now=alert.opened_at)
+    log.info("alert %s opened: %s (%s)", alert.id, alert.title, alert.severity)
+    return alert
+
+
+def _existing(session: Session, subject_kind: str, subject_id: str, kind: str) -> Alert | None:
+    return session.scalars(
+        select(Alert).where(
+            Alert.subject_kind == subject_kind, Alert.subject_id == subject_id, Alert.kind == kind
+        )
+    ).first()
+
+
+def _site_of(session: Session, zone_id: str) -> str | None:
+    zone = session.get(Zone, zone_id)
+    return zone.site_id if zone else None
+
+
+def raise_alerts(
+    session: Session,
+    excursions: Iterable[Excursion],
+    holds: Iterable[Hold],
+    now: datetime | None = None,
+) -> list[Alert]:
+    """One alert per new excursion and per new hold; raising the same ones again adds none."""
+    raised = []
+    for exc in excursions:
+        if exc.suppressed_reason:
+            continue  # recorded with the excursion, not a call to act
+        severity = domain.excursion_severity(exc.kind, exc.level)
+        title = f"{exc.level.capitalize()}: {exc.kind.replace('_', ' ')} excursion in {exc.zone_id}"
+        if exc.peak is not None and exc.limit is not None:
+            title += f" (peak {exc.peak:g}, limit {exc.limit:g})"
+        alert = raise_alert(
+            session,
+            kind=f"excursion_{exc.kind}",
+            severity=severity,
+            title=title,
+            subject_kind="excursion",
+            subject_id=str(exc.id),
+            site_id=_site_of(session, exc.zone_id),
+            now=now or exc.detected_at,
+        )
+        if alert is not None:
+            raised.append(alert)
+    for hold in holds:
+        batch = session.get(Batch, hold.batch_id)
+        lot = batch.lot if batch else str(hold.batch_id)
+        alert = raise_alert(
+            session,
+            kind="hold",
+            severity=domain.Severity.CRITICAL,
+            title=f"Batch {lot} on hold: {hold.reason}",
+            subject_kind="hold",
+            subject_id=str(hold.id),
+            now=now or hold.opened_at,
+        )
+        if alert is not None:
+            raised.append(alert)
+    return raised
+
+
+def get_alert(session: Session, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise UnknownAlert(f"alert {alert_id} does not exist")
+    return alert
+
+
+def facts(alert: Alert) -> domain.AlertFacts:
+    return domain.AlertFacts(
+        id=alert.id,
+        state=alert.state,
+        opened_at=alert.opened_at,
+        escalation_level=alert.escalation_level,
+        last_reminded_at=alert.last_reminded_at,
+    )
+
+
+def acknowledge(session: Session, alert_id: int, user: User, now: datetime | None = None) -> Alert:
+    """The user has seen the alert: escalation and reminders stop."""
+    alert = get_alert(session, alert_id)
+    alert.state = domain.step(facts(alert), "acknowledge").state
+    alert.acknowledged_at, alert.acknowledged_by = now or utcnow(), user.id
+    session.flush()
+    return alert
+
+
+def resolve(session: Session, alert_id: int, user: User, now: datetime | None = None) -> Alert:
+    """The cause is dealt with (an unacknowledged alert is acknowledged by resolving it)."""
+    alert = get_alert(session, alert_id)
+    alert.state = domain.step(facts(alert), "resolve").state
+    alert.resolved_at, alert.resolved_by = now or utcnow(), user.id
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by = alert.resolved_at, user.id
+    session.flush()
+    return alert
+
+
+def assign(session: Session, alert_id: int, assignee: User | None) -> Alert:
+    """Give the alert to a person (None: to nobody)."""
+    alert = get_alert(session, alert_id)
+    if alert.state == domain.AlertState.RESOLVED:
+        raise ValueError(f"alert {alert_id} is resolved: it cannot be assigned")
+    alert.assignee = assignee.id if assignee else None
+    session.flush()
+    return alert
+
+
+def comment(
+    session: Session, alert_id: int, user: User, text: str, now: datetime | None = None
+) -> AlertComment:
+    if not text.strip():
+        raise ValueError("a comment needs text")
+    get_alert(session, alert_id)
+    note = AlertComment(alert_id=alert_id, user_id=user.id, at=now or utcnow(), text=text)
+    session.add(note)
+    session.flush()
+    return note
+
+
+def comments(session: Session, alert_id: int) -> list[AlertComment]:
+    query = select(AlertComment).where(AlertComment.alert_id == alert_id)
+    return list(session.scalars(query.order_by(AlertComment.at, AlertComment.id)))
+
+
+def open_alerts(session: Session) -> list[Alert]:
+    """Alerts not yet resolved, the most severe and oldest first."""
+    rows = session.scalars(select(Alert).where(Alert.state != domain.AlertState.RESOLVED))
+    rank = domain.SEVERITY_RANK
+    return sorted(rows, key=lambda a: (-rank[domain.Severity(a.severity)], a.opened_at, a.id))
+
+
+def alerts_about(session: Session, subject_kind: str, subject_ids: Iterable[str]) -> list[Alert]:
+    query = select(Alert).where(
+        Alert.subject_kind == subject_kind, Alert.subject_id.in_(list(subject_ids))
+    )
+    return list(session.scalars(query.order_by(Alert.opened_at, Alert.id)))
+
+
+def _unacknowledged(session: Session) -> list[Alert]:
+    query = select(Alert).where(Alert.state == domain.AlertState.OPEN).order_by(Alert.id)
+    return list(session.scalars(query))
+
+
+def escalate_due(
+    session: Session, now: datetime, policy: domain.EscalationPolicy | None = None
+) -> list[Alert]:
+    """Raise unacknowledged alerts to the tier now due; queue the new tier's notifications."""
+    policy = policy or domain.EscalationPolicy()
+    escalated = []
+    for alert in _unacknowledged(session):
+        level = domain.escalation(facts(alert), policy, now)
+        if level is None:
+            continue
+        for reached in range(alert.escalation_level + 1, level + 1):
+            enqueue(session, alert, f"escalated:{reached}", reached, exact=True, now=now)
+        alert.escalation_level, alert.escalated_at = level, now
+        escalated.append(alert)
+        log.info("alert %s escalated to level %s", alert.id, level)
+    session.flush()
+    return escalated
+
+
+def remind_due(
+    session: Session, now: datetime, policy: domain.EscalationPolicy | None = None
+) -> list[Alert]:
+    """Remind every channel up to the alert's tier of an alert still unacknowledged."""
+    policy = policy or domain.EscalationPolicy()
+    reminded = []
+    for alert in _unacknowledged(session):
+        if not domain.reminder_due(facts(alert), policy, now):
+            continue
+        event = f"reminder:{now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        enqueue(session, alert, event, alert.escalation_level, exact=False, now=now)
+        alert.last_reminded_at = now
+        reminded.append(alert)
+    session.flush()
+    return reminded

@@ -1,0 +1,129 @@
+"""Alerts on PostgreSQL: raised once per excursion and hold, lifecycle, escalation tiers,
+reminders, comments and assignment, on a clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud import alerts_service
+from cloud.alerting import Alert, Notification
+from cloud.db import make_engine, session_factory
+from cloud.domain.alerts import EscalationPolicy
+from cloud.domain.lifecycle import IllegalTransition
+from cloud.notify import add_channel
+from tests.integration.alerting_support import World, at, seed_world
+
+pytestmark = pytest.mark.integration
+POLICY = EscalationPolicy((timedelta(minutes=30), timedelta(hours=2)), timedelta(hours=1))
+
+
+@pytest.fixture
+def db(pg_url: str) -> Iterator[Session]:
+    engine = make_engine(pg_url)
+    with session_factory(engine)() as session:
+        yield session
+    engine.dispose()
+
+
+@pytest.fixture
+def world(db: Session) -> World:
+    world = seed_world(db)
+    db.commit()
+    return world
+
+
+def test_one_alert_per_excursion_and_hold_however_often_raised(db: Session, world: World) -> None:
+    raised = alerts_service.raise_alerts(db, [world.excursion], [world.hold], now=at(31))
+    db.commit()
+    assert [(a.subject_kind, a.kind, a.severity) for a in raised] == [
+        ("excursion", "excursion_high", "critical"),
+        ("hold", "hold", "critical"),
+    ]
+    assert raised[0].site_id == "wh-a"
+    assert "peak 12.5, limit 8" in raised[0].title
+    assert "Batch L1 on hold" in raised[1].title
+    again = alerts_service.raise_alerts(db, [world.excursion], [world.hold], now=at(40))
+    db.commit()
+    assert again == []
+    assert db.scalar(select(func.count()).select_from(Alert)) == 2
+
+
+def test_a_suppressed_excursion_raises_no_alert(db: Session, world: World) -> None:
+    world.excursion.suppressed_reason = "receiving: door open within grace"
+    db.info["reason"] = "test"
+    assert alerts_service.raise_alerts(db, [world.excursion], []) == []
+
+
+def test_lifecycle_comments_and_assignment(db: Session, world: World) -> None:
+    (alert,) = alerts_service.raise_alerts(db, [world.excursion], [], now=at(31))
+    alerts_service.assign(db, alert.id, world.qa)
+    alerts_service.comment(db, alert.id, world.operator, "door left open by a forklift", at(33))
+    alerts_service.acknowledge(db, alert.id, world.operator, at(35))
+    with pytest.raises(IllegalTransition, match=f"alert {alert.id} is acknowledged"):
+        alerts_service.acknowledge(db, alert.id, world.qa, at(36))
+    alerts_service.resolve(db, alert.id, world.qa, at(90))
+    db.commit()
+    db.expire_all()
+    stored = db.get(Alert, alert.id)
+    assert stored is not None
+    assert (stored.state, stored.assignee) == ("resolved", world.qa.id)
+    assert (stored.acknowledged_at, stored.acknowledged_by) == (at(35), world.operator.id)
+    assert (stored.resolved_at, stored.resolved_by) == (at(90), world.qa.id)
+    assert [c.text for c in alerts_service.comments(db, alert.id)] == [
+        "door left open by a forklift"
+    ]
+    with pytest.raises(ValueError, match="resolved: it cannot be assigned"):
+        alerts_service.assign(db, alert.id, world.operator)
+    with pytest.raises(ValueError, match="needs text"):
+        alerts_service.comment(db, alert.id, world.qa, "  ")
+    with pytest.raises(alerts_service.UnknownAlert, match="alert 999 does not exist"):
+        alerts_service.acknowledge(db, 999, world.qa)
+    assert alerts_service.open_alerts(db) == []
+
+
+def test_escalation_tiers_and_reminders_on_a_moving_clock(db: Session, world: World) -> None:
+    add_channel(db, "duty-phone", "webhook", "http://127.0.0.1:9/duty", min_severity="info")
+    add_channel(db, "supervisor", "email", "supervisor@example.org", level=1)
+    add_channel(db, "head-of-qa", "email", "head.qa@example.org", level=2)
+    (alert,) = alerts_service.raise_alerts(db, [world.excursion], [], now=at(0))
+    db.commit()
+
+    def events() -> list[tuple[str, int]]:
+        rows = db.scalars(select(Notification).order_by(Notification.id))
+        return [(n.event, n.channel_id) for n in rows]
+
+    assert events() == [("opened", 1)]
+    assert alerts_service.escalate_due(db, at(29), POLICY) == []
+    assert [a.id for a in alerts_service.escalate_due(db, at(30), POLICY)] == [alert.id]
+    assert alert.escalation_level == 1 and alert.escalated_at == at(30)
+    assert events()[-1] == ("escalated:1", 2)
+    assert alerts_service.escalate_due(db, at(31), POLICY) == []  # level 1 only once
+    assert alerts_service.remind_due(db, at(59), POLICY) == []
+    assert [a.id for a in alerts_service.remind_due(db, at(60), POLICY)] == [alert.id]
+    # A reminder goes to every channel up to the level reached: duty phone and supervisor.
+    assert events()[-2:] == [("reminder:20260302T070000Z", 1), ("reminder:20260302T070000Z", 2)]
+    alerts_service.acknowledge(db, alert.id, world.operator, at(100))
+    assert alerts_service.escalate_due(db, at(500), POLICY) == []
+    assert alerts_service.remind_due(db, at(500), POLICY) == []
+    db.commit()
+    assert len(events()) == 4
+
+
+def test_open_alerts_most_severe_first(db: Session, world: World) -> None:
+    alerts_service.raise_alert(
+        db,
+        kind="expiry_60",
+        severity="info",
+        title="L1 expires in 60 days",
+        subject_kind="expiry",
+        subject_id="1",
+        now=at(0),
+    )
+    alerts_service.raise_alerts(db, [world.excursion], [], now=at(5))
+    db.commit()
+    assert [a.severity for a in alerts_service.open_alerts(db)] == ["critical", "info"]

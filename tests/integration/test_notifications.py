@@ -1,0 +1,162 @@
+"""Notifications delivered for real: webhooks to an HTTP server on a local port (signed,
+retried with backoff, every attempt recorded) and e-mail to a local SMTP server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from cloud import alerts_service
+from cloud.db import make_engine, session_factory
+from cloud.domain.alerts import Backoff, signature_valid
+from cloud.notify import SmtpSettings, default_senders, deliver_due, notifications_of
+from cloud.notify import add_channel as add
+from tests.integration.alerting_support import (
+    World,
+    at,
+    seed_world,
+    smtp_server,
+    webhook_receiver,
+)
+
+pytestmark = pytest.mark.integration
+BACKOFF = Backoff(timedelta(seconds=30), 2.0, timedelta(minutes=10), max_attempts=4)
+
+
+@pytest.fixture
+def db(pg_url: str) -> Iterator[Session]:
+    engine = make_engine(pg_url)
+    with session_factory(engine)() as session:
+        yield session
+    engine.dispose()
+
+
+@pytest.fixture
+def world(db: Session) -> World:
+    world = seed_world(db)
+    db.commit()
+    return world
+
+
+def test_webhook_is_signed_and_delivered(db: Session, world: World) -> None:
+    with webhook_receiver() as hook:
+        add(db, "ops-webhook", "webhook", hook.url, secret="whsec-test")
+        (alert,) = alerts_service.raise_alerts(db, [world.excursion], [], now=at(31))
+        db.commit()
+        report = deliver_due(db, at(31), default_senders(), BACKOFF)
+        assert (report.delivered, report.retrying, report.failed) == (1, 0, 0)
+        (request,) = hook.requests
+    assert request.path == "/hooks/coldchain"
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["content-type"] == "application/json"
+    assert headers["x-coldchain-event"] == "opened"
+    assert headers["x-coldchain-timestamp"] == str(int(at(31).timestamp()))
+    assert signature_valid(
+        "whsec-test",
+        headers["x-coldchain-timestamp"],
+        request.body,
+        headers["x-coldchain-signature"],
+    )
+    assert not signature_valid(
+        "wrong", headers["x-coldchain-timestamp"], request.body, headers["x-coldchain-signature"]
+    )
+    body = json.loads(request.body)
+    assert body["alert"]["id"] == alert.id and body["alert"]["severity"] == "critical"
+    (note,) = notifications_of(db, alert.id)
+    assert (note.state, note.attempts, note.last_status, note.delivered_at) == (
+        "delivered",
+        1,
+        200,
+        at(31),
+    )
+    assert headers["x-coldchain-delivery"] == str(note.id)
+
+
+def test_webhook_retried_with_exponential_backoff(db: Session, world: World) -> None:
+    with webhook_receiver() as hook:
+        hook.fail_next = 2
+        add(db, "ops-webhook", "webhook", hook.url, secret="whsec-test")
+        (alert,) = alerts_service.raise_alerts(db, [world.excursion], [], now=at(0))
+        db.commit()
+        (note,) = notifications_of(db, alert.id)
+        first = deliver_due(db, at(0), default_senders(), BACKOFF)
+        assert first.retrying == 1
+        assert (note.attempts, note.last_status, note.state) == (1, 503, "pending")
+        assert note.next_attempt_at == at(0) + timedelta(seconds=30)
+        assert "HTTP 503" in (note.last_error or "")
+        assert deliver_due(db, at(0.4), default_senders(), BACKOFF).retrying == 0  # not yet due
+        assert len(hook.requests) == 1
+        deliver_due(db, at(0.5), default_senders(), BACKOFF)
+        assert note.attempts == 2 and note.next_attempt_at == at(0.5) + timedelta(seconds=60)
+        final = deliver_due(db, at(1.5), default_senders(), BACKOFF)
+        assert final.delivered == 1
+        assert len(hook.requests) == 3
+        # Every retry carries the same delivery id, so the receiver can drop repeats.
+        assert len({r.headers["X-Coldchain-Delivery"] for r in hook.requests}) == 1
+    assert (note.state, note.attempts, note.last_status) == ("delivered", 3, 200)
+
+
+def test_a_receiver_that_never_answers_fails_for_good(db: Session, world: World) -> None:
+    with webhook_receiver() as hook:
+        dead_url = hook.url  # the server is gone after this block: connections are refused
+    add(db, "gone", "webhook", dead_url)
+    (alert,) = alerts_service.raise_alerts(db, [world.excursion], [], now=at(0))
+    db.commit()
+    now = at(0)
+    for _ in range(BACKOFF.max_attempts):
+        deliver_due(db, now, default_senders(), BACKOFF)
+        now += timedelta(hours=1)
+    (note,) = notifications_of(db, alert.id)
+    assert (note.state, note.attempts, note.next_attempt_at) == ("failed", 4, None)
+    assert "ConnectionRefusedError" in (note.last_error or "") or "refused" in (
+        note.last_error or ""
+    )
+    assert deliver_due(db, now, default_senders(), BACKOFF).failed == 0  # nothing left to try
+
+
+def test_email_through_a_real_smtp_server(db: Session, world: World) -> None:
+    with smtp_server() as mailbox:
+        add(db, "qa-mail", "email", "qa-team@example.org")
+        add(db, "supervisor", "email", "supervisor@example.org", level=1)
+        (alert,) = alerts_service.raise_alerts(db, [], [world.hold], now=at(30))
+        db.commit()
+        smtp = SmtpSettings(host=mailbox.host, port=mailbox.port, sender="alerts@coldchain.test")
+        senders = default_senders(smtp)
+        assert deliver_due(db, at(30), senders, BACKOFF).delivered == 1
+        assert [rcpt for _, rcpt, _ in mailbox.messages] == [["qa-team@example.org"]]
+        sender, _, message = mailbox.messages[0]
+        assert sender == "alerts@coldchain.test"
+        assert message["Subject"] == "[CRITICAL] Batch L1 on hold: alarm-level excursion"
+        assert f"Alert id: {alert.id}" in message.get_payload()
+        # Not acknowledged within the first tier: the supervisor hears of it too.
+        alerts_service.escalate_due(db, at(61))
+        db.commit()
+        assert deliver_due(db, at(61), senders, BACKOFF).delivered == 1
+        assert mailbox.messages[-1][1] == ["supervisor@example.org"]
+        assert mailbox.messages[-1][2]["X-Coldchain-Event"] == "escalated:1"
+
+
+def test_smtp_server_down_is_retried(db: Session, world: World) -> None:
+    with smtp_server() as mailbox:
+        port = mailbox.port
+    add(db, "qa-mail", "email", "qa-team@example.org")
+    alerts_service.raise_alerts(db, [], [world.hold], now=at(30))
+    db.commit()
+    senders = default_senders(SmtpSettings(host="127.0.0.1", port=port))
+    report = deliver_due(db, at(30), senders, BACKOFF)
+    assert report.retrying == 1
+    with smtp_server() as mailbox:
+        senders = default_senders(SmtpSettings(host=mailbox.host, port=mailbox.port))
+        assert deliver_due(db, at(31), senders, BACKOFF).delivered == 1
+        assert len(mailbox.messages) == 1
+
+
+def test_channel_validation(db: Session) -> None:
+    with pytest.raises(ValueError, match="channel x: webhook target 'ftp://a' is not"):
+        add(db, "x", "webhook", "ftp://a")
+    with pytest.raises(ValueError, match="not an address"):
+        add(db, "y", "email", "nobody")
