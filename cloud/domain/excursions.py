@@ -1,0 +1,475 @@
+"""Excursion episodes of one zone, detected incrementally from the times readings were taken.
+
+`ExcursionDetector` consumes a zone's samples in time order and reports every episode whose
+record changed (opened, closed, escalated). Its state is plain JSON (`snapshot`), so the
+service persists it per zone and the next batch carries on where the last one stopped.
+A batch holding samples at or before the detector's watermark (late data out of order) is
+re-evaluated by `evaluate_zone`: it replays only the affected span, from early enough to
+rebuild every rule's state, and reconciles the result with the stored episodes.
+
+Rules, in the zone's worst-case value (every sensor's newest reading, while fresh):
+- a limit counts once beyond it continuously for its delay (plus the grace of a suppression
+  window the run started in); it ends at the first reading back inside by the deadband;
+- freezing (at or below the profile's freeze limit) counts at once;
+- cumulative rules sum the minutes at or beyond their limit over a sliding window;
+- no valid reading for longer than the profile allows is "unknown conditions";
+- a reading with a bad quality flag (including calibration overdue) may show a zone out of
+  range, but never proves it is back in range, and never fills a monitoring gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from typing import Any, Protocol
+
+from cloud.domain.monitoring import Profile
+
+GAP_RULE = "unknown conditions"
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One reading of the zone's quantity; `ok` is False for any bad quality flag."""
+
+    sensor: str
+    taken_at: datetime
+    value: float | None
+    ok: bool
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suppression:
+    """A window in which a run that starts gets `grace_min` more before it counts."""
+
+    started_at: datetime
+    ended_at: datetime
+    reason: str
+    grace_min: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Episode:
+    """An excursion as the rules see it; (rule, started_at) is its identity in a zone."""
+
+    rule: str
+    kind: str
+    level: str
+    started_at: datetime
+    ended_at: datetime | None
+    peak: float | None
+    limit: float | None
+    suppressed_reason: str | None = None
+    trigger: datetime | None = field(default=None, compare=False)  # received_at that decided it
+
+    @property
+    def key(self) -> tuple[str, datetime]:
+        return (self.rule, self.started_at)
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+
+def _dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """A limit or the freeze limit, reduced to what a run needs."""
+
+    rule: str
+    kind: str
+    level: str
+    limit: float
+    delay_s: float
+    high: bool  # judged on the zone's highest value (else its lowest)
+    beyond: Callable[[float], bool]
+    back_inside: Callable[[float], bool]
+
+
+def _checks(profile: Profile) -> list[_Check]:
+    checks = [
+        _Check(
+            rule=lim.rule,
+            kind=profile.excursion_kind or lim.kind,
+            level=lim.level,
+            limit=lim.limit,
+            delay_s=lim.delay_min * 60,
+            high=lim.kind == "high",
+            beyond=lim.beyond,
+            back_inside=lim.back_inside,
+        )
+        for lim in profile.limits
+    ]
+    if profile.freeze_limit is not None:
+        freeze = profile.freeze_limit
+        checks.append(
+            _Check(
+                rule=f"alarm freezing <= {freeze:g}",
+                kind="freezing",
+                level="alarm",
+                limit=freeze,
+                delay_s=0.0,
+                high=False,
+                beyond=lambda v: v <= freeze,
+                back_inside=lambda v: v > freeze,
+            )
+        )
+    return checks
+
+
+class ExcursionDetector:
+    """The episodes of one zone and profile; feed samples in time order, persist `snapshot`."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        suppressions: Sequence[Suppression] = (),
+        state: dict[str, Any] | None = None,
+    ):
+        self.profile = profile
+        self.gap_s = profile.max_gap_min * 60
+        self.gap_alarm_s = profile.gap_alarm_min * 60
+        self.checks = _checks(profile)
+        self.suppressions = sorted(
+            (s.started_at.timestamp(), s.ended_at.timestamp(), s.reason, s.grace_min * 60)
+            for s in suppressions
+        )
+        state = state if state and state.get("version") == STATE_VERSION else {}
+        self.watermark_s: float | None = state.get("watermark")
+        self.last_ok: float | None = state.get("last_ok")
+        self.gap: dict[str, Any] | None = state.get("gap")
+        self.sensors: dict[str, list[Any]] = state.get("sensors", {})
+        runs = state.get("runs", {})
+        self.runs: dict[str, dict[str, Any]] = {c.rule: runs.get(c.rule, {}) for c in self.checks}
+        cumul = state.get("cumulative", {})
+        self.cumulative = {
+            c.rule: cumul.get(c.rule) or {"spans": [], "sum": 0.0} for c in profile.cumulative
+        }
+
+    # --- persistence ----------------------------------------------------------------------
+
+    @property
+    def watermark(self) -> datetime | None:
+        return None if self.watermark_s is None else _dt(self.watermark_s)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The detector's state as JSON-ready data."""
+        return {
+            "version": STATE_VERSION,
+            "watermark": self.watermark_s,
+            "last_ok": self.last_ok,
+            "gap": self.gap,
+            "sensors": self.sensors,
+            "runs": {k: v for k, v in self.runs.items() if v},
+            "cumulative": self.cumulative,
+        }
+
+    # --- evaluation -----------------------------------------------------------------------
+
+    def feed(self, samples: Iterable[Sample]) -> list[Episode]:
+        """Evaluate samples newer than the watermark; returns every episode that changed."""
+        ordered = sorted(samples, key=lambda s: (s.taken_at, s.sensor))
+        if ordered and self.watermark_s is not None:
+            first = ordered[0].taken_at.timestamp()
+            if first <= self.watermark_s:
+                raise ValueError(
+                    f"sample at {ordered[0].taken_at.isoformat()} is not after the watermark "
+                    f"{_dt(self.watermark_s).isoformat()}: use evaluate_zone for late data"
+                )
+        changed: list[Episode] = []
+        for taken_at, group in groupby(ordered, key=lambda s: s.taken_at):
+            changed.extend(self._step(taken_at.timestamp(), list(group)))
+        return changed
+
+    def _step(self, t: float, group: list[Sample]) -> list[Episode]:
+        trigger = max((s.received_at for s in group if s.received_at), default=None)
+        out: list[Episode] = []
+        for s in group:
+            self.sensors[s.sensor] = [t, s.value, s.ok]
+        if any(s.ok and s.value is not None for s in group):
+            self._gap_ends(t, trigger, out)
+        hi = lo = None
+        have_ok = False
+        for sensor, (st, value, ok) in list(self.sensors.items()):
+            if t - st > self.gap_s:
+                del self.sensors[sensor]  # stale: says nothing about the zone now
+                continue
+            if value is None:
+                continue
+            hi = value if hi is None or value > hi else hi
+            lo = value if lo is None or value < lo else lo
+            have_ok = have_ok or ok
+        for check in self.checks:
+            value = hi if check.high else lo
+            if value is not None:
+                self._run(check, t, value, have_ok, trigger, out)
+        for rule in self.profile.cumulative:
+            value = hi if rule.direction == "above" else lo
+            self._accumulate(rule, t, value, have_ok, trigger, out)
+        self.watermark_s = t
+        return out
+
+    def _grace(self, since: float) -> tuple[float, str | None]:
+        for start, end, reason, grace in self.suppressions:
+            if start <= since <= end:
+                return grace, reason
+        return 0.0, None
+
+    def _run(
+        self, c: _Check, t: float, value: float, have_ok: bool, trigger: Any, out: list[Episode]
+    ) -> None:
+        run = self.runs[c.rule]
+        if c.beyond(value):
+            if not run:
+                run.update(since=t, last=t, peak=value, counted=False)
+            else:
+                run["last"] = t
+                run["peak"] = max(run["peak"], value) if c.high else min(run["peak"], value)
+            if not run["counted"]:
+                grace, _ = self._grace(run["since"])
+                if t - run["since"] >= c.delay_s + grace:
+                    run["counted"] = True
+                    out.append(self._episode(c, run, None, None, trigger))
+            return
+        if not run or not have_ok:
+            return  # a reading that cannot be trusted does not prove the zone is back
+        if run["counted"]:
+            if c.back_inside(value):
+                out.append(self._episode(c, run, t, None, trigger))
+                run.clear()
+            return
+        grace, reason = self._grace(run["since"])
+        if reason is not None and run["last"] - run["since"] >= c.delay_s:
+            out.append(self._episode(c, run, t, reason, trigger))  # absorbed, and recorded
+        run.clear()
+
+    @staticmethod
+    def _episode(
+        c: _Check, run: dict[str, Any], end: float | None, reason: str | None, trigger: Any
+    ) -> Episode:
+        return Episode(
+            rule=c.rule,
+            kind=c.kind,
+            level=c.level,
+            started_at=_dt(run["since"]),
+            ended_at=None if end is None else _dt(end),
+            peak=run["peak"],
+            limit=c.limit,
+            suppressed_reason=reason,
+            trigger=trigger,
+        )
+
+    def _accumulate(
+        self, rule: Any, t: float, value: float | None, have_ok: bool, trigger: Any, out: list
+    ) -> None:
+        acc = self.cumulative[rule.rule]
+        spans: list[list[float]] = acc["spans"]
+        last_t, last_beyond = acc.get("last_t"), acc.get("last_beyond", False)
+        if last_t is not None and last_beyond:
+            end = min(t, last_t + self.gap_s)  # time without data is not counted as out
+            if spans and spans[-1][1] == last_t:
+                spans[-1][1] = end
+            else:
+                spans.append([last_t, end])
+            acc["sum"] += end - last_t
+        horizon = t - rule.window_min * 60
+        while spans and spans[0][1] <= horizon:
+            acc["sum"] -= spans[0][1] - spans[0][0]
+            spans.pop(0)
+        total = acc["sum"] - (max(0.0, horizon - spans[0][0]) if spans else 0.0)
+        allowed = rule.allowed_min * 60
+        beyond = value is not None and rule.beyond(value)
+        name = f"{rule.rule}"
+        if acc.get("open") is not None:
+            if beyond:
+                acc["peak"] = (
+                    max(acc["peak"], value)
+                    if rule.direction == "above"
+                    else min(acc["peak"], value)
+                )
+            elif have_ok and value is not None:
+                out.append(self._cumulative_episode(rule, name, acc, t, trigger))
+                acc["open"] = None
+        elif last_beyond and total >= allowed:
+            crossed = max(spans[-1][1] - (total - allowed), acc.get("run_start", last_t))
+            acc["open"], acc["peak"] = crossed, acc.get("run_peak", value)
+            if beyond:
+                acc["peak"] = (
+                    max(acc["peak"], value)
+                    if rule.direction == "above"
+                    else min(acc["peak"], value)
+                )
+            out.append(self._cumulative_episode(rule, name, acc, None, trigger))
+            if not beyond and have_ok and value is not None:
+                out.append(self._cumulative_episode(rule, name, acc, t, trigger))
+                acc["open"] = None
+        if beyond:
+            if not last_beyond:
+                acc["run_start"], acc["run_peak"] = t, value
+            else:
+                run_peak = acc.get("run_peak", value)
+                acc["run_peak"] = (
+                    max(run_peak, value) if rule.direction == "above" else min(run_peak, value)
+                )
+        acc["last_t"], acc["last_beyond"] = t, beyond
+
+    @staticmethod
+    def _cumulative_episode(
+        rule: Any, name: str, acc: dict[str, Any], end: float | None, trigger: Any
+    ) -> Episode:
+        return Episode(
+            rule=name,
+            kind="cumulative",
+            level=rule.level,
+            started_at=_dt(acc["open"]),
+            ended_at=None if end is None else _dt(end),
+            peak=acc["peak"],
+            limit=rule.limit,
+            trigger=trigger,
+        )
+
+    # --- monitoring gaps ------------------------------------------------------------------
+
+    def _gap_level(self, seconds: float) -> str:
+        return "alarm" if seconds > self.gap_alarm_s else "warning"
+
+    def _gap_ends(self, t: float, trigger: Any, out: list[Episode]) -> None:
+        last, gap = self.last_ok, self.gap
+        self.last_ok, self.gap = t, None
+        if last is None:
+            return
+        length = t - last
+        if gap is None and length <= self.gap_s:
+            return
+        level = self._gap_level(length)
+        reason = None
+        if gap is not None:
+            level = max(level, gap["level"], key=("warning", "alarm").index)
+            if length <= self.gap_s:
+                reason = "conditions recovered from the gateway's backlog"
+        out.append(self._gap_episode(last, t, level, reason, trigger))
+
+    def _gap_episode(
+        self, since: float, end: float | None, level: str, reason: str | None, trigger: Any
+    ) -> Episode:
+        return Episode(
+            rule=GAP_RULE,
+            kind="unknown_conditions",
+            level=level,
+            started_at=_dt(since),
+            ended_at=None if end is None else _dt(end),
+            peak=None,
+            limit=self.profile.max_gap_min,
+            suppressed_reason=reason,
+            trigger=trigger,
+        )
+
+    def tick(self, now: datetime) -> list[Episode]:
+        """Open (or escalate) an unknown-conditions episode when valid data stopped."""
+        if self.last_ok is None:
+            return []
+        silent = now.timestamp() - self.last_ok
+        if silent <= self.gap_s:
+            return []
+        level = self._gap_level(silent)
+        if self.gap is not None and self.gap["level"] == level:
+            return []
+        self.gap = {"level": level}
+        return [self._gap_episode(self.last_ok, None, level, None, None)]
+
+    def adopt_open_gap(self, episode: Episode) -> bool:
+        """Carry over a live-opened gap that replayed data has not closed."""
+        if (
+            episode.rule == GAP_RULE
+            and episode.is_open
+            and self.last_ok is not None
+            and episode.started_at == _dt(self.last_ok)
+        ):
+            self.gap = {"level": episode.level}
+            return True
+        return False
+
+
+# --- late data: replay the affected span and reconcile ------------------------------------
+
+
+class ZoneHistory(Protocol):
+    """What re-evaluation reads back: stored samples and stored episodes of one zone."""
+
+    def samples_since(self, start: datetime) -> list[Sample]: ...
+
+    def last_ok_before(self, t: datetime) -> datetime | None: ...
+
+    def episodes_since(self, t: datetime) -> list[Episode]: ...
+
+
+@dataclass(frozen=True)
+class ZoneOutcome:
+    """Episodes to write (new or changed), episodes the data no longer supports, new state."""
+
+    changed: list[Episode]
+    withdrawn: list[Episode]
+    state: dict[str, Any]
+    replayed_from: datetime | None = None
+
+
+def latest(changes: Iterable[Episode]) -> list[Episode]:
+    """The last version of each episode, in the order they first changed."""
+    by_key: dict[tuple[str, datetime], Episode] = {}
+    for e in changes:
+        by_key[e.key] = e
+    return list(by_key.values())
+
+
+def replay_start(
+    profile: Profile,
+    suppressions: Sequence[Suppression],
+    late_from: datetime,
+    stored: Sequence[Episode],
+    last_ok_before: datetime | None,
+) -> datetime:
+    """Early enough that every rule's state at `late_from` is rebuilt from the samples."""
+    starts = [late_from, *(e.started_at for e in stored)]
+    if last_ok_before is not None:
+        starts.append(last_ok_before)
+    grace = max((s.grace_min for s in suppressions), default=0.0)
+    return min(starts) - timedelta(minutes=profile.lookback_min + profile.max_gap_min + grace)
+
+
+def evaluate_zone(
+    profile: Profile,
+    suppressions: Sequence[Suppression],
+    state: dict[str, Any] | None,
+    samples: Sequence[Sample],
+    history: ZoneHistory,
+) -> ZoneOutcome:
+    """New samples of a zone: incremental if all are after the watermark, else a replay."""
+    detector = ExcursionDetector(profile, suppressions, state)
+    watermark = detector.watermark
+    if not samples:
+        return ZoneOutcome([], [], detector.snapshot())
+    late_from = min(s.taken_at for s in samples)
+    if watermark is None or late_from > watermark:
+        return ZoneOutcome(latest(detector.feed(samples)), [], detector.snapshot())
+    stored = history.episodes_since(late_from)
+    start = replay_start(
+        profile, suppressions, late_from, stored, history.last_ok_before(late_from)
+    )
+    fresh = ExcursionDetector(profile, suppressions)
+    replayed = latest(fresh.feed(history.samples_since(start)))
+    relevant = {
+        e.key: e
+        for e in replayed
+        if e.ended_at is None or e.ended_at >= late_from or e.started_at >= late_from
+    }
+    before = {e.key: e for e in stored}
+    changed = [e for k, e in relevant.items() if before.get(k) != e]
+    withdrawn = [e for k, e in before.items() if k not in relevant and not fresh.adopt_open_gap(e)]
+    return ZoneOutcome(changed, withdrawn, fresh.snapshot(), start)

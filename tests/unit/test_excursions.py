@@ -1,0 +1,303 @@
+"""Excursion rules on plain values: delays, deadbands, levels, freezing, cumulative rules,
+gaps, untrusted readings, suppression windows and late data in any order."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud.domain.excursions import (
+    GAP_RULE,
+    Episode,
+    ExcursionDetector,
+    Sample,
+    Suppression,
+    evaluate_zone,
+    latest,
+)
+from cloud.domain.monitoring import PRESETS, Cumulative, Limit, Profile
+
+T0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+FRIDGE = PRESETS["2-8C"]
+
+
+def minutes(m: float) -> datetime:
+    return T0 + timedelta(minutes=m)
+
+
+def series(values: list[float | None], *, sensor: str = "s1", ok: bool = True) -> list[Sample]:
+    """One sample a minute from T0."""
+    return [Sample(sensor, minutes(i), v, ok) for i, v in enumerate(values)]
+
+
+def run(profile: Profile, samples: list[Sample], **kw: object) -> list[Episode]:
+    return latest(ExcursionDetector(profile, **kw).feed(samples))  # type: ignore[arg-type]
+
+
+def by_rule(episodes: list[Episode]) -> dict[str, Episode]:
+    return {e.rule: e for e in episodes}
+
+
+SIMPLE = Profile(
+    name="simple",
+    limits=(Limit(level="alarm", kind="high", limit=8.0, delay_min=10, deadband=0.5),),
+    max_gap_min=15,
+    gap_alarm_min=60,
+)
+
+
+def test_a_short_run_beyond_the_limit_does_not_count() -> None:
+    assert run(SIMPLE, series([5] * 5 + [9] * 9 + [5] * 5)) == []
+
+
+def test_a_run_counts_after_its_delay_and_starts_when_it_left_the_range() -> None:
+    detector = ExcursionDetector(SIMPLE)
+    opened = detector.feed(series([5] * 5 + [9] * 11))
+    assert len(opened) == 1
+    episode = opened[0]
+    assert (episode.kind, episode.level, episode.started_at) == ("high", "alarm", minutes(5))
+    assert episode.is_open and episode.peak == 9 and episode.limit == 8.0
+
+
+def test_the_deadband_keeps_it_open_until_well_inside() -> None:
+    values = [5] * 2 + [9] * 12 + [7.8, 7.9, 7.6, 7.4, 5]  # 7.8/7.9/7.6 within 0.5 of 8
+    (episode,) = run(SIMPLE, series(values))
+    assert episode.started_at == minutes(2)
+    assert episode.ended_at == minutes(17)  # 7.4 is the first reading <= 7.5
+
+
+def test_the_presets_have_two_levels_and_both_report() -> None:
+    values = [5] * 2 + [9] * 70 + [5]
+    episodes = by_rule(run(FRIDGE, series(values)))
+    assert episodes["warning high > 8 for 10 min"].level == "warning"
+    assert episodes["alarm high > 8 for 60 min"].level == "alarm"
+    assert all(e.ended_at == minutes(72) for e in episodes.values())
+    assert "alarm high > 12 for 15 min" not in episodes
+
+
+def test_low_limit_and_freezing_counts_at_once() -> None:
+    values = [5] * 3 + [0.0] + [5] * 3
+    episodes = by_rule(run(FRIDGE, series(values)))
+    freezing = episodes["alarm freezing <= 0"]
+    assert (freezing.kind, freezing.level) == ("freezing", "alarm")
+    assert (freezing.started_at, freezing.ended_at, freezing.peak) == (minutes(3), minutes(4), 0.0)
+    assert "warning low < 2 for 10 min" not in episodes  # one minute is under its delay
+
+
+def test_cumulative_rule_counts_time_summed_over_its_window() -> None:
+    # Thirty 25-minute runs at 10.5 C, none reaching the 60-minute alarm delay:
+    # 600 minutes accumulated after the 24th run.
+    values: list[float | None] = []
+    for _ in range(30):
+        values += [10.5] * 25 + [5.0] * 35
+    episodes = run(FRIDGE, series(values))
+    cumulative = [e for e in episodes if e.kind == "cumulative"]
+    assert cumulative, [e.rule for e in episodes]
+    first = min(cumulative, key=lambda e: e.started_at)
+    assert first.level == "alarm" and first.limit == 10.0
+    # The 600th minute out ends the 24th run: the indicator trips at that instant.
+    assert first.started_at == first.ended_at == minutes(23 * 60 + 25)
+    # From then on, every run beyond the limit inside the window is a cumulative excursion.
+    assert minutes(24 * 60) in {e.started_at for e in cumulative}
+    assert not any(e.rule == "alarm high > 8 for 60 min" for e in episodes)
+
+
+def test_cumulative_freezing_rule() -> None:
+    rule = Cumulative(level="alarm", direction="below", limit=-0.5, allowed_min=60, window_min=600)
+    profile = Profile(name="c", cumulative=(rule,), max_gap_min=15, gap_alarm_min=60)
+    values = ([-1.0] * 20 + [3.0] * 20) * 4
+    episodes = sorted(run(profile, series(values)), key=lambda e: e.started_at)
+    # 60 minutes below -0.5 at the end of the third run; the fourth run is beyond the allowance.
+    assert [(e.started_at, e.ended_at) for e in episodes] == [
+        (minutes(100), minutes(100)),
+        (minutes(120), minutes(140)),
+    ]
+    assert all(e.peak == -1.0 and e.kind == "cumulative" for e in episodes)
+
+
+def test_a_monitoring_gap_is_unknown_conditions_with_its_level_by_length() -> None:
+    samples = series([5, 5]) + [Sample("s1", minutes(30), 5, True)]
+    samples += [Sample("s1", minutes(200), 5, True)]
+    gaps = [e for e in run(FRIDGE, samples) if e.rule == GAP_RULE]
+    assert [(g.started_at, g.ended_at, g.level) for g in gaps] == [
+        (minutes(1), minutes(30), "warning"),
+        (minutes(30), minutes(200), "alarm"),
+    ]
+
+
+def test_the_clock_opens_a_gap_when_data_stops_and_escalates_it() -> None:
+    detector = ExcursionDetector(FRIDGE)
+    detector.feed(series([5, 5, 5]))
+    assert detector.tick(minutes(10)) == []
+    (opened,) = detector.tick(minutes(20))
+    assert (opened.kind, opened.level, opened.is_open) == ("unknown_conditions", "warning", True)
+    assert detector.tick(minutes(30)) == []
+    (escalated,) = detector.tick(minutes(70))
+    assert escalated.key == opened.key and escalated.level == "alarm"
+    (closed,) = [e for e in detector.feed([Sample("s1", minutes(90), 5, True)])]
+    assert closed.key == opened.key and closed.ended_at == minutes(90) and closed.level == "alarm"
+
+
+def test_a_backlog_closes_a_live_gap_as_recovered() -> None:
+    detector = ExcursionDetector(FRIDGE)
+    detector.feed(series([5, 5]))
+    (opened,) = detector.tick(minutes(40))
+    (closed,) = detector.feed([Sample("s1", minutes(2), 5, True)])
+    assert closed.key == opened.key and closed.suppressed_reason is not None
+
+
+def test_bad_quality_never_proves_good_conditions() -> None:
+    values = [5] * 2 + [9] * 12
+    samples = series(values) + [
+        Sample("s1", minutes(14 + i), 5.0, False)
+        for i in range(20)  # calibration overdue
+    ]
+    detector = ExcursionDetector(SIMPLE)
+    episodes = latest(detector.feed(samples))
+    (high,) = [e for e in episodes if e.kind == "high"]
+    assert high.is_open  # in range on an untrusted sensor: not back in range
+    gap = [e for e in episodes if e.kind == "unknown_conditions"]
+    assert gap == []  # not yet: the next valid reading decides the gap
+    (closed, gap_ep) = sorted(
+        detector.feed([Sample("s1", minutes(40), 5.0, True)]), key=lambda e: e.rule
+    )
+    assert closed.ended_at == minutes(40)
+    assert gap_ep.rule == GAP_RULE and gap_ep.started_at == minutes(13)
+
+
+def test_bad_quality_out_of_range_still_counts() -> None:
+    samples = series([5, 5]) + [Sample("s1", minutes(2 + i), 9.0, False) for i in range(12)]
+    (episode,) = run(SIMPLE, samples)
+    assert episode.started_at == minutes(2)
+
+
+def test_the_worst_sensor_stands_for_the_zone() -> None:
+    door = series([5] * 3 + [9] * 12, sensor="door")
+    back = series([4] * 15, sensor="back")
+    (episode,) = run(SIMPLE, door + back)
+    assert episode.started_at == minutes(3)
+
+
+def test_a_suppression_window_records_what_it_absorbs() -> None:
+    window = Suppression(
+        started_at=minutes(0), ended_at=minutes(30), reason="receiving at dock 2", grace_min=20
+    )
+    values = [5] * 2 + [9] * 15 + [5]  # 15 min: over the 10-min delay, under 10 + 20
+    (episode,) = run(SIMPLE, series(values), suppressions=[window])
+    assert episode.suppressed_reason == "receiving at dock 2"
+    assert (episode.started_at, episode.ended_at) == (minutes(2), minutes(17))
+    longer = [5] * 2 + [9] * 35 + [5]
+    (counted,) = run(SIMPLE, series(longer), suppressions=[window])
+    assert counted.suppressed_reason is None and counted.ended_at == minutes(37)
+
+
+def test_state_survives_a_snapshot_between_batches() -> None:
+    values = [5] * 3 + [9] * 30 + [5] * 3
+    samples = series(values)
+    whole = run(SIMPLE, samples)
+    detector = ExcursionDetector(SIMPLE)
+    pieces: list[Episode] = []
+    for i in range(0, len(samples), 7):
+        detector = ExcursionDetector(SIMPLE, state=detector.snapshot())
+        pieces += detector.feed(samples[i : i + 7])
+    assert latest(pieces) == whole
+
+
+def test_a_sample_before_the_watermark_is_refused_by_the_detector() -> None:
+    detector = ExcursionDetector(SIMPLE)
+    detector.feed(series([5, 5, 5]))
+    try:
+        detector.feed([Sample("s1", minutes(1), 5, True)])
+    except ValueError as exc:
+        assert "watermark" in str(exc)
+    else:
+        raise AssertionError("a late sample was accepted")
+
+
+class ListHistory:
+    """Stored samples and episodes kept in lists, as the service keeps them in tables."""
+
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+        self.episodes: dict[tuple[str, datetime], Episode] = {}
+
+    def samples_since(self, start: datetime) -> list[Sample]:
+        return sorted((s for s in self.samples if s.taken_at >= start), key=lambda s: s.taken_at)
+
+    def last_ok_before(self, t: datetime) -> datetime | None:
+        return max((s.taken_at for s in self.samples if s.ok and s.taken_at < t), default=None)
+
+    def episodes_since(self, t: datetime) -> list[Episode]:
+        return [
+            e
+            for e in self.episodes.values()
+            if e.ended_at is None or e.ended_at >= t or e.started_at >= t
+        ]
+
+
+def evaluate_in_chunks(profile: Profile, chunks: list[list[Sample]]) -> list[Episode]:
+    history, state = ListHistory(), None
+    for chunk in chunks:
+        history.samples.extend(chunk)  # committed before the rules run
+        outcome = evaluate_zone(profile, (), state, chunk, history)
+        for e in outcome.changed:
+            history.episodes[e.key] = e
+        for e in outcome.withdrawn:
+            del history.episodes[e.key]
+        state = outcome.state
+    return sorted(history.episodes.values(), key=lambda e: e.key)
+
+
+def test_a_truck_backlog_raises_what_it_would_have_raised_live() -> None:
+    values = [5.0] * 60 + [11.0] * 90 + [5.0] * 60
+    samples = series(values)
+    live = evaluate_in_chunks(FRIDGE, [samples[i : i + 5] for i in range(0, len(samples), 5)])
+    offline = evaluate_in_chunks(FRIDGE, [samples[:30], samples[30:]])
+    assert live == offline
+    alarm = next(e for e in offline if e.rule == "alarm high > 8 for 60 min")
+    assert (alarm.started_at, alarm.ended_at) == (minutes(60), minutes(150))
+
+
+def test_late_data_out_of_order_replays_only_the_affected_span() -> None:
+    values = [5.0] * 30 + [11.0] * 70 + [5.0] * 30
+    samples = series(values)
+    outcome_chunks = [samples[100:], samples[:50], samples[50:100]]
+    assert evaluate_in_chunks(FRIDGE, outcome_chunks) == evaluate_in_chunks(FRIDGE, [samples])
+
+
+values_strategy = st.lists(
+    st.one_of(st.floats(-2, 14, allow_nan=False), st.none()), min_size=20, max_size=160
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=values_strategy,
+    cuts=st.lists(st.integers(0, 160), max_size=5),
+    order=st.randoms(use_true_random=False),
+    bad=st.sets(st.integers(0, 160), max_size=10),
+    skips=st.sets(st.integers(0, 160), max_size=40),
+)
+def test_late_data_in_any_order_gives_the_same_episodes(
+    values: list[float | None], cuts: list[int], order: object, bad: set[int], skips: set[int]
+) -> None:
+    samples = [
+        Sample("s1", minutes(i), v, i not in bad and v is not None)
+        for i, v in enumerate(values)
+        if i not in skips  # holes in the data: gaps
+    ]
+    bounds = sorted({0, len(samples), *(c for c in cuts if c < len(samples))})
+    chunks = [samples[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    shuffled = list(chunks)
+    order.shuffle(shuffled)  # type: ignore[attr-defined]
+    in_order = evaluate_in_chunks(FRIDGE, [samples])
+    assert evaluate_in_chunks(FRIDGE, shuffled) == in_order
+
+
+def test_episode_identity_is_rule_and_start() -> None:
+    (episode,) = run(SIMPLE, series([9] * 12))
+    assert episode.key == ("alarm high > 8 for 10 min", minutes(0))
+    assert replace(episode, trigger=minutes(99)) == episode

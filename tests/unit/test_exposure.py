@@ -1,0 +1,83 @@
+"""Exposure of batches to an excursion from custody, and the stability budget."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloud.domain.exposure import (
+    Presence,
+    ZoneSeries,
+    batch_exposures,
+    remaining_budget,
+    spent_minutes,
+    union,
+)
+
+T0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+
+
+def m(x: float) -> datetime:
+    return T0 + timedelta(minutes=x)
+
+
+def test_batches_present_during_the_excursion_with_minutes_values_and_degree_minutes() -> None:
+    series = ZoneSeries([(m(i), 5.0 if i < 10 or i >= 40 else 11.0) for i in range(60)], high=True)
+    presences = [
+        Presence(1, 100, m(0), m(25)),  # batch 100: two items overlapping, 10..25
+        Presence(2, 100, m(20), m(30)),  # and 20..30: union 10..30
+        Presence(3, 200, m(35), None),  # batch 200 arrives at 35 and stays
+        Presence(4, 300, m(45), None),  # batch 300 arrives after the end
+    ]
+    a, b = batch_exposures(m(10), m(40), presences, series, limit=8.0, high=True)
+    assert (a.batch_id, a.items, a.minutes) == (100, 2, 20.0)
+    assert (a.started_at, a.ended_at) == (m(10), m(30))
+    assert (a.min_value, a.max_value) == (11.0, 11.0)
+    assert a.degree_minutes == pytest.approx(20 * 3.0)
+    assert (b.batch_id, b.minutes, b.degree_minutes) == (200, 5.0, pytest.approx(15.0))
+
+
+def test_several_sensors_the_worst_value_counts() -> None:
+    points = [(m(0), 9.0), (m(0), 12.0), (m(10), 5.0)]
+    high = ZoneSeries(points, high=True)
+    (e,) = batch_exposures(m(0), m(10), [Presence(1, 1, m(0), None)], high, 8.0, True)
+    assert e.max_value == 12.0 and e.degree_minutes == pytest.approx(40.0)
+
+
+def test_low_excursion_degree_minutes_below_the_limit() -> None:
+    series = ZoneSeries([(m(0), 1.0), (m(5), -1.0), (m(10), 5.0)], high=False)
+    (e,) = batch_exposures(m(0), m(10), [Presence(1, 1, m(0), None)], series, 2.0, False)
+    assert e.min_value == -1.0 and e.degree_minutes == pytest.approx(5 * 1.0 + 5 * 3.0)
+
+
+def test_unknown_conditions_have_minutes_but_no_values() -> None:
+    (e,) = batch_exposures(m(0), m(90), [Presence(1, 7, m(30), None)], None, None, True)
+    assert (e.minutes, e.min_value, e.max_value, e.degree_minutes) == (60.0, None, None, 0.0)
+
+
+def test_the_budget_is_the_union_of_out_of_range_exposures_across_zones() -> None:
+    exposures = [
+        ("high", m(0), m(60)),  # warning level in the warehouse
+        ("high", m(0), m(60)),  # the alarm level of the same episode
+        ("cumulative", m(30), m(60)),
+        ("high", m(120), m(150)),  # later, in the truck
+        ("unknown_conditions", m(200), m(400)),  # not out of range, unknown
+        ("humidity", m(500), m(600)),
+    ]
+    spent = spent_minutes(exposures)
+    assert spent == 90.0
+    assert remaining_budget(600, spent) == 510.0
+    assert remaining_budget(None, spent) is None
+
+
+@given(st.lists(st.tuples(st.floats(0, 1000), st.floats(0, 100)), max_size=20))
+def test_union_never_exceeds_the_sum_and_covers_every_span(raw: list) -> None:
+    spans = [(a, a + d) for a, d in raw]
+    merged = union(spans)
+    assert sum(b - a for a, b in merged) <= sum(b - a for a, b in spans) + 1e-9
+    for a, b in spans:
+        if b > a:
+            assert any(x <= a and b <= y for x, y in merged)
