@@ -33,6 +33,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/e2e_ingest.py
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/rtu_bus.py
+	$(BIN)/python bench/custody.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

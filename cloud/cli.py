@@ -6,8 +6,15 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, TextIO
 
 import click
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 DEFAULT_DB = "sqlite:///data/coldchain.sqlite"
 
@@ -193,6 +200,138 @@ def create_user(
             raise click.ClickException(str(exc)) from exc
         session.commit()
     click.echo(f"created {user.role} {user.username} ({user.full_name})")
+
+
+@contextmanager
+def _disposing(engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        engine.dispose()
+
+
+def _instant(_ctx: object, _param: object, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from exc
+    if parsed.utcoffset() is None:
+        raise click.BadParameter(f"{value!r} has no offset: add Z or +01:00")
+    return parsed
+
+
+@main.command("epcis-export")
+@click.option("--batch", help="Batch id, or its lot.")
+@click.option("--item", help="Item: EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>.")
+@click.option("--from", "start", callback=_instant, help="ISO 8601 with offset.")
+@click.option("--to", "end", callback=_instant, help="ISO 8601 with offset.")
+@click.option("--sensors", is_flag=True, help="Add each stay's temperatures (sensorElementList).")
+@click.option(
+    "--validate",
+    "schema",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Check the document against this EPCIS JSON schema; exit 1 if invalid.",
+)
+@click.option("-o", "--output", type=click.File("w"), default="-", show_default=True)
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+def epcis_export(
+    batch: str | None,
+    item: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    sensors: bool,
+    schema: str | None,
+    output: TextIO,
+    database_url: str,
+) -> None:
+    """Export custody of a batch, an item or a time range as an EPCIS 2.0 document."""
+    import json
+
+    from sqlalchemy import select
+
+    from cloud.db import make_engine, session_factory
+    from cloud.epcis import validate
+    from cloud.epcis_outbound import Selection, batch_selection, export_document
+    from cloud.traceability import Batch, Item
+
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        try:
+            if batch is not None:
+                key = Batch.id == int(batch) if batch.isdigit() else Batch.lot == batch
+                found = session.scalars(select(Batch).where(key)).all()
+                if len(found) != 1:
+                    raise click.ClickException(f"batch {batch}: {len(found)} batches match")
+                selection = batch_selection(session, found[0].id, start, end)
+            elif item is not None:
+                gtin, _, serial = item.replace("(01)", "").partition("(21)")
+                if not serial:
+                    gtin, _, serial = item.partition("+")
+                query = select(Item).where(
+                    (Item.epc == item.upper()) | ((Item.gtin == gtin) & (Item.serial == serial))
+                )
+                row = session.scalars(query).first()
+                if row is None:
+                    raise click.ClickException(f"item {item} is not registered")
+                selection = Selection(frozenset({row.id}), start, end)
+            else:
+                selection = Selection(None, start, end)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        doc = export_document(session, selection, sensors=sensors)
+    if schema is not None:
+        problems = validate(doc, schema)
+        if problems:
+            raise click.ClickException("invalid EPCIS document: " + "; ".join(problems[:5]))
+    output.write(json.dumps(doc, indent=2) + "\n")
+    count = len(doc["epcisBody"]["eventList"])
+    click.echo(f"{count} events exported", err=True)
+
+
+@main.command("epcis-import")
+@click.argument("document", type=click.File("r"))
+@click.option(
+    "--actor", default=None, help="Who imports, for the scans [default: cli:<login name>]."
+)
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+def epcis_import(document: TextIO, actor: str | None, database_url: str) -> None:
+    """Take a partner's EPCIS 2.0 document into custody; exit 1 if anything was not placed."""
+    import getpass
+    import json
+
+    from cloud.db import make_engine, session_factory
+    from cloud.epcis import EpcisError
+    from cloud.epcis_inbound import import_document
+
+    try:
+        data = json.load(document)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{document.name}: not JSON: {exc}") from exc
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        try:
+            report = import_document(session, data, actor or f"cli:{getpass.getuser()}")
+        except EpcisError as exc:
+            raise click.ClickException(f"{document.name}: {exc}") from exc
+        session.commit()
+    click.echo(
+        f"{report.events} events: {report.imported} imported ({report.sightings} sightings), "
+        f"{report.duplicates} already imported, {len(report.skipped)} skipped"
+    )
+    for uri in report.unknown_locations:
+        click.echo(f"unknown read point or location: {uri}", err=True)
+    for uri in report.unknown_epcs:
+        click.echo(f"unknown EPC: {uri}", err=True)
+    for note in report.skipped:
+        click.echo(f"skipped {note}", err=True)
+    if report.unknown_locations or report.unknown_epcs:
+        sys.exit(1)
 
 
 @main.command()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, or_, select, tuple_
+from sqlalchemy import Select, delete, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from cloud.domain.custody import (
@@ -81,6 +82,12 @@ def refresh_custody(session: Session, epcs: Iterable[str]) -> int:
         return 0
     ids = set(session.scalars(select(Item.id).where(Item.epc.in_(epcs))))
     units = set(session.scalars(select(LogisticUnit.sscc).where(LogisticUnit.epc.in_(epcs))))
+    return refresh_subjects(session, ids, units)
+
+
+def refresh_subjects(session: Session, item_ids: Iterable[int], ssccs: Iterable[str]) -> int:
+    """Rebuild the custody of these items and of everything packed in these units."""
+    ids, units = set(item_ids), set(ssccs)
     seen: set[str] = set()
     while units:  # walk down: pallets hold cases hold items
         seen |= units
@@ -93,7 +100,7 @@ def refresh_custody(session: Session, epcs: Iterable[str]) -> int:
 def _rebuild(session: Session, ids: list[int]) -> int:
     items = list(session.scalars(select(Item).where(Item.id.in_(ids))))
     key_of = {item.id: item_key(item.gtin, item.serial) for item in items}
-    links = _links_above(session, ids)
+    links = links_above(session, ids)
     ssccs = {a.parent_sscc for a in links}
     units = list(session.scalars(select(LogisticUnit).where(LogisticUnit.sscc.in_(ssccs))))
     subject_of_epc = {i.epc: key_of[i.id] for i in items if i.epc}
@@ -120,7 +127,7 @@ def _rebuild(session: Session, ids: list[int]) -> int:
     return len(rows)
 
 
-def _links_above(session: Session, ids: list[int]) -> list[Aggregation]:
+def links_above(session: Session, ids: list[int]) -> list[Aggregation]:
     """Every packing of these items, and of the units they were in, up to the outermost."""
     links = list(session.scalars(select(Aggregation).where(Aggregation.child_item_id.in_(ids))))
     seen: set[str] = set()
@@ -256,7 +263,12 @@ def custody_in_zone(
     session: Session, zone_id: str, start: datetime, end: datetime
 ) -> list[CustodyInterval]:
     """The custody intervals in the zone touching [start, end]: what was there, and when."""
-    query = (
+    return list(session.scalars(zone_window_query(zone_id, start, end)))
+
+
+def zone_window_query(zone_id: str, start: datetime, end: datetime) -> Select[Any]:
+    """The query behind custody_in_zone, for callers that page it in SQL."""
+    return (
         select(CustodyInterval)
         .where(
             CustodyInterval.zone_id == zone_id,
@@ -265,7 +277,6 @@ def custody_in_zone(
         )
         .order_by(CustodyInterval.started_at, CustodyInterval.item_id)
     )
-    return list(session.scalars(query))
 
 
 def item_timeline(session: Session, item_id: int) -> list[CustodyInterval]:
@@ -280,10 +291,23 @@ def item_timeline(session: Session, item_id: int) -> list[CustodyInterval]:
 
 def batch_timeline(session: Session, batch_id: int) -> list[CustodyInterval]:
     """The custody intervals of every item of the batch, by item, oldest first."""
+    return list(session.scalars(batch_timeline_query(batch_id)))
+
+
+def batch_timeline_query(
+    batch_id: int, start: datetime | None = None, end: datetime | None = None
+) -> Select[Any]:
+    """The query behind batch_timeline, narrowed to intervals touching [start, end]."""
     query = (
         select(CustodyInterval)
         .join(Item, Item.id == CustodyInterval.item_id)
         .where(Item.batch_id == batch_id)
         .order_by(CustodyInterval.item_id, CustodyInterval.started_at, CustodyInterval.id)
     )
-    return list(session.scalars(query))
+    if end is not None:
+        query = query.where(CustodyInterval.started_at <= end)
+    if start is not None:
+        query = query.where(
+            or_(CustodyInterval.ended_at.is_(None), CustodyInterval.ended_at >= start)
+        )
+    return query

@@ -261,3 +261,17 @@ class CustodyInterval(Base):
             sqlite_where=text("ended_at IS NULL"),
         ),
     )
+
+
+
+class EpcisReceipt(Base):
+    """A trading partner's EPCIS event taken into custody, by eventID (or its content hash),
+    so that the same event sent again is not counted twice."""
+
+    __tablename__ = "epcis_receipts"
+
+    event_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_time: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(100))
+    sightings: Mapped[int] = mapped_column(Integer)

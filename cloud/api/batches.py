@@ -16,7 +16,7 @@ from cloud.api.master_data import BatchRow, ImportRefused, add_rows
 from cloud.api.pagination import Page, TimeWindow, page_of, window_bounds
 from cloud.api.problems import Problem, invalid, parse_body, parse_query
 from cloud.api.representations import batch_json, interval_json
-from cloud.custody_service import batch_timeline
+from cloud.custody_service import batch_timeline_query
 from cloud.traceability import Batch
 
 bp = Blueprint("batches", __name__, url_prefix="/api/batches")
@@ -103,10 +103,4 @@ def batch_custody(batch_id: int) -> Any:
     start, end = window_bounds(window)
     db = get_db()
     get_or_404(db, Batch, batch_id, f"batch {batch_id}")
-    intervals = [
-        c
-        for c in batch_timeline(db, batch_id)
-        if (end is None or c.started_at <= end)
-        and (start is None or c.ended_at is None or c.ended_at >= start)
-    ]
-    return page_of(intervals, window, interval_json)
+    return page_of(batch_timeline_query(batch_id, start, end), window, interval_json)

@@ -13,7 +13,7 @@ from cloud.api.lookup import get_or_404
 from cloud.api.pagination import Instant, Page, TimeWindow, page_of, window_bounds
 from cloud.api.problems import parse_query
 from cloud.api.representations import interval_json, item_json
-from cloud.custody_service import custody_in_zone, items_in_zone
+from cloud.custody_service import items_in_zone, zone_window_query
 from cloud.models import Zone
 
 bp = Blueprint("zones", __name__, url_prefix="/api/zones")
@@ -45,4 +45,4 @@ def in_zone_between(zone_id: str) -> Any:
     db = get_db()
     get_or_404(db, Zone, zone_id, f"zone {zone_id}")
     assert start is not None and end is not None
-    return page_of(custody_in_zone(db, zone_id, start, end), window, interval_json)
+    return page_of(zone_window_query(zone_id, start, end), window, interval_json)

@@ -50,6 +50,8 @@ ROLE_TABLE = {
     ("POST", "/api/shipments/<ident>/load"): "operator",
     ("POST", "/api/shipments/<ident>/ship"): "operator",
     ("POST", "/api/shipments/<ident>/deliver"): "operator",
+    ("GET", "/api/epcis/events"): "viewer",
+    ("POST", "/api/epcis/events"): "operator",
     ("GET", "/api/users"): "admin",
     ("POST", "/api/users"): "admin",
     ("PATCH", "/api/users/<username>"): "admin",
