@@ -2,23 +2,27 @@
 
 Readings insert with ON CONFLICT DO NOTHING on (gateway_id, seq), so a message the broker
 delivers twice, or a gateway publishes twice, leaves one row; the hourly rollups
-(cloud.rollups) are merged from the rows actually inserted, in the same transaction. The
-caller acknowledges the messages to the broker only after `write` returned, i.e. after the
+(cloud.rollups) are merged from the rows actually inserted, and the custody of tags in
+RFID observations is rebuilt (cloud.custody_service), in the same transaction. The caller
+acknowledges the messages to the broker only after `write` returned, i.e. after the
 commit.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, update
+from sqlalchemy import Engine, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from cloud import rollups
+from cloud.custody_service import refresh_custody
 from cloud.models import (
     DeadLetter,
     Gateway,
@@ -32,6 +36,9 @@ from cloud.models import (
     Zone,
 )
 from edge import wire
+
+log = logging.getLogger(__name__)
+CUSTODY_LOCK = 0x43435553  # PostgreSQL advisory lock key held while custody is rebuilt
 
 
 @dataclass
@@ -197,7 +204,20 @@ class Store:
                 conn.execute(self._ignore(GatewayEvent.__table__), batch.events)
             if batch.dead_letters:
                 conn.execute(self._ignore(DeadLetter.__table__), batch.dead_letters)
+            if batch.observations:  # last: it serialises writers (see _refresh_custody)
+                self._refresh_custody(conn, {o["epc"] for o in batch.observations})
         return WriteResult(len(batch.readings), len(batch.dead_letters))
+
+    def _refresh_custody(self, conn: Any, epcs: set[str]) -> None:
+        """Rebuild the custody of the tags just observed, in the batch's transaction."""
+        if self.engine.dialect.name == "postgresql":
+            # Two workers rebuilding one item at once would each miss the other's uncommitted
+            # reads and both keep their intervals; one rebuild at a time, until commit.
+            conn.execute(select(func.pg_advisory_xact_lock(CUSTODY_LOCK)))
+        with Session(bind=conn) as session:  # joins the transaction; never commits it
+            written = refresh_custody(session, epcs)
+            session.flush()
+        log.debug("custody of %d tags rebuilt: %d intervals", len(epcs), written)
 
     def _insert_readings(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert readings, ignoring identities already stored, and merge their rollups.
