@@ -263,7 +263,6 @@ class CustodyInterval(Base):
     )
 
 
-
 class EpcisReceipt(Base):
     """A trading partner's EPCIS event taken into custody, by eventID (or its content hash),
     so that the same event sent again is not counted twice."""
