@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cloud.audit import audited
 from cloud.models import Base, utcnow
 
 BATCH_STATUSES = ("available", "held", "rejected", "expired", "recalled")
@@ -274,3 +275,10 @@ class EpcisReceipt(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str | None] = mapped_column(String(100))
     sightings: Mapped[int] = mapped_column(Integer)
+
+
+# Regulated records: every create, update and delete lands in the audit trail with the actor
+# and, for updates and deletes, the reason (cloud.audit). Lines, state histories, scans and
+# custody are records of their own that are only appended or derived.
+for _regulated in (Product, Batch, Item, Transfer, Shipment):
+    audited(_regulated)

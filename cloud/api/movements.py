@@ -1,23 +1,29 @@
-"""What transfer and shipment routes share: bodies, refusals as problems, representations."""
+"""What transfer and shipment routes share: bodies, refusals as problems, representations,
+and the one way a lifecycle command runs (find, step, commit, answer with the record)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, jsonify
 from pydantic import AwareDatetime, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.api.contract import Body
+from cloud.api.database import get_db
 from cloud.api.lifecycle_store import ReleaseBlocked, UnknownRecord
-from cloud.api.lookup import resolve_item
+from cloud.api.lookup import get_or_404, resolve_item
+from cloud.api.pagination import Page, page_of
 from cloud.api.problems import illegal_transition, response
 from cloud.domain.lifecycle import IllegalTransition
 from cloud.models import utcnow
 from cloud.traceability import Item
 
+R = TypeVar("R")
 Ref = str  # an item reference: EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>
 
 
@@ -66,3 +72,51 @@ def history_json(db: Session, model: Any, column: str, ident: str) -> list[dict[
         select(model).where(getattr(model, column) == ident).order_by(model.at, model.id)
     )
     return [{"state": r.state, "at": time(r.at), "actor": r.actor} for r in rows]
+
+
+def lines_json(lines: list[tuple[Any, Item]], times: tuple[str, ...], *extra: str) -> list[Any]:
+    """The items on a transfer or shipment, with the times and fields of their lines."""
+    return [
+        {
+            "element_string": f"(01){item.gtin}(21){item.serial}",
+            "epc": item.epc,
+            **{name: time(getattr(line, name)) for name in times},
+            **{name: getattr(line, name) for name in extra},
+        }
+        for line, item in lines
+    ]
+
+
+@dataclass(frozen=True)
+class Movement(Generic[R]):
+    """One kind of moving record (transfer, shipment): how to find it and show it."""
+
+    model: type[R]
+    what: str
+    render: Callable[[Session, R, bool], dict[str, Any]]
+
+    def find(self, db: Session, ident: str) -> R:
+        return get_or_404(db, self.model, ident, f"{self.what} {ident}")
+
+    def listing(self, query: Any, page: Page) -> Response:
+        db = get_db()
+        return page_of(query, page, lambda row: self.render(db, row, False))
+
+    def show(self, ident: str) -> Response:
+        db = get_db()
+        return jsonify(self.render(db, self.find(db, ident), True))
+
+    def create(self, make: Callable[[Session], R]) -> tuple[Response, int]:
+        db = get_db()
+        row = make(db)
+        db.commit()
+        return jsonify(self.render(db, row, True)), 201
+
+    def step(self, ident: str, name: str, take: Callable[[Session, R], object]) -> Response:
+        """Take a lifecycle step: the step is the audit reason unless the caller gave one."""
+        db = get_db()
+        row = self.find(db, ident)
+        db.info.setdefault("reason", f"{self.what} {ident}: {name}")
+        take(db, row)
+        db.commit()
+        return jsonify(self.render(db, row, True))

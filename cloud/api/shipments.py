@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.api.contract import endpoint
-from cloud.api.database import get_db
 from cloud.api.lifecycle_store import pick_shipment, shipment_lines, step_shipment
-from cloud.api.lookup import get_or_404
-from cloud.api.movements import ItemsStep, Step, history_json, refusals, resolve_items, time, when
-from cloud.api.pagination import Page, page_of
+from cloud.api.movements import (
+    ItemsStep,
+    Movement,
+    Step,
+    history_json,
+    lines_json,
+    refusals,
+    resolve_items,
+    when,
+)
+from cloud.api.pagination import Page
 from cloud.api.problems import parse_body, parse_query
 from cloud.traceability import SHIPMENT_STATES, Shipment, ShipmentStateChange
 
@@ -48,17 +55,12 @@ def shipment_json(db: Session, s: Shipment, full: bool = True) -> dict[str, Any]
         "state": s.state,
     }
     if full:
-        body["items"] = [
-            {
-                "element_string": f"(01){item.gtin}(21){item.serial}",
-                "epc": item.epc,
-                "loaded_at": time(line.loaded_at),
-                "delivered_at": time(line.delivered_at),
-            }
-            for line, item in shipment_lines(db, s.id)
-        ]
+        body["items"] = lines_json(shipment_lines(db, s.id), ("loaded_at", "delivered_at"))
         body["history"] = history_json(db, ShipmentStateChange, "shipment_id", s.id)
     return body
+
+
+SHIPMENTS = Movement(Shipment, "shipment", shipment_json)
 
 
 @bp.get("")
@@ -71,8 +73,7 @@ def list_shipments() -> Any:
         query = query.where(Shipment.state == given.state)
     if given.order_id:
         query = query.where(Shipment.order_id == given.order_id)
-    db = get_db()
-    return page_of(query, given, lambda s: shipment_json(db, s, full=False))
+    return SHIPMENTS.listing(query, given)
 
 
 @bp.post("")
@@ -80,26 +81,24 @@ def list_shipments() -> Any:
 def create_shipment() -> Any:
     """Pick items against a customer's order."""
     given = parse_body(NewShipment)
-    db = get_db()
-    row = pick_shipment(db, given.id, given.order_id, resolve_items(db, given.items), when(given))
-    db.commit()
-    return jsonify(shipment_json(db, row)), 201
+    return SHIPMENTS.create(
+        lambda db: pick_shipment(
+            db, given.id, given.order_id, resolve_items(db, given.items), when(given)
+        )
+    )
 
 
 @bp.get("/<ident>")
 @endpoint("viewer")
 def get_shipment(ident: str) -> Any:
     """One shipment with its items and state history."""
-    db = get_db()
-    return jsonify(shipment_json(db, get_or_404(db, Shipment, ident, f"shipment {ident}")))
+    return SHIPMENTS.show(ident)
 
 
 def _step(ident: str, step: str, given: Step, zone_id: str | None = None) -> Any:
-    db = get_db()
-    row = get_or_404(db, Shipment, ident, f"shipment {ident}")
-    step_shipment(db, row, step, when(given), zone_id)
-    db.commit()
-    return jsonify(shipment_json(db, row))
+    return SHIPMENTS.step(
+        ident, step, lambda db, row: step_shipment(db, row, step, when(given), zone_id)
+    )
 
 
 @bp.post("/<ident>/load")

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.api.contract import endpoint
-from cloud.api.database import get_db
 from cloud.api.lifecycle_store import plan_transfer, step_transfer, transfer_lines
-from cloud.api.lookup import get_or_404
 from cloud.api.movements import (
     ItemsStep,
+    Movement,
     Ref,
     Step,
     history_json,
+    lines_json,
     refusals,
     resolve_items,
-    time,
     when,
 )
-from cloud.api.pagination import Page, page_of
+from cloud.api.pagination import Page
 from cloud.api.problems import parse_body, parse_query
 from cloud.traceability import TRANSFER_STATES, Transfer, TransferStateChange
 
@@ -60,18 +59,13 @@ def transfer_json(db: Session, t: Transfer, full: bool = True) -> dict[str, Any]
         "state": t.state,
     }
     if full:
-        body["items"] = [
-            {
-                "element_string": f"(01){item.gtin}(21){item.serial}",
-                "epc": item.epc,
-                "loaded_at": time(line.loaded_at),
-                "received_at": time(line.received_at),
-                "discrepancy": line.discrepancy,
-            }
-            for line, item in transfer_lines(db, t.id)
-        ]
+        lines = transfer_lines(db, t.id)
+        body["items"] = lines_json(lines, ("loaded_at", "received_at"), "discrepancy")
         body["history"] = history_json(db, TransferStateChange, "transfer_id", t.id)
     return body
+
+
+TRANSFERS = Movement(Transfer, "transfer", transfer_json)
 
 
 @bp.get("")
@@ -82,8 +76,7 @@ def list_transfers() -> Any:
     query = select(Transfer).order_by(Transfer.created_at.desc(), Transfer.id)
     if given.state in TRANSFER_STATES:
         query = query.where(Transfer.state == given.state)
-    db = get_db()
-    return page_of(query, given, lambda t: transfer_json(db, t, full=False))
+    return TRANSFERS.listing(query, given)
 
 
 @bp.post("")
@@ -91,21 +84,23 @@ def list_transfers() -> Any:
 def create_transfer() -> Any:
     """Plan a transfer of items between two warehouses."""
     given = parse_body(NewTransfer)
-    db = get_db()
-    items = resolve_items(db, given.items)
-    row = plan_transfer(
-        db, given.id, given.origin_site_id, given.destination_site_id, items, when(given)
+    return TRANSFERS.create(
+        lambda db: plan_transfer(
+            db,
+            given.id,
+            given.origin_site_id,
+            given.destination_site_id,
+            resolve_items(db, given.items),
+            when(given),
+        )
     )
-    db.commit()
-    return jsonify(transfer_json(db, row)), 201
 
 
 @bp.get("/<ident>")
 @endpoint("viewer")
 def get_transfer(ident: str) -> Any:
     """One transfer with its items and state history."""
-    db = get_db()
-    return jsonify(transfer_json(db, get_or_404(db, Transfer, ident, f"transfer {ident}")))
+    return TRANSFERS.show(ident)
 
 
 @bp.post("/<ident>/load")
@@ -113,12 +108,13 @@ def get_transfer(ident: str) -> Any:
 def load(ident: str) -> Any:
     """Load planned items onto the truck (again, for more items)."""
     given = parse_body(Load)
-    db = get_db()
-    row = get_or_404(db, Transfer, ident, f"transfer {ident}")
-    items = resolve_items(db, given.items)
-    step_transfer(db, row, "load", when(given), items, given.truck_zone_id)
-    db.commit()
-    return jsonify(transfer_json(db, row))
+    return TRANSFERS.step(
+        ident,
+        "load",
+        lambda db, row: step_transfer(
+            db, row, "load", when(given), resolve_items(db, given.items), given.truck_zone_id
+        ),
+    )
 
 
 @bp.post("/<ident>/depart")
@@ -126,11 +122,9 @@ def load(ident: str) -> Any:
 def depart(ident: str) -> Any:
     """The truck leaves the origin."""
     given = parse_body(Step, optional=True)
-    db = get_db()
-    row = get_or_404(db, Transfer, ident, f"transfer {ident}")
-    step_transfer(db, row, "depart", when(given))
-    db.commit()
-    return jsonify(transfer_json(db, row))
+    return TRANSFERS.step(
+        ident, "depart", lambda db, row: step_transfer(db, row, "depart", when(given))
+    )
 
 
 @bp.post("/<ident>/receive")
@@ -138,9 +132,10 @@ def depart(ident: str) -> Any:
 def receive(ident: str) -> Any:
     """What arrived goes into a zone at the destination; differences become discrepancies."""
     given = parse_body(Receive)
-    db = get_db()
-    row = get_or_404(db, Transfer, ident, f"transfer {ident}")
-    items = resolve_items(db, given.items)
-    step_transfer(db, row, "receive", when(given), items, given.zone_id)
-    db.commit()
-    return jsonify(transfer_json(db, row))
+    return TRANSFERS.step(
+        ident,
+        "receive",
+        lambda db, row: step_transfer(
+            db, row, "receive", when(given), resolve_items(db, given.items), given.zone_id
+        ),
+    )
