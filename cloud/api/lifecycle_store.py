@@ -17,6 +17,7 @@ from cloud.custody_service import rebuild_custody
 from cloud.domain import lifecycle
 from cloud.domain.custody import Place, item_key
 from cloud.models import Site, Zone
+from cloud.release_gate import refuse_load, shipment_destination
 from cloud.traceability import (
     Batch,
     Customer,
@@ -142,7 +143,7 @@ def step_transfer(
     keys = {item_key(i.gtin, i.serial): i for i in items or []}
     clock = _fixed(at)
     if step == "load":
-        release_gate(db, keys.values(), at)
+        refuse_load(db, keys.values(), at, destination=row.destination_site_id)
         after = before.load(keys, place(db, _required(zone_id, "truck_zone_id")), clock)
     elif step == "depart":
         after = before.depart(clock)
@@ -242,7 +243,8 @@ def step_shipment(
     )
     clock = _fixed(at)
     if step == "load":
-        release_gate(db, [i for _, i in lines], at)
+        destination = shipment_destination(db, row.order_id)
+        refuse_load(db, [i for _, i in lines], at, destination=destination, order_id=row.order_id)
         after = before.load(place(db, _required(zone_id, "truck_zone_id")), clock)
         row.truck_zone_id = zone_id
     elif step == "ship":
