@@ -1,22 +1,48 @@
 """Read models for the control room: what every site and zone looks like right now.
 
-The dashboard reads through here and never writes SQL of its own.
+The dashboard reads through here (and the other cloud/*_views.py modules) and never writes
+SQL of its own. Services other teams own (rules, alerts, expiry) are reached through
+`service()`, so a page that needs one says so instead of failing the whole control room.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import ModuleType
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.models import Gateway, LatestReading, Sensor, Site, Zone, utcnow
+from cloud.signatures import User, check_password
+from cloud.traceability import Batch
+
+log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(seconds=60)
+GATEWAY_OFFLINE_AFTER = timedelta(seconds=90)
 # Readings shown on screen; a sensor past its calibration date still shows, with a mark.
 DISPLAYED = ("ok", "calibration_overdue")
+STATES = ("ok", "warning", "alarm", "unknown")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def service(name: str) -> ModuleType | None:
+    """The cloud module `name` if it and the cloud modules it needs are installed, else None."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("cloud."):
+            raise
+        log.info("%s is not installed: the pages that need it say so", name)
+        return None
 
 
 @dataclass(frozen=True)
@@ -44,8 +70,9 @@ class ZoneNow:
     temperature: Measurement | None
     humidity: Measurement | None
     sensors: int
-    state: str  # ok | out_of_range | no_data
+    state: str  # ok | warning | alarm | unknown
     calibration_overdue: bool = False
+    open_excursions: int = 0
 
     @property
     def limits(self) -> str:
@@ -59,9 +86,10 @@ class ZoneNow:
 @dataclass(frozen=True)
 class GatewayNow:
     id: str
-    state: str
+    state: str  # online | offline | unknown, as the gateway last said, aged by silence
     last_seen: datetime | None
     buffer_depth: int | None
+    oldest_unsent_age_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -74,15 +102,56 @@ class SiteNow:
     zones: list[ZoneNow]
 
 
-def zone_state(zone: Zone, temperature: Measurement | None, now: datetime) -> str:
-    """Instantaneous state: no recent good reading, outside the limits, or fine."""
+@dataclass(frozen=True)
+class Counts:
+    """The numbers across the top of the overview; None where the service is missing."""
+
+    open_excursions: int | None
+    frozen_batches: int
+    expiry: dict[str, int] | None = None  # tier -> batches
+    expiry_by_site: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Overview:
+    at: datetime
+    sites: list[SiteNow]
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    full_name: str
+    role: str
+
+
+def zone_state(
+    zone: Zone | Any, temperature: Measurement | None, now: datetime, levels: set[str]
+) -> str:
+    """alarm or warning by the open excursions (rules), warning when out of limits before
+    the alarm delay has passed, unknown without a recent good reading, else ok."""
+    if "alarm" in levels:
+        return "alarm"
     if temperature is None or now - temperature.taken_at > STALE_AFTER:
-        return "no_data"
+        return "unknown"
+    if "warning" in levels:
+        return "warning"
     if zone.high is not None and temperature.high > zone.high:
-        return "out_of_range"
+        return "warning"
     if zone.low is not None and temperature.low < zone.low:
-        return "out_of_range"
+        return "warning"
     return "ok"
+
+
+def gateway_state(gateway: Gateway, now: datetime) -> str:
+    """What the gateway said last, unless it has been silent too long to believe it."""
+    if gateway.last_seen is None:
+        return "unknown"
+    if gateway.state == "online" and now - gateway.last_seen > GATEWAY_OFFLINE_AFTER:
+        return "offline"
+    return gateway.state if gateway.state in ("online", "offline") else "unknown"
 
 
 class ControlRoom:
@@ -91,8 +160,56 @@ class ControlRoom:
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
 
-    def overview(self, now: datetime | None = None) -> list[SiteNow]:
-        """Every site with its gateways and its zones' latest conditions."""
+    def read(self, query: Callable[Concatenate[Session, P], T], *args: P.args, **kw: P.kwargs) -> T:
+        """Run a read-only service query in a fresh session."""
+        with self.sessions() as session:
+            return query(session, *args, **kw)
+
+    def act(
+        self,
+        user: UserView,
+        reason: str | None,
+        action: Callable[Concatenate[Session, P], T],
+        *args: P.args,
+        **kw: P.kwargs,
+    ) -> T:
+        """Run a service action as `user` (the audit trail's actor), with a reason; commit."""
+        with self.sessions() as session:
+            session.info["actor"] = user.username
+            if reason and reason.strip():
+                session.info["reason"] = reason.strip()
+            result = action(session, *args, **kw)
+            session.commit()
+            return result
+
+    # --- people ---------------------------------------------------------------------------
+
+    def authenticate(self, username: str, password: str) -> UserView | None:
+        """The active user with this username and password, else None."""
+        with self.sessions() as session:
+            user = session.scalars(select(User).where(User.username == username)).first()
+            if user is None or not user.active or not check_password(user, password):
+                log.info("control room login refused for %r", username)
+                return None
+            return UserView(user.id, user.username, user.full_name, user.role)
+
+    def user(self, user_id: int) -> UserView | None:
+        """The active user with this id, else None."""
+        with self.sessions() as session:
+            user = session.get(User, user_id)
+            if user is None or not user.active:
+                return None
+            return UserView(user.id, user.username, user.full_name, user.role)
+
+    def users(self) -> list[UserView]:
+        with self.sessions() as session:
+            rows = session.scalars(select(User).where(User.active).order_by(User.username))
+            return [UserView(u.id, u.username, u.full_name, u.role) for u in rows]
+
+    # --- live -----------------------------------------------------------------------------
+
+    def overview(self, now: datetime | None = None) -> Overview:
+        """Every site with its gateways and zones' latest conditions, and the counts."""
         now = now or utcnow()
         with self.sessions() as session:
             sites = session.scalars(select(Site).order_by(Site.kind.desc(), Site.name)).all()
@@ -103,25 +220,29 @@ class ControlRoom:
                 .join(LatestReading, LatestReading.sensor_id == Sensor.id)
                 .where(LatestReading.quality.in_(DISPLAYED))
             ).all()
-            sensor_count = defaultdict(int)
-            for (zone_id,) in session.execute(select(Sensor.zone_id)).all():
-                sensor_count[zone_id] += 1
+            sensor_count: dict[str, int] = dict(
+                session.execute(select(Sensor.zone_id, func.count()).group_by(Sensor.zone_id)).all()
+            )
+            excursions = _open_excursions(session)
+            frozen = session.scalar(select(func.count()).where(Batch.status == "held")) or 0
+            expiry, expiry_by_site = _expiry_counts(session, now)
 
         values: dict[tuple[str, str], list[LatestReading]] = defaultdict(list)
         for zone_id, reading in latest:
             values[(zone_id, reading.quantity)].append(reading)
 
         def measure(zone_id: str, quantity: str) -> Measurement | None:
-            rows = values.get((zone_id, quantity))
+            rows = [r for r in values.get((zone_id, quantity), ()) if r.value is not None]
             if not rows:
                 return None
-            numbers = [r.value for r in rows if r.value is not None]
-            if not numbers:
-                return None
+            numbers = [r.value for r in rows]
             return Measurement(
                 min(numbers), max(numbers), rows[0].unit, max(r.taken_at for r in rows)
             )
 
+        levels: dict[str, set[str]] = defaultdict(set)
+        for zone_id, level in excursions or ():
+            levels[zone_id].add(level)
         zones_by_site: dict[str, list[ZoneNow]] = defaultdict(list)
         for zone in zones:
             temperature = measure(zone.id, "temperature")
@@ -134,28 +255,84 @@ class ControlRoom:
                     high=zone.high,
                     temperature=temperature,
                     humidity=measure(zone.id, "humidity"),
-                    sensors=sensor_count[zone.id],
-                    state=zone_state(zone, temperature, now),
+                    sensors=sensor_count.get(zone.id, 0),
+                    state=zone_state(zone, temperature, now, levels[zone.id]),
                     calibration_overdue=any(
                         r.quality == "calibration_overdue"
                         for q in ("temperature", "humidity")
                         for r in values.get((zone.id, q), [])
                     ),
+                    open_excursions=sum(1 for z, _ in excursions or () if z == zone.id),
                 )
             )
         gateways_by_site: dict[str, list[GatewayNow]] = defaultdict(list)
         for gw in gateways:
             gateways_by_site[gw.site_id].append(
-                GatewayNow(gw.id, gw.state, gw.last_seen, gw.buffer_depth)
+                GatewayNow(
+                    gw.id,
+                    gateway_state(gw, now),
+                    gw.last_seen,
+                    gw.buffer_depth,
+                    gw.oldest_unsent_age_s,
+                )
             )
-        return [
-            SiteNow(
-                site.id,
-                site.name,
-                site.kind,
-                site.timezone,
-                gateways_by_site[site.id],
-                zones_by_site[site.id],
+        return Overview(
+            at=now,
+            sites=[
+                SiteNow(
+                    site.id,
+                    site.name,
+                    site.kind,
+                    site.timezone,
+                    gateways_by_site[site.id],
+                    zones_by_site[site.id],
+                )
+                for site in sites
+            ],
+            counts=Counts(
+                open_excursions=None if excursions is None else len(excursions),
+                frozen_batches=frozen,
+                expiry=expiry,
+                expiry_by_site=expiry_by_site,
+            ),
+        )
+
+    def site_timezones(self) -> dict[str, str]:
+        """Site id -> IANA time zone, for showing times in site-local time."""
+        with self.sessions() as session:
+            return dict(session.execute(select(Site.id, Site.timezone)).all())
+
+    def zones(self) -> list[tuple[str, str, str]]:
+        """(zone id, "site / zone" label, site time zone) for pickers."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Zone.id, Site.name, Zone.name, Site.timezone)
+                .join(Site, Site.id == Zone.site_id)
+                .order_by(Site.name, Zone.name)
+            ).all()
+        return [(z, f"{s} / {n}", tz) for z, s, n, tz in rows]
+
+
+def _open_excursions(session: Session) -> list[tuple[str, str]] | None:
+    """(zone id, level) of every open excursion that is not suppressed; None without rules."""
+    quality = service("cloud.quality")
+    if quality is None:
+        return None
+    excursion = quality.Excursion
+    return list(
+        session.execute(
+            select(excursion.zone_id, excursion.level).where(
+                excursion.state == "open", excursion.suppressed_reason.is_(None)
             )
-            for site in sites
-        ]
+        ).all()
+    )
+
+
+def _expiry_counts(
+    session: Session, now: datetime
+) -> tuple[dict[str, int] | None, dict[str, dict[str, int]]]:
+    """Batches per expiry tier, overall and per site, from the expiry service if present."""
+    expiry_views = service("cloud.expiry_views")
+    if expiry_views is None:
+        return None, {}
+    return expiry_views.tier_counts(expiry_views.expiry.expiry_tiers(session, now))

@@ -1,114 +1,237 @@
-"""Overview: every site and zone, live, with state shown by label and shape as well as colour."""
+"""Overview: every site and zone, live; only the cards whose content changed are sent again."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
+import hashlib
+import json
+from typing import Any
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from flask import current_app
 
 from cloud.models import utcnow
-from cloud.views import GatewayNow, SiteNow, ZoneNow
+from cloud.views import Counts, GatewayNow, Overview, SiteNow, ZoneNow
 from dashboard import services
+from dashboard.auth import guarded, require
+from dashboard.present import age, badge, local_time
 
 dash.register_page(__name__, path="/", name="Overview", order=0)
 
-STATE_LABEL = {
-    "ok": ("\u25cf", "OK"),  # filled circle
-    "out_of_range": ("\u25b2", "OUT OF RANGE"),  # triangle
-    "no_data": ("\u25a1", "NO DATA"),  # hollow square
+TIERS = ("expired", "7", "30", "60")
+TIER_LABEL = {
+    "expired": "expired",
+    "7": "\u2264 7 days",
+    "30": "\u2264 30 days",
+    "60": "\u2264 60 days",
 }
 
 
-def layout(**_query: str) -> html.Div:
+@guarded
+def layout(_user: Any, **_query: str) -> html.Div:
+    now = utcnow()
+    overview = services.control_room().overview(now)
+    cards = render(overview)
     return html.Div(
         [
             dcc.Interval(id="overview-tick", interval=current_app.config["COLDCHAIN_REFRESH_MS"]),
-            html.Div(id="overview-updated", className="updated"),
-            html.Div(id="overview-sites", className="sites", children=render(utcnow())),
+            dcc.Store(id="overview-seen", data=fingerprints(cards)),
+            html.Div(
+                [
+                    html.Div(_counts(overview.counts), id="overview-counts", className="counts"),
+                    html.Div(_updated(overview), id="overview-updated", className="updated"),
+                ],
+                className="overview-head",
+            ),
+            html.Div(id="overview-sites", className="sites", children=_sites(overview, cards)),
         ]
     )
 
 
+Cards = dict[str, dict[str, Any]]  # component key -> {"children": ..., "className": ...}
+
+
+def render(overview: Overview) -> Cards:
+    """Every zone and gateway card's content, keyed by "z:<id>" / "g:<id>"."""
+    cards: Cards = {}
+    for site in overview.sites:
+        for gateway in site.gateways:
+            cards[f"g:{gateway.id}"] = {
+                "children": _gateway(gateway, site, overview),
+                "className": f"gateway state-{gateway.state}",
+            }
+        for zone in site.zones:
+            cards[f"z:{zone.id}"] = {
+                "children": _zone(zone, site, overview),
+                "className": f"zone state-{zone.state}",
+            }
+    return cards
+
+
+def fingerprints(cards: Cards) -> dict[str, str]:
+    """A short digest of each card, so the next tick can tell which ones changed."""
+    return {
+        key: hashlib.blake2b(
+            json.dumps(card, default=_plain, sort_keys=True).encode(), digest_size=8
+        ).hexdigest()
+        for key, card in cards.items()
+    }
+
+
+def _plain(component: Any) -> Any:
+    return component.to_plotly_json() if hasattr(component, "to_plotly_json") else str(component)
+
+
 @callback(
-    Output("overview-sites", "children"),
+    Output("overview-counts", "children"),
     Output("overview-updated", "children"),
+    Output({"type": "overview-zone", "zone": ALL}, "children"),
+    Output({"type": "overview-zone", "zone": ALL}, "className"),
+    Output({"type": "overview-gateway", "gateway": ALL}, "children"),
+    Output({"type": "overview-gateway", "gateway": ALL}, "className"),
+    Output("overview-sites", "children"),
+    Output("overview-seen", "data"),
     Input("overview-tick", "n_intervals"),
+    State("overview-seen", "data"),
 )
-def refresh(_n: int | None) -> tuple[list[html.Section], str]:
-    now = utcnow()
-    return render(now), f"Updated {now:%H:%M:%S} UTC"
+def refresh(_n: int | None, seen: dict[str, str] | None) -> tuple[Any, ...]:
+    """Send the counts, and only the cards whose content changed since the last tick."""
+    require()
+    overview = services.control_room().overview(utcnow())
+    cards = render(overview)
+    digests = fingerprints(cards)
+    zone_ids = [o["id"]["zone"] for o in ctx.outputs_list[2]]
+    gateway_ids = [o["id"]["gateway"] for o in ctx.outputs_list[4]]
+    shown = {f"z:{z}" for z in zone_ids} | {f"g:{g}" for g in gateway_ids}
+    if shown != set(cards):  # a site, zone or gateway came or went: draw the sites again
+        return (
+            _counts(overview.counts),
+            _updated(overview),
+            [no_update] * len(zone_ids),
+            [no_update] * len(zone_ids),
+            [no_update] * len(gateway_ids),
+            [no_update] * len(gateway_ids),
+            _sites(overview, cards),
+            digests,
+        )
+    seen = seen or {}
+
+    def changed(key: str, prop: str) -> Any:
+        return cards[key][prop] if seen.get(key) != digests[key] else no_update
+
+    return (
+        _counts(overview.counts),
+        _updated(overview),
+        [changed(f"z:{z}", "children") for z in zone_ids],
+        [changed(f"z:{z}", "className") for z in zone_ids],
+        [changed(f"g:{g}", "children") for g in gateway_ids],
+        [changed(f"g:{g}", "className") for g in gateway_ids],
+        no_update,
+        digests,
+    )
 
 
-def render(now: datetime) -> list[html.Section]:
-    sites = services.control_room().overview(now)
-    if not sites:
+def _updated(overview: Overview) -> str:
+    return f"Updated {overview.at:%H:%M:%S} UTC \u00b7 times on cards are site-local"
+
+
+def _counts(counts: Counts) -> list[html.Div]:
+    def tile(label: str, value: int | None, state: str, href: str) -> html.Div:
+        text = "n/a" if value is None else str(value)
+        alert = "alarm" if state != "ok" and value else "ok"
+        return html.Div(
+            dcc.Link(
+                [html.Div(text, className="count-value"), html.Div(label, className="count-label")],
+                href=href,
+            ),
+            className=f"count state-{alert}",
+            id=f"overview-count-{label.split()[0].lower()}",
+        )
+
+    tiles = [
+        tile("Open excursions", counts.open_excursions, "alarm", "/alerts"),
+        tile("Frozen batches", counts.frozen_batches, "alarm", "/holds"),
+    ]
+    if counts.expiry is None:
+        tiles.append(tile("Expiry tiers (service not installed)", None, "ok", "/expiry"))
+    else:
+        for tier in TIERS:
+            tiles.append(
+                tile(
+                    f"Expiring {TIER_LABEL[tier]}" if tier != "expired" else "Expired batches",
+                    counts.expiry.get(tier, 0),
+                    "alarm" if tier in ("expired", "7") else "ok",
+                    "/expiry",
+                )
+            )
+    return tiles
+
+
+def _sites(overview: Overview, cards: Cards) -> list[html.Section]:
+    if not overview.sites:
         return [html.Section("No gateway has reported yet.", className="site empty")]
-    return [_site(site, now) for site in sites]
+    return [_site(site, cards) for site in overview.sites]
 
 
-def _site(site: SiteNow, now: datetime) -> html.Section:
+def _site(site: SiteNow, cards: Cards) -> html.Section:
+    def card(kind: str, key: str, ident: str) -> html.Div:
+        content = cards[f"{kind[0]}:{ident}"]
+        return html.Div(
+            content["children"],
+            id={"type": f"overview-{kind}", kind: ident},
+            className=content["className"],
+        )
+
     return html.Section(
         className=f"site site-{site.kind}",
         id=f"overview-site-{site.id}",
         children=[
             html.H2([html.Span(site.kind.upper(), className="kind"), f" {site.name}"]),
-            html.Div([_gateway(g, now) for g in site.gateways], className="gateways"),
-            html.Div([_zone(z, site.timezone, now) for z in site.zones], className="zones"),
+            html.Div([card("gateway", "g", g.id) for g in site.gateways], className="gateways"),
+            html.Div([card("zone", "z", z.id) for z in site.zones], className="zones"),
         ],
     )
 
 
-def _gateway(gateway: GatewayNow, now: datetime) -> html.Span:
-    age = "never" if gateway.last_seen is None else _age(now, gateway.last_seen)
-    backlog = "" if gateway.buffer_depth is None else f", backlog {gateway.buffer_depth}"
-    return html.Span(
-        f"{gateway.id}: {gateway.state} (seen {age}{backlog})",
-        className=f"gateway gateway-{gateway.state}",
+def _gateway(gateway: GatewayNow, site: SiteNow, overview: Overview) -> list[Any]:
+    backlog = (
+        "backlog --"
+        if gateway.buffer_depth is None
+        else f"backlog {gateway.buffer_depth} record(s)"
+        + (
+            f", oldest {gateway.oldest_unsent_age_s:.0f} s"
+            if gateway.buffer_depth and gateway.oldest_unsent_age_s
+            else ""
+        )
     )
+    return [
+        badge(gateway.state),
+        f" {gateway.id} \u00b7 seen {age(overview.at, gateway.last_seen)} \u00b7 {backlog}",
+    ]
 
 
-def _zone(zone: ZoneNow, timezone: str, now: datetime) -> html.Div:
-    shape, label = STATE_LABEL[zone.state]
-    temperature = zone.temperature.text() if zone.temperature else "--"
-    humidity = zone.humidity.text(0) if zone.humidity else "--"
+def _zone(zone: ZoneNow, site: SiteNow, overview: Overview) -> list[Any]:
+    temperature = zone.temperature.text() if zone.temperature else "-- C"
+    humidity = zone.humidity.text(0) if zone.humidity else "-- %RH"
     when = "no reading"
     if zone.temperature:
         taken = zone.temperature.taken_at
-        when = f"taken {_local(taken, timezone)} ({_age(now, taken)})"
-    return html.Div(
-        className=f"zone state-{zone.state}",
-        id=f"overview-zone-{zone.id}",
-        children=[
-            html.Div([html.Span(shape, className="shape"), f" {label}"], className="state"),
-            html.Div(zone.name, className="zone-name"),
-            html.Div(temperature, className="temperature"),
-            html.Div(humidity, className="humidity"),
-            html.Div(f"limits {zone.limits} | {zone.sensors} sensor(s)", className="limits"),
-            html.Div(when, className="taken"),
-            *(
-                [html.Div("\u26a0 CALIBRATION OVERDUE", className="calibration")]
-                if zone.calibration_overdue
-                else []
-            ),
-        ],
-    )
-
-
-def _local(moment: datetime, timezone: str) -> str:
-    try:
-        zone = ZoneInfo(timezone)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    return moment.astimezone(zone).strftime("%H:%M:%S %Z")
-
-
-def _age(now: datetime, then: datetime) -> str:
-    seconds = max(0, int((now - then).total_seconds()))
-    if seconds < 120:
-        return f"{seconds} s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
+        when = f"taken {local_time(taken, site.timezone)} ({age(overview.at, taken)})"
+    return [
+        html.Div(badge(zone.state), className="state"),
+        dcc.Link(zone.name, href=f"/zone?zone={zone.id}", className="zone-name"),
+        html.Div(temperature, className="temperature"),
+        html.Div(humidity, className="humidity"),
+        html.Div(f"limits {zone.limits} \u00b7 {zone.sensors} sensor(s)", className="limits"),
+        html.Div(when, className="taken"),
+        *(
+            [html.Div(f"\u25b2 {zone.open_excursions} open excursion(s)", className="excursions")]
+            if zone.open_excursions
+            else []
+        ),
+        *(
+            [html.Div("\u26a0 CALIBRATION OVERDUE", className="calibration")]
+            if zone.calibration_overdue
+            else []
+        ),
+    ]

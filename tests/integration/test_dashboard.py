@@ -1,14 +1,25 @@
-"""The overview page renders what ingest stored: values, limits, state by label and shape."""
+"""The control room's callbacks against a real database: login and roles, the overview's
+live cards (only changed ones sent again), the zone chart's downsampling, the pages' reads."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from cloud.db import make_engine
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from cloud.db import make_engine, session_factory
+from cloud.models import ReadingRollup
+from cloud.signatures import create_user
 from cloud.store import Batch, Store
+from cloud.zone_chart import HourRollup, extremes, rollup_extremes, zone_chart
 from dashboard.app import create_app
 from edge import wire
+
+PASSWORD = "correct horse battery"
 
 
 def seed(url: str) -> None:
@@ -52,37 +63,233 @@ def seed(url: str) -> None:
     ]
     engine = make_engine(url)
     Store(engine).write(batch)
+    with session_factory(engine)() as session:
+        session.info["actor"] = "test"
+        create_user(session, "qa", "Quinn Quality", "qa", PASSWORD)
+        create_user(session, "viewer", "Vic Viewer", "viewer", PASSWORD)
+        session.commit()
     engine.dispose()
 
 
-def test_overview_shows_every_zone_with_its_state(sqlite_url: str) -> None:
-    seed(sqlite_url)
-    app = create_app(sqlite_url, refresh_ms=1000)
-    client = app.server.test_client()
-    assert client.get("/").status_code == 200
-    response = client.post(
-        "/_dash-update-component",
-        json={
-            "output": "..overview-sites.children...overview-updated.children..",
-            "outputs": [
-                {"id": "overview-sites", "property": "children"},
-                {"id": "overview-updated", "property": "children"},
-            ],
-            "inputs": [{"id": "overview-tick", "property": "n_intervals", "value": 1}],
-            "changedPropIds": ["overview-tick.n_intervals"],
-            "state": [],
-        },
+def call(
+    client: FlaskClient,
+    outputs: list[Any],
+    inputs: list[Any],
+    state: list[Any] | None = None,
+    changed: str | None = None,
+) -> Any:
+    """POST one callback as the browser would; outputs/inputs as (id, property[, value])."""
+
+    def key(component: Any) -> str:
+        if isinstance(component, dict):
+            return json.dumps(
+                {k: (["ALL"] if v == "ALL" else v) for k, v in sorted(component.items())},
+                separators=(",", ":"),
+            )
+        return component
+
+    def spec(entry: Any) -> Any:
+        if isinstance(entry, list):
+            return [spec(e) for e in entry]
+        out = {"id": entry[0], "property": entry[1]}
+        if len(entry) > 2:
+            out["value"] = entry[2]
+        return out
+
+    names, output_spec = [], []
+    for entry in outputs:
+        if isinstance(entry, list):  # [(pattern id, property), [(id, property), ...]]
+            (pattern, prop), matched = entry
+            names.append(f"{key(pattern)}.{prop}")
+            output_spec.append(spec(matched))
+        else:
+            names.append(f"{key(entry[0])}.{entry[1]}")
+            output_spec.append(spec(entry))
+    body = {
+        "output": names[0] if len(names) == 1 else ".." + "...".join(names) + "..",
+        "outputs": output_spec[0] if len(output_spec) == 1 else output_spec,
+        "inputs": [spec(i) for i in inputs],
+        "state": [spec(s) for s in state or []],
+        "changedPropIds": [changed] if changed else [],
+    }
+    return client.post("/_dash-update-component", json=body)
+
+
+def log_in(client: FlaskClient, username: str, password: str) -> Any:
+    return call(
+        client,
+        [("login-location", "href"), ("login-message", "children")],
+        [("login-submit", "n_clicks", 1), ("login-password", "n_submit", 0)],
+        [
+            ("login-username", "value", username),
+            ("login-password", "value", password),
+            ("login-location", "search", "?next=/alerts"),
+        ],
+        "login-submit.n_clicks",
     )
-    assert response.status_code == 200
-    text = json.dumps(response.get_json())
-    assert "Leeds DC" in text and "wh1" in text
-    zones = {z: text.index(f"overview-zone-{z}") for z in ("cold", "amb", "frz")}
+
+
+def overview(client: FlaskClient, zones: list[str], gateways: list[str], seen: Any) -> Any:
+    zone_ids = [{"type": "overview-zone", "zone": z} for z in zones]
+    gw_ids = [{"type": "overview-gateway", "gateway": g} for g in gateways]
+    z_all = {"type": "overview-zone", "zone": "ALL"}
+    g_all = {"gateway": "ALL", "type": "overview-gateway"}
+    return call(
+        client,
+        [
+            ("overview-counts", "children"),
+            ("overview-updated", "children"),
+            [(z_all, "children"), [(i, "children") for i in zone_ids]],
+            [(z_all, "className"), [(i, "className") for i in zone_ids]],
+            [(g_all, "children"), [(i, "children") for i in gw_ids]],
+            [(g_all, "className"), [(i, "className") for i in gw_ids]],
+            ("overview-sites", "children"),
+            ("overview-seen", "data"),
+        ],
+        [("overview-tick", "n_intervals", 1)],
+        [("overview-seen", "data", seen)],
+        "overview-tick.n_intervals",
+    )
+
+
+def test_login_refuses_wrong_password_and_anonymous_callbacks(sqlite_url: str) -> None:
+    seed(sqlite_url)
+    client = create_app(sqlite_url, secret_key="test").server.test_client()
+    assert client.get("/").status_code == 200
+    anonymous = overview(client, ["cold"], ["gw1"], None)
+    assert anonymous.status_code == 401
+    refused = log_in(client, "qa", "not the password")
+    assert "Wrong username or password" in refused.get_data(as_text=True)
+    accepted = log_in(client, "qa", PASSWORD).get_json()
+    assert accepted["response"]["login-location"]["href"] == "/alerts"
+    assert overview(client, ["cold"], ["gw1"], None).status_code == 200
+    client.get("/logout")
+    assert overview(client, ["cold"], ["gw1"], None).status_code == 401
+
+
+def test_overview_shows_every_zone_and_resends_only_changed_cards(sqlite_url: str) -> None:
+    seed(sqlite_url)
+    client = create_app(sqlite_url, refresh_ms=1000, secret_key="test").server.test_client()
+    log_in(client, "viewer", PASSWORD)
+    zones, gateways = ["amb", "frz", "cold"], ["gw1"]
+    first = overview(client, zones, gateways, None)
+    assert first.status_code == 200, first.get_data(as_text=True)
+    body = first.get_json()["response"]
+    text = json.dumps(body)
     assert "4.2 to 5.1 C" in text  # two probes in the cold room, newest values only
     assert "9.9" not in text
     assert "48 %RH" in text
-    assert "27.3 C" in text and "OUT OF RANGE" in text and "\\u25b2" in text
-    assert "NO DATA" in text and "\\u25a1" in text
+    assert "27.3 C" in text and "WARNING" in text and "\\u25c6" in text  # out of limits
+    assert "UNKNOWN" in text and "\\u25a1" in text  # ten minutes without a reading
     assert "limits 2 to 8 C" in text and "2 sensor(s)" in text
     assert "GMT" in text or "BST" in text  # site-local time
-    assert "state-ok" in text and "state-out_of_range" in text and "state-no_data" in text
-    assert len(zones) == 3
+    assert "Frozen batches" in text
+    seen = body["overview-seen"]["data"]
+    assert set(seen) == {"z:amb", "z:frz", "z:cold", "g:gw1"}
+
+    # Nothing changed but the clock: the counts come again, unchanged cards do not.
+    engine = make_engine(sqlite_url)
+    later = Batch()
+    now = datetime.now(UTC)
+    later.readings = [("gw1", 7, "a1", "temperature", 20.0, "C", "ok", now, now)]
+    Store(engine).write(later)
+    engine.dispose()
+    second = overview(client, zones, gateways, seen).get_json()["response"]
+    sent = json.dumps(second)
+    assert "20.0 C" in sent  # the ambient card changed: back to OK
+    assert "4.2 to 5.1 C" not in sent  # the cold room's did not: not sent again
+    assert "overview-sites" not in second
+
+
+def test_unknown_zone_set_redraws_the_sites(sqlite_url: str) -> None:
+    seed(sqlite_url)
+    client = create_app(sqlite_url, secret_key="test").server.test_client()
+    log_in(client, "viewer", PASSWORD)
+    response = overview(client, ["cold"], [], None).get_json()["response"]
+    assert "Ambient A" in json.dumps(response["overview-sites"])
+
+
+def test_extremes_keep_every_peak_and_trough() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    points = [(start + timedelta(minutes=i), 5.0 + (i % 7) * 0.01) for i in range(525_600)]
+    points[300_001] = (points[300_001][0], 14.2)  # one minute's spike in a year
+    points[400_003] = (points[400_003][0], -3.5)
+    kept = extremes(points, 500, start, start + timedelta(days=365))
+    assert len(kept) <= 1000
+    values = [v for _, v in kept]
+    assert max(values) == 14.2 and min(values) == -3.5
+    assert [t for t, _ in kept] == sorted(t for t, _ in kept)
+    assert points[300_001] in kept  # at the time it was taken
+
+
+def test_rollup_extremes_merge_hours_with_their_times() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    hours = [
+        HourRollup(
+            start + timedelta(hours=h),
+            4.0,
+            6.0,
+            start + timedelta(hours=h, minutes=10),
+            start + timedelta(hours=h, minutes=50),
+        )
+        for h in range(8760)
+    ]
+    hours[5000] = HourRollup(
+        hours[5000].bucket_start,
+        4.0,
+        12.5,
+        hours[5000].min_at,
+        hours[5000].bucket_start + timedelta(minutes=33),
+    )
+    points = rollup_extremes(hours, 300, start, start + timedelta(days=365))
+    assert len(points) <= 600
+    assert (hours[5000].bucket_start + timedelta(minutes=33), 12.5) in points
+
+
+def test_zone_chart_reads_rollups_for_long_ranges(pg_url: str) -> None:
+    seed(pg_url)
+    engine = make_engine(pg_url)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=365)
+    rows = []
+    for sensor in ("c1", "c2"):
+        for h in range(24 * 365):
+            bucket = start + timedelta(hours=h)
+            peak = 11.0 if (sensor, h) == ("c2", 4321) else 6.0
+            rows.append(
+                {
+                    "sensor_id": sensor,
+                    "quantity": "temperature",
+                    "bucket_start": bucket,
+                    "n": 60,
+                    "sum": 300.0,
+                    "min": 4.0,
+                    "max": peak,
+                    "min_at": bucket + timedelta(minutes=5),
+                    "max_at": bucket + timedelta(minutes=45),
+                    "bad": 0,
+                }
+            )
+    with engine.begin() as conn:
+        conn.execute(ReadingRollup.__table__.delete())
+        conn.execute(ReadingRollup.__table__.insert(), rows)
+    with session_factory(engine)() as session:
+        chart = zone_chart(session, "cold", start, end, max_points=1500)
+        assert session.scalar(select(ReadingRollup.max).order_by(ReadingRollup.max.desc())) == 11
+    engine.dispose()
+    assert chart.source == "rollups"
+    assert sum(len(s.points) for s in chart.series) <= 1500
+    peak = max(v for s in chart.series for _, v in s.points)
+    assert peak == 11.0
+    assert chart.low == 2 and chart.high == 8 and chart.timezone == "Europe/London"
+
+
+def test_zone_chart_refuses_an_empty_range(sqlite_url: str) -> None:
+    seed(sqlite_url)
+    engine = make_engine(sqlite_url)
+    now = datetime.now(UTC)
+    with session_factory(engine)() as session, pytest.raises(ValueError, match="range is empty"):
+        zone_chart(session, "cold", now, now)
+    with session_factory(engine)() as session, pytest.raises(LookupError, match="nowhere"):
+        zone_chart(session, "nowhere", now - timedelta(hours=1), now)
+    engine.dispose()

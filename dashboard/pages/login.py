@@ -1,0 +1,56 @@
+"""Login: username and password against the users of the audit trail (cloud.signatures)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import dash
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from dashboard import services
+from dashboard.auth import log_in
+
+dash.register_page(__name__, path="/login", name="Log in", nav=False, order=99)
+
+
+def layout(**_query: str) -> html.Div:
+    return html.Div(
+        className="login-card",
+        children=[
+            html.H1("Log in"),
+            html.P("Cold-chain control room", className="muted"),
+            dcc.Location(id="login-location"),
+            html.Label("Username", htmlFor="login-username"),
+            dcc.Input(id="login-username", type="text", autoComplete="username", autoFocus=True),
+            html.Label("Password", htmlFor="login-password"),
+            dcc.Input(
+                id="login-password", type="password", autoComplete="current-password", n_submit=0
+            ),
+            html.Button("Log in", id="login-submit", className="primary", n_clicks=0),
+            html.Div(id="login-message", className="error", role="alert"),
+        ],
+    )
+
+
+@callback(
+    Output("login-location", "href"),
+    Output("login-message", "children"),
+    Input("login-submit", "n_clicks"),
+    Input("login-password", "n_submit"),
+    State("login-username", "value"),
+    State("login-password", "value"),
+    State("login-location", "search"),
+    prevent_initial_call=True,
+)
+def submit(
+    _clicks: int, _submits: int, username: str | None, password: str | None, search: str | None
+) -> tuple[object, str]:
+    if not username or not password:
+        return no_update, "Enter your username and password."
+    user = services.control_room().authenticate(username.strip(), password)
+    if user is None:
+        return no_update, "Wrong username or password, or the account is inactive."
+    log_in(user)
+    target = parse_qs(urlparse(search or "").query or (search or "").lstrip("?")).get("next")
+    destination = target[0] if target and target[0].startswith("/") else "/"
+    return destination, ""

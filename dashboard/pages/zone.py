@@ -1,0 +1,314 @@
+"""Zone detail: the zone's series with its limit band and excursions, and the batches there."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import dash
+from dash import Input, Output, callback, dcc, html
+
+from cloud.models import utcnow
+from cloud.zone_chart import ZoneChart, zone_batches, zone_chart
+from dashboard import services
+from dashboard.auth import guarded, require
+from dashboard.present import badge, local
+
+dash.register_page(__name__, path="/zone", name="Zone", order=1)
+
+RANGES = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "365d": timedelta(days=365),
+}
+LOCAL = "%Y-%m-%d %H:%M:%S"
+LEVEL_FILL = {"alarm": "rgba(255,92,87,0.28)", "warning": "rgba(227,179,65,0.22)"}
+COLOURS = ("#8cc4ff", "#d2a8ff", "#7ee787", "#ffa657", "#ff7b72", "#79c0ff")
+
+
+@guarded
+def layout(_user: Any, zone: str | None = None, range: str = "24h", **_q: str) -> html.Div:  # noqa: A002
+    zones = services.control_room().zones()
+    chosen = zone if zone in {z for z, _, _ in zones} else (zones[0][0] if zones else None)
+    return html.Div(
+        [
+            html.H1("Zone detail"),
+            html.Div(
+                [
+                    dcc.Dropdown(
+                        id="zone-pick",
+                        options=[{"label": label, "value": z} for z, label, _ in zones],
+                        value=chosen,
+                        clearable=False,
+                        className="dash-dropdown",
+                    ),
+                    dcc.RadioItems(
+                        id="zone-range",
+                        options=[{"label": k, "value": k} for k in RANGES],
+                        value=range if range in RANGES else "24h",
+                        inline=True,
+                        inputStyle={"marginLeft": ".6rem"},
+                    ),
+                    html.Span(id="zone-source", className="muted"),
+                ],
+                className="toolbar",
+            ),
+            dcc.Loading(
+                dcc.Graph(id="zone-graph", config={"displaylogo": False}, style={"height": "52vh"})
+            ),
+            html.Div(
+                [
+                    html.Div(
+                        [html.H3("Excursions in range"), html.Div(id="zone-excursions")],
+                        className="panel",
+                    ),
+                    html.Div(
+                        [
+                            html.H3("Batches in the zone during the range (zoom to narrow)"),
+                            html.Div(id="zone-batches"),
+                        ],
+                        className="panel",
+                    ),
+                ],
+                className="columns",
+            ),
+        ]
+    )
+
+
+@callback(
+    Output("zone-graph", "figure"),
+    Output("zone-source", "children"),
+    Output("zone-excursions", "children"),
+    Input("zone-pick", "value"),
+    Input("zone-range", "value"),
+)
+def draw(zone_id: str | None, span: str) -> tuple[Any, str, Any]:
+    require()
+    if not zone_id:
+        return {}, "no zone", "No zones yet."
+    end = utcnow()
+    chart = services.control_room().read(zone_chart, zone_id, end - RANGES[span], end)
+    points = sum(len(s.points) for s in chart.series)
+    source = (
+        f"{points} points from {chart.source} \u00b7 min/max kept per bucket \u00b7 "
+        f"times in {chart.timezone}"
+    )
+    return figure(chart), source, _excursion_table(chart)
+
+
+@callback(
+    Output("zone-batches", "children"),
+    Input("zone-pick", "value"),
+    Input("zone-range", "value"),
+    Input("zone-graph", "relayoutData"),
+)
+def batches(zone_id: str | None, span: str, relayout: dict[str, Any] | None) -> Any:
+    require()
+    if not zone_id:
+        return ""
+    end = utcnow()
+    start = end - RANGES[span]
+    timezone = dict((z, tz) for z, _, tz in services.control_room().zones()).get(zone_id, "UTC")
+    if relayout and "xaxis.range[0]" in relayout:
+        start, end = _zoomed(relayout, timezone) or (start, end)
+    rows = services.control_room().read(zone_batches, zone_id, start, end)
+    caption = f"{local(start, timezone)} to {local(end, timezone)}"
+    if not rows:
+        return [html.P(caption, className="muted"), html.P("No tracked batches in the zone.")]
+    return [
+        html.P(caption, className="muted"),
+        html.Table(
+            [
+                html.Tr(
+                    [
+                        html.Th(h)
+                        for h in (
+                            "Lot",
+                            "Product",
+                            "Status",
+                            "Expires",
+                            "Items",
+                            "Here now",
+                            "In since",
+                        )
+                    ]
+                ),
+                *[
+                    html.Tr(
+                        [
+                            html.Td(dcc.Link(b.lot, href=f"/trace?q={b.lot}")),
+                            html.Td(f"{b.product} ({b.gtin})"),
+                            html.Td(badge(b.status)),
+                            html.Td(b.expires_on),
+                            html.Td(str(b.items), className="num"),
+                            html.Td(str(b.here_now), className="num"),
+                            html.Td(local(b.first_in, timezone)),
+                        ]
+                    )
+                    for b in rows
+                ],
+            ],
+            className="grid",
+            id="zone-batch-table",
+        ),
+    ]
+
+
+def _zoomed(relayout: dict[str, Any], timezone: str) -> tuple[datetime, datetime] | None:
+    from dashboard.present import tz_of
+
+    try:
+        first, last = (
+            datetime.fromisoformat(str(relayout[f"xaxis.range[{i}]"])[:19]) for i in (0, 1)
+        )
+    except ValueError:
+        return None
+    zone = tz_of(timezone)
+    return first.replace(tzinfo=zone), last.replace(tzinfo=zone)
+
+
+def figure(chart: ZoneChart) -> dict[str, Any]:
+    """A plain plotly figure dict (no validation pass: the chart must answer fast)."""
+    tz = chart.timezone
+    traces = []
+    for i, series in enumerate(chart.series):
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"{series.sensor_id} ({series.unit})",
+                "x": [local(t, tz, LOCAL) for t, _ in series.points],
+                "y": [round(v, 2) for _, v in series.points],
+                "line": {"width": 1.5, "color": COLOURS[i % len(COLOURS)]},
+                "yaxis": "y" if series.quantity == "temperature" else "y2",
+                "hovertemplate": "%{x}<br>%{y} " + series.unit + "<extra>%{fullData.name}</extra>",
+            }
+        )
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    if chart.low is not None and chart.high is not None:
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "yref": "y",
+                "y0": chart.low,
+                "y1": chart.high,
+                "fillcolor": "rgba(63,185,80,0.10)",
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
+    for limit, label in ((chart.low, "low limit"), (chart.high, "high limit")):
+        if limit is not None:
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "yref": "y",
+                    "y0": limit,
+                    "y1": limit,
+                    "line": {"dash": "dash", "color": "#3fb950", "width": 1},
+                }
+            )
+            annotations.append(
+                {
+                    "xref": "paper",
+                    "x": 1,
+                    "y": limit,
+                    "text": f"{label} {limit:g} \u00b0C",
+                    "showarrow": False,
+                    "xanchor": "right",
+                    "yanchor": "bottom",
+                    "font": {"color": "#3fb950", "size": 11},
+                }
+            )
+    for excursion in chart.excursions:
+        start = max(excursion.started_at, chart.start)
+        end = min(excursion.ended_at or chart.end, chart.end)
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "x0": local(start, tz, LOCAL),
+                "x1": local(end, tz, LOCAL),
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": LEVEL_FILL.get(excursion.level, LEVEL_FILL["warning"]),
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
+        shape = "\u25b2" if excursion.level == "alarm" else "\u25c6"
+        annotations.append(
+            {
+                "xref": "x",
+                "x": local(start, tz, LOCAL),
+                "yref": "paper",
+                "y": 1,
+                "text": f"{shape} {excursion.level.upper()} {excursion.kind}",
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "top",
+                "font": {"color": "#ff5c57" if excursion.level == "alarm" else "#e3b341"},
+            }
+        )
+    return {
+        "data": traces,
+        "layout": {
+            "template": "plotly_dark",
+            "paper_bgcolor": "#171d27",
+            "plot_bgcolor": "#171d27",
+            "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
+            "title": {"text": f"{chart.site_name} / {chart.zone_name}", "x": 0.01},
+            "xaxis": {
+                "type": "date",
+                "range": [local(chart.start, tz, LOCAL), local(chart.end, tz, LOCAL)],
+                "title": {"text": f"time ({tz})"},
+            },
+            "yaxis": {"title": {"text": "temperature (\u00b0C)"}},
+            "yaxis2": {"title": {"text": "humidity (%RH)"}, "overlaying": "y", "side": "right"},
+            "legend": {"orientation": "h", "y": -0.15},
+            "shapes": shapes,
+            "annotations": annotations,
+            "uirevision": chart.zone_id,
+        },
+    }
+
+
+def _excursion_table(chart: ZoneChart) -> Any:
+    if not chart.excursions:
+        return html.P("No excursions in this range.", className="muted")
+    tz = chart.timezone
+    return html.Table(
+        [
+            html.Tr([html.Th(h) for h in ("Level", "Kind", "Started", "Ended", "Peak", "Limit")]),
+            *[
+                html.Tr(
+                    [
+                        html.Td(badge(e.level)),
+                        html.Td(e.kind),
+                        html.Td(local(e.started_at, tz)),
+                        html.Td(local(e.ended_at, tz) if e.ended_at else "open"),
+                        html.Td(
+                            "--" if e.peak is None else f"{e.peak:.1f} \u00b0C", className="num"
+                        ),
+                        html.Td(
+                            "--" if e.limit is None else f"{e.limit:g} \u00b0C", className="num"
+                        ),
+                    ]
+                )
+                for e in chart.excursions
+            ],
+        ],
+        className="grid",
+    )
