@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 from pydantic import Field
 from sqlalchemy import select
 
@@ -15,12 +15,14 @@ from cloud.api.lookup import get_or_404
 from cloud.api.master_data import BatchRow, ImportRefused, add_rows
 from cloud.api.pagination import Page, TimeWindow, page_of, window_bounds
 from cloud.api.problems import Problem, invalid, parse_body, parse_query
-from cloud.api.representations import batch_json, interval_json
+from cloud.api.representations import batch_json, interval_json, signature_json
 from cloud.custody_service import batch_timeline_query
+from cloud.signatures import SignatureRefused, sign
 from cloud.traceability import Batch
 
 bp = Blueprint("batches", __name__, url_prefix="/api/batches")
 FINAL = frozenset({"rejected", "recalled"})  # a disposition QA cannot take back here
+SIGNED = {"available": "release", "rejected": "rejection"}  # status -> signature meaning
 
 
 class BatchFilter(Page):
@@ -34,8 +36,11 @@ class NewBatch(BatchRow, Body):
 
 
 class StatusChange(Body):
+    """Release (available) and reject need the caller's password again: they are signed."""
+
     status: Literal["available", "held", "rejected", "recalled"]
     reason: str = Field(min_length=1)
+    password: str | None = None
 
 
 def import_refused(exc: ImportRefused) -> Problem:
@@ -82,7 +87,7 @@ def get_batch(batch_id: int) -> Any:
 @bp.post("/<int:batch_id>/status")
 @endpoint("qa", body=StatusChange)
 def change_status(batch_id: int) -> Any:
-    """Hold, release, reject or recall a batch (QA; a reason is required)."""
+    """Hold, release, reject or recall a batch (QA; a reason; release and reject are signed)."""
     given = parse_body(StatusChange)
     db = get_db()
     batch = get_or_404(db, Batch, batch_id, f"batch {batch_id}")
@@ -90,9 +95,23 @@ def change_status(batch_id: int) -> Any:
         raise Problem(
             409, "illegal-transition", "Illegal transition", f"batch {batch.lot} is {batch.status}"
         )
+    meaning = SIGNED.get(given.status)
+    if meaning is not None and not given.password:
+        raise invalid(
+            422,
+            f"a {meaning} is an electronic signature: give your password again",
+            [{"field": "password", "message": f"required to sign a {meaning}"}],
+        )
     batch.status = given.status
+    body = batch_json(batch)
+    if meaning is not None:
+        try:
+            signature = sign(db, g.user, given.password or "", batch, meaning, given.reason)
+        except SignatureRefused as exc:
+            raise Problem(403, "signature-refused", "Signature refused", str(exc)) from exc
+        body["signature"] = signature_json(signature)
     db.commit()
-    return jsonify(batch_json(batch))
+    return jsonify(body)
 
 
 @bp.get("/<int:batch_id>/custody")

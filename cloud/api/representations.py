@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloud.api.tokens import ApiToken
-from cloud.signatures import User
+from cloud.signatures import Signature, User, signature_manifest
 from cloud.traceability import Batch, CustodyInterval, Item, Product, Scan
 
 
@@ -85,4 +85,17 @@ def token_json(t: ApiToken, username: str) -> dict[str, Any]:
         "hint": t.hint,
         "created_at": _time(t.created_at),
         "revoked_at": _time(t.revoked_at),
+    }
+
+
+def signature_json(s: Signature) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "username": s.username,
+        "full_name": s.full_name,
+        "meaning": s.meaning,
+        "reason": s.reason,
+        "signed_at": _time(s.signed_at),
+        "record": f"{s.record_table} {s.record_key}",
+        "manifest": signature_manifest(s),
     }

@@ -369,18 +369,83 @@ def test_qa_changes_batch_status_with_a_reason(api: Api) -> None:
     batch_id = api.db.scalars(select(Batch.id).where(Batch.lot == "L2")).one()
     url = f"/api/batches/{batch_id}/status"
     no_reason = problem(c.post(url, json={"status": "available"}, headers=qa), 422)
-    assert [e["field"] for e in no_reason["errors"]] == ["reason"]
-    released = c.post(url, json={"status": "available", "reason": "excursion assessed"}, headers=qa)
+    assert [e["field"] for e in no_reason["errors"]] == ["reason", "password"][:1]
+    release = {"status": "available", "reason": "excursion assessed"}
+    unsigned = problem(c.post(url, json=release, headers=qa), 422)
+    assert [e["field"] for e in unsigned["errors"]] == ["password"]
+    assert "electronic signature" in unsigned["detail"]
+    wrong = problem(c.post(url, json={**release, "password": "not my password"}, headers=qa), 403)
+    assert wrong["type"].endswith("signature-refused")
+    assert api.db.get(Batch, batch_id).status == "held"  # nothing changed
+    released = c.post(url, json={**release, "password": PASSWORD}, headers=qa)
     assert released.status_code == 200 and released.json["status"] == "available"
-    assert (
-        c.post(url, json={"status": "rejected", "reason": "stability"}, headers=qa).status_code
-        == 200
+    signature = released.json["signature"]
+    assert (signature["username"], signature["meaning"]) == ("qa", "release")
+    assert "Signed by: Qa User (qa)" in signature["manifest"]
+    held = c.post(url, json={"status": "held", "reason": "new excursion"}, headers=qa)
+    assert held.status_code == 200 and "signature" not in held.json  # a hold is not signed
+    rejected = c.post(
+        url, json={"status": "rejected", "reason": "stability", "password": PASSWORD}, headers=qa
     )
-    assert problem(c.post(url, json={"status": "available", "reason": "undo"}, headers=qa), 409)
+    assert rejected.status_code == 200 and rejected.json["signature"]["meaning"] == "rejection"
+    signed = {"status": "available", "reason": "undo", "password": PASSWORD}
+    assert problem(c.post(url, json=signed, headers=qa), 409)
     assert problem(c.post(url, json={"status": "lost", "reason": "x"}, headers=qa), 422)
     assert problem(
         c.post(url, json={"status": "held", "reason": "x"}, headers=api.as_("operator")), 403
     )
+    changes = api.db.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.record_table == "batches", AuditEntry.record_key == str(batch_id))
+        .order_by(AuditEntry.id)
+    ).all()
+    assert [(e.actor, e.reason, e.new_values) for e in changes[1:]] == [
+        ("qa", "excursion assessed", {"status": "available"}),
+        ("qa", "new excursion", {"status": "held"}),
+        ("qa", "stability", {"status": "rejected"}),
+    ]
+    signatures = api.db.scalars(
+        select(AuditEntry.new_values).where(AuditEntry.record_table == "signatures")
+    ).all()
+    assert [(s["meaning"], s["record_key"]) for s in signatures] == [
+        ("release", str(batch_id)),
+        ("rejection", str(batch_id)),
+    ]
+
+
+def test_lifecycle_steps_land_in_the_audit_trail(api: Api) -> None:
+    c, op = api.client, api.as_("operator")
+    plan = {"id": "TR-9", "origin_site_id": "wh-a", "destination_site_id": "wh-b"}
+    made = c.post(
+        "/api/transfers", json={**plan, "items": [epc(1)], "at": at(0).isoformat()}, headers=op
+    )
+    assert made.status_code == 201
+    load = {"items": [epc(1)], "truck_zone_id": "t7-reefer", "at": at(10).isoformat()}
+    assert c.post("/api/transfers/TR-9/load", json=load, headers=op).status_code == 200
+    given = {"reason": "driver early", "at": at(30).isoformat()}
+    assert c.post("/api/transfers/TR-9/depart", json=given, headers=op).status_code == 200
+    trail = api.db.scalars(
+        select(AuditEntry).where(AuditEntry.record_table == "transfers").order_by(AuditEntry.id)
+    ).all()
+    assert [(e.action, e.actor, e.reason, (e.new_values or {}).get("state")) for e in trail] == [
+        ("create", "operator", None, "planned"),
+        ("update", "operator", "transfer TR-9: load", "loaded"),
+        ("update", "operator", "driver early", "in_transit"),
+    ]
+    product = {"name": "renamed vial"}
+    refused = problem(c.patch(f"/api/products/{GTIN}", json=product, headers=api.as_("admin")), 422)
+    assert refused["type"].endswith("reason-required")
+    changed = c.patch(
+        f"/api/products/{GTIN}", json={**product, "reason": "label"}, headers=api.as_("admin")
+    )
+    assert changed.status_code == 200
+    entry = api.db.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.record_table == "products")
+        .order_by(AuditEntry.id.desc())
+    ).first()
+    assert entry is not None and (entry.actor, entry.reason) == ("admin", "label")
+    assert entry.old_values == {"name": "mRNA vaccine vial"}
 
 
 # --- OpenAPI ------------------------------------------------------------------------------
