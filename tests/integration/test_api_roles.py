@@ -59,6 +59,23 @@ ROLE_TABLE = {
     ("POST", "/api/tokens"): "admin",
     ("DELETE", "/api/tokens/<int:token_id>"): "admin",
     ("POST", "/api/import/<any(products, batches, items):kind>"): "admin",
+    ("GET", "/api/alerts"): "viewer",
+    ("GET", "/api/alerts/<int:alert_id>"): "viewer",
+    ("POST", "/api/alerts/<int:alert_id>/acknowledge"): "operator",
+    ("POST", "/api/alerts/<int:alert_id>/comments"): "operator",
+    ("POST", "/api/alerts/<int:alert_id>/assign"): "qa",
+    ("POST", "/api/alerts/<int:alert_id>/resolve"): "qa",
+    ("GET", "/api/excursions/<int:excursion_id>/report.pdf"): "viewer",
+    ("GET", "/api/recalls"): "viewer",
+    ("POST", "/api/recalls"): "qa",
+    ("GET", "/api/recalls/<int:recall_id>"): "viewer",
+    ("GET", "/api/recalls/<int:recall_id>/report.csv"): "qa",
+    ("GET", "/api/recalls/<int:recall_id>/report.pdf"): "qa",
+    ("GET", "/api/expiry"): "viewer",
+    ("GET", "/api/order-lines/<int:line_id>/fefo"): "viewer",
+    ("GET", "/api/sites/<site_id>/approvals"): "viewer",
+    ("PUT", "/api/sites/<site_id>/approvals"): "admin",
+    ("POST", "/api/release-gate/check"): "viewer",
 }
 # Values for path arguments: records that do not exist, so an allowed call changes nothing.
 ARGUMENTS = {
@@ -70,6 +87,11 @@ ARGUMENTS = {
     "username": "nobody",
     "token_id": "999999",
     "kind": "products",
+    "alert_id": "999999",
+    "excursion_id": "999999",
+    "recall_id": "999999",
+    "line_id": "999999",
+    "site_id": "nowhere",
 }
 
 
