@@ -363,5 +363,69 @@ def api(database_url: str, host: str, port: int, run_migrations: bool) -> None:
     app.run(host=host, port=port, debug=False)
 
 
+@main.command()
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+@click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds a tick.")
+@click.option(
+    "--escalate-after",
+    default="30,120",
+    show_default=True,
+    help="Minutes unacknowledged after which an alert goes to tier 1, 2, ... channels.",
+)
+@click.option(
+    "--remind-every", type=float, default=60.0, show_default=True, help="Minutes; 0: off."
+)
+@click.option("--smtp-host", envvar="COLDCHAIN_SMTP_HOST", default="127.0.0.1", show_default=True)
+@click.option("--smtp-port", envvar="COLDCHAIN_SMTP_PORT", type=int, default=25, show_default=True)
+@click.option("--smtp-from", envvar="COLDCHAIN_SMTP_FROM", default="coldchain@localhost")
+@click.option("--smtp-starttls/--no-smtp-starttls", default=False, show_default=True)
+@click.option("--smtp-user", envvar="COLDCHAIN_SMTP_USER", default=None)
+@click.option("--smtp-password", envvar="COLDCHAIN_SMTP_PASSWORD", default=None)
+@click.option("--once", is_flag=True, help="Run one tick and exit (for cron or a check).")
+@click.option("-v", "--verbose", is_flag=True)
+def scheduler(
+    database_url: str,
+    interval: float,
+    escalate_after: str,
+    remind_every: float,
+    smtp_host: str,
+    smtp_port: int,
+    smtp_from: str,
+    smtp_starttls: bool,
+    smtp_user: str | None,
+    smtp_password: str | None,
+    once: bool,
+    verbose: bool,
+) -> None:
+    """Escalations, reminders, expiry blocking and warnings, notification delivery."""
+    from cloud.db import make_engine, session_factory
+    from cloud.domain.alerts import EscalationPolicy
+    from cloud.notify import SmtpSettings, default_senders
+    from cloud.scheduler import Scheduler, SchedulerConfig
+
+    _logging(verbose)
+    try:
+        policy = EscalationPolicy.parse(escalate_after, remind_every or None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--escalate-after") from exc
+    smtp = SmtpSettings(smtp_host, smtp_port, smtp_from, smtp_starttls, smtp_user, smtp_password)
+    engine = make_engine(database_url)
+    with _disposing(engine):
+        runner = Scheduler(
+            session_factory(engine),
+            SchedulerConfig(policy=policy, interval_s=interval),
+            senders=default_senders(smtp),
+        )
+        if once:
+            click.echo(str(runner.tick()))
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        runner.run(stop)
+
+
 if __name__ == "__main__":
     main()
