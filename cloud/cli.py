@@ -192,7 +192,8 @@ def create_user(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with session_factory(make_engine(database_url))() as session:
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
         session.info["actor"] = actor or f"cli:{getpass.getuser()}"
         try:
             user = add_user(session, username, full_name, role, password)
@@ -200,6 +201,94 @@ def create_user(
             raise click.ClickException(str(exc)) from exc
         session.commit()
     click.echo(f"created {user.role} {user.username} ({user.full_name})")
+
+
+@main.group("api-token")
+def api_token() -> None:
+    """Bearer tokens for machines (scanners, integrations), acting as a user."""
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    return actor or f"cli:{getpass.getuser()}"
+
+
+DATABASE = click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+ACTOR = click.option(
+    "--actor", default=None, help="Who acts, for the audit trail [default: cli:<login name>]."
+)
+
+
+@api_token.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="What uses the token, e.g. 'dock scanner 3'.")
+@ACTOR
+@DATABASE
+def api_token_create(username: str, name: str, actor: str | None, database_url: str) -> None:
+    """Issue a token for USERNAME; the secret is printed once, here, and never again."""
+    from cloud.api.tokens import issue_token
+    from cloud.db import make_engine, session_factory
+
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        session.info["actor"] = _actor(actor)
+        try:
+            token, secret = issue_token(session, username, name)
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(f"token {token.id} ({name}) for {username}; store it now, it is not shown again:")
+    click.echo(secret)
+
+
+@api_token.command("list")
+@DATABASE
+def api_token_list(database_url: str) -> None:
+    """Tokens with their user, hint and state (never the secrets)."""
+    from sqlalchemy import select
+
+    from cloud.api.tokens import ApiToken
+    from cloud.db import make_engine, session_factory
+    from cloud.signatures import User
+
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        rows = session.execute(
+            select(ApiToken, User.username)
+            .join(User, User.id == ApiToken.user_id)
+            .order_by(ApiToken.id)
+        ).all()
+    click.echo(f"{'id':>4}  {'user':<16}{'name':<28}{'hint':<12}{'created':<22}state")
+    for token, username in rows:
+        state = "live" if token.revoked_at is None else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+        click.echo(
+            f"{token.id:>4}  {username:<16}{token.name:<28}{token.hint:<12}"
+            f"{token.created_at:%Y-%m-%d %H:%M} UTC  {state}"
+        )
+
+
+@api_token.command("revoke")
+@click.argument("token_id", type=int)
+@click.option("--reason", required=True, help="Why, for the audit trail.")
+@ACTOR
+@DATABASE
+def api_token_revoke(token_id: int, reason: str, actor: str | None, database_url: str) -> None:
+    """Revoke token TOKEN_ID: its holder is refused from the next request on."""
+    from cloud.api.tokens import revoke_token
+    from cloud.db import make_engine, session_factory
+
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        session.info.update(actor=_actor(actor), reason=reason)
+        try:
+            revoke_token(session, token_id)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(f"token {token_id} revoked")
 
 
 @contextmanager

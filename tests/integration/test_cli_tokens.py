@@ -1,0 +1,90 @@
+"""`coldchain-cloud api-token` against PostgreSQL: create prints the secret once and it
+authenticates; list never shows secrets; revoke needs a reason and ends access; all audited."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from cloud.api.tokens import ApiToken, user_of_token
+from cloud.audit import AuditEntry
+from cloud.cli import main as cli
+from cloud.db import make_engine, session_factory
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def run(pg_url: str) -> Iterator[callable]:  # type: ignore[valid-type]
+    runner = CliRunner()
+
+    def invoke(*args: str, given: str | None = None) -> Result:
+        return runner.invoke(cli, list(args), input=given, env={"COLDCHAIN_DATABASE_URL": pg_url})
+
+    made = invoke(
+        "create-user",
+        "scanner-svc",
+        "--full-name",
+        "Dock scanners",
+        "--role",
+        "operator",
+        "--password-stdin",
+        "--actor",
+        "admin-anna",
+        given="long enough password\n",
+    )
+    assert made.exit_code == 0, made.output
+    yield invoke
+
+
+def test_a_token_is_shown_once_listed_without_secret_and_revoked(run, pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    created = run("api-token", "create", "scanner-svc", "--name", "dock 3", "--actor", "admin-anna")
+    assert created.exit_code == 0, created.output
+    secret = created.output.strip().splitlines()[-1]
+    assert secret.startswith("cct_") and len(secret) > 40
+    engine = make_engine(pg_url)
+    try:
+        with session_factory(engine)() as db:
+            user = user_of_token(db, secret)
+            assert user is not None and user.username == "scanner-svc"
+        listed = run("api-token", "list")
+        assert listed.exit_code == 0
+        assert (
+            "scanner-svc" in listed.output and "dock 3" in listed.output and "live" in listed.output
+        )
+        assert secret not in listed.output and secret[:10] in listed.output  # the hint only
+        token_id = str(listed.output.splitlines()[1].split()[0])
+        no_reason = run("api-token", "revoke", token_id)
+        assert no_reason.exit_code == 2 and "--reason" in no_reason.output
+        revoked = run(
+            "api-token", "revoke", token_id, "--reason", "scanner lost", "--actor", "admin-anna"
+        )
+        assert revoked.exit_code == 0, revoked.output
+        assert "revoked" in run("api-token", "list").output
+        with session_factory(engine)() as db:
+            assert user_of_token(db, secret) is None
+            trail = db.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.record_table == "api_tokens")
+                .order_by(AuditEntry.id)
+            ).all()
+            assert [(e.action, e.actor, e.reason) for e in trail] == [
+                ("create", "admin-anna", None),
+                ("update", "admin-anna", "scanner lost"),
+            ]
+            assert trail[0].new_values["token_hash"] == "[redacted]"
+            assert db.scalar(select(ApiToken.revoked_at)) is not None
+    finally:
+        engine.dispose()
+
+
+def test_unknown_users_and_tokens_are_named(run) -> None:  # type: ignore[no-untyped-def]
+    nobody = run("api-token", "create", "nobody", "--name", "x")
+    assert nobody.exit_code == 1 and "user 'nobody' does not exist" in nobody.output
+    unnamed = run("api-token", "create", "scanner-svc", "--name", "  ")
+    assert unnamed.exit_code == 1 and "needs a name" in unnamed.output
+    missing = run("api-token", "revoke", "999", "--reason", "cleanup")
+    assert missing.exit_code == 1 and "token 999 does not exist" in missing.output
