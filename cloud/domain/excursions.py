@@ -458,6 +458,16 @@ def evaluate_zone(
     late_from = min(s.taken_at for s in samples)
     if watermark is None or late_from > watermark:
         return ZoneOutcome(latest(detector.feed(samples)), [], detector.snapshot())
+    return reevaluate_zone(profile, suppressions, late_from, history)
+
+
+def reevaluate_zone(
+    profile: Profile,
+    suppressions: Sequence[Suppression],
+    late_from: datetime,
+    history: ZoneHistory,
+) -> ZoneOutcome:
+    """Replay the zone from early enough before `late_from` and reconcile with what is stored."""
     stored = history.episodes_since(late_from)
     start = replay_start(
         profile, suppressions, late_from, stored, history.last_ok_before(late_from)

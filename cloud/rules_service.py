@@ -1,0 +1,663 @@
+"""The cold-chain rules in the database: excursions from readings, the batches they exposed,
+automatic holds, QA dispositions, and the questions asked of them.
+
+`evaluate_readings` runs after each committed ingest batch. Each zone's detector state is a
+row (zone_rule_states), locked while it is evaluated, so evaluation is incremental; readings
+at or before a zone's watermark replay only the affected span (cloud.domain.excursions).
+Everything runs in the caller's session and transaction; nothing here commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+
+from cloud.domain import holds as hold_rules
+from cloud.domain.excursions import (
+    Episode,
+    ExcursionDetector,
+    Sample,
+    Suppression,
+    ZoneOutcome,
+    evaluate_zone,
+    reevaluate_zone,
+)
+from cloud.domain.exposure import (
+    Presence,
+    ZoneSeries,
+    spent_minutes,
+)
+from cloud.domain.exposure import batch_exposures as overlap
+from cloud.domain.exposure import remaining_budget as budget_left
+from cloud.domain.mkt import durations, mkt, window_for
+from cloud.domain.monitoring import Profile
+from cloud.models import Reading, Sensor, utcnow
+from cloud.quality import Excursion, Exposure, Hold, SuppressionWindow, ZoneRuleState
+from cloud.rules_profiles import zone_profiles
+from cloud.signatures import User, sign
+from cloud.store import READING_COLUMNS
+from cloud.traceability import Batch, CustodyInterval, Item, Product
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "system:rules"
+SYSTEM_REASON = "automatic rule evaluation"
+WITHDRAWN = "withdrawn: re-evaluated late data no longer shows it"
+NO_PRODUCT = "no product in the zone"
+_SENSOR, _QUANTITY, _VALUE, _QUALITY, _TAKEN, _RECEIVED = (
+    READING_COLUMNS.index(c)
+    for c in ("sensor_id", "quantity", "value", "quality", "taken_at", "received_at")
+)
+
+
+@dataclass
+class RulesOutcome:
+    """What an evaluation opened, closed or changed, and the holds it opened."""
+
+    opened: list[Excursion] = field(default_factory=list)  # new rows (may be closed already)
+    closed: list[Excursion] = field(default_factory=list)  # stored rows that ended now
+    changed: list[Excursion] = field(default_factory=list)  # escalated, withdrawn, re-timed
+    holds: list[Hold] = field(default_factory=list)
+    triggers: dict[int, datetime] = field(default_factory=dict)  # excursion id -> received_at
+
+    @property
+    def excursions(self) -> list[Excursion]:
+        """New and newly closed excursions: what alerting is told about."""
+        return [*self.opened, *self.closed]
+
+
+@contextmanager
+def _as_system(session: Session) -> Iterator[None]:
+    """Rule-made changes are audited as the rules engine, unless a person is acting."""
+    saved = {k: session.info.get(k) for k in ("actor", "reason")}
+    session.info.setdefault("actor", SYSTEM_ACTOR)
+    if not session.info.get("reason"):
+        session.info["reason"] = SYSTEM_REASON
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                session.info.pop(key, None)
+            else:
+                session.info[key] = value
+
+
+def _ok(quality: str, value: float | None) -> bool:
+    return quality == "ok" and value is not None
+
+
+class _History:
+    """A zone's stored readings and episodes, as late-data re-evaluation reads them."""
+
+    def __init__(self, session: Session, zone_id: str, profile: Profile, sensors: list[str]):
+        self.session, self.zone_id, self.profile, self.sensors = session, zone_id, profile, sensors
+
+    def _readings(self) -> Any:
+        return (Reading.sensor_id.in_(self.sensors), Reading.quantity == self.profile.quantity)
+
+    def samples_since(self, start: datetime) -> list[Sample]:
+        rows = self.session.execute(
+            select(
+                Reading.sensor_id,
+                Reading.taken_at,
+                Reading.value,
+                Reading.quality,
+                Reading.received_at,
+            )
+            .where(*self._readings(), Reading.taken_at >= start)
+            .order_by(Reading.taken_at)
+        )
+        return [Sample(s, t, v, _ok(q, v), r) for s, t, v, q, r in rows]
+
+    def last_ok_before(self, t: datetime) -> datetime | None:
+        return self.session.scalar(
+            select(func.max(Reading.taken_at)).where(
+                *self._readings(),
+                Reading.taken_at < t,
+                Reading.quality == "ok",
+                Reading.value.is_not(None),
+            )
+        )
+
+    def episodes_since(self, t: datetime) -> list[Episode]:
+        rows = self.session.scalars(
+            select(Excursion).where(
+                Excursion.zone_id == self.zone_id,
+                Excursion.profile_id == self.profile.name,
+                or_(
+                    Excursion.suppressed_reason.is_(None), Excursion.suppressed_reason != WITHDRAWN
+                ),
+                or_(
+                    Excursion.ended_at.is_(None),
+                    Excursion.ended_at >= t,
+                    Excursion.started_at >= t,
+                ),
+            )
+        )
+        return [_episode(row) for row in rows]
+
+
+def _episode(row: Excursion) -> Episode:
+    return Episode(
+        rule=row.rule,
+        kind=row.kind,
+        level=row.level,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        peak=row.peak,
+        limit=row.limit,
+        suppressed_reason=row.suppressed_reason,
+    )
+
+
+def _suppressions(session: Session, zone_ids: set[str], since: datetime) -> dict[str, list]:
+    found: dict[str, list[Suppression]] = defaultdict(list)
+    for w in session.scalars(
+        select(SuppressionWindow).where(
+            SuppressionWindow.zone_id.in_(zone_ids), SuppressionWindow.ended_at >= since
+        )
+    ):
+        found[w.zone_id].append(
+            Suppression(
+                started_at=w.started_at, ended_at=w.ended_at, reason=w.reason, grace_min=w.grace_min
+            )
+        )
+    return found
+
+
+def _sensors_of(session: Session, zone_id: str) -> list[str]:
+    return list(session.scalars(select(Sensor.id).where(Sensor.zone_id == zone_id)))
+
+
+def evaluate_readings(
+    session: Session, readings: Sequence[tuple[Any, ...]], now: datetime | None = None
+) -> RulesOutcome:
+    """Evaluate committed readings (tuples in READING_COLUMNS order) for every zone they touch."""
+    result = RulesOutcome()
+    if not readings:
+        return result
+    sensor_ids = {r[_SENSOR] for r in readings}
+    zone_of = dict(
+        session.execute(select(Sensor.id, Sensor.zone_id).where(Sensor.id.in_(sensor_ids))).all()
+    )
+    samples: dict[tuple[str, str], list[Sample]] = defaultdict(list)
+    for r in readings:
+        zone = zone_of.get(r[_SENSOR])
+        if zone is not None:
+            ok = _ok(r[_QUALITY], r[_VALUE])
+            samples[(zone, r[_QUANTITY])].append(
+                Sample(r[_SENSOR], r[_TAKEN], r[_VALUE], ok, r[_RECEIVED])
+            )
+    if not samples:
+        return result
+    zones = {zone for zone, _ in samples}
+    profiles = zone_profiles(session, zones)
+    work = sorted(
+        (zone, profile.name, profile)
+        for zone in zones
+        for profile in profiles.get(zone, ())
+        if (zone, profile.quantity) in samples
+    )
+    if not work:
+        return result
+    states = {
+        (s.zone_id, s.profile_id): s
+        for s in session.scalars(
+            select(ZoneRuleState)
+            .where(
+                tuple_(ZoneRuleState.zone_id, ZoneRuleState.profile_id).in_(
+                    [(z, p) for z, p, _ in work]
+                )
+            )
+            .order_by(ZoneRuleState.zone_id, ZoneRuleState.profile_id)
+            .with_for_update()
+        )
+    }
+    earliest = min(r[_TAKEN] for r in readings) - timedelta(days=8)
+    windows = _suppressions(session, zones, earliest)
+    with _as_system(session):
+        for zone, name, profile in work:
+            zone_samples = samples[(zone, profile.quantity)]
+            state = states.get((zone, name))
+            if state is None:
+                state = ZoneRuleState(zone_id=zone, profile_id=name, watermark=None, state={})
+                session.add(state)
+            history = _History(session, zone, profile, _sensors_of(session, zone))
+            outcome = evaluate_zone(profile, windows[zone], state.state, zone_samples, history)
+            if outcome.replayed_from is not None:
+                log.info(
+                    "zone %s (%s): late data, replayed from %s", zone, name, outcome.replayed_from
+                )
+            _save_state(state, outcome.state, now)
+            _apply(session, zone, profile, outcome, result)
+        session.flush()  # under the rules' name: the caller commits as whoever it is
+    return result
+
+
+def _save_state(row: ZoneRuleState, state: dict[str, Any], now: datetime | None) -> None:
+    row.state = state
+    flag_modified(row, "state")
+    watermark = state.get("watermark")
+    row.watermark = (
+        None if watermark is None else datetime.fromtimestamp(watermark, tz=utcnow().tzinfo)
+    )
+    row.updated_at = now or utcnow()
+
+
+def check_gaps(session: Session, now: datetime) -> RulesOutcome:
+    """Open or escalate unknown-conditions excursions for zones whose data stopped (scheduler)."""
+    result = RulesOutcome()
+    rows = list(session.scalars(select(ZoneRuleState).with_for_update()))
+    profiles = zone_profiles(session, {r.zone_id for r in rows})
+    with _as_system(session):
+        for row in rows:
+            profile = next(
+                (p for p in profiles.get(row.zone_id, ()) if p.name == row.profile_id), None
+            )
+            if profile is None:
+                continue
+            detector = ExcursionDetector(profile, (), row.state)
+            changed = detector.tick(now)
+            if changed:
+                _save_state(row, detector.snapshot(), now)
+                _apply(session, row.zone_id, profile, ZoneOutcome(changed, [], row.state), result)
+        session.flush()
+    return result
+
+
+def add_suppression(
+    session: Session, zone_id: str, start: datetime, end: datetime, reason: str, grace_min: float
+) -> RulesOutcome:
+    """Record a suppression window and re-evaluate the zone from its start."""
+    if end <= start:
+        raise ValueError(f"suppression window ends ({end.isoformat()}) before it starts")
+    if not reason.strip() or grace_min <= 0:
+        raise ValueError("a suppression window needs a reason and a grace period over 0 minutes")
+    result = RulesOutcome()
+    session.add(
+        SuppressionWindow(
+            zone_id=zone_id, started_at=start, ended_at=end, reason=reason, grace_min=grace_min
+        )
+    )
+    session.flush()
+    windows = _suppressions(session, {zone_id}, start - timedelta(days=8))[zone_id]
+    sensors = _sensors_of(session, zone_id)
+    for profile in zone_profiles(session, {zone_id})[zone_id]:
+        state = session.get(ZoneRuleState, (zone_id, profile.name), with_for_update=True)
+        if state is None or state.watermark is None or state.watermark < start:
+            continue
+        outcome = reevaluate_zone(
+            profile, windows, start, _History(session, zone_id, profile, sensors)
+        )
+        with _as_system(session):
+            _save_state(state, outcome.state, None)
+            _apply(session, zone_id, profile, outcome, result)
+            session.flush()
+    return result
+
+
+# --- applying an outcome: excursion rows, exposures, holds -----------------------------------
+
+
+def _apply(
+    session: Session, zone_id: str, profile: Profile, outcome: ZoneOutcome, result: RulesOutcome
+) -> None:
+    episodes = [*outcome.changed, *outcome.withdrawn]
+    if not episodes:
+        return
+    starts = {e.started_at for e in episodes}
+    stored = {
+        (row.rule, row.started_at): row
+        for row in session.scalars(
+            select(Excursion).where(Excursion.zone_id == zone_id, Excursion.started_at.in_(starts))
+        )
+    }
+    data_end = outcome.state.get("watermark")
+    data_end_at = None if data_end is None else datetime.fromtimestamp(data_end, tz=utcnow().tzinfo)
+    touched: list[Excursion] = []
+    triggers: list[tuple[Excursion, datetime]] = []
+    for e in outcome.changed:
+        row = stored.get(e.key)
+        if row is None:
+            row = Excursion(
+                zone_id=zone_id, profile_id=profile.name, rule=e.rule, detected_at=utcnow()
+            )
+            session.add(row)
+            result.opened.append(row)
+        elif row.ended_at is None and e.ended_at is not None:
+            result.closed.append(row)
+        else:
+            result.changed.append(row)
+        row.kind, row.level, row.started_at, row.ended_at = (
+            e.kind,
+            e.level,
+            e.started_at,
+            e.ended_at,
+        )
+        row.peak, row.limit = e.peak, e.limit
+        row.state = "open" if e.ended_at is None else "closed"
+        if row.suppressed_reason != NO_PRODUCT or e.suppressed_reason is not None:
+            row.suppressed_reason = e.suppressed_reason
+        touched.append(row)
+        if e.trigger is not None:
+            triggers.append((row, e.trigger))
+    for e in outcome.withdrawn:
+        row = stored.get(e.key)
+        if row is not None:
+            row.state, row.suppressed_reason = "closed", WITHDRAWN
+            row.ended_at = row.ended_at or data_end_at or row.started_at
+            result.changed.append(row)
+    session.flush()
+    result.triggers.update((row.id, at) for row, at in triggers)
+    for row in touched:
+        _expose(session, row, profile, data_end_at or row.started_at, result)
+
+
+def _presences(session: Session, zone_id: str, start: datetime, end: datetime) -> list[Presence]:
+    rows = session.execute(
+        select(
+            CustodyInterval.item_id,
+            Item.batch_id,
+            CustodyInterval.started_at,
+            CustodyInterval.ended_at,
+        )
+        .join(Item, Item.id == CustodyInterval.item_id)
+        .where(
+            CustodyInterval.zone_id == zone_id,
+            CustodyInterval.started_at <= end,
+            or_(CustodyInterval.ended_at.is_(None), CustodyInterval.ended_at >= start),
+        )
+    )
+    return [Presence(i, b, s, e) for i, b, s, e in rows]
+
+
+def _high(row: Excursion) -> bool:
+    return " > " in row.rule or " >= " in row.rule
+
+
+def _series(
+    session: Session, zone_id: str, profile: Profile, start: datetime, end: datetime, high: bool
+) -> ZoneSeries:
+    sensors = _sensors_of(session, zone_id)
+    lead = start - timedelta(minutes=profile.max_gap_min)  # the value standing at the start
+    rows = session.execute(
+        select(Reading.taken_at, Reading.value).where(
+            Reading.sensor_id.in_(sensors),
+            Reading.quantity == profile.quantity,
+            Reading.quality == "ok",
+            Reading.value.is_not(None),
+            Reading.taken_at >= lead,
+            Reading.taken_at <= end,
+        )
+    )
+    return ZoneSeries(((t, v) for t, v in rows), high=high)
+
+
+def _expose(
+    session: Session, row: Excursion, profile: Profile, data_end: datetime, result: RulesOutcome
+) -> None:
+    """Exposures of every batch present during the excursion, then the holds they call for."""
+    if row.suppressed_reason == WITHDRAWN:
+        return
+    end = row.ended_at or max(data_end, row.started_at)
+    presences = _presences(session, row.zone_id, row.started_at, end)
+    unknown = row.kind == "unknown_conditions"
+    high = _high(row)
+    series = None if unknown else _series(session, row.zone_id, profile, row.started_at, end, high)
+    found = overlap(row.started_at, end, presences, series, None if unknown else row.limit, high)
+    if unknown:
+        if not found and row.suppressed_reason is None:
+            row.suppressed_reason = NO_PRODUCT
+        elif found and row.suppressed_reason == NO_PRODUCT:
+            row.suppressed_reason = None
+    stored = {
+        e.batch_id: e
+        for e in session.scalars(select(Exposure).where(Exposure.excursion_id == row.id))
+    }
+    for x in found:
+        exposure = stored.get(x.batch_id) or Exposure(excursion_id=row.id, batch_id=x.batch_id)
+        if exposure.id is None:
+            session.add(exposure)
+        exposure.items, exposure.minutes = x.items, x.minutes
+        exposure.min_value, exposure.max_value = x.min_value, x.max_value
+        exposure.degree_minutes = x.degree_minutes
+        exposure.started_at, exposure.ended_at = x.started_at, x.ended_at
+    session.flush()
+    for x in found:
+        _hold_if_needed(session, row, x.batch_id, result)
+
+
+def _hold_if_needed(session: Session, row: Excursion, batch_id: int, result: RulesOutcome) -> None:
+    batch = session.get(Batch, batch_id)
+    if batch is None or batch.status in hold_rules.NOT_HELD:
+        return
+    product = session.get(Product, batch.gtin)
+    budget = None if product is None else product.stability_budget_min
+    reasons = hold_rules.hold_reasons(
+        hold_rules.ExcursionFacts(
+            kind=row.kind,
+            level=row.level,
+            rule=row.rule,
+            suppressed=row.suppressed_reason is not None,
+        ),
+        hold_rules.ProductFacts(
+            freeze_sensitive=bool(product and product.freeze_sensitive), budget_min=budget
+        ),
+        None if budget is None else budget_left(budget, _spent(session, batch_id)),
+    )
+    if not reasons:
+        return
+    text = "; ".join(reasons)
+    undecided = session.scalars(
+        select(Hold).where(Hold.batch_id == batch_id, Hold.status.in_(hold_rules.UNDECIDED))
+    ).first()
+    if undecided is not None:
+        new = [r for r in reasons if r not in undecided.reason]
+        if new:  # one decision per batch: further reasons join the hold QA has open
+            undecided.reason = f"{undecided.reason}; {'; '.join(new)}"
+        return
+    hold = Hold(
+        batch_id=batch_id, reason=text, excursion_id=row.id, opened_at=utcnow(), status="open"
+    )
+    session.add(hold)
+    if batch.status == "available":
+        batch.status = "held"
+    session.flush()
+    result.holds.append(hold)
+    log.info("batch %s held: %s (excursion %s)", batch_id, text, row.id)
+
+
+def _spent(session: Session, batch_id: int) -> float:
+    rows = session.execute(
+        select(Excursion.kind, Exposure.started_at, Exposure.ended_at)
+        .join(Excursion, Excursion.id == Exposure.excursion_id)
+        .where(Exposure.batch_id == batch_id)
+        .where(or_(Excursion.suppressed_reason.is_(None), Excursion.suppressed_reason != WITHDRAWN))
+    )
+    return spent_minutes([(k, a, b) for k, a, b in rows])
+
+
+# --- questions ----------------------------------------------------------------------------
+
+
+def zone_excursions(
+    session: Session, zone_id: str, start: datetime, end: datetime
+) -> list[Excursion]:
+    """A zone's excursions that overlap [start, end], oldest first."""
+    return list(
+        session.scalars(
+            select(Excursion)
+            .where(
+                Excursion.zone_id == zone_id,
+                Excursion.started_at <= end,
+                or_(Excursion.ended_at.is_(None), Excursion.ended_at >= start),
+            )
+            .order_by(Excursion.started_at, Excursion.id)
+        )
+    )
+
+
+def batch_exposures(session: Session, batch_id: int) -> list[tuple[Exposure, Excursion]]:
+    """Every exposure of a batch across all zones (warehouse, truck, warehouse), oldest first."""
+    return [
+        (exposure, excursion)
+        for exposure, excursion in session.execute(
+            select(Exposure, Excursion)
+            .join(Excursion, Excursion.id == Exposure.excursion_id)
+            .where(Exposure.batch_id == batch_id)
+            .order_by(Exposure.started_at, Exposure.id)
+        )
+    ]
+
+
+def remaining_budget(session: Session, batch_id: int) -> float | None:
+    """Minutes of the product's stability budget the batch has left (None: no budget set)."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise LookupError(f"batch {batch_id} does not exist")
+    product = session.get(Product, batch.gtin)
+    budget = None if product is None else product.stability_budget_min
+    return budget_left(budget, _spent(session, batch_id))
+
+
+def mkt_for_zone(session: Session, zone_id: str, start: datetime, end: datetime) -> float | None:
+    """MKT of a zone's temperature over [start, end) (None: no valid readings)."""
+    points = _zone_points(session, zone_id, start, end)
+    return mkt(points) if points else None
+
+
+def _zone_points(session: Session, zone_id: str, start: datetime, end: datetime) -> list:
+    sensors = _sensors_of(session, zone_id)
+    rows = session.execute(
+        select(Reading.taken_at, func.avg(Reading.value))
+        .where(
+            Reading.sensor_id.in_(sensors),
+            Reading.quantity == "temperature",
+            Reading.quality == "ok",
+            Reading.value.is_not(None),
+            Reading.taken_at >= start - timedelta(hours=1),
+            Reading.taken_at < end,
+        )
+        .group_by(Reading.taken_at)
+        .order_by(Reading.taken_at)
+    ).all()
+    return durations([(t, float(v)) for t, v in rows], start, end)
+
+
+def mkt_for_batch(session: Session, batch_id: int, now: datetime | None = None) -> float | None:
+    """MKT over the batch's custody in the window of its product class (24 h or 30 days)."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise LookupError(f"batch {batch_id} does not exist")
+    product = session.get(Product, batch.gtin)
+    end = now or utcnow()
+    start = end - window_for(None if product is None else product.high)
+    spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for zone_id, a, b in session.execute(
+        select(CustodyInterval.zone_id, CustodyInterval.started_at, CustodyInterval.ended_at)
+        .join(Item, Item.id == CustodyInterval.item_id)
+        .where(Item.batch_id == batch_id, CustodyInterval.started_at < end)
+        .where(or_(CustodyInterval.ended_at.is_(None), CustodyInterval.ended_at > start))
+    ):
+        spans[zone_id].append((max(a, start), min(b or end, end)))
+    points = []
+    for zone_id, zone_spans in spans.items():
+        for a, b in _merged(zone_spans):
+            points += _zone_points(session, zone_id, a, b)
+    return mkt(points) if points else None
+
+
+def _merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        elif b > a:
+            merged.append((a, b))
+    return merged
+
+
+# --- holds and their disposition ----------------------------------------------------------
+
+
+def open_holds(session: Session) -> list[Hold]:
+    """Holds waiting for QA (open or under investigation), oldest first."""
+    return list(
+        session.scalars(
+            select(Hold)
+            .where(Hold.status.in_(hold_rules.UNDECIDED))
+            .order_by(Hold.opened_at, Hold.id)
+        )
+    )
+
+
+def _user(session: Session, user: User | str | int) -> User:
+    if isinstance(user, User):
+        return user
+    found = (
+        session.get(User, user)
+        if isinstance(user, int)
+        else session.scalar(select(User).where(User.username == user))
+    )
+    if found is None:
+        raise LookupError(f"user {user!r} does not exist")
+    return found
+
+
+def disposition_hold(
+    session: Session,
+    hold_id: int,
+    decision: str,
+    user: User | str | int,
+    password: str | None,
+    meaning: str | None = None,
+    reason: str = "",
+) -> Hold:
+    """QA decides a hold: release and reject are signed (password again), investigate is not."""
+    hold = session.get(Hold, hold_id, with_for_update=True)
+    if hold is None:
+        raise LookupError(f"hold {hold_id} does not exist")
+    if not reason.strip():
+        raise hold_rules.DispositionError("a disposition needs a reason")
+    status, needed = hold_rules.decide(hold.status, decision, meaning)
+    if needed is not None and not password:
+        raise hold_rules.DispositionError(f"a {decision} needs your password to sign it")
+    signer = _user(session, user)
+    previous = session.info.get("reason")
+    session.info["reason"] = reason
+    try:
+        hold.status = status
+        hold.decision_reason = reason
+        if needed is not None:
+            assert password is not None
+            hold.decided_at, hold.decided_by = utcnow(), signer.id
+            signature = sign(session, signer, password, hold, needed, reason)
+            hold.signature_id = signature.id  # the link; the signature covers the decision
+        batch = session.get(Batch, hold.batch_id)
+        if batch is not None:
+            others = session.scalar(
+                select(func.count(Hold.id)).where(
+                    Hold.batch_id == hold.batch_id,
+                    Hold.id != hold.id,
+                    Hold.status.in_(hold_rules.UNDECIDED),
+                )
+            )
+            batch.status = hold_rules.batch_status_after(decision, batch.status, others or 0)
+        session.flush()
+    finally:
+        if previous is None:
+            session.info.pop("reason", None)
+        else:
+            session.info["reason"] = previous
+    log.info("hold %s %s by %s", hold_id, status, signer.username)
+    return hold

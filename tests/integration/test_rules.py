@@ -1,0 +1,343 @@
+"""The rules on PostgreSQL: readings stored by the ingest write path, then evaluated into
+excursions, exposures across warehouse -> truck -> warehouse, holds and signed dispositions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from cloud import rules_service as rules
+from cloud.audit import AuditEntry, verify_trail
+from cloud.db import make_engine, session_factory
+from cloud.domain.holds import DispositionError
+from cloud.models import Gateway, Sensor, Site, Zone
+from cloud.quality import Excursion, Exposure, Hold
+from cloud.signatures import Signature, SignatureRefused, create_user
+from cloud.store import Batch as IngestBatch
+from cloud.store import Store
+from cloud.traceability import Batch, CustodyInterval, Item, Product
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+SENSITIVE, ROBUST = "09506000134352", "09506000134369"
+PASSWORD = "correct horse battery"
+ZONES = [  # site, kind, gateway, zone, zone kind, sensor
+    ("wh-a", "warehouse", "wh-a-gw", "a-cold", "cold_room", "a-cold-t1"),
+    ("truck-7", "truck", "truck-7-gw", "t7-reefer", "truck_compartment", "t7-t1"),
+    ("wh-b", "warehouse", "wh-b-gw", "b-cold", "cold_room", "b-cold-t1"),
+]
+SENSOR_OF = {zone: (gateway, sensor) for _, _, gateway, zone, _, sensor in ZONES}
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+class Plant:
+    """Zones, sensors, two batches and their custody: warehouse A -> truck -> warehouse B."""
+
+    def __init__(self, url: str):
+        self.engine: Engine = make_engine(url)
+        self.sessions = session_factory(self.engine)
+        self.store = Store(self.engine)
+        self.seq: dict[str, int] = {}
+        with self.sessions(info={"actor": "test:setup"}) as s:
+            for site, kind, gateway, zone, zone_kind, sensor in ZONES:
+                s.add(Site(id=site, name=site, kind=kind))
+                s.flush()
+                s.add(Gateway(id=gateway, site_id=site))
+                s.add(Zone(id=zone, site_id=site, name=zone, kind=zone_kind, low=2, high=8))
+                s.flush()
+                s.add(Sensor(id=sensor, zone_id=zone, gateway_id=gateway, model="sim"))
+            s.add(
+                Product(
+                    gtin=SENSITIVE,
+                    name="Insulin pen",
+                    low=2,
+                    high=8,
+                    freeze_sensitive=True,
+                    stability_budget_min=120,
+                )
+            )
+            s.add(Product(gtin=ROBUST, name="Saline", low=2, high=8, freeze_sensitive=False))
+            s.flush()
+            self.sensitive = Batch(
+                gtin=SENSITIVE, lot="INS1", expires_on=date(2027, 6, 30), quantity=10
+            )
+            self.robust = Batch(gtin=ROBUST, lot="SAL1", expires_on=date(2027, 6, 30), quantity=10)
+            s.add_all([self.sensitive, self.robust])
+            s.flush()
+            items = [
+                Item(gtin=SENSITIVE, serial="1", batch_id=self.sensitive.id),
+                Item(gtin=SENSITIVE, serial="2", batch_id=self.sensitive.id),
+                Item(gtin=ROBUST, serial="1", batch_id=self.robust.id),
+            ]
+            s.add_all(items)
+            s.flush()
+            for it in items:
+                for zone, start, end in (
+                    ("a-cold", 0, 300),
+                    ("t7-reefer", 300, 600),
+                    ("b-cold", 600, None),
+                ):
+                    s.add(
+                        CustodyInterval(
+                            item_id=it.id,
+                            zone_id=zone,
+                            started_at=at(start),
+                            ended_at=None if end is None else at(end),
+                            basis="observed",
+                        )
+                    )
+            create_user(s, "qa.jane", "Jane Doe", "qa", PASSWORD)
+            create_user(s, "view.vic", "Vic Viewer", "viewer", PASSWORD)
+            s.commit()
+
+    def readings(
+        self, zone: str, start: float, values: list[float | None], quality: str = "ok"
+    ) -> list[tuple]:
+        gateway, sensor = SENSOR_OF[zone]
+        rows = []
+        for i, value in enumerate(values):
+            self.seq[gateway] = self.seq.get(gateway, 0) + 1
+            rows.append(
+                (
+                    gateway,
+                    self.seq[gateway],
+                    sensor,
+                    "temperature",
+                    value,
+                    "C",
+                    quality,
+                    at(start + i),
+                    datetime.now(UTC),
+                )
+            )
+        return rows
+
+    def ingest(self, rows: list[tuple]) -> rules.RulesOutcome:
+        """Store as ingest does (commit), then evaluate the committed readings."""
+        batch = IngestBatch()
+        batch.readings.extend(rows)
+        self.store.write(batch)
+        with self.sessions() as s:
+            outcome = rules.evaluate_readings(s, rows)
+            s.commit()
+            return outcome
+
+    def session(self, actor: str | None = None) -> Session:
+        return self.sessions(info={"actor": actor} if actor else {})
+
+
+@pytest.fixture
+def plant(pg_url: str) -> Iterator[Plant]:
+    p = Plant(pg_url)
+    try:
+        yield p
+    finally:
+        p.engine.dispose()
+
+
+def excursions(plant: Plant, zone: str) -> dict[str, Excursion]:
+    """A zone's excursions by rule, leaving out those late data withdrew."""
+    with plant.session() as s:
+        found = rules.zone_excursions(s, zone, at(-1e5), at(1e5))
+        return {e.rule: e for e in found if e.suppressed_reason != rules.WITHDRAWN}
+
+
+def test_an_alarm_excursion_exposes_and_holds_the_batches_present(plant: Plant) -> None:
+    first = plant.ingest(plant.readings("a-cold", 0, [5.0] * 30 + [11.0] * 20))
+    assert [e.rule for e in first.opened] == ["warning high > 8 for 10 min"]
+    assert first.holds == []
+    second = plant.ingest(plant.readings("a-cold", 50, [11.0] * 50 + [5.0] * 10))
+    assert {e.rule for e in second.opened} == {"alarm high > 8 for 60 min"}
+    assert {e.rule for e in second.closed} == {"warning high > 8 for 10 min"}
+    assert {h.batch_id for h in second.holds} == {plant.sensitive.id, plant.robust.id}
+    assert all(second.triggers.get(e.id) for e in second.opened)
+
+    found = excursions(plant, "a-cold")
+    alarm = found["alarm high > 8 for 60 min"]
+    assert (alarm.started_at, alarm.ended_at, alarm.state) == (at(30), at(100), "closed")
+    assert (alarm.kind, alarm.level, alarm.peak, alarm.limit) == ("high", "alarm", 11.0, 8.0)
+    with plant.session() as s:
+        (exposure, excursion), *_ = [
+            x for x in rules.batch_exposures(s, plant.sensitive.id) if x[1].id == alarm.id
+        ]
+        assert (exposure.items, exposure.minutes) == (2, 70.0)
+        assert (exposure.min_value, exposure.max_value) == (11.0, 11.0)
+        assert exposure.degree_minutes == pytest.approx(70 * 3.0)
+        assert s.get(Batch, plant.sensitive.id).status == "held"
+        assert s.get(Batch, plant.robust.id).status == "held"
+        # one undecided hold per batch, whatever the number of reasons
+        (hold,) = s.scalars(select(Hold).where(Hold.batch_id == plant.sensitive.id))
+        assert "alarm-level excursion" in hold.reason
+        assert rules.remaining_budget(s, plant.sensitive.id) == pytest.approx(120 - 70)
+        actors = set(s.scalars(select(AuditEntry.actor).where(AuditEntry.record_table == "holds")))
+        assert actors == {rules.SYSTEM_ACTOR}
+    assert verify_trail(plant.engine).intact
+
+
+def test_freezing_holds_only_freeze_sensitive_products(plant: Plant) -> None:
+    outcome = plant.ingest(plant.readings("a-cold", 0, [5.0] * 5 + [-0.2] * 2 + [5.0] * 5))
+    (freezing,) = [e for e in outcome.opened if e.kind == "freezing"]
+    assert (freezing.started_at, freezing.ended_at) == (at(5), at(7))
+    assert [h.batch_id for h in outcome.holds] == [plant.sensitive.id]
+    with plant.session() as s:
+        assert "freezing of a freeze-sensitive product" in outcome.holds[0].reason
+        assert s.get(Batch, plant.robust.id).status == "available"
+        exposed = s.scalars(select(Exposure.batch_id).where(Exposure.excursion_id == freezing.id))
+        assert set(exposed) == {plant.sensitive.id, plant.robust.id}  # recorded for both
+
+
+def test_a_truck_backlog_a_day_late_raises_what_it_would_have_live(plant: Plant) -> None:
+    # The warehouse reports live; the truck was offline and uploads its backlog later,
+    # newest chunk first (a buffer drained out of order), each chunk its own batch.
+    plant.ingest(plant.readings("b-cold", 600, [5.0] * 30))
+    truck = plant.readings("t7-reefer", 300, [5.0] * 60 + [13.0] * 80 + [5.0] * 160)
+    for chunk in (truck[200:], truck[100:200], truck[:100]):
+        plant.ingest(chunk)
+    found = excursions(plant, "t7-reefer")
+    timed = {r: (e.started_at, e.ended_at) for r, e in found.items() if not e.suppressed_reason}
+    assert timed["alarm high > 8 for 60 min"] == (at(360), at(440))
+    assert timed["alarm high > 12 for 15 min"] == (at(360), at(440))
+    assert timed["warning high > 8 for 10 min"] == (at(360), at(440))
+    assert not [e for e in found.values() if e.kind == "unknown_conditions"]
+    with plant.session() as s:
+        withdrawn = [
+            e
+            for e in rules.zone_excursions(s, "t7-reefer", at(0), at(1000))
+            if e.suppressed_reason == rules.WITHDRAWN
+        ]
+        # The middle chunk alone showed a run from minute 400; the oldest chunk moved its
+        # start to 360: the first record stays, withdrawn, with its reason.
+        assert {e.started_at for e in withdrawn} == {at(400)}
+    with plant.session() as s:
+        truck_exposures = [
+            x
+            for x, e in rules.batch_exposures(s, plant.robust.id)
+            if e.zone_id == "t7-reefer" and e.suppressed_reason != rules.WITHDRAWN
+        ]
+        assert truck_exposures and all(x.minutes == 80.0 for x in truck_exposures)
+        assert s.get(Batch, plant.robust.id).status == "held"
+
+
+def test_a_monitoring_gap_while_product_is_present_is_unknown_conditions(plant: Plant) -> None:
+    plant.ingest(plant.readings("a-cold", 0, [5.0] * 10))
+    with plant.session() as s:
+        opened = rules.check_gaps(s, at(9 + 20))
+        s.commit()
+        (gap,) = opened.opened
+        assert (gap.kind, gap.level, gap.started_at, gap.state) == (
+            "unknown_conditions",
+            "warning",
+            at(9),
+            "open",
+        )
+        assert opened.holds == []
+        escalated = rules.check_gaps(s, at(9 + 61))
+        s.commit()
+        assert [e.level for e in escalated.changed] == ["alarm"]
+        assert {h.batch_id for h in escalated.holds} == {plant.sensitive.id, plant.robust.id}
+        assert "monitoring gap" in escalated.holds[0].reason
+    closed = plant.ingest(plant.readings("a-cold", 90, [5.0]))
+    (ended,) = closed.closed
+    assert (ended.started_at, ended.ended_at) == (at(9), at(90))
+
+
+def test_a_gap_with_no_product_present_is_recorded_not_alarmed(plant: Plant) -> None:
+    plant.ingest(plant.readings("b-cold", 0, [5.0] * 3))  # b-cold is empty until minute 600
+    outcome = plant.ingest(plant.readings("b-cold", 200, [5.0]))
+    (gap,) = outcome.opened
+    assert gap.kind == "unknown_conditions" and gap.suppressed_reason == rules.NO_PRODUCT
+    assert outcome.holds == []
+
+
+def test_bad_quality_readings_do_not_end_an_excursion(plant: Plant) -> None:
+    plant.ingest(plant.readings("a-cold", 0, [5.0] * 5 + [9.0] * 15))
+    plant.ingest(plant.readings("a-cold", 20, [5.0] * 5, quality="calibration_overdue"))
+    found = excursions(plant, "a-cold")
+    assert found["warning high > 8 for 10 min"].state == "open"
+    plant.ingest(plant.readings("a-cold", 25, [5.0]))
+    assert excursions(plant, "a-cold")["warning high > 8 for 10 min"].ended_at == at(25)
+
+
+def test_suppression_window_is_recorded_not_hidden(plant: Plant) -> None:
+    with plant.session("test:setup") as s:
+        rules.add_suppression(s, "a-cold", at(0), at(60), "receiving at dock door 2", 30)
+        s.commit()
+    plant.ingest(plant.readings("a-cold", 0, [5.0] * 5 + [9.0] * 20 + [5.0] * 5))
+    warning = excursions(plant, "a-cold")["warning high > 8 for 10 min"]
+    assert warning.suppressed_reason == "receiving at dock door 2"
+    with plant.session() as s:
+        assert rules.open_holds(s) == []
+
+
+def test_qa_dispositions_a_hold_with_a_signature(plant: Plant) -> None:
+    plant.ingest(plant.readings("a-cold", 0, [5.0] * 5 + [-1.0] * 3 + [5.0] * 3))
+    with plant.session("qa.jane") as s:
+        (hold,) = rules.open_holds(s)
+        with pytest.raises(SignatureRefused):
+            rules.disposition_hold(s, hold.id, "release", "qa.jane", "wrong password", reason="ok")
+        s.rollback()
+        with pytest.raises(DispositionError, match="needs your password"):
+            rules.disposition_hold(s, hold.id, "release", "qa.jane", None, reason="ok")
+        rules.disposition_hold(s, hold.id, "investigate", "qa.jane", None, reason="stability data")
+        s.commit()
+        assert s.get(Hold, hold.id).status == "investigating"
+        assert s.get(Batch, hold.batch_id).status == "held"
+        decided = rules.disposition_hold(
+            s, hold.id, "release", "qa.jane", PASSWORD, reason="within stability data, ref SD-12"
+        )
+        s.commit()
+        assert (decided.status, decided.decided_by is not None) == ("released", True)
+        signature = s.get(Signature, decided.signature_id)
+        assert (signature.meaning, signature.username) == ("release", "qa.jane")
+        assert s.get(Batch, hold.batch_id).status == "available"
+        with pytest.raises(DispositionError, match="released already"):
+            rules.disposition_hold(s, hold.id, "reject", "qa.jane", PASSWORD, reason="again")
+        reasons = set(
+            s.scalars(
+                select(AuditEntry.reason).where(
+                    AuditEntry.record_table == "holds", AuditEntry.action == "update"
+                )
+            )
+        )
+        assert {"stability data", "within stability data, ref SD-12"} <= reasons
+    with plant.session("view.vic") as s:
+        plant.ingest(plant.readings("a-cold", 11, [-1.0] * 2 + [5.0]))
+        (again,) = rules.open_holds(s)
+        with pytest.raises(SignatureRefused, match="cannot sign"):
+            rules.disposition_hold(s, again.id, "reject", "view.vic", PASSWORD, reason="no")
+    assert verify_trail(plant.engine).intact
+
+
+def test_reject_blocks_the_batch_for_good(plant: Plant) -> None:
+    plant.ingest(plant.readings("a-cold", 0, [5.0] * 5 + [-1.0] * 3 + [5.0] * 3))
+    with plant.session("qa.jane") as s:
+        (hold,) = rules.open_holds(s)
+        rules.disposition_hold(
+            s, hold.id, "reject", "qa.jane", PASSWORD, meaning="rejection", reason="frozen, destroy"
+        )
+        s.commit()
+        assert s.get(Batch, hold.batch_id).status == "rejected"
+    plant.ingest(plant.readings("a-cold", 11, [-1.0] * 2 + [5.0]))
+    with plant.session() as s:
+        assert rules.open_holds(s) == []  # a rejected batch is not held again
+
+
+def test_budget_and_mkt_follow_the_batch_across_zones(plant: Plant) -> None:
+    plant.ingest(plant.readings("a-cold", 0, [5.0] * 280 + [9.0] * 40 + [5.0] * 10))
+    plant.ingest(plant.readings("t7-reefer", 300, [5.0] * 200 + [9.5] * 60 + [5.0] * 40))
+    with plant.session() as s:
+        zones = {e.zone_id for _, e in rules.batch_exposures(s, plant.sensitive.id)}
+        assert zones == {"a-cold", "t7-reefer"}
+        # a-cold 280..300 (custody ends at 300) + the truck 500..560
+        assert rules.remaining_budget(s, plant.sensitive.id) == pytest.approx(120 - 20 - 60)
+        value = rules.mkt_for_batch(s, plant.sensitive.id, now=at(600))
+        assert value is not None and 5.0 < value < 9.5
+        assert rules.mkt_for_zone(s, "a-cold", at(0), at(280)) == pytest.approx(5.0)
