@@ -15,13 +15,16 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
 
+from cloud import rules_service
 from cloud.store import Batch, Store
 from edge import wire
 
@@ -92,6 +95,8 @@ class IngestWorker:
         self.connected = threading.Event()
         self.written = 0
         self.dead = 0
+        self.rules = True  # evaluate the cold-chain rules after each commit
+        self.on_rules: Any = None  # called with each committed rules_service.RulesOutcome
         self.client = self._make_client(client_id)
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
@@ -199,9 +204,11 @@ class IngestWorker:
                 if singly:
                     self._write_singly(deliveries)
                 else:
-                    result = self.store.write(decode_batch(deliveries))
+                    batch = decode_batch(deliveries)
+                    result = self.store.write(batch)
                     self.written += result.readings_offered
                     self.dead += result.dead_letters
+                    self._evaluate_rules(batch.readings)
                 break
             except IntegrityError as exc:
                 # A message the schema refuses must not block the ones behind it.
@@ -217,6 +224,19 @@ class IngestWorker:
         for d in deliveries:
             if d.qos > 0:
                 self.client.ack(d.mid, d.qos)
+
+    def _evaluate_rules(self, readings: list[Any]) -> None:
+        """Cold-chain rules on the committed readings; a failure is logged, never raised."""
+        if not (self.rules and readings):
+            return
+        try:
+            with Session(self.store.engine) as session:
+                outcome = rules_service.evaluate_readings(session, readings)
+                session.commit()
+            if self.on_rules is not None:
+                self.on_rules(outcome)
+        except Exception:
+            log.exception("rules failed on %d committed readings; ingest goes on", len(readings))
 
     def _write_singly(self, deliveries: list[Delivery]) -> None:
         """Each message in its own transaction; one that cannot be stored is dead-lettered."""
