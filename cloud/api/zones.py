@@ -1,22 +1,110 @@
-"""What is in a zone now, and what was there between two times."""
+"""Zones: list, read, register, change their limits (audited), and what is in a zone now
+and was there between two times."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint
-from pydantic import Field
+from pydantic import Field, model_validator
+from sqlalchemy import select
 
-from cloud.api.contract import endpoint
+from cloud.api.contract import Body, endpoint
 from cloud.api.database import get_db
 from cloud.api.lookup import get_or_404
 from cloud.api.pagination import Instant, Page, TimeWindow, page_of, window_bounds
-from cloud.api.problems import parse_query
+from cloud.api.problems import Problem, parse_body, parse_query
+from cloud.api.records import Records
 from cloud.api.representations import interval_json, item_json
 from cloud.custody_service import items_in_zone, zone_window_query
-from cloud.models import Zone
+from cloud.models import Site, Zone
 
 bp = Blueprint("zones", __name__, url_prefix="/api/zones")
+
+
+class NewZone(Body):
+    id: str = Field(min_length=1, max_length=64)
+    site_id: str
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(min_length=1, max_length=32, description="cold_room, truck_compartment, ...")
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> NewZone:
+        _check_limits(self.low, self.high)
+        return self
+
+
+class ZoneChange(Body):
+    """Limits decide what counts as an excursion: changing them needs a reason."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    kind: str | None = Field(None, min_length=1, max_length=32)
+    low: float | None = None
+    high: float | None = None
+
+
+class ZoneFilter(Page):
+    site_id: str | None = None
+
+
+def _check_limits(low: float | None, high: float | None) -> None:
+    if low is not None and high is not None and low >= high:
+        raise ValueError(f"low {low} is not below high {high}")
+
+
+def zone_json(z: Zone) -> dict[str, Any]:
+    return {
+        "id": z.id,
+        "site_id": z.site_id,
+        "name": z.name,
+        "kind": z.kind,
+        "low": z.low,
+        "high": z.high,
+    }
+
+
+ZONES = Records(Zone, "zone", zone_json, {"site_id": (Site, "site")})
+
+
+def _limits_in_order(zone: Zone) -> None:
+    try:
+        _check_limits(zone.low, zone.high)
+    except ValueError as exc:
+        raise Problem(422, "validation", "Invalid request", str(exc)) from exc
+
+
+@bp.get("")
+@endpoint("viewer", query=ZoneFilter)
+def list_zones() -> Any:
+    """Zones by id; filter by site_id."""
+    given = parse_query(ZoneFilter)
+    query = select(Zone).order_by(Zone.id)
+    if given.site_id:
+        query = query.where(Zone.site_id == given.site_id)
+    return ZONES.listing(query, given)
+
+
+@bp.post("")
+@endpoint("admin", body=NewZone, status=201)
+def create_zone() -> Any:
+    """Register a zone of a site with its temperature limits."""
+    return ZONES.create(parse_body(NewZone))
+
+
+@bp.get("/<zone_id>")
+@endpoint("viewer")
+def get_zone(zone_id: str) -> Any:
+    """One zone."""
+    return ZONES.show(zone_id)
+
+
+@bp.patch("/<zone_id>")
+@endpoint("admin", body=ZoneChange)
+def change_zone(zone_id: str) -> Any:
+    """Change a zone's name, kind or limits (an audited update: give a reason)."""
+    return ZONES.change(zone_id, parse_body(ZoneChange), _limits_in_order)
 
 
 class Between(TimeWindow):
