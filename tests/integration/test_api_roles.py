@@ -117,7 +117,6 @@ ARGUMENTS = {
     "recall_id": "999999",
     "hold_id": "999999",
     "line_id": "999999",
-    "site_id": "nowhere",
 }
 
 
