@@ -14,11 +14,13 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from cloud.cli import main as cli
-from cloud.custody_service import rebuild_custody
+from cloud.custody_service import item_timeline, rebuild_custody
 from cloud.epcis import validate
-from cloud.models import Observation, Reading, Sensor
-from cloud.traceability import Batch, EpcisReceipt, Item, Scan
+from cloud.epcis_inbound import import_document
+from cloud.models import Observation, Reading, ReadPoint, Sensor
+from cloud.traceability import Batch, EpcisReceipt, Item, Product, Scan
 from edge.gs1 import decode_epc
+from edge.gs1 import parse_epc_uri as decode_epc_uri
 from tests.integration.api_support import GTIN, Api, at, epc, running_api
 
 pytestmark = pytest.mark.integration
@@ -258,3 +260,50 @@ def test_the_cli_exports_and_imports(api: Api, pg_url: str, tmp_path: Path) -> N
         "partner:acme"
     ]
     assert batch_id and item.batch_id == batch_id
+
+
+EXAMPLES = ROOT.parent / "shared" / "conformance" / "epcis"
+
+
+def test_every_gs1_example_imports_and_a_mapped_read_point_places_its_items(api: Api) -> None:
+    db = api.db
+    db.info["actor"] = "test-setup"
+    vial = "0614141.107346.2017"  # Example 9.6.1: read at the partner's SGLN 0614141.07346.1234
+    partner_gtin = decode_epc_uri(f"urn:epc:id:sgtin:{vial}").gtin
+    db.add(Product(gtin=partner_gtin, name="partner vial"))
+    db.flush()
+    lot = db.scalars(select(Batch).where(Batch.lot == "L1")).one()
+    db.add(Item(gtin=partner_gtin, serial="2017", batch_id=lot.id))
+    # A partner's read point is mapped by registering it under the partner's own URI.
+    db.add(
+        ReadPoint(
+            id="urn:epc:id:sgln:0614141.07346.1234",
+            zone_id="b-cold",
+            gateway_id="wh-b-gw",
+            reader="partner",
+            business_step="receiving",
+        )
+    )
+    db.commit()
+    paths = sorted(
+        path
+        for folder in ("JSON", "JSON-simple-context")  # GS1's example documents
+        for path in (EXAMPLES / folder).rglob("*")
+        if path.suffix in (".json", ".jsonld")
+    )
+    assert len(paths) == 65, f"GS1 examples missing under {EXAMPLES}"
+    imported = 0
+    for path in paths:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        report = import_document(db, doc, actor="partner")
+        db.commit()
+        assert report.imported + report.duplicates + len(report.skipped) <= report.events
+        imported += report.imported
+    assert imported >= 1
+    item = db.scalars(select(Item).where(Item.gtin == partner_gtin)).one()
+    (where,) = [c for c in item_timeline(db, item.id) if c.ended_at is None]
+    assert where.zone_id == "b-cold"
+    again = import_document(
+        db, json.loads((EXAMPLES / "JSON/Example_9.6.1-ObjectEvent.jsonld").read_text()), "partner"
+    )
+    assert again.imported == 0 and again.duplicates == 1
