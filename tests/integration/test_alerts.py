@@ -16,7 +16,9 @@ from cloud.db import make_engine, session_factory
 from cloud.domain.alerts import EscalationPolicy
 from cloud.domain.lifecycle import IllegalTransition
 from cloud.notify import add_channel
+from cloud.quality import Excursion
 from tests.integration.alerting_support import World, at, seed_world
+from tests.integration.api_support import running_api
 
 pytestmark = pytest.mark.integration
 POLICY = EscalationPolicy((timedelta(minutes=30), timedelta(hours=2)), timedelta(hours=1))
@@ -127,3 +129,56 @@ def test_open_alerts_most_severe_first(db: Session, world: World) -> None:
     alerts_service.raise_alerts(db, [world.excursion], [], now=at(5))
     db.commit()
     assert [a.severity for a in alerts_service.open_alerts(db)] == ["critical", "info"]
+
+
+def test_alerts_through_the_api(pg_url: str) -> None:
+    with running_api(pg_url) as api:
+        db = api.db
+        db.info["actor"] = "test-setup"
+        excursion = Excursion(
+            zone_id="a-cold",
+            profile_id="2-8C",
+            rule="alarm high",
+            kind="high",
+            level="alarm",
+            started_at=at(0),
+            ended_at=at(45),
+            peak=12.5,
+            limit=8.0,
+            state="closed",
+            detected_at=at(30),
+        )
+        db.add(excursion)
+        db.flush()
+        (alert,) = alerts_service.raise_alerts(db, [excursion], [], now=at(31))
+        db.commit()
+        c, url = api.client, f"/api/alerts/{alert.id}"
+        listed = c.get("/api/alerts?state=unresolved", headers=api.as_("viewer")).get_json()
+        assert [a["id"] for a in listed["items"]] == [alert.id]
+        assert listed["items"][0]["site_id"] == "wh-a"
+        bad = c.get("/api/alerts?state=forgotten", headers=api.as_("viewer"))
+        assert bad.status_code == 400
+        commented = c.post(
+            f"{url}/comments", json={"text": "checking the door"}, headers=api.as_("operator")
+        )
+        assert commented.status_code == 201
+        assigned = c.post(f"{url}/assign", json={"username": "qa"}, headers=api.as_("qa"))
+        assert assigned.get_json()["assignee"] == "qa"
+        nobody = c.post(f"{url}/assign", json={"username": "ghost"}, headers=api.as_("qa"))
+        assert nobody.status_code == 404
+        acked = c.post(f"{url}/acknowledge", headers=api.as_("operator")).get_json()
+        assert (acked["state"], acked["acknowledged_by"]) == ("acknowledged", "operator")
+        twice = c.post(f"{url}/acknowledge", headers=api.as_("operator"))
+        assert twice.status_code == 409
+        assert twice.get_json()["type"] == "urn:coldchain:problem:illegal-transition"
+        resolved = c.post(f"{url}/resolve", json={}, headers=api.as_("qa")).get_json()
+        assert resolved["state"] == "resolved"
+        assert [x["text"] for x in resolved["comments"]] == ["checking the door"]
+        late = c.post(f"{url}/assign", json={"username": "qa"}, headers=api.as_("qa"))
+        assert late.status_code == 409
+        report = c.get(f"/api/excursions/{excursion.id}/report.pdf", headers=api.as_("viewer"))
+        assert report.status_code == 200 and report.mimetype == "application/pdf"
+        assert report.data.startswith(b"%PDF-")
+        missing = c.get("/api/excursions/404/report.pdf", headers=api.as_("viewer"))
+        assert missing.status_code == 404
+        assert c.get("/api/alerts/404", headers=api.as_("viewer")).status_code == 404

@@ -4,6 +4,7 @@ retried with backoff, every attempt recorded) and e-mail to a local SMTP server.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -12,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from cloud import alerts_service
 from cloud.db import make_engine, session_factory
-from cloud.domain.alerts import Backoff, signature_valid
+from cloud.domain.alerts import Backoff, EscalationPolicy, signature_valid
 from cloud.notify import SmtpSettings, default_senders, deliver_due, notifications_of
 from cloud.notify import add_channel as add
+from cloud.scheduler import Scheduler, SchedulerConfig
 from tests.integration.alerting_support import (
     World,
     at,
@@ -160,3 +162,41 @@ def test_channel_validation(db: Session) -> None:
         add(db, "x", "webhook", "ftp://a")
     with pytest.raises(ValueError, match="not an address"):
         add(db, "y", "email", "nobody")
+
+
+def test_the_scheduler_escalates_reminds_and_delivers(pg_url: str, world: World) -> None:
+    engine = make_engine(pg_url)
+    sessions = session_factory(engine)
+    with sessions() as db, webhook_receiver() as hook, smtp_server() as mailbox:
+        db.info["actor"] = "test-setup"
+        add(db, "duty", "webhook", hook.url, secret="k", min_severity="info")
+        add(db, "supervisor", "email", "supervisor@example.org", level=1)
+        alerts_service.raise_alerts(db, [world.excursion], [], now=at(0))
+        db.commit()
+        clock = [at(0)]
+        config = SchedulerConfig(
+            policy=EscalationPolicy.parse("30", 60), backoff=BACKOFF, interval_s=0.01
+        )
+        smtp = SmtpSettings(host=mailbox.host, port=mailbox.port)
+        scheduler = Scheduler(
+            sessions, config, clock=lambda: clock[0], senders=default_senders(smtp)
+        )
+        assert scheduler.tick().delivered == 1  # the opening, to the duty webhook
+        clock[0] = at(30)
+        tick = scheduler.tick()
+        assert (tick.escalated, tick.delivered) == (1, 1)  # the supervisor, by e-mail
+        assert [m[1] for m in mailbox.messages] == [["supervisor@example.org"]]
+        clock[0] = at(60)
+        tick = scheduler.tick()
+        assert (tick.reminded, tick.delivered) == (1, 2)  # both tiers are reminded
+        assert [r.headers["X-Coldchain-Event"] for r in hook.requests] == [
+            "opened",
+            "reminder:20260302T070000Z",
+        ]
+        stop = threading.Event()
+        runner = threading.Thread(target=scheduler.run, args=(stop,))
+        runner.start()
+        stop.set()
+        runner.join(timeout=10)
+        assert not runner.is_alive()
+    engine.dispose()
