@@ -62,7 +62,8 @@ class Report(FPDF):
 
     def rows(self, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
         self.set_font("Helvetica", size=8)
-        with self.table(text_align="LEFT", line_height=5) as table:
+        widths = (1, 3) if len(header) == 2 else None  # a label and its value
+        with self.table(text_align="LEFT", line_height=5, col_widths=widths) as table:
             table.row([_t(h) for h in header])
             for values in rows:
                 table.row([_t(v) for v in values])
