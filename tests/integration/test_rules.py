@@ -41,7 +41,8 @@ def at(minutes: float) -> datetime:
 class Plant:
     """Zones, sensors, two batches and their custody: warehouse A -> truck -> warehouse B."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, tag: str = ""):
+        self.sensor_of = {z: (gw + tag, sensor) for z, (gw, sensor) in SENSOR_OF.items()}
         self.engine: Engine = make_engine(url)
         self.sessions = session_factory(self.engine)
         self.store = Store(self.engine)
@@ -50,10 +51,10 @@ class Plant:
             for site, kind, gateway, zone, zone_kind, sensor in ZONES:
                 s.add(Site(id=site, name=site, kind=kind))
                 s.flush()
-                s.add(Gateway(id=gateway, site_id=site))
+                s.add(Gateway(id=gateway + tag, site_id=site))
                 s.add(Zone(id=zone, site_id=site, name=zone, kind=zone_kind, low=2, high=8))
                 s.flush()
-                s.add(Sensor(id=sensor, zone_id=zone, gateway_id=gateway, model="sim"))
+                s.add(Sensor(id=sensor, zone_id=zone, gateway_id=gateway + tag, model="sim"))
             s.add(
                 Product(
                     gtin=SENSITIVE,
@@ -101,7 +102,7 @@ class Plant:
     def readings(
         self, zone: str, start: float, values: list[float | None], quality: str = "ok"
     ) -> list[tuple]:
-        gateway, sensor = SENSOR_OF[zone]
+        gateway, sensor = self.sensor_of[zone]
         rows = []
         for i, value in enumerate(values):
             self.seq[gateway] = self.seq.get(gateway, 0) + 1

@@ -1,0 +1,135 @@
+"""End to end: readings published to the real Mosquitto, stored by the real ingest worker
+process on PostgreSQL, which runs the rules after each commit: excursion, exposures and
+holds committed; a truck's backlog arriving late raises what it would have raised live."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select
+
+from cloud import rules_service as rules
+from cloud.quality import Excursion, Exposure, Hold
+from cloud.traceability import Batch
+from edge import wire
+from tests.conftest import ingest_args, start_ingest, wait_until
+from tests.integration.test_rules import ZONES, Plant, at
+
+pytestmark = pytest.mark.integration
+SITE_OF = {zone: site for site, _, _, zone, _, _ in ZONES}
+
+
+@pytest.fixture
+def plant(pg_url: str) -> Iterator[Plant]:
+    p = Plant(pg_url, tag=f"-{uuid.uuid4().hex[:6]}")  # gateways of this test only
+    try:
+        yield p
+    finally:
+        p.engine.dispose()
+
+
+class Publisher:
+    """A gateway's publishing side reduced to paho: envelopes of readings at QoS 1."""
+
+    def __init__(self, broker: tuple[str, int]):
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"rules-{uuid.uuid4()}")
+        self.client.connect(*broker)
+        self.client.loop_start()
+
+    def send(self, plant: Plant, zone: str, rows: list[tuple]) -> None:
+        gateway = plant.sensor_of[zone][0]
+        records = [
+            (
+                seq,
+                wire.encode_reading_body(sensor, q, v, unit, wire.Quality(quality), taken),
+            )
+            for _gw, seq, sensor, q, v, unit, quality, taken, _received in rows
+        ]
+        payload = wire.assemble_readings(gateway, SITE_OF[zone], records, datetime.now(UTC))
+        info = self.client.publish(wire.topic(SITE_OF[zone], gateway, "readings"), payload, qos=1)
+        info.wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def count(plant: Plant, query: object) -> int:
+    with plant.session() as s:
+        return int(s.scalar(query) or 0)
+
+
+def test_readings_through_mosquitto_and_ingest_raise_exposures_and_holds(
+    plant: Plant,
+    pg_url: str,
+    mosquitto: tuple[str, int],
+    processes: Callable[..., object],
+) -> None:
+    start_ingest(processes, "ingest", ingest_args(pg_url, mosquitto, shared=True))
+    publisher = Publisher(mosquitto)
+    try:
+        # Live, in the warehouse: one envelope a "minute" worth of readings at a time.
+        live = plant.readings("a-cold", 0, [5.0] * 10 + [11.0] * 70 + [5.0] * 5)
+        for i in range(0, len(live), 10):
+            publisher.send(plant, "a-cold", live[i : i + 10])
+        alarm = select(func.count(Excursion.id)).where(
+            Excursion.zone_id == "a-cold",
+            Excursion.rule == "alarm high > 8 for 60 min",
+            Excursion.state == "closed",
+        )
+        wait_until(lambda: count(plant, alarm) == 1, 60, "the alarm excursion to be committed")
+        with plant.session() as s:
+            excursion = s.scalars(
+                select(Excursion).where(Excursion.rule == "alarm high > 8 for 60 min")
+            ).one()
+            assert (excursion.started_at, excursion.ended_at) == (at(10), at(80))
+            exposures = s.scalars(select(Exposure).where(Exposure.excursion_id == excursion.id))
+            assert {(x.batch_id, x.minutes) for x in exposures} == {
+                (plant.sensitive.id, 70.0),
+                (plant.robust.id, 70.0),
+            }
+            assert {h.batch_id for h in s.scalars(select(Hold))} == {
+                plant.sensitive.id,
+                plant.robust.id,
+            }
+            assert s.get(Batch, plant.robust.id).status == "held"
+
+        # The truck was offline; a day later its backlog arrives, newest envelopes first.
+        backlog = plant.readings("t7-reefer", 300, [5.0] * 40 + [-0.8] * 30 + [5.0] * 30)
+        for i in reversed(range(0, len(backlog), 25)):
+            publisher.send(plant, "t7-reefer", backlog[i : i + 25])
+        freezing = select(func.count(Excursion.id)).where(
+            Excursion.zone_id == "t7-reefer",
+            Excursion.kind == "freezing",
+            Excursion.suppressed_reason.is_(None),
+        )
+        wait_until(lambda: count(plant, freezing) == 1, 60, "the truck's freezing excursion")
+        warning = select(func.count(Excursion.id)).where(
+            Excursion.zone_id == "t7-reefer",
+            Excursion.rule == "warning low < 2 for 10 min",
+            Excursion.suppressed_reason.is_(None),
+        )
+        wait_until(lambda: count(plant, warning) == 1, 30, "the truck's low excursion")
+        with plant.session() as s:
+            live_like = {
+                e.rule: (e.started_at, e.ended_at)
+                for e in rules.zone_excursions(s, "t7-reefer", at(0), at(1000))
+                if e.suppressed_reason is None
+            }
+            assert live_like["alarm freezing <= 0"] == (at(340), at(370))
+            assert live_like["warning low < 2 for 10 min"] == (at(340), at(370))
+            assert "alarm low < 2 for 60 min" not in live_like  # 30 minutes: under its delay
+            truck = [
+                x
+                for x, e in rules.batch_exposures(s, plant.sensitive.id)
+                if e.zone_id == "t7-reefer" and e.kind == "freezing"
+            ]
+            assert [x.minutes for x in truck] == [30.0]
+            assert truck[0].min_value == -0.8
+    finally:
+        publisher.close()
