@@ -1,4 +1,5 @@
-"""The audit trail's hash chain as plain values: canonical JSON, hashing, verification."""
+"""The audit trail's hash chain as plain values (cloud.domain.audit_chain): canonical JSON,
+hashing, verification."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from cloud.audit import (
+from cloud.domain.audit_chain import (
     GENESIS,
     ChainEntry,
     canonical_json,
@@ -204,3 +205,19 @@ def test_verification_reads_entries_lazily_and_stops_at_the_first_problem():
     problem = verify_chain(stream(), head(entries)).problem
     assert problem is not None and problem.entry_id == 2
     assert seen == [1, 2]
+
+
+def test_the_chain_is_pure_domain_code() -> None:
+    import ast
+    from pathlib import Path
+
+    import cloud.domain.audit_chain as chain
+
+    tree = ast.parse(Path(chain.__file__).read_text())
+    imported = {
+        (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not {m for m in imported if m.split(".")[0] in ("sqlalchemy", "flask", "cloud")}
