@@ -22,6 +22,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -344,6 +345,24 @@ def questions(url: str, items: int, queries: int) -> dict[str, dict[str, float]]
     return results
 
 
+def code_version() -> dict:
+    """The commit measured, and whether the work tree differed from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "cloud", "bench"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
 def table(result: dict) -> str:
     lines = [
         f"custody: {result['load']['items_rows']:,} items, "
@@ -385,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         "load": loaded,
         "questions": asked,
         "meets_targets": all(q["meets_target"] for q in asked.values()),
+        "code": code_version(),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
