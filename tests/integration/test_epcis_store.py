@@ -307,3 +307,20 @@ def test_every_gs1_example_imports_and_a_mapped_read_point_places_its_items(api:
         db, json.loads((EXAMPLES / "JSON/Example_9.6.1-ObjectEvent.jsonld").read_text()), "partner"
     )
     assert again.imported == 0 and again.duplicates == 1
+
+
+def test_export_and_import_work_on_sqlite_too(sqlite_url: str) -> None:
+    with running_api(sqlite_url) as lite:
+        batch_id = stored_history(lite)
+        viewer, op = lite.as_("viewer"), lite.as_("operator")
+        got = lite.client.get(f"/api/epcis/events?batch={batch_id}&sensors=true", headers=viewer)
+        doc = json.loads(got.get_data())
+        assert validate(doc, SCHEMA) == [] and len(events(doc)) >= 6
+        sgtin = decode_epc(epc(3)).pure_identity_uri
+        partner = partner_document(
+            observed("urn:uuid:3", [sgtin], "urn:coldchain:readpoint:b-cold-door", 400)
+        )
+        report = lite.client.post("/api/epcis/events", json=partner, headers=op).json
+        assert (report["imported"], report["sightings"]) == (1, 1)
+        where = lite.client.get(f"/api/items/{epc(3)}/custody/current", headers=op).json
+        assert where["custody"]["zone_id"] == "b-cold"
