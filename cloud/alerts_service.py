@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, and_, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -119,6 +120,22 @@ def raise_alerts(
         if alert is not None:
             raised.append(alert)
     return raised
+
+
+def _without_alert(model: Any, subject_kind: str) -> Select[Any]:
+    """Rows of `model` (excursions, holds) that no alert names yet."""
+    named = and_(Alert.subject_kind == subject_kind, Alert.subject_id == cast(model.id, String))
+    return select(model).outerjoin(Alert, named).where(Alert.id.is_(None)).order_by(model.id)
+
+
+def raise_pending(session: Session, now: datetime) -> list[Alert]:
+    """Alerts for excursions and open holds that have none yet (the scheduler's sweep, so no
+    excursion goes unannounced whoever stored it)."""
+    unsuppressed = Excursion.suppressed_reason.is_(None)
+    excursions = session.scalars(_without_alert(Excursion, "excursion").where(unsuppressed))
+    undecided = Hold.status.in_(("open", "investigating"))
+    holds = session.scalars(_without_alert(Hold, "hold").where(undecided))
+    return raise_alerts(session, list(excursions), list(holds), now=now)
 
 
 def get_alert(session: Session, alert_id: int) -> Alert:

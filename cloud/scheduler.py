@@ -1,5 +1,6 @@
-"""The scheduler process: on every tick, block expired batches, warn of expiring ones,
-escalate and remind unacknowledged alerts, and deliver the notifications that are due.
+"""The scheduler process: on every tick, raise alerts for excursions and holds that have
+none, block expired batches, warn of expiring ones, escalate and remind unacknowledged
+alerts, and deliver the notifications that are due.
 
 Run one per installation (`coldchain-cloud scheduler`). Every step is idempotent and reads
 the time from the clock it is given, so a test drives it tick by tick on a clock it moves.
@@ -33,6 +34,7 @@ class SchedulerConfig:
 @dataclass
 class TickReport:
     at: datetime
+    raised: int = 0
     expired: int = 0
     expiry_warnings: int = 0
     escalated: int = 0
@@ -62,6 +64,10 @@ class Scheduler:
         now = self.clock()
         report = TickReport(now)
         jobs: list[tuple[str, Callable[[Session], None]]] = [
+            (
+                "alerts for new excursions and holds",
+                lambda s: setattr(report, "raised", len(alerts_service.raise_pending(s, now))),
+            ),
             (
                 "block expired",
                 lambda s: setattr(report, "expired", len(expiry.block_expired(s, now))),
@@ -95,7 +101,7 @@ class Scheduler:
                 except Exception:
                     session.rollback()
                     log.exception("scheduler job %r failed at %s", name, now.isoformat())
-        if any((report.expired, report.escalated, report.delivered, report.failed)):
+        if any((report.raised, report.expired, report.escalated, report.delivered, report.failed)):
             log.info("scheduler tick %s: %s", now.isoformat(), report)
         return report
 

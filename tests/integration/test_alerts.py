@@ -182,3 +182,16 @@ def test_alerts_through_the_api(pg_url: str) -> None:
         missing = c.get("/api/excursions/404/report.pdf", headers=api.as_("viewer"))
         assert missing.status_code == 404
         assert c.get("/api/alerts/404", headers=api.as_("viewer")).status_code == 404
+
+
+def test_the_sweep_announces_what_nobody_raised(db: Session, world: World) -> None:
+    swept = alerts_service.raise_pending(db, at(40))
+    assert sorted((a.subject_kind, a.subject_id) for a in swept) == [
+        ("excursion", str(world.excursion.id)),
+        ("hold", str(world.hold.id)),
+    ]
+    assert alerts_service.raise_pending(db, at(41)) == []
+    db.info["reason"] = "released"
+    world.hold.status = "released"
+    db.flush()
+    assert alerts_service.raise_pending(db, at(42)) == []
