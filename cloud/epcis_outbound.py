@@ -116,8 +116,12 @@ def active_items(session: Session, selection: Selection) -> frozenset[int]:
     )
     scanned = select(Item.id).join(Scan, (Scan.gtin == Item.gtin) & (Scan.serial == Item.serial))
     ids |= set(session.scalars(scanned.where(*selection.within(Scan.scanned_at))))
-    for line in (TransferItem, ShipmentItem):
-        ids |= set(session.scalars(select(line.item_id).where(*selection.within(line.loaded_at))))
+    for line, arrived in (
+        (TransferItem, TransferItem.received_at),
+        (ShipmentItem, ShipmentItem.delivered_at),
+    ):
+        for moved in (line.loaded_at, arrived):
+            ids |= set(session.scalars(select(line.item_id).where(*selection.within(moved))))
     packed = select(Aggregation.child_item_id).where(*selection.within(Aggregation.packed_at))
     ids |= {i for i in session.scalars(packed) if i is not None}
     custody = select(CustodyInterval.item_id).where(*selection.within(CustodyInterval.started_at))
