@@ -15,9 +15,11 @@ from cloud.alerting import Alert, Notification
 from cloud.db import make_engine, session_factory
 from cloud.domain.alerts import EscalationPolicy
 from cloud.domain.lifecycle import IllegalTransition
+from cloud.expiry import block_expired
 from cloud.notify import add_channel
 from cloud.quality import Excursion
-from tests.integration.alerting_support import World, at, seed_world
+from cloud.scheduler import Scheduler, SchedulerConfig
+from tests.integration.alerting_support import World, at, seed_world, webhook_receiver
 from tests.integration.api_support import running_api
 
 pytestmark = pytest.mark.integration
@@ -195,3 +197,24 @@ def test_the_sweep_announces_what_nobody_raised(db: Session, world: World) -> No
     world.hold.status = "released"
     db.flush()
     assert alerts_service.raise_pending(db, at(42)) == []
+
+
+def test_the_embedded_default_sqlite_runs_the_same(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    sessions = session_factory(engine)
+    with sessions() as db, webhook_receiver() as hook:
+        world = seed_world(db)
+        add_channel(db, "duty", "webhook", hook.url, secret="k")
+        db.commit()
+        clock = [at(0)]
+        scheduler = Scheduler(sessions, SchedulerConfig(policy=POLICY), clock=lambda: clock[0])
+        assert (scheduler.tick().raised, len(hook.requests)) == (2, 2)
+        assert alerts_service.raise_alerts(db, [world.excursion], [world.hold]) == []
+        clock[0] = at(30)
+        assert scheduler.tick().escalated == 2
+        db.info["reason"] = "expiry test"
+        world.batch.expires_on = at(0).date()
+        db.commit()
+        assert block_expired(db, at(60 * 24)) == [world.batch]
+        db.commit()
+    engine.dispose()
