@@ -15,7 +15,7 @@ from cloud.alerting import Alert
 from cloud.alerts_service import raise_alert
 from cloud.domain import expiry as rules
 from cloud.domain.fefo import Candidate, Suggestion, suggest
-from cloud.models import Site, Zone
+from cloud.models import Site, Zone, utcnow
 from cloud.quality import Exposure
 from cloud.traceability import Batch, CustodyInterval, Item, Order, OrderLine, Product
 
@@ -195,8 +195,11 @@ def _stock(session: Session, batch_ids: list[int]) -> dict[int, int]:
     return {batch_id: count for batch_id, count in session.execute(query)}
 
 
-def fefo_suggestions(session: Session, order_line_id: int, now: datetime) -> Suggestion:
+def fefo_suggestions(
+    session: Session, order_line_id: int, now: datetime | None = None
+) -> Suggestion:
     """Which batches to pick the order line from, first expired first out."""
+    now = now or utcnow()
     line = session.get(OrderLine, order_line_id)
     if line is None:
         raise LookupError(f"order line {order_line_id} does not exist")
