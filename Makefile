@@ -34,6 +34,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/rtu_bus.py
 	$(BIN)/python bench/custody.py
+	$(BIN)/python bench/alerting.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

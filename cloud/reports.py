@@ -82,10 +82,11 @@ class Series:
 
 
 def thin(
-    points: list[tuple[datetime, float]], buckets: int = MAX_BUCKETS
+    points: list[tuple[datetime, float]], buckets: int | None = None
 ) -> list[tuple[datetime, float]]:
     """At most two points (the min and the max, in time order) per time bucket, so a spike
     survives any thinning."""
+    buckets = buckets or MAX_BUCKETS
     if len(points) <= 2 * buckets:
         return points
     start, end = points[0][0], points[-1][0]
