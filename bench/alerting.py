@@ -138,7 +138,7 @@ def main() -> None:
         "gate_median_ms": round(gate_ms, 2),
         "gate_baseline_status_query_ms": round(baseline_gate_ms, 2),
         "gate_ratio_to_baseline": round(gate_ms / baseline_gate_ms, 2),
-        "report_readings": minutes,
+        "report_readings_seeded": minutes,
         "report_median_ms": round(report_ms, 1),
         "report_bytes": size,
         "report_every_point_ms": round(raw_ms, 1),
