@@ -342,10 +342,11 @@ def epcis_export(
 
     from sqlalchemy import select
 
+    from cloud.custody_service import item_by_reference
     from cloud.db import make_engine, session_factory
     from cloud.epcis import validate
     from cloud.epcis_outbound import Selection, batch_selection, export_document
-    from cloud.traceability import Batch, Item
+    from cloud.traceability import Batch
 
     engine = make_engine(database_url)
     with _disposing(engine), session_factory(engine)() as session:
@@ -357,13 +358,7 @@ def epcis_export(
                     raise click.ClickException(f"batch {batch}: {len(found)} batches match")
                 selection = batch_selection(session, found[0].id, start, end)
             elif item is not None:
-                gtin, _, serial = item.replace("(01)", "").partition("(21)")
-                if not serial:
-                    gtin, _, serial = item.partition("+")
-                query = select(Item).where(
-                    (Item.epc == item.upper()) | ((Item.gtin == gtin) & (Item.serial == serial))
-                )
-                row = session.scalars(query).first()
+                row = item_by_reference(session, item)
                 if row is None:
                     raise click.ClickException(f"item {item} is not registered")
                 selection = Selection(frozenset({row.id}), start, end)

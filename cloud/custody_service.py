@@ -9,6 +9,7 @@ caller's session and transaction; nothing here commits.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -39,7 +40,7 @@ from cloud.traceability import (
     Transfer,
     TransferItem,
 )
-from edge.gs1 import parse_scan
+from edge.gs1 import ElementStringError, parse_bracketed, parse_scan
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # items per rebuild round trip; keeps IN lists and memory bounded
@@ -238,6 +239,27 @@ def _packing(links: list[Aggregation], key_of: dict[int, str]) -> Iterator[Pack 
 def find_item(session: Session, gtin: str, serial: str) -> Item | None:
     """The item with this SGTIN, if registered."""
     return session.scalars(select(Item).where(Item.gtin == gtin, Item.serial == serial)).first()
+
+
+def item_by_reference(session: Session, ref: str) -> Item | None:
+    """An item by EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>; ValueError if `ref`
+    is none of those."""
+    if HEX_EPC.fullmatch(ref):
+        return session.scalars(select(Item).where(Item.epc == ref.upper())).first()
+    gtin, plus, serial = ref.partition("+")
+    if not plus:
+        try:
+            parsed = parse_bracketed(ref)
+        except ElementStringError as exc:
+            raise ValueError(REFERENCE_FORMS.format(ref=ref)) from exc
+        gtin, serial = parsed.gtin or "", parsed.get("21") or ""
+    if not gtin or not serial:
+        raise ValueError(REFERENCE_FORMS.format(ref=ref))
+    return find_item(session, gtin, serial)
+
+
+HEX_EPC = re.compile(r"[0-9A-Fa-f]{24,}")
+REFERENCE_FORMS = "{ref!r} is not an EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>"
 
 
 def current_custody(session: Session, item_id: int) -> CustodyInterval | None:
