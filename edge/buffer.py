@@ -1,12 +1,17 @@
-"""The gateway's durable buffer: every reading is committed here before anything is sent.
+"""The gateway's durable buffer: every record is committed here before anything is sent.
 
 SQLite in WAL mode with synchronous=FULL: a commit that returned survives kill -9 and power
-loss (WAL + NORMAL may lose the last commits on power loss). Commits are one transaction per
-poll cycle, which spares SD cards. Records leave only when the broker has acknowledged them.
+loss (WAL + NORMAL may lose the last commits on power loss). Records are stored in chunks,
+one row per kind per poll cycle, holding the records already encoded as envelope JSON with
+their sequence numbers, so a backlog drains as "read a few rows, join bytes, publish" and a
+poll cycle writes one row instead of a hundred (docs/decisions/0010-buffer-chunks.md).
+Records leave only when the broker has acknowledged them; a chunk only partly acknowledged
+is trimmed to the records still waiting.
 
-Sequence numbers come from AUTOINCREMENT, so they are never reused within a buffer file, and a
-new buffer file starts from the current time in microseconds, so a gateway whose SD card was
-replaced does not reuse the (gateway, seq) identities it already sent.
+Sequence numbers come from a counter committed in the same transaction as the records, so
+they are gap-free and never reused within a buffer file, and a new buffer file starts from
+the current time in microseconds, so a gateway whose SD card was replaced does not reuse the
+(gateway, seq) identities it already sent (docs/decisions/0002-sequence-numbers.md).
 """
 
 from __future__ import annotations
@@ -15,23 +20,34 @@ import logging
 import sqlite3
 import threading
 import time
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge import wire
+
 log = logging.getLogger(__name__)
 
+FORMAT = 2  # PRAGMA user_version of a chunked buffer; 0 with a `records` table is format 1
+MAX_CHUNK_RECORDS = 500  # larger appends are split, which bounds the cost of a trim
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+CREATE TABLE IF NOT EXISTS chunks (
+    first INTEGER PRIMARY KEY,
+    last INTEGER NOT NULL,
     kind TEXT NOT NULL,
-    body TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    ends BLOB NOT NULL,
+    data BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_kind_seq ON records (kind, seq);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL)
 """
+
+
+class BufferFormatError(RuntimeError):
+    """A buffer file this version cannot read."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,63 @@ class BufferStats:
     oldest_created: float | None
     dropped: int
     next_seq: int
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Records first..last of one kind, encoded as envelope JSON and joined with commas.
+
+    `ends[i]` is the byte offset where record first + i ends; a comma follows every record
+    but the last.
+    """
+
+    kind: str
+    first: int
+    last: int
+    created: float
+    data: bytes
+    ends: array
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+    def piece(self, start: int, stop: int) -> bytes:
+        """The records with index start..stop-1, joined, as they go into an envelope."""
+        begin = 0 if start == 0 else self.ends[start - 1] + 1
+        return self.data[begin : self.ends[stop - 1]]
+
+    def records(self) -> Iterator[tuple[int, str]]:
+        """(seq, body) of every record, the body without its seq as it was appended."""
+        begin = 0
+        for i, end in enumerate(self.ends):
+            seq = self.first + i
+            text = self.data[begin:end].decode()
+            yield seq, text[len(wire.encode_record(seq, "")) :]
+            begin = end + 1
+
+
+def encode_chunk(first: int, bodies: Sequence[str]) -> tuple[bytes, array]:
+    """Bodies as envelope records numbered from `first`, and where each one ends."""
+    encoded = [wire.encode_record(seq, body).encode() for seq, body in enumerate(bodies, first)]
+    ends = array("I")
+    offset = -1
+    for record in encoded:
+        offset += len(record) + 1
+        ends.append(offset)
+    return b",".join(encoded), ends
+
+
+def coalesce(spans: Iterable[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """(kind, first, last) spans with adjacent ones of a kind merged, so that a chunk split
+    over two envelopes acknowledged together is deleted, not trimmed and then deleted."""
+    merged: list[tuple[str, int, int]] = []
+    for kind, first, last in sorted(spans, key=lambda span: (span[0], span[1])):
+        if merged and merged[-1][0] == kind and merged[-1][2] + 1 >= first:
+            merged[-1] = (kind, merged[-1][1], max(merged[-1][2], last))
+        else:
+            merged.append((kind, first, last))
+    return merged
 
 
 class Buffer:
@@ -57,18 +130,73 @@ class Buffer:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        # Freed pages are not zeroed where that costs extra writes (some builds zero them
+        # all): deleting acknowledged readings then costs a few page writes, not their size.
+        self._db.execute("PRAGMA secure_delete=FAST")
+        self._db.execute("PRAGMA mmap_size=33554432")
         with self._transaction():
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                self._db.execute(statement)
-            seeded = self._db.execute(
-                "SELECT 1 FROM sqlite_sequence WHERE name = 'records'"
-            ).fetchone()
-            if not seeded:
-                self._db.execute(
-                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?)",
-                    (time.time_ns() // 1000,),
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > FORMAT:
+                raise BufferFormatError(
+                    f"buffer {self.path} has format {version}, newer than this gateway "
+                    f"understands ({FORMAT}); update the gateway software or move the file away"
                 )
-        self._depth = self._db.execute("SELECT count(*) FROM records").fetchone()[0]
+            for statement in _SCHEMA.split(";"):
+                self._db.execute(statement)
+            if version < FORMAT:
+                self._migrate()
+                self._db.execute(f"PRAGMA user_version = {FORMAT}")
+        self._depth = self._db.execute(
+            "SELECT coalesce(sum(last - first + 1), 0) FROM chunks"
+        ).fetchone()[0]
+
+    def _migrate(self) -> None:
+        """A new file gets a clock-seeded counter; a format 1 file has its records rechunked.
+
+        Format 1 kept one row per record (`records`, seq from AUTOINCREMENT). Its records are
+        regrouped into chunks of consecutive seq of one kind, in the same transaction, and
+        the counter continues from the old one, so no number is lost or reused.
+        """
+        old = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'"
+        ).fetchone()
+        if not old:
+            self._db.execute(
+                "INSERT OR IGNORE INTO counters (name, value) VALUES ('last_seq', ?)",
+                (time.time_ns() // 1000,),
+            )
+            return
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+        last_seq = row[0] if row else time.time_ns() // 1000
+        moved = 0
+        run: list[str] = []
+        run_kind, run_first, run_created = "", 0, 0.0
+        for seq, kind, body, created in self._db.execute(
+            "SELECT seq, kind, body, created FROM records ORDER BY seq"
+        ).fetchall():
+            continues = run and kind == run_kind and seq == run_first + len(run)
+            if not continues or len(run) >= MAX_CHUNK_RECORDS:
+                if run:
+                    self._insert(run_kind, run_first, run, run_created)
+                    moved += len(run)
+                run, run_kind, run_first, run_created = [], kind, seq, created
+            run.append(body)
+        if run:
+            self._insert(run_kind, run_first, run, run_created)
+            moved += len(run)
+        self._db.execute("DROP TABLE records")
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES ('last_seq', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (last_seq,),
+        )
+        log.warning(
+            "buffer %s migrated to chunked format %d: %d records kept, next seq %d",
+            self.path,
+            FORMAT,
+            moved,
+            last_seq + 1,
+        )
 
     @property
     def depth(self) -> int:
@@ -77,6 +205,13 @@ class Buffer:
 
     def _transaction(self) -> _Tx:
         return _Tx(self._db)
+
+    def _insert(self, kind: str, first: int, bodies: Sequence[str], created: float) -> None:
+        data, ends = encode_chunk(first, bodies)
+        self._db.execute(
+            "INSERT INTO chunks (first, last, kind, created, ends, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (first, first + len(bodies) - 1, kind, created, ends.tobytes(), data),
+        )
 
     def append(self, kind: str, bodies: Sequence[str]) -> tuple[int, int] | None:
         """Commit records durably; returns the (first, last) sequence numbers given."""
@@ -89,34 +224,73 @@ class Buffer:
             return spans
         now = time.time()
         with self._lock, self._transaction():
+            last = self._last_seq()
             for kind, bodies in records.items():
                 if not bodies:
                     continue
-                self._db.executemany(
-                    "INSERT INTO records (kind, body, created) VALUES (?, ?, ?)",
-                    ((kind, body, now) for body in bodies),
-                )
-                last = self._last_seq()
+                for start in range(0, len(bodies), MAX_CHUNK_RECORDS):
+                    part = bodies[start : start + MAX_CHUNK_RECORDS]
+                    self._insert(kind, last + 1, part, now)
+                    last += len(part)
                 spans[kind] = (last - len(bodies) + 1, last)
                 self._depth += len(bodies)
+            self._db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (last,))
             if self._depth > self.max_records:
                 self._drop_oldest(self._depth - self.max_records)
         return spans
 
     def _last_seq(self) -> int:
-        return self._db.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'records'"
-        ).fetchone()[0]
+        return self._db.execute("SELECT value FROM counters WHERE name = 'last_seq'").fetchone()[0]
 
     def _drop_oldest(self, count: int) -> None:
         """Make room by dropping the oldest records; the loss is counted, never silent."""
-        self._db.execute(
-            "DELETE FROM records WHERE seq IN (SELECT seq FROM records ORDER BY seq LIMIT ?)",
-            (count,),
+        left = count
+        for first, last, kind in self._db.execute(
+            "SELECT first, last, kind FROM chunks ORDER BY first LIMIT ?", (count,)
+        ).fetchall():
+            if left <= 0:
+                break
+            upto = min(last, first + left - 1)
+            left -= self._remove(kind, first, last, first, upto)
+        self._bump("dropped", count - left)
+        self._depth -= count - left
+        log.warning(
+            "buffer full (%d records): dropped the %d oldest", self.max_records, count - left
         )
-        self._bump("dropped", count)
-        self._depth -= count
-        log.warning("buffer full (%d records): dropped the %d oldest", self.max_records, count)
+
+    def _remove(self, kind: str, first: int, last: int, lo: int, hi: int) -> int:
+        """Remove records lo..hi of chunk `first`; keeps what lies outside. Returns count."""
+        lo, hi = max(lo, first), min(hi, last)
+        if lo > hi:
+            return 0
+        if lo == first and hi == last:
+            self._db.execute("DELETE FROM chunks WHERE first = ?", (first,))
+            return hi - lo + 1
+        created, ends, data = self._db.execute(
+            "SELECT created, ends, data FROM chunks WHERE first = ?", (first,)
+        ).fetchone()
+        chunk = Chunk(kind, first, last, created, data, array("I"))
+        chunk.ends.frombytes(ends)
+        self._db.execute("DELETE FROM chunks WHERE first = ?", (first,))
+        for keep_first, keep_last in ((first, lo - 1), (hi + 1, last)):
+            if keep_first > keep_last:
+                continue
+            start, stop = keep_first - first, keep_last - first + 1
+            begin = 0 if start == 0 else chunk.ends[start - 1] + 1
+            kept_ends = array("I", (end - begin for end in chunk.ends[start:stop]))
+            self._db.execute(
+                "INSERT INTO chunks (first, last, kind, created, ends, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    keep_first,
+                    keep_last,
+                    kind,
+                    created,
+                    kept_ends.tobytes(),
+                    chunk.piece(start, stop),
+                ),
+            )
+        return hi - lo + 1
 
     def _bump(self, name: str, by: int) -> None:
         self._db.execute(
@@ -125,30 +299,68 @@ class Buffer:
             (name, by),
         )
 
+    def chunks(self, after_seq: int, records: int) -> list[Chunk]:
+        """Whole chunks from the first above `after_seq` for about `records` seq, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT kind, first, last, created, data, ends FROM chunks "
+                "WHERE first >= (SELECT min(first) FROM chunks WHERE first > :after) "
+                "AND first < (SELECT min(first) FROM chunks WHERE first > :after) + :records "
+                "ORDER BY first",
+                {"after": after_seq, "records": max(1, records)},
+            ).fetchall()
+        found: list[Chunk] = []
+        for kind, first, last, created, data, ends in rows:
+            chunk = Chunk(kind, first, last, created, data, array("I"))
+            chunk.ends.frombytes(ends)
+            found.append(chunk)
+        return found
+
     def pending(self, kind: str, after_seq: int, limit: int) -> list[tuple[int, str]]:
         """Up to `limit` records of `kind` with seq above `after_seq`, oldest first."""
-        with self._lock:
-            return self._db.execute(
-                "SELECT seq, body FROM records WHERE kind = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (kind, after_seq, limit),
-            ).fetchall()
+        found: list[tuple[int, str]] = []
+        for chunk in self._chunks_from(after_seq):
+            if chunk.kind != kind:
+                continue
+            for seq, body in chunk.records():
+                if seq > after_seq:
+                    found.append((seq, body))
+                    if len(found) >= limit:
+                        return found
+        return found
 
-    def pending_any(self, after_seq: int, limit: int) -> list[tuple[int, str, str]]:
-        """Up to `limit` records of every kind after `after_seq`, as (seq, kind, body)."""
+    def _chunks_from(self, after_seq: int, batch: int = 32) -> Iterator[Chunk]:
+        """Every chunk holding a seq above `after_seq`, oldest first, a page at a time."""
         with self._lock:
-            return self._db.execute(
-                "SELECT seq, kind, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after_seq, limit),
-            ).fetchall()
+            row = self._db.execute(
+                "SELECT max(first) FROM chunks WHERE first <= ?", (after_seq,)
+            ).fetchone()
+        after = (row[0] - 1) if row[0] is not None else after_seq
+        while True:
+            with self._lock:
+                page = self._db.execute(
+                    "SELECT kind, first, last, created, data, ends FROM chunks WHERE first > ? "
+                    "ORDER BY first LIMIT ?",
+                    (after, batch),
+                ).fetchall()
+            if not page:
+                return
+            for kind, first, last, created, data, ends in page:
+                if last > after_seq:
+                    chunk = Chunk(kind, first, last, created, data, array("I"))
+                    chunk.ends.frombytes(ends)
+                    yield chunk
+            after = page[-1][1]
 
     def acknowledge(self, spans: Iterable[tuple[str, int, int]]) -> int:
         """Delete records the broker acknowledged, given as (kind, first, last) spans.
 
-        Not fsynced (synchronous=NORMAL for this transaction only): a deletion lost to a
-        power cut means the records are sent again and the cloud ignores them; a lost
-        append would be a lost reading, which is why appends stay FULL.
+        Chunks inside a span are deleted, chunks that straddle its ends are trimmed to the
+        records outside it. Not fsynced (synchronous=NORMAL for this transaction only): a
+        deletion lost to a power cut means the records are sent again and the cloud ignores
+        them; a lost append would be a lost reading, which is why appends stay FULL.
         """
-        spans = list(spans)
+        spans = coalesce(spans)
         if not spans:
             return 0
         with self._lock:
@@ -157,10 +369,23 @@ class Buffer:
                 with self._transaction():
                     deleted = 0
                     for kind, first, last in spans:
+                        inside = (first, last, last, kind)
                         deleted += self._db.execute(
-                            "DELETE FROM records WHERE kind = ? AND seq BETWEEN ? AND ?",
-                            (kind, first, last),
-                        ).rowcount
+                            "SELECT coalesce(sum(last - first + 1), 0) FROM chunks "
+                            "WHERE first BETWEEN ? AND ? AND last <= ? AND kind = ?",
+                            inside,
+                        ).fetchone()[0]
+                        self._db.execute(
+                            "DELETE FROM chunks WHERE first BETWEEN ? AND ? AND last <= ? "
+                            "AND kind = ?",
+                            inside,
+                        )
+                        for straddling in self._db.execute(
+                            "SELECT first, last FROM chunks WHERE first BETWEEN ? AND ? "
+                            "AND last >= ? AND kind = ?",
+                            (first - MAX_CHUNK_RECORDS + 1, last, first, kind),
+                        ).fetchall():
+                            deleted += self._remove(kind, *straddling, first, last)
                     self._depth -= deleted
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
@@ -169,7 +394,7 @@ class Buffer:
     def stats(self) -> BufferStats:
         with self._lock:
             oldest_row = self._db.execute(
-                "SELECT created FROM records ORDER BY seq LIMIT 1"
+                "SELECT created FROM chunks ORDER BY first LIMIT 1"
             ).fetchone()
             dropped = self._db.execute(
                 "SELECT value FROM counters WHERE name = 'dropped'"
@@ -185,22 +410,15 @@ class Buffer:
     def counts(self) -> dict[str, int]:
         """Records waiting, per kind."""
         with self._lock:
-            return dict(self._db.execute("SELECT kind, count(*) FROM records GROUP BY kind"))
+            return dict(
+                self._db.execute("SELECT kind, sum(last - first + 1) FROM chunks GROUP BY kind")
+            )
 
-    def rows(self, batch: int = 5000) -> Iterator[tuple[int, str, float, str]]:
+    def rows(self) -> Iterator[tuple[int, str, float, str]]:
         """Every waiting record, oldest first, as (seq, kind, created, body)."""
-        after = -1
-        while True:
-            with self._lock:
-                page = self._db.execute(
-                    "SELECT seq, kind, created, body FROM records WHERE seq > ? "
-                    "ORDER BY seq LIMIT ?",
-                    (after, batch),
-                ).fetchall()
-            if not page:
-                return
-            yield from page
-            after = page[-1][0]
+        for chunk in self._chunks_from(-1):
+            for seq, body in chunk.records():
+                yield seq, chunk.kind, chunk.created, body
 
     def load_state(self, name: str) -> str | None:
         """A small piece of gateway state kept across restarts (the local alarm's)."""

@@ -264,14 +264,18 @@ def buffer(config: Path, data_dir: Path, export_to: Path | None) -> None:
     import time
     from datetime import UTC, datetime
 
-    from edge.buffer import Buffer
+    from edge.buffer import Buffer, BufferFormatError
 
     loaded = _load(config)
     path = data_dir / loaded.config.buffer.file
     if not path.exists():
         click.echo(f"no buffer at {path}", err=True)
         sys.exit(1)
-    store = Buffer(path, max_records=loaded.buffer_cap())
+    try:
+        store = Buffer(path, max_records=loaded.buffer_cap())  # migrates an old format file
+    except BufferFormatError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
     stats = store.stats()
     oldest = (
         "none"

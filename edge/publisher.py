@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge import wire
-from edge.buffer import Buffer
+from edge.buffer import Buffer, Chunk
 from edge.config import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # Drain order: what the gateway decided (alarms) first, then measurements, then tag reads.
 KIND_ORDER = ("event", "reading", "observation")
 SETTLE_EVERY_S = 0.2  # acknowledged records are deleted at least this often
+HANDED_WINDOWS = 2  # envelopes handed to paho and not acknowledged: at most this many windows
 
 
 def _drain_rank(kind: str) -> int:
@@ -43,12 +44,48 @@ def _drain_rank(kind: str) -> int:
 
 
 @dataclass(slots=True)
-class _InFlight:
+class _Envelope:
+    """Records first..last of one kind (every one of that kind in between), encoded and joined."""
+
     kind: str
     first: int
     last: int
-    sent: float
     count: int
+    records: bytes
+
+
+@dataclass(slots=True)
+class _InFlight:
+    envelope: _Envelope
+    sent: float
+
+
+def envelopes(kind: str, chunks: list[Chunk], per_message: int) -> Iterator[_Envelope]:
+    """Consecutive chunks of one kind cut into envelopes of `per_message` records.
+
+    A chunk that does not fit whole is split at a record boundary; the buffer trims it when
+    one part is acknowledged (docs/decisions/0010-buffer-chunks.md). The chunks are every
+    chunk of `kind` in their seq range, so acknowledging (kind, first, last) deletes exactly
+    what an envelope carried.
+    """
+    parts: list[bytes] = []
+    count, first = 0, 0
+    for chunk in chunks:
+        start = 0
+        while start < chunk.count:
+            take = min(per_message - count, chunk.count - start)
+            whole = start == 0 and take == chunk.count
+            parts.append(chunk.data if whole else chunk.piece(start, start + take))
+            if count == 0:
+                first = chunk.first + start
+            count += take
+            start += take
+            if count == per_message:
+                last = chunk.first + start - 1
+                yield _Envelope(kind, first, last, count, b",".join(parts))
+                parts, count = [], 0
+    if parts:
+        yield _Envelope(kind, first, chunks[-1].last, count, b",".join(parts))
 
 
 class Publisher:
@@ -79,16 +116,19 @@ class Publisher:
         self._inflight: dict[int, _InFlight] = {}
         self._acked: deque[tuple[int, bool]] = deque()  # (mid, accepted) from paho's thread
         self._cursor = 0  # last seq read ahead from the buffer
-        self._ready: deque[tuple[str, list[tuple[int, str]]]] = deque()  # read, not yet sent
+        self._ready: deque[_Envelope] = deque()  # read, not yet sent
         self._unsettled: list[tuple[str, int, int]] = []  # acknowledged, not yet deleted
         self._settled_at = 0.0
+        self._head, self._head_ms = b"", 0  # envelope head and the millisecond it is for
         self._wake = threading.Event()
+        self._wake_after = 1  # PUBACKs that wake the drain loop; a window while one is queued
         self._stop = threading.Event()
         self._attempts = 0
         self.connected = threading.Event()
         self.published_envelopes = 0
         self.refused_envelopes = 0
         self.acknowledged_records = 0  # records in envelopes the broker has acknowledged
+        self._acknowledged = threading.Condition()
         self.client = self._make_client()
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
 
@@ -101,8 +141,10 @@ class Publisher:
             # A persistent session: commands sent while the gateway is offline wait for it.
             **({} if v5 else {"clean_session": False}),
         )
-        # paho's own window is wider than ours so it never queues what we hand it.
-        client.max_inflight_messages_set(self.settings.inflight_window * 4)
+        # paho sends at most a window unacknowledged and holds at most one more window
+        # queued behind it (HANDED_WINDOWS), which it sends from its own thread as PUBACKs
+        # come in: the drain never waits for this thread to wake up between two envelopes.
+        client.max_inflight_messages_set(self.settings.inflight_window)
         client.max_queued_messages_set(0)
         self._set_reconnect_delay(client)
         if self.settings.tls is not None:
@@ -163,7 +205,8 @@ class Publisher:
 
     def _on_publish(self, _c: object, _u: object, mid: int, reason: object, _p: object) -> None:
         self._acked.append((mid, not getattr(reason, "is_failure", False)))
-        self._wake.set()
+        if len(self._acked) >= self._wake_after:
+            self._wake.set()
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         if self._on_command is not None and msg.topic.startswith(self._command_prefix):
@@ -197,8 +240,13 @@ class Publisher:
                 self._settle_acks()
                 if self.connected.is_set():
                     self._resend_expired()
-                    while len(self._inflight) < self.settings.inflight_window and self._send_next():
+                    handed = HANDED_WINDOWS * self.settings.inflight_window
+                    while len(self._inflight) < handed and self._send_next():
                         pass
+                # Woken again once paho has a window left to send, or by the last PUBACK.
+                self._wake_after = max(1, min(self.settings.inflight_window, len(self._inflight)))
+                if len(self._acked) >= self._wake_after:
+                    self._wake.set()
             except Exception:  # the loop must outlive any single failure
                 log.exception("publisher loop error; retrying")
                 time.sleep(1)
@@ -222,15 +270,18 @@ class Publisher:
                 self.refused_envelopes += 1
                 log.error(
                     "broker refused %s seq %d..%d (not authorised on %s?); will retry",
-                    entry.kind,
-                    entry.first,
-                    entry.last,
-                    self._topics[entry.kind],
+                    entry.envelope.kind,
+                    entry.envelope.first,
+                    entry.envelope.last,
+                    self._topics[entry.envelope.kind],
                 )
                 continue
             del self._inflight[mid]
-            spans.append((entry.kind, entry.first, entry.last))
-            self.acknowledged_records += entry.count
+            envelope = entry.envelope
+            spans.append((envelope.kind, envelope.first, envelope.last))
+            self.acknowledged_records += envelope.count
+        with self._acknowledged:
+            self._acknowledged.notify_all()
         due = time.monotonic() - self._settled_at >= SETTLE_EVERY_S
         if spans and (force or due or len(spans) >= self.settings.inflight_window):
             self.buffer.acknowledge(spans)
@@ -238,32 +289,29 @@ class Publisher:
             self._settled_at = time.monotonic()
 
     def _send_next(self) -> bool:
-        """Publish the next envelope, reading ahead a window's worth of records at a time."""
+        """Publish the next envelope, reading ahead a window's worth of chunks at a time."""
         if not self._ready:
             per_message = self.settings.records_per_message
-            rows = self.buffer.pending_any(
-                self._cursor, per_message * self.settings.inflight_window
-            )
-            if not rows:
+            chunks = self.buffer.chunks(self._cursor, per_message * self.settings.inflight_window)
+            if not chunks:
                 return False
-            self._cursor = rows[-1][0]
-            by_kind: dict[str, list[tuple[int, str]]] = {}
-            for seq, kind, body in rows:
-                by_kind.setdefault(kind, []).append((seq, body))
-            # Every record of a kind between an envelope's first and last seq is in it, so
-            # acknowledging (kind, first, last) deletes exactly what was sent.
+            self._cursor = chunks[-1].last
+            by_kind: dict[str, list[Chunk]] = {}
+            for chunk in chunks:
+                by_kind.setdefault(chunk.kind, []).append(chunk)
             for kind in sorted(by_kind, key=_drain_rank):
-                records = by_kind[kind]
-                for start in range(0, len(records), per_message):
-                    self._ready.append((kind, records[start : start + per_message]))
-        kind, records = self._ready.popleft()
-        self._publish(kind, records[0][0], records[-1][0], records)
+                self._ready.extend(envelopes(kind, by_kind[kind], per_message))
+        self._publish(self._ready.popleft())
         return True
 
-    def _publish(self, kind: str, first: int, last: int, records: list[tuple[int, str]]) -> None:
-        payload = wire.assemble_readings(self.gateway, self.site, records, datetime.now(UTC))
-        info = self.client.publish(self._topics[kind], payload, qos=1)
-        self._inflight[info.mid] = _InFlight(kind, first, last, time.monotonic(), len(records))
+    def _publish(self, envelope: _Envelope) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        if now_ms != self._head_ms:  # sent_at has millisecond precision: one head per ms
+            self._head = wire.envelope_head(self.gateway, self.site, datetime.now(UTC))
+            self._head_ms = now_ms
+        payload = b"".join((self._head, envelope.records, b"]}"))
+        info = self.client.publish(self._topics[envelope.kind], payload, qos=1)
+        self._inflight[info.mid] = _InFlight(envelope, time.monotonic())
         self.published_envelopes += 1
 
     def _resend_expired(self) -> None:
@@ -272,15 +320,16 @@ class Publisher:
             if entry.sent >= deadline:
                 continue
             del self._inflight[mid]
-            count = entry.last - entry.first + 1
-            records = [
-                r
-                for r in self.buffer.pending(entry.kind, entry.first - 1, count)
-                if r[0] <= entry.last
-            ]
-            if records:
-                log.warning("no PUBACK for seq %d..%d; publishing again", entry.first, entry.last)
-                self._publish(entry.kind, entry.first, entry.last, records)
+            envelope = entry.envelope
+            log.warning("no PUBACK for seq %d..%d; publishing again", envelope.first, envelope.last)
+            self._publish(envelope)
+
+    def wait_acknowledged(self, records: int, timeout_s: float) -> bool:
+        """Block until the broker has acknowledged at least `records` records in all."""
+        with self._acknowledged:
+            return self._acknowledged.wait_for(
+                lambda: self.acknowledged_records >= records, timeout_s
+            )
 
     def inflight(self) -> int:
         return len(self._inflight)

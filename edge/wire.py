@@ -274,13 +274,13 @@ def encode_body(record: BaseModel) -> str:
     return record.model_dump_json(exclude={"seq"}, exclude_none=True)[1:]
 
 
-def assemble_readings(
-    gateway: str, site: str, records: list[tuple[int, str]], sent_at: datetime | None = None
-) -> bytes:
-    """An envelope from (seq, body) pairs made by `encode_reading_body` or `encode_body`.
+def encode_record(seq: int, body: str) -> str:
+    """One element of an envelope's records: a stored body with its sequence number put back."""
+    return f'{{"seq":{seq},{body}'
 
-    The same shape serves every record kind; the topic says which kind it is.
-    """
+
+def envelope_head(gateway: str, site: str, sent_at: datetime | None = None) -> bytes:
+    """An envelope up to its first record; `records` and then b"]}" complete it."""
     head = json.dumps(
         {
             "v": SCHEMA_VERSION,
@@ -290,8 +290,25 @@ def assemble_readings(
         },
         separators=(",", ":"),
     )[:-1]
-    body = ",".join(f'{{"seq":{seq},{rest}' for seq, rest in records)
-    return f'{head},"records":[{body}]}}'.encode()
+    return head.encode() + b',"records":['
+
+
+def assemble_envelope(
+    gateway: str, site: str, records: bytes, sent_at: datetime | None = None
+) -> bytes:
+    """An envelope around records already made by `encode_record` and joined with commas."""
+    return b"".join((envelope_head(gateway, site, sent_at), records, b"]}"))
+
+
+def assemble_readings(
+    gateway: str, site: str, records: list[tuple[int, str]], sent_at: datetime | None = None
+) -> bytes:
+    """An envelope from (seq, body) pairs made by `encode_reading_body` or `encode_body`.
+
+    The same shape serves every record kind; the topic says which kind it is.
+    """
+    body = ",".join(encode_record(seq, rest) for seq, rest in records)
+    return assemble_envelope(gateway, site, body.encode(), sent_at)
 
 
 def decode(topic_name: str, payload: bytes) -> tuple[Channel, Message]:

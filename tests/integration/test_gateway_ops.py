@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud.broker import free_port
 from edge import wire
 from tests.conftest import ROOT, gateway_args, make_gateway_config, wait_until
+from tests.unit.test_buffer import old_format_buffer
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +91,34 @@ def test_buffer_command_shows_and_exports_what_waits(
     # out_of_range) and a loaded machine may time a poll out: the export says so, as it is.
     assert {r["quality"] for r in records} <= {q.value for q in wire.Quality}
     assert any(r["quality"] == "ok" for r in records)
+
+
+def test_buffer_command_migrates_and_exports_an_old_format_buffer(tmp_path: Path) -> None:
+    gw = make_gateway_config(tmp_path, sensors=1, poll_interval_s=1, mqtt_port=free_port())
+    gw.data_dir.mkdir(parents=True, exist_ok=True)
+    old_format_buffer(gw.data_dir / "buffer.sqlite")
+    export = tmp_path / "old.csv"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "buffer",
+            str(gw.config),
+            "--data-dir",
+            str(gw.data_dir),
+            "--export",
+            str(export),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "waiting     7 records" in result.stdout
+    assert "dropped     7" in result.stdout and "next seq    1011" in result.stdout
+    with open(export) as rows:
+        records = list(csv.DictReader(rows))
+    assert [int(r["seq"]) for r in records] == [1001, 1002, 1004, 1005, 1006, 1007, 1008]
+    assert [r["kind"] for r in records].count("event") == 1
