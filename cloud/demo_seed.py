@@ -107,6 +107,8 @@ BATCHES = (
     DemoBatch(INSULIN, "INS-2403", 400, 120, "wh-leeds-cold1", "wh-leeds-dock1", 7101, 8),
     DemoBatch(VACCINE, "VAC-117", -2, 30, "wh-bristol-cold1", "wh-bristol-cold1-door", 1001, 4),
     DemoBatch(VACCINE, "VAC-118", 50, 80, "wh-bristol-cold1", "wh-bristol-cold1-door", 1101, 6),
+    DemoBatch(INSULIN, "INS-2404", 90, 50, "wh-bristol-cold1", "wh-bristol-cold1-door", 7201, 5),
+    DemoBatch(VACCINE, "VAC-119", 200, 40, "wh-bristol-cold1", "wh-bristol-cold1-door", 1201, 4),
     DemoBatch(MONITOR, "GLM-77", 700, 200, "wh-leeds-amb1", "wh-leeds-amb1-door", 5001, 5),
 )
 # Handheld scanning places the demo adds beside the dock reader the Leeds gateway declares.
@@ -143,8 +145,17 @@ def register_inventory(engine: Engine, configs: Sequence[LoadedGateway], now: da
     Store(engine).write(batch)
 
 
-def seed(database_url: str, now: datetime | None = None, history: bool = True) -> bool:
-    """Fill an empty demo database; False (and nothing done) if it was seeded before."""
+def seed(
+    database_url: str,
+    now: datetime | None = None,
+    history: bool = True,
+    quiet: dict[str, datetime] | None = None,
+) -> bool:
+    """Fill an empty demo database; False (and nothing done) if it was seeded before.
+
+    `quiet` ends the history of some zones early (zone -> time), to make room for a
+    failure recorded later on.
+    """
     now = now or utcnow()
     engine = make_engine(database_url)
     try:
@@ -160,7 +171,9 @@ def seed(database_url: str, now: datetime | None = None, history: bool = True) -
             _people_and_goods(session, now)
             session.commit()
         if history:
-            readings = history_readings(configs, now - timedelta(days=7), now, failure=True)
+            readings = history_readings(
+                configs, now - timedelta(days=7), now, failure=True, quiet=quiet or {}
+            )
             write_and_evaluate(engine, readings)
         log.info("demo data seeded")
         return True
@@ -286,8 +299,10 @@ def history_readings(
     end: datetime,
     failure: bool,
     every: timedelta = timedelta(minutes=5),
+    quiet: dict[str, datetime] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Readings of every demo sensor from start to end; yesterday's failure if asked."""
+    """Readings of every demo sensor from start to end (a quiet zone's until its time);
+    yesterday's failure if asked."""
     fail_from = (end - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     fail_to = fail_from + timedelta(hours=2)
     rows: list[tuple[Any, ...]] = []
@@ -298,8 +313,8 @@ def history_readings(
         for index, device in enumerate(loaded.config.devices):
             zone = zones[device.zone]
             quantities = [(p.quantity, p.unit) for p in loaded.maps[device.id].points]
-            at = start
-            while at < end:
+            at, stop = start, min(end, (quiet or {}).get(zone.id, end))
+            while at < stop:
                 for quantity, unit in quantities:
                     value = normal_value(zone, quantity, at.timestamp(), index)
                     value += rng.gauss(0, 0.05)
@@ -325,6 +340,36 @@ def history_readings(
                         )
                     )
                 at += every
+    return rows
+
+
+def current_readings(
+    configs: Sequence[LoadedGateway], now: datetime, skip: Iterable[str] = ()
+) -> list[tuple[Any, ...]]:
+    """One reading per demo sensor and quantity (but those of `skip` zones), taken now."""
+    rows = []
+    seq = int(now.timestamp() * 1000)
+    for loaded in configs:
+        zones = {z.id: z for z in loaded.config.zones}
+        for index, device in enumerate(loaded.config.devices):
+            if device.zone in skip:
+                continue
+            for point in loaded.maps[device.id].points:
+                seq += 1
+                value = normal_value(zones[device.zone], point.quantity, now.timestamp(), index)
+                rows.append(
+                    (
+                        HISTORY_GATEWAY,
+                        seq,
+                        device.id,
+                        point.quantity,
+                        round(value, 2),
+                        point.unit,
+                        "ok",
+                        now,
+                        now,
+                    )
+                )
     return rows
 
 
@@ -358,14 +403,18 @@ def write_and_evaluate(engine: Engine, readings: list[tuple[Any, ...]]) -> None:
 
 
 def evaluate(engine: Engine, readings: list[tuple[Any, ...]]) -> None:
-    """The rules (excursions, exposures, holds) and alerts over stored readings, if installed."""
+    """The rules (excursions, exposures, holds) and alerts over stored readings, as ingest
+    runs them after each committed batch."""
     rules = service("cloud.rules_service")
     if rules is None:
         log.warning("the rules service is not installed: no excursion is detected")
         return
+    alerts = service("cloud.alerts_service")
     with session_factory(engine)() as session:
-        session.info["actor"] = "rules"
-        rules.evaluate_readings(session, readings)
+        outcome = rules.evaluate_readings(session, readings)
+        if alerts is not None:
+            session.info["actor"] = rules.SYSTEM_ACTOR
+            alerts.raise_alerts(session, outcome.excursions, outcome.holds)
         session.commit()
 
 

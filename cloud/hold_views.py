@@ -75,10 +75,8 @@ def frozen_batches(session: Session) -> list[HoldRow]:
                 site = session.get(Site, zone.site_id) if zone else None
                 timezone = site.timezone if site else "UTC"
                 peak = "" if excursion.peak is None else f", peak {excursion.peak:.1f} \u00b0C"
-                excursion_text = (
-                    f"{excursion.level.upper()} {excursion.kind} in "
-                    f"{zone.name if zone else excursion.zone_id}{peak}"
-                )
+                where = f"{site.name} / {zone.name}" if zone and site else excursion.zone_id
+                excursion_text = f"{excursion.level.upper()} {excursion.kind} in {where}{peak}"
         lows = [e.min_value for e in exposures if e.min_value is not None]
         highs = [e.max_value for e in exposures if e.max_value is not None]
         rows.append(

@@ -105,7 +105,12 @@ def table(_changed: int) -> Any:
                                 html.Div(f"expires {r.expires_on}", className="muted"),
                             ]
                         ),
-                        html.Td(badge("held", f"HELD ({r.status})")),
+                        html.Td(
+                            [
+                                badge("held", "HELD"),
+                                html.Div(f"hold {r.hold_id}: {r.status}", className="muted"),
+                            ]
+                        ),
                         html.Td([html.Div(r.excursion), html.Div(r.reason, className="muted")]),
                         html.Td(
                             [
@@ -164,7 +169,8 @@ def table(_changed: int) -> Any:
                             else []
                         ),
                     ],
-                    id=f"holds-row-{r.lot}",
+                    id=f"holds-row-{r.hold_id}",
+                    className=f"hold-of-{r.lot}",
                 )
                 for r in rows
             ],

@@ -26,6 +26,7 @@ RANGES = {
 }
 LOCAL = "%Y-%m-%d %H:%M:%S"
 LEVEL_FILL = {"alarm": "rgba(255,92,87,0.28)", "warning": "rgba(227,179,65,0.22)"}
+GRID = "#2d3646"
 COLOURS = ("#8cc4ff", "#d2a8ff", "#7ee787", "#ffa657", "#ff7b72", "#79c0ff")
 
 
@@ -231,7 +232,7 @@ def figure(chart: ZoneChart) -> dict[str, Any]:
                     "font": {"color": "#3fb950", "size": 11},
                 }
             )
-    for excursion in chart.excursions:
+    for index, excursion in enumerate(chart.excursions):
         start = max(excursion.started_at, chart.start)
         end = min(excursion.ended_at or chart.end, chart.end)
         shapes.append(
@@ -254,7 +255,7 @@ def figure(chart: ZoneChart) -> dict[str, Any]:
                 "xref": "x",
                 "x": local(start, tz, LOCAL),
                 "yref": "paper",
-                "y": 1,
+                "y": 1 - 0.07 * (index % 5),  # stacked: excursions often start together
                 "text": f"{shape} {excursion.level.upper()} {excursion.kind}",
                 "showarrow": False,
                 "xanchor": "left",
@@ -265,7 +266,7 @@ def figure(chart: ZoneChart) -> dict[str, Any]:
     return {
         "data": traces,
         "layout": {
-            "template": "plotly_dark",
+            "font": {"color": "#e6e9ef"},
             "paper_bgcolor": "#171d27",
             "plot_bgcolor": "#171d27",
             "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
@@ -274,9 +275,15 @@ def figure(chart: ZoneChart) -> dict[str, Any]:
                 "type": "date",
                 "range": [local(chart.start, tz, LOCAL), local(chart.end, tz, LOCAL)],
                 "title": {"text": f"time ({tz})"},
+                "gridcolor": GRID,
             },
-            "yaxis": {"title": {"text": "temperature (\u00b0C)"}},
-            "yaxis2": {"title": {"text": "humidity (%RH)"}, "overlaying": "y", "side": "right"},
+            "yaxis": {"title": {"text": "temperature (\u00b0C)"}, "gridcolor": GRID},
+            "yaxis2": {
+                "title": {"text": "humidity (%RH)"},
+                "overlaying": "y",
+                "side": "right",
+                "showgrid": False,
+            },
             "legend": {"orientation": "h", "y": -0.15},
             "shapes": shapes,
             "annotations": annotations,
