@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from cloud.broker import EmbeddedBroker, port_is_free
+from cloud.demo_seed import DEMO_PASSWORD, FAILURE_ZONE, seed
 from cloud.migrate import upgrade
 
 log = logging.getLogger("coldchain.demo")
@@ -91,6 +92,8 @@ def main(data_dir: Path, broker: str | None, port: int) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{data_dir / 'coldchain.sqlite'}"
     upgrade(database_url)
+    if seed(database_url):
+        click.echo("demo data seeded: products, batches, users, a week of history")
 
     embedded = None
     if broker is None:
@@ -100,7 +103,9 @@ def main(data_dir: Path, broker: str | None, port: int) -> None:
     supervisor = Supervisor(logs)
     stop = _stop_on_signals()
     try:
-        supervisor.spawn("sensors", "edge.cli", "simulate", *configs)
+        supervisor.spawn(
+            "sensors", "cloud.demo_seed", "sensors", *configs, "--data-dir", str(data_dir)
+        )
         time.sleep(1.0)
         supervisor.spawn(
             "ingest",
@@ -130,7 +135,9 @@ def main(data_dir: Path, broker: str | None, port: int) -> None:
         )
         click.echo(
             f"\ncontrol room: http://127.0.0.1:{port}/   broker: {broker}   "
-            f"data: {data_dir}\nCtrl-C stops the demo.\n"
+            f"data: {data_dir}\nlog in as qa, operator, viewer or admin, password "
+            f"{DEMO_PASSWORD}\ncooling failure: python -m cloud.demo_seed cooling-failure "
+            f"{FAILURE_ZONE} --data-dir {data_dir} (--off to restore)\nCtrl-C stops the demo.\n"
         )
         while not stop():
             problem = supervisor.failed()
