@@ -11,12 +11,12 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cloud import rules_service
 from cloud.alerting import Alert
 from cloud.alerts_service import raise_alert
 from cloud.domain import expiry as rules
 from cloud.domain.fefo import Candidate, Suggestion, suggest
 from cloud.models import Site, Zone, utcnow
-from cloud.quality import Exposure
 from cloud.traceability import Batch, CustodyInterval, Item, Order, OrderLine, Product
 
 log = logging.getLogger(__name__)
@@ -158,24 +158,9 @@ def block_expired(session: Session, now: datetime) -> list[Batch]:
 
 
 def remaining_budget(session: Session, batch_id: int) -> float | None:
-    """Minutes of stability budget the batch has left (None: its product has no budget).
-
-    The one place FEFO asks for it: the rules service's answer when it has one, else the
-    product's budget less the minutes of every recorded exposure."""
-    try:
-        from cloud import rules_service  # type: ignore[attr-defined]
-
-        return rules_service.remaining_budget(session, batch_id)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        pass
-    batch = session.get(Batch, batch_id)
-    product = session.get(Product, batch.gtin) if batch else None
-    if product is None or product.stability_budget_min is None:
-        return None
-    used = session.scalar(
-        select(func.coalesce(func.sum(Exposure.minutes), 0.0)).where(Exposure.batch_id == batch_id)
-    )
-    return float(product.stability_budget_min) - float(used or 0.0)
+    """Minutes of stability budget the batch has left (None: its product has none); the one
+    place FEFO asks the rules service for it."""
+    return rules_service.remaining_budget(session, batch_id)
 
 
 def _stock(session: Session, batch_ids: list[int]) -> dict[int, int]:
