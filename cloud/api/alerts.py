@@ -10,12 +10,12 @@ from pydantic import Field
 from sqlalchemy import select
 
 from cloud import alerts_service
-from cloud.alerting import Alert
+from cloud.alerting import Alert, NotificationChannel
 from cloud.api.contract import Body, endpoint
 from cloud.api.database import get_db
 from cloud.api.pagination import Page, page_of
-from cloud.api.problems import not_found, parse_body, parse_query, response
-from cloud.notify import notifications_of
+from cloud.api.problems import invalid, not_found, parse_body, parse_query, response
+from cloud.notify import add_channel, notifications_of
 from cloud.release_gate import LoadRefused
 from cloud.reports import excursion_report
 from cloud.signatures import User
@@ -31,6 +31,15 @@ class AlertFilter(Page):
 
 class Assignment(Body):
     username: str | None = None  # None: nobody
+
+
+class NewChannel(Body):
+    name: str = Field(min_length=1, max_length=100)
+    kind: Literal["webhook", "email"]
+    target: str = Field(min_length=3, max_length=500)
+    secret: str | None = Field(None, min_length=16, max_length=200)
+    min_severity: Literal["info", "warning", "critical"] = "warning"
+    level: int = Field(0, ge=0, le=10)
 
 
 class NewComment(Body):
@@ -175,6 +184,65 @@ def add_comment(alert_id: int) -> Any:
     alerts_service.comment(db, alert.id, g.user, given.text)
     db.commit()
     return jsonify(_full(alert)), 201
+
+
+def channel_json(c: NotificationChannel) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "kind": c.kind,
+        "target": c.target,
+        "signed": c.secret is not None,  # the secret itself is never shown again
+        "min_severity": c.min_severity,
+        "level": c.level,
+        "active": c.active,
+    }
+
+
+@bp.get("/notification-channels")
+@endpoint("admin", query=Page)
+def list_channels() -> Any:
+    """Where alerts are sent: webhooks and e-mail addresses, with severity and tier."""
+    query = select(NotificationChannel).order_by(NotificationChannel.id)
+    return page_of(query, parse_query(Page), channel_json)
+
+
+@bp.post("/notification-channels")
+@endpoint("admin", body=NewChannel, status=201)
+def create_channel() -> Any:
+    """Add a webhook (secret: the HMAC key) or an e-mail address; level 0 hears of openings,
+    level n of escalations past tier n."""
+    given = parse_body(NewChannel)
+    db = get_db()
+    if db.scalar(select(NotificationChannel.id).where(NotificationChannel.name == given.name)):
+        return response(409, "conflict", "Conflict", f"channel {given.name} exists already")
+    try:
+        channel = add_channel(
+            db,
+            given.name,
+            given.kind,
+            given.target,
+            secret=given.secret,
+            min_severity=given.min_severity,
+            level=given.level,
+        )
+    except ValueError as exc:
+        raise invalid(422, str(exc), [{"field": "target", "message": str(exc)}]) from exc
+    db.commit()
+    return jsonify(channel_json(channel)), 201
+
+
+@bp.delete("/notification-channels/<int:channel_id>")
+@endpoint("admin")
+def deactivate_channel(channel_id: int) -> Any:
+    """Stop sending to a channel (kept, with its deliveries; an audited change: X-Reason)."""
+    db = get_db()
+    channel = db.get(NotificationChannel, channel_id)
+    if channel is None:
+        raise not_found(f"notification channel {channel_id}")
+    channel.active = False
+    db.commit()
+    return "", 204
 
 
 @bp.get("/excursions/<int:excursion_id>/report.pdf")

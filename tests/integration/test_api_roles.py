@@ -98,6 +98,9 @@ ROLE_TABLE = {
     ("GET", "/api/sites/<site_id>/approvals"): "viewer",
     ("PUT", "/api/sites/<site_id>/approvals"): "admin",
     ("POST", "/api/release-gate/check"): "viewer",
+    ("GET", "/api/notification-channels"): "admin",
+    ("POST", "/api/notification-channels"): "admin",
+    ("DELETE", "/api/notification-channels/<int:channel_id>"): "admin",
 }
 # Values for path arguments: records that do not exist, so an allowed call changes nothing.
 ARGUMENTS = {
@@ -106,6 +109,7 @@ ARGUMENTS = {
     "ref": "00000000000000+404",
     "zone_id": "nowhere",
     "site_id": "nowhere",
+    "channel_id": "999999",
     "customer_id": "nobody",
     "order_id": "PO-404",
     "ident": "NOPE-1",

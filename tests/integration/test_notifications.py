@@ -25,6 +25,7 @@ from tests.integration.alerting_support import (
     smtp_server,
     webhook_receiver,
 )
+from tests.integration.api_support import running_api
 
 pytestmark = pytest.mark.integration
 BACKOFF = Backoff(timedelta(seconds=30), 2.0, timedelta(minutes=10), max_attempts=4)
@@ -205,3 +206,37 @@ def test_the_scheduler_escalates_reminds_and_delivers(pg_url: str, world: World)
         runner.join(timeout=10)
         assert not runner.is_alive()
     engine.dispose()
+
+
+def test_channels_are_managed_through_the_api(pg_url: str) -> None:
+    with running_api(pg_url) as api, webhook_receiver() as hook:
+        c, admin = api.client, api.as_("admin")
+        body = {
+            "name": "ops",
+            "kind": "webhook",
+            "target": hook.url,
+            "secret": "0123456789abcdef",
+            "min_severity": "info",
+        }
+        made = c.post("/api/notification-channels", json=body, headers=admin)
+        assert made.status_code == 201
+        assert made.get_json()["signed"] is True and "secret" not in made.get_json()
+        assert c.post("/api/notification-channels", json=body, headers=admin).status_code == 409
+        bad = c.post(
+            "/api/notification-channels",
+            json={**body, "name": "x", "target": "ftp://nope"},
+            headers=admin,
+        )
+        assert bad.status_code == 422 and "not an http(s) URL" in bad.get_json()["detail"]
+        listed = c.get("/api/notification-channels", headers=admin).get_json()["items"]
+        assert [(ch["name"], ch["active"]) for ch in listed] == [("ops", True)]
+        ident = made.get_json()["id"]
+        no_reason = c.delete(f"/api/notification-channels/{ident}", headers=admin)
+        assert no_reason.status_code == 422  # an audited change needs a reason
+        gone = c.delete(
+            f"/api/notification-channels/{ident}",
+            headers={**admin, "X-Reason": "receiver decommissioned"},
+        )
+        assert gone.status_code == 204
+        listed = c.get("/api/notification-channels", headers=admin).get_json()["items"]
+        assert [ch["active"] for ch in listed] == [False]
