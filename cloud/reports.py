@@ -213,11 +213,12 @@ def excursion_report(session: Session, excursion_id: int, now: datetime | None =
         excursion.started_at - timedelta(seconds=MARGIN_S),
         end + timedelta(seconds=MARGIN_S),
     )
-    points = zone_readings(session, excursion.zone_id, *window)
+    quantity, unit = ("humidity", "% RH") if excursion.kind == "humidity" else ("temperature", "C")
+    points = zone_readings(session, excursion.zone_id, *window, quantity=quantity)
     limits = []
-    if zone is not None and zone.high is not None:
+    if zone is not None and zone.high is not None and quantity == "temperature":
         limits.append(("high", zone.high))
-    if zone is not None and zone.low is not None:
+    if zone is not None and zone.low is not None and quantity == "temperature":
         limits.append(("low", zone.low))
     if excursion.limit is not None and all(v != excursion.limit for _, v in limits):
         limits.append(("limit", excursion.limit))
@@ -272,8 +273,8 @@ def excursion_report(session: Session, excursion_id: int, now: datetime | None =
     )
     pdf.heading("Zone readings")
     pdf.line_of_text(
-        f"{len(points)} readings (temperature, C) from {_when(window[0])} to {_when(window[1])}; "
-        "shaded: the excursion; dashed: limits."
+        f"{len(points)} readings ({quantity}, {unit}) from {_when(window[0])} "
+        f"to {_when(window[1])}; shaded: the excursion; dashed: limits."
     )
     chart_y = pdf.get_y() + 2
     draw_chart(
