@@ -9,17 +9,20 @@ max; `bad` counts the others. min_at and max_at are the earliest times of the ex
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, literal_column
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import case
 
 from cloud.models import ReadingRollup
 
 OK = "ok"
+# positions in a reading tuple (cloud.store.READING_COLUMNS)
+_SENSOR, _QUANTITY, _VALUE, _QUALITY, _TAKEN_AT = 2, 3, 4, 6, 7
 
 
 @dataclass(slots=True)
@@ -37,18 +40,6 @@ class HourlyRollup:
     max_at: datetime | None = None
     bad: int = 0
 
-    def add(self, value: float | None, quality: str, taken_at: datetime) -> None:
-        """Count one reading in."""
-        if quality != OK or value is None:
-            self.bad += 1
-            return
-        self.n += 1
-        self.sum += value
-        if self.min is None or (value, taken_at) < (self.min, self.min_at):
-            self.min, self.min_at = value, taken_at
-        if self.max is None or (-value, taken_at) < (-self.max, self.max_at):
-            self.max, self.max_at = value, taken_at
-
     def row(self) -> dict[str, Any]:
         return {
             "sensor_id": self.sensor_id,
@@ -64,26 +55,29 @@ class HourlyRollup:
         }
 
 
-def hour_of(at: datetime) -> datetime:
-    """The start of the UTC hour `at` falls in (`at` is aware UTC)."""
-    return at.replace(minute=0, second=0, microsecond=0)
-
-
-def roll_up(
-    readings: Iterable[tuple[str, str, float | None, str, datetime]],
-) -> list[HourlyRollup]:
-    """Aggregate (sensor, quantity, value, quality, taken_at) rows per sensor, quantity, hour.
+def roll_up(readings: Iterable[Sequence[Any]]) -> list[HourlyRollup]:
+    """Aggregate readings (tuples in cloud.store.READING_COLUMNS order) per sensor and hour.
 
     Sorted by key, so concurrent writers lock rollup rows in the same order.
     """
-    groups: dict[tuple[str, str, datetime], HourlyRollup] = {}
-    for sensor, quantity, value, quality, taken_at in readings:
-        key = (sensor, quantity, hour_of(taken_at))
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = HourlyRollup(*key)
-        group.add(value, quality, taken_at)
-    return [groups[k] for k in sorted(groups)]
+    members: dict[tuple[str, str, int], list[Sequence[Any]]] = defaultdict(list)
+    for r in readings:  # the hot loop of ingest: one dict append per reading
+        members[r[_SENSOR], r[_QUANTITY], int(r[_TAKEN_AT].timestamp() // 3600)].append(r)
+    result = []
+    for (sensor, quantity, hour), rows in sorted(members.items()):
+        good = [
+            (r[_VALUE], r[_TAKEN_AT]) for r in rows if r[_QUALITY] == OK and r[_VALUE] is not None
+        ]
+        group = HourlyRollup(
+            sensor, quantity, datetime.fromtimestamp(hour * 3600, UTC), bad=len(rows) - len(good)
+        )
+        if good:
+            group.n, group.sum = len(good), math.fsum(v for v, _ in good)
+            group.min, group.min_at = min(good)  # the lowest value, earliest first
+            group.max = max(v for v, _ in good)
+            group.max_at = min(at for v, at in good if v == group.max)
+        result.append(group)
+    return result
 
 
 def merged_columns(stored: Any, incoming: Any) -> dict[str, Any]:
@@ -117,48 +111,3 @@ def upsert(insert: Any) -> Any:
         index_elements=["sensor_id", "quantity", "bucket_start"],
         set_=merged_columns(ReadingRollup.__table__.c, stmt.excluded),
     )
-
-
-# PostgreSQL: the readings insert and the rollup merge in one statement. The rollups are
-# aggregated from what the INSERT returned, i.e. only the readings it stored.
-_OK = f"quality = '{OK}' AND value IS NOT NULL"
-PG_ROLLUP_FROM = """
-    SELECT sensor_id, quantity, date_trunc('hour', taken_at, 'UTC') AS bucket_start,
-        count(*) FILTER (WHERE ok) AS n,
-        coalesce(sum(value) FILTER (WHERE ok), 0) AS sum,
-        min(value) FILTER (WHERE ok) AS min,
-        max(value) FILTER (WHERE ok) AS max,
-        (array_agg(taken_at ORDER BY value, taken_at) FILTER (WHERE ok))[1] AS min_at,
-        (array_agg(taken_at ORDER BY value DESC, taken_at) FILTER (WHERE ok))[1] AS max_at,
-        count(*) FILTER (WHERE NOT ok) AS bad
-    FROM {source}
-    GROUP BY 1, 2, 3
-    ORDER BY 1, 2, 3
-"""
-ROLLUP_COLUMNS = "sensor_id, quantity, bucket_start, n, sum, min, max, min_at, max_at, bad"
-
-
-def pg_merge_sql(insert_readings: str) -> str:
-    """One statement: `insert_readings` (an INSERT into readings) then its rollups merged."""
-    merged = merged_columns(_Columns("reading_rollups"), _Columns("excluded"))
-    dialect = postgresql.dialect()
-    set_clause = ", ".join(
-        f"{name} = {expr.compile(dialect=dialect)}" for name, expr in merged.items()
-    )
-    return (
-        f"WITH stored AS ({insert_readings} RETURNING sensor_id, quantity, value, taken_at, "
-        f"({_OK}) AS ok) "
-        f"INSERT INTO reading_rollups ({ROLLUP_COLUMNS}) "
-        f"{PG_ROLLUP_FROM.format(source='stored')} "
-        f"ON CONFLICT (sensor_id, quantity, bucket_start) DO UPDATE SET {set_clause}"
-    )
-
-
-class _Columns:
-    """Columns of a table alias as SQL expressions, for compiling merged_columns to text."""
-
-    def __init__(self, alias: str):
-        self.alias = alias
-
-    def __getattr__(self, name: str) -> Any:
-        return literal_column(f"{self.alias}.{name}")

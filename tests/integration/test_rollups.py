@@ -7,7 +7,7 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -140,7 +140,8 @@ def test_a_bucket_of_only_bad_readings_has_no_extremes(url: str) -> None:
     store = Store(make_engine(url))
     store.write(batch)
     later = Batch()  # a good value later in the same hour takes min and max
-    later.readings = [("gw-bad", 3, "s1", "temperature", 4.5, "C", "ok", at, at)]
+    ist = timezone(timedelta(hours=5, minutes=30))  # a gateway stamping local time, offset
+    later.readings = [("gw-bad", 3, "s1", "temperature", 4.5, "C", "ok", at.astimezone(ist), at)]
     store.write(later)
     store.engine.dispose()
     assert stored_rollups(url) == {
