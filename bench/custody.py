@@ -69,6 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="PostgreSQL URL allowed to CREATE and DROP DATABASE",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
+    parser.add_argument(
+        "--database", help="time the questions on a database a --keep run left (no loading)"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "custody.json")
     args = parser.parse_args(argv)
     if args.items < ITEMS_PER_BATCH or args.queries < 1:
@@ -236,12 +239,18 @@ def load(url: str, items: int) -> dict[str, float]:
         started = time.perf_counter()
         conn.execute("VACUUM ANALYZE")
         took["vacuum_analyze_s"] = time.perf_counter() - started
-        counts = {
-            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+    rows = counts(url)
+    log.info("loaded %s in %s", rows, {k: round(v, 1) for k, v in took.items()})
+    return {**took, **rows}
+
+
+def counts(url: str) -> dict[str, float]:
+    """Rows in the tables the questions read."""
+    with psycopg.connect(url) as conn:
+        return {
+            f"{table}_rows": conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
             for table in ("items", "observations", "custody_intervals")
         }
-    log.info("loaded %s in %s", counts, {k: round(v, 1) for k, v in took.items()})
-    return {**took, **{f"{k}_rows": v for k, v in counts.items()}}
 
 
 # --- the questions ------------------------------------------------------------------------
@@ -289,11 +298,12 @@ def questions(url: str, items: int, queries: int) -> dict[str, dict[str, float]]
         return 0 if current_custody(session, item.id) is None else 1
 
     def batch_custody(pick: int) -> int:
-        query = batch_timeline_query(pick % batches + 1).limit(PAGE + 1)
-        return len(list(session.scalars(query)))
+        query = batch_timeline_query(pick % batches + 1, rows=True).limit(PAGE + 1)
+        return len(session.execute(query).all())
 
     def zone_between(pick: int) -> int:
-        return len(list(session.scalars(zone_window_query(*window(pick)).limit(PAGE + 1))))
+        query = zone_window_query(*window(pick), rows=True).limit(PAGE + 1)
+        return len(session.execute(query).all())
 
     raw = psycopg.connect(url, autocommit=True)
 
@@ -380,6 +390,8 @@ def table(result: dict) -> str:
             f"  {'met' if q['meets_target'] else 'NOT met'}"
         )
     load = result["load"]
+    if "custody_s" not in load:
+        return "\n".join(lines)
     lines.append(
         "  load: master data {master_data_s:.0f} s, observations {observations_s:.0f} s, "
         "custody derivation {custody_s:.0f} s, vacuum analyze {vacuum_analyze_s:.0f} s".format(
@@ -393,9 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     """Build the data, time the questions, print the table, write the JSON."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    with fresh_database(args.pg_admin, args.keep) as url:
-        loaded = load(url, args.items)
-        asked = questions(url, args.items, args.queries)
+    if args.database:
+        loaded = counts(args.database)
+        asked = questions(args.database, loaded["items_rows"], args.queries)
+    else:
+        with fresh_database(args.pg_admin, args.keep) as url:
+            loaded = load(url, args.items)
+            asked = questions(url, args.items, args.queries)
     result = {
         "benchmark": "custody",
         "items": args.items,

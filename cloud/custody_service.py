@@ -288,10 +288,13 @@ def custody_in_zone(
     return list(session.scalars(zone_window_query(zone_id, start, end)))
 
 
-def zone_window_query(zone_id: str, start: datetime, end: datetime) -> Select[Any]:
-    """The query behind custody_in_zone, for callers that page it in SQL."""
+def zone_window_query(
+    zone_id: str, start: datetime, end: datetime, *, rows: bool = False
+) -> Select[Any]:
+    """The query behind custody_in_zone, for callers that page it in SQL; rows=True selects
+    INTERVAL_FIELDS as plain rows (no ORM objects: a page of them costs a third)."""
     return (
-        select(CustodyInterval)
+        (select(*INTERVAL_FIELDS) if rows else select(CustodyInterval))
         .where(
             CustodyInterval.zone_id == zone_id,
             CustodyInterval.started_at <= end,
@@ -299,6 +302,15 @@ def zone_window_query(zone_id: str, start: datetime, end: datetime) -> Select[An
         )
         .order_by(CustodyInterval.started_at, CustodyInterval.item_id)
     )
+
+
+INTERVAL_FIELDS = (
+    CustodyInterval.item_id,
+    CustodyInterval.zone_id,
+    CustodyInterval.started_at,
+    CustodyInterval.ended_at,
+    CustodyInterval.basis,
+)
 
 
 def item_timeline(session: Session, item_id: int) -> list[CustodyInterval]:
@@ -317,11 +329,12 @@ def batch_timeline(session: Session, batch_id: int) -> list[CustodyInterval]:
 
 
 def batch_timeline_query(
-    batch_id: int, start: datetime | None = None, end: datetime | None = None
+    batch_id: int, start: datetime | None = None, end: datetime | None = None, *, rows: bool = False
 ) -> Select[Any]:
-    """The query behind batch_timeline, narrowed to intervals touching [start, end]."""
+    """The query behind batch_timeline, narrowed to intervals touching [start, end]; rows=True
+    selects INTERVAL_FIELDS as plain rows."""
     query = (
-        select(CustodyInterval)
+        (select(*INTERVAL_FIELDS) if rows else select(CustodyInterval))
         .join(Item, Item.id == CustodyInterval.item_id)
         .where(Item.batch_id == batch_id)
         .order_by(CustodyInterval.item_id, CustodyInterval.started_at, CustodyInterval.id)

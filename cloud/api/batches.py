@@ -122,4 +122,4 @@ def batch_custody(batch_id: int) -> Any:
     start, end = window_bounds(window)
     db = get_db()
     get_or_404(db, Batch, batch_id, f"batch {batch_id}")
-    return page_of(batch_timeline_query(batch_id, start, end), window, interval_json)
+    return page_of(batch_timeline_query(batch_id, start, end, rows=True), window, interval_json)

@@ -48,7 +48,10 @@ def page_of(
     if isinstance(rows, list):
         rows = rows[page.offset : page.offset + page.limit + 1]
     else:
-        rows = list(get_db().scalars(rows.limit(page.limit + 1).offset(page.offset)))
+        query = rows.limit(page.limit + 1).offset(page.offset)
+        result = get_db().execute(query)
+        # One entity or column: its values; several columns: rows with attribute access.
+        rows = list(result.scalars() if len(query.column_descriptions) == 1 else result)
     more = len(rows) > page.limit
     next_url = None
     if more:

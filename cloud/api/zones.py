@@ -133,4 +133,4 @@ def in_zone_between(zone_id: str) -> Any:
     db = get_db()
     get_or_404(db, Zone, zone_id, f"zone {zone_id}")
     assert start is not None and end is not None
-    return page_of(zone_window_query(zone_id, start, end), window, interval_json)
+    return page_of(zone_window_query(zone_id, start, end, rows=True), window, interval_json)
