@@ -1,10 +1,11 @@
 """The ingest worker: MQTT messages in, one database transaction per batch, acks after commit.
 
-paho delivers messages on its network thread; they are queued and a writer thread takes
-them in batches, decodes them (bad ones become dead letters in the same transaction), commits,
-and only then acknowledges each to the broker (paho manual acks). A crash before the commit
-means the broker redelivers; the store ignores what it already has. At-least-once on the
-wire, exactly-once in the database.
+paho delivers messages on its network thread; they are queued. A decoder thread takes them
+in batches and decodes them (bad ones become dead letters in the same transaction) while the
+writer thread commits the batch before, and only then acknowledges each of its messages to
+the broker (paho manual acks), in arrival order. A crash before the commit means the broker
+redelivers; the store ignores what it already has. At-least-once on the wire, exactly-once in
+the database. After each commit the writer runs the cold-chain rules on the batch.
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ class IngestWorker:
         self.linger_s = linger_s
         self.protocol = protocol
         self._queue: queue.Queue[Delivery] = queue.Queue()
+        # One decoded batch waits while the writer commits the one before: decoding overlaps
+        # the database's work instead of following it.
+        self._decoded: queue.Queue[tuple[list[Delivery], Batch | None]] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self.connected = threading.Event()
         self.written = 0
@@ -98,6 +102,9 @@ class IngestWorker:
         self.rules = True  # evaluate the cold-chain rules after each commit
         self.on_rules: Any = None  # called with each committed rules_service.RulesOutcome
         self.client = self._make_client(client_id)
+        self._decoder = threading.Thread(
+            target=self._decode_loop, name="ingest-decoder", daemon=True
+        )
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
     def _make_client(self, client_id: str) -> mqtt.Client:
@@ -159,15 +166,17 @@ class IngestWorker:
             self.host, self.port, keepalive=30, properties=properties, **kwargs
         )
         self.client.loop_start()
+        self._decoder.start()
         self._writer.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._decoder.join(timeout=10)
         self._writer.join(timeout=10)
         self.client.disconnect()
         self.client.loop_stop()
 
-    # --- writer thread ----------------------------------------------------------------------
+    # --- decoder thread ---------------------------------------------------------------------
 
     def _next_batch(self) -> list[Delivery]:
         try:
@@ -188,27 +197,46 @@ class IngestWorker:
                 break
         return batch
 
-    def _write_loop(self) -> None:
+    def _decode_loop(self) -> None:
         while not self._stop.is_set():
             deliveries = self._next_batch()
-            if deliveries:
-                self._commit_then_ack(deliveries)
+            if not deliveries:
+                continue
+            try:
+                batch: Batch | None = decode_batch(deliveries)
+            except Exception:  # a bug, not bad input (that is a dead letter): write one by one
+                log.exception("decoding a batch failed; it will be written one by one")
+                batch = None
+            while not self._stop.is_set():
+                try:
+                    self._decoded.put((deliveries, batch), timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
 
-    def _commit_then_ack(self, deliveries: list[Delivery]) -> None:
+    # --- writer thread ----------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                deliveries, batch = self._decoded.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self._commit_then_ack(deliveries, batch)
+
+    def _commit_then_ack(self, deliveries: list[Delivery], batch: Batch | None) -> None:
         """Commit the batch, retrying until it is stored, then acknowledge every message."""
-        backoff, singly = 0.5, False
+        backoff, singly = 0.5, batch is None
         while True:
             if self._stop.is_set():
                 return  # unacknowledged: the broker redelivers them to the next worker run
             try:
-                if singly:
+                if singly or batch is None:
                     self._write_singly(deliveries)
                 else:
-                    batch = decode_batch(deliveries)
                     result = self.store.write(batch)
                     self.written += result.readings_offered
                     self.dead += result.dead_letters
-                    self._evaluate_rules(batch.readings)
                 break
             except IntegrityError as exc:
                 # A message the schema refuses must not block the ones behind it.
@@ -224,13 +252,16 @@ class IngestWorker:
         for d in deliveries:
             if d.qos > 0:
                 self.client.ack(d.mid, d.qos)
+        # After each committed batch, on this thread: what reacts to stored data goes here.
+        if batch is not None and not singly:
+            self._evaluate_rules(batch.readings)
 
     def _evaluate_rules(self, readings: list[Any]) -> None:
         """Cold-chain rules on the committed readings; a failure is logged, never raised."""
         if not (self.rules and readings):
             return
         try:
-            with Session(self.store.engine) as session:
+            with Session(self.store.engine, expire_on_commit=False) as session:
                 outcome = rules_service.evaluate_readings(session, readings)
                 session.commit()
             if self.on_rules is not None:

@@ -14,10 +14,10 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -99,11 +99,14 @@ def _ok(quality: str, value: float | None) -> bool:
 class _History:
     """A zone's stored readings and episodes, as late-data re-evaluation reads them."""
 
-    def __init__(self, session: Session, zone_id: str, profile: Profile, sensors: list[str]):
-        self.session, self.zone_id, self.profile, self.sensors = session, zone_id, profile, sensors
+    def __init__(self, session: Session, zone_id: str, profile: Profile):
+        self.session, self.zone_id, self.profile = session, zone_id, profile
+        self._sensors: list[str] | None = None  # read only if a replay needs them
 
     def _readings(self) -> Any:
-        return (Reading.sensor_id.in_(self.sensors), Reading.quantity == self.profile.quantity)
+        if self._sensors is None:
+            self._sensors = _sensors_of(self.session, self.zone_id)
+        return (Reading.sensor_id.in_(self._sensors), Reading.quantity == self.profile.quantity)
 
     def samples_since(self, start: datetime) -> list[Sample]:
         rows = self.session.execute(
@@ -210,48 +213,69 @@ def evaluate_readings(
     )
     if not work:
         return result
+    table = ZoneRuleState.__table__
+    # Core, not ORM objects: one locked read and one executemany write per batch.
     states = {
-        (s.zone_id, s.profile_id): s
-        for s in session.scalars(
-            select(ZoneRuleState)
-            .where(
-                tuple_(ZoneRuleState.zone_id, ZoneRuleState.profile_id).in_(
-                    [(z, p) for z, p, _ in work]
-                )
-            )
-            .order_by(ZoneRuleState.zone_id, ZoneRuleState.profile_id)
+        (z, p): state
+        for z, p, state in session.execute(
+            select(table.c.zone_id, table.c.profile_id, table.c.state)
+            .where(tuple_(table.c.zone_id, table.c.profile_id).in_([(z, p) for z, p, _ in work]))
+            .order_by(table.c.zone_id, table.c.profile_id)
             .with_for_update()
         )
     }
     earliest = min(r[_TAKEN] for r in readings) - timedelta(days=8)
     windows = _suppressions(session, zones, earliest)
+    written, created, pending = [], [], []
+    for zone, name, profile in work:
+        history = _History(session, zone, profile)
+        outcome = evaluate_zone(
+            profile,
+            windows[zone],
+            states.get((zone, name)),
+            samples[(zone, profile.quantity)],
+            history,
+        )
+        if outcome.replayed_from is not None:
+            log.info("zone %s (%s): late data, replayed from %s", zone, name, outcome.replayed_from)
+        row = _state_row(zone, name, outcome.state, now)
+        (written if (zone, name) in states else created).append(row)
+        if outcome.changed or outcome.withdrawn:
+            pending.append((zone, profile, outcome))
+    if created:
+        session.execute(insert(table), created)
+    if written:
+        session.execute(
+            update(table)
+            .where(table.c.zone_id == bindparam("z"), table.c.profile_id == bindparam("p"))
+            .values(
+                state=bindparam("state"),
+                watermark=bindparam("watermark"),
+                updated_at=bindparam("updated_at"),
+            ),
+            [{**row, "z": row["zone_id"], "p": row["profile_id"]} for row in written],
+        )
     with _as_system(session):
-        for zone, name, profile in work:
-            zone_samples = samples[(zone, profile.quantity)]
-            state = states.get((zone, name))
-            if state is None:
-                state = ZoneRuleState(zone_id=zone, profile_id=name, watermark=None, state={})
-                session.add(state)
-            history = _History(session, zone, profile, _sensors_of(session, zone))
-            outcome = evaluate_zone(profile, windows[zone], state.state, zone_samples, history)
-            if outcome.replayed_from is not None:
-                log.info(
-                    "zone %s (%s): late data, replayed from %s", zone, name, outcome.replayed_from
-                )
-            _save_state(state, outcome.state, now)
-            _apply(session, zone, profile, outcome, result)
+        _apply(session, pending, result)
         session.flush()  # under the rules' name: the caller commits as whoever it is
     return result
 
 
-def _save_state(row: ZoneRuleState, state: dict[str, Any], now: datetime | None) -> None:
-    row.state = state
-    flag_modified(row, "state")
+def _state_row(zone: str, name: str, state: dict[str, Any], now: datetime | None) -> dict:
     watermark = state.get("watermark")
-    row.watermark = (
-        None if watermark is None else datetime.fromtimestamp(watermark, tz=utcnow().tzinfo)
-    )
-    row.updated_at = now or utcnow()
+    return {
+        "zone_id": zone,
+        "profile_id": name,
+        "state": state,
+        "watermark": None if watermark is None else datetime.fromtimestamp(watermark, UTC),
+        "updated_at": now or utcnow(),
+    }
+
+
+def _save_state(row: ZoneRuleState, state: dict[str, Any], now: datetime | None) -> None:
+    values = _state_row(row.zone_id, row.profile_id, state, now)
+    row.state, row.watermark, row.updated_at = state, values["watermark"], values["updated_at"]
+    flag_modified(row, "state")
 
 
 def check_gaps(session: Session, now: datetime) -> RulesOutcome:
@@ -259,18 +283,18 @@ def check_gaps(session: Session, now: datetime) -> RulesOutcome:
     result = RulesOutcome()
     rows = list(session.scalars(select(ZoneRuleState).with_for_update()))
     profiles = zone_profiles(session, {r.zone_id for r in rows})
+    pending = []
+    for row in rows:
+        profile = next((p for p in profiles.get(row.zone_id, ()) if p.name == row.profile_id), None)
+        if profile is None:
+            continue
+        detector = ExcursionDetector(profile, (), row.state)
+        changed = detector.tick(now)
+        if changed:
+            _save_state(row, detector.snapshot(), now)
+            pending.append((row.zone_id, profile, ZoneOutcome(changed, [], row.state)))
     with _as_system(session):
-        for row in rows:
-            profile = next(
-                (p for p in profiles.get(row.zone_id, ()) if p.name == row.profile_id), None
-            )
-            if profile is None:
-                continue
-            detector = ExcursionDetector(profile, (), row.state)
-            changed = detector.tick(now)
-            if changed:
-                _save_state(row, detector.snapshot(), now)
-                _apply(session, row.zone_id, profile, ZoneOutcome(changed, [], row.state), result)
+        _apply(session, pending, result)
         session.flush()
     return result
 
@@ -291,76 +315,80 @@ def add_suppression(
     )
     session.flush()
     windows = _suppressions(session, {zone_id}, start - timedelta(days=8))[zone_id]
-    sensors = _sensors_of(session, zone_id)
+    pending = []
     for profile in zone_profiles(session, {zone_id})[zone_id]:
         state = session.get(ZoneRuleState, (zone_id, profile.name), with_for_update=True)
         if state is None or state.watermark is None or state.watermark < start:
             continue
-        outcome = reevaluate_zone(
-            profile, windows, start, _History(session, zone_id, profile, sensors)
-        )
-        with _as_system(session):
-            _save_state(state, outcome.state, None)
-            _apply(session, zone_id, profile, outcome, result)
-            session.flush()
+        outcome = reevaluate_zone(profile, windows, start, _History(session, zone_id, profile))
+        _save_state(state, outcome.state, None)
+        pending.append((zone_id, profile, outcome))
+    with _as_system(session):
+        _apply(session, pending, result)
+        session.flush()
     return result
 
 
-# --- applying an outcome: excursion rows, exposures, holds -----------------------------------
+# --- applying outcomes: excursion rows, then exposures, then holds, a flush for each ----------
+
+Pending = list[tuple[str, Profile, ZoneOutcome]]
 
 
-def _apply(
-    session: Session, zone_id: str, profile: Profile, outcome: ZoneOutcome, result: RulesOutcome
-) -> None:
-    episodes = [*outcome.changed, *outcome.withdrawn]
-    if not episodes:
+def _apply(session: Session, pending: Pending, result: RulesOutcome) -> None:
+    if not pending:
         return
-    starts = {e.started_at for e in episodes}
-    stored = {
-        (row.rule, row.started_at): row
+    stored: dict[tuple[str, str, datetime], Excursion] = {}
+    for zone_id, starts in _starts_by_zone(pending).items():
         for row in session.scalars(
             select(Excursion).where(Excursion.zone_id == zone_id, Excursion.started_at.in_(starts))
-        )
-    }
-    data_end = outcome.state.get("watermark")
-    data_end_at = None if data_end is None else datetime.fromtimestamp(data_end, tz=utcnow().tzinfo)
-    touched: list[Excursion] = []
+        ):
+            stored[(zone_id, row.rule, row.started_at)] = row
+    touched: list[tuple[Excursion, Profile, datetime]] = []
     triggers: list[tuple[Excursion, datetime]] = []
-    for e in outcome.changed:
-        row = stored.get(e.key)
-        if row is None:
-            row = Excursion(
-                zone_id=zone_id, profile_id=profile.name, rule=e.rule, detected_at=utcnow()
+    for zone_id, profile, outcome in pending:
+        data_end = outcome.state.get("watermark")
+        end_at = None if data_end is None else datetime.fromtimestamp(data_end, UTC)
+        for e in outcome.changed:
+            row = stored.get((zone_id, *e.key))
+            if row is None:
+                row = Excursion(
+                    zone_id=zone_id, profile_id=profile.name, rule=e.rule, detected_at=utcnow()
+                )
+                session.add(row)
+                result.opened.append(row)
+            elif row.ended_at is None and e.ended_at is not None:
+                result.closed.append(row)
+            else:
+                result.changed.append(row)
+            row.kind, row.level, row.started_at, row.ended_at = (
+                e.kind,
+                e.level,
+                e.started_at,
+                e.ended_at,
             )
-            session.add(row)
-            result.opened.append(row)
-        elif row.ended_at is None and e.ended_at is not None:
-            result.closed.append(row)
-        else:
-            result.changed.append(row)
-        row.kind, row.level, row.started_at, row.ended_at = (
-            e.kind,
-            e.level,
-            e.started_at,
-            e.ended_at,
-        )
-        row.peak, row.limit = e.peak, e.limit
-        row.state = "open" if e.ended_at is None else "closed"
-        if row.suppressed_reason != NO_PRODUCT or e.suppressed_reason is not None:
-            row.suppressed_reason = e.suppressed_reason
-        touched.append(row)
-        if e.trigger is not None:
-            triggers.append((row, e.trigger))
-    for e in outcome.withdrawn:
-        row = stored.get(e.key)
-        if row is not None:
-            row.state, row.suppressed_reason = "closed", WITHDRAWN
-            row.ended_at = row.ended_at or data_end_at or row.started_at
-            result.changed.append(row)
+            row.peak, row.limit = e.peak, e.limit
+            row.state = "open" if e.ended_at is None else "closed"
+            if row.suppressed_reason != NO_PRODUCT or e.suppressed_reason is not None:
+                row.suppressed_reason = e.suppressed_reason
+            touched.append((row, profile, end_at or e.started_at))
+            if e.trigger is not None:
+                triggers.append((row, e.trigger))
+        for e in outcome.withdrawn:
+            row = stored.get((zone_id, *e.key))
+            if row is not None:
+                row.state, row.suppressed_reason = "closed", WITHDRAWN
+                row.ended_at = row.ended_at or end_at or row.started_at
+                result.changed.append(row)
     session.flush()
     result.triggers.update((row.id, at) for row, at in triggers)
-    for row in touched:
-        _expose(session, row, profile, data_end_at or row.started_at, result)
+    _expose(session, [t for t in touched if t[0].suppressed_reason != WITHDRAWN], result)
+
+
+def _starts_by_zone(pending: Pending) -> dict[str, set[datetime]]:
+    starts: dict[str, set[datetime]] = defaultdict(set)
+    for zone_id, _profile, outcome in pending:
+        starts[zone_id].update(e.started_at for e in (*outcome.changed, *outcome.withdrawn))
+    return starts
 
 
 def _presences(session: Session, zone_id: str, start: datetime, end: datetime) -> list[Presence]:
@@ -385,106 +413,143 @@ def _high(row: Excursion) -> bool:
     return " > " in row.rule or " >= " in row.rule
 
 
-def _series(
-    session: Session, zone_id: str, profile: Profile, start: datetime, end: datetime, high: bool
-) -> ZoneSeries:
-    sensors = _sensors_of(session, zone_id)
-    lead = start - timedelta(minutes=profile.max_gap_min)  # the value standing at the start
+def _zone_values(
+    session: Session, zone_id: str, quantity: str, start: datetime, end: datetime
+) -> list[tuple[datetime, float]]:
     rows = session.execute(
         select(Reading.taken_at, Reading.value).where(
-            Reading.sensor_id.in_(sensors),
-            Reading.quantity == profile.quantity,
+            Reading.sensor_id.in_(select(Sensor.id).where(Sensor.zone_id == zone_id)),
+            Reading.quantity == quantity,
             Reading.quality == "ok",
             Reading.value.is_not(None),
-            Reading.taken_at >= lead,
+            Reading.taken_at >= start,
             Reading.taken_at <= end,
         )
     )
-    return ZoneSeries(((t, v) for t, v in rows), high=high)
+    return [(t, v) for t, v in rows]
 
 
 def _expose(
-    session: Session, row: Excursion, profile: Profile, data_end: datetime, result: RulesOutcome
+    session: Session, touched: list[tuple[Excursion, Profile, datetime]], result: RulesOutcome
 ) -> None:
-    """Exposures of every batch present during the excursion, then the holds they call for."""
-    if row.suppressed_reason == WITHDRAWN:
+    """Exposures of every batch present during each excursion, then the holds they call for."""
+    if not touched:
         return
-    end = row.ended_at or max(data_end, row.started_at)
-    presences = _presences(session, row.zone_id, row.started_at, end)
-    unknown = row.kind == "unknown_conditions"
-    high = _high(row)
-    series = None if unknown else _series(session, row.zone_id, profile, row.started_at, end, high)
-    found = overlap(row.started_at, end, presences, series, None if unknown else row.limit, high)
-    if unknown:
-        if not found and row.suppressed_reason is None:
-            row.suppressed_reason = NO_PRODUCT
-        elif found and row.suppressed_reason == NO_PRODUCT:
-            row.suppressed_reason = None
+    found: list[tuple[Excursion, Any]] = []
+    by_zone: dict[tuple[str, str], list[tuple[Excursion, Profile, datetime]]] = defaultdict(list)
+    for item in touched:
+        by_zone[(item[0].zone_id, item[1].quantity)].append(item)
+    for (zone_id, quantity), items in by_zone.items():
+        spans = [
+            (row.started_at, row.ended_at or max(end, row.started_at)) for row, _, end in items
+        ]
+        lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
+        presences = _presences(session, zone_id, lo, hi)
+        values = None
+        for (row, profile, _), (a, b) in zip(items, spans, strict=True):
+            unknown = row.kind == "unknown_conditions"
+            series = None
+            if not unknown and presences:
+                if values is None:
+                    values = _zone_values(
+                        session, zone_id, quantity, lo - timedelta(minutes=profile.max_gap_min), hi
+                    )
+                series = ZoneSeries(values, high=_high(row))
+            exposed = overlap(a, b, presences, series, None if unknown else row.limit, _high(row))
+            if unknown:
+                if not exposed and row.suppressed_reason is None:
+                    row.suppressed_reason = NO_PRODUCT
+                elif exposed and row.suppressed_reason == NO_PRODUCT:
+                    row.suppressed_reason = None
+            found += [(row, x) for x in exposed]
+    if not found:
+        return
     stored = {
-        e.batch_id: e
-        for e in session.scalars(select(Exposure).where(Exposure.excursion_id == row.id))
+        (x.excursion_id, x.batch_id): x
+        for x in session.scalars(
+            select(Exposure).where(Exposure.excursion_id.in_({row.id for row, _ in found}))
+        )
     }
-    for x in found:
-        exposure = stored.get(x.batch_id) or Exposure(excursion_id=row.id, batch_id=x.batch_id)
-        if exposure.id is None:
+    for row, x in found:
+        exposure = stored.get((row.id, x.batch_id))
+        if exposure is None:
+            exposure = Exposure(excursion_id=row.id, batch_id=x.batch_id)
             session.add(exposure)
         exposure.items, exposure.minutes = x.items, x.minutes
         exposure.min_value, exposure.max_value = x.min_value, x.max_value
         exposure.degree_minutes = x.degree_minutes
         exposure.started_at, exposure.ended_at = x.started_at, x.ended_at
     session.flush()
-    for x in found:
-        _hold_if_needed(session, row, x.batch_id, result)
+    _hold(session, [(row, x.batch_id) for row, x in found], result)
 
 
-def _hold_if_needed(session: Session, row: Excursion, batch_id: int, result: RulesOutcome) -> None:
-    batch = session.get(Batch, batch_id)
-    if batch is None or batch.status in hold_rules.NOT_HELD:
-        return
-    product = session.get(Product, batch.gtin)
-    budget = None if product is None else product.stability_budget_min
-    reasons = hold_rules.hold_reasons(
-        hold_rules.ExcursionFacts(
-            kind=row.kind,
-            level=row.level,
-            rule=row.rule,
-            suppressed=row.suppressed_reason is not None,
-        ),
-        hold_rules.ProductFacts(
-            freeze_sensitive=bool(product and product.freeze_sensitive), budget_min=budget
-        ),
-        None if budget is None else budget_left(budget, _spent(session, batch_id)),
-    )
-    if not reasons:
-        return
-    text = "; ".join(reasons)
-    undecided = session.scalars(
-        select(Hold).where(Hold.batch_id == batch_id, Hold.status.in_(hold_rules.UNDECIDED))
-    ).first()
-    if undecided is not None:
-        new = [r for r in reasons if r not in undecided.reason]
-        if new:  # one decision per batch: further reasons join the hold QA has open
-            undecided.reason = f"{undecided.reason}; {'; '.join(new)}"
-        return
-    hold = Hold(
-        batch_id=batch_id, reason=text, excursion_id=row.id, opened_at=utcnow(), status="open"
-    )
-    session.add(hold)
-    if batch.status == "available":
-        batch.status = "held"
+def _hold(session: Session, exposed: list[tuple[Excursion, int]], result: RulesOutcome) -> None:
+    """Hold each exposed batch a product rule says must be held; one undecided hold a batch."""
+    batch_ids = {b for _, b in exposed}
+    batches = {b.id: b for b in session.scalars(select(Batch).where(Batch.id.in_(batch_ids)))}
+    gtins = {b.gtin for b in batches.values()}
+    products = {p.gtin: p for p in session.scalars(select(Product).where(Product.gtin.in_(gtins)))}
+    spent = _spent(session, batch_ids)
+    undecided = {
+        h.batch_id: h
+        for h in session.scalars(
+            select(Hold).where(Hold.batch_id.in_(batch_ids), Hold.status.in_(hold_rules.UNDECIDED))
+        )
+    }
+    for row, batch_id in exposed:
+        batch = batches.get(batch_id)
+        if batch is None or batch.status in hold_rules.NOT_HELD:
+            continue
+        product = products.get(batch.gtin)
+        budget = None if product is None else product.stability_budget_min
+        reasons = hold_rules.hold_reasons(
+            hold_rules.ExcursionFacts(
+                kind=row.kind,
+                level=row.level,
+                rule=row.rule,
+                suppressed=row.suppressed_reason is not None,
+            ),
+            hold_rules.ProductFacts(
+                freeze_sensitive=bool(product and product.freeze_sensitive), budget_min=budget
+            ),
+            None if budget is None else budget_left(budget, spent.get(batch_id, 0.0)),
+        )
+        if not reasons:
+            continue
+        hold = undecided.get(batch_id)
+        if hold is not None:
+            new = [r for r in reasons if r not in hold.reason]
+            if new:  # one decision per batch: further reasons join the hold QA has open
+                hold.reason = f"{hold.reason}; {'; '.join(new)}"
+            continue
+        hold = Hold(
+            batch_id=batch_id,
+            reason="; ".join(reasons),
+            excursion_id=row.id,
+            opened_at=utcnow(),
+            status="open",
+        )
+        session.add(hold)
+        undecided[batch_id] = hold
+        if batch.status == "available":
+            batch.status = "held"
+        result.holds.append(hold)
+        log.info("batch %s held: %s (excursion %s)", batch_id, hold.reason, row.id)
     session.flush()
-    result.holds.append(hold)
-    log.info("batch %s held: %s (excursion %s)", batch_id, text, row.id)
 
 
-def _spent(session: Session, batch_id: int) -> float:
+def _spent(session: Session, batch_ids: set[int]) -> dict[int, float]:
+    """Minutes out of range each batch has spent, over all its exposures."""
     rows = session.execute(
-        select(Excursion.kind, Exposure.started_at, Exposure.ended_at)
+        select(Exposure.batch_id, Excursion.kind, Exposure.started_at, Exposure.ended_at)
         .join(Excursion, Excursion.id == Exposure.excursion_id)
-        .where(Exposure.batch_id == batch_id)
+        .where(Exposure.batch_id.in_(batch_ids))
         .where(or_(Excursion.suppressed_reason.is_(None), Excursion.suppressed_reason != WITHDRAWN))
     )
-    return spent_minutes([(k, a, b) for k, a, b in rows])
+    spans: dict[int, list[tuple[str, datetime, datetime]]] = defaultdict(list)
+    for batch_id, kind, a, b in rows:
+        spans[batch_id].append((kind, a, b))
+    return {batch_id: spent_minutes(s) for batch_id, s in spans.items()}
 
 
 # --- questions ----------------------------------------------------------------------------
@@ -527,7 +592,7 @@ def remaining_budget(session: Session, batch_id: int) -> float | None:
         raise LookupError(f"batch {batch_id} does not exist")
     product = session.get(Product, batch.gtin)
     budget = None if product is None else product.stability_budget_min
-    return budget_left(budget, _spent(session, batch_id))
+    return budget_left(budget, _spent(session, {batch_id}).get(batch_id, 0.0))
 
 
 def mkt_for_zone(session: Session, zone_id: str, start: datetime, end: datetime) -> float | None:

@@ -152,6 +152,11 @@ class ExcursionDetector:
         self.cumulative = {
             c.rule: cumul.get(c.rule) or {"spans": [], "sum": 0.0} for c in profile.cumulative
         }
+        # (rule, name, its accumulator, judged on the highest value) computed once: hot path
+        self.cumulative_rules = [
+            (c, c.rule, self.cumulative[c.rule], c.direction == "above") for c in profile.cumulative
+        ]
+        self.check_runs = [(c, self.runs[c.rule]) for c in self.checks]
 
     # --- persistence ----------------------------------------------------------------------
 
@@ -189,12 +194,38 @@ class ExcursionDetector:
         return changed
 
     def _step(self, t: float, group: list[Sample]) -> list[Episode]:
-        trigger = max((s.received_at for s in group if s.received_at), default=None)
-        out: list[Episode] = []
+        trigger = None
+        fresh_ok = False
+        sensors = self.sensors
         for s in group:
-            self.sensors[s.sensor] = [t, s.value, s.ok]
-        if any(s.ok and s.value is not None for s in group):
+            sensors[s.sensor] = [t, s.value, s.ok]
+            if s.received_at is not None and (trigger is None or s.received_at > trigger):
+                trigger = s.received_at
+            fresh_ok = fresh_ok or (s.ok and s.value is not None)
+        out: list[Episode] = []
+        if fresh_ok:
             self._gap_ends(t, trigger, out)
+        if len(sensors) == 1:  # one sensor: it is the one just read
+            hi = lo = group[-1].value
+            have_ok = fresh_ok
+        else:
+            hi, lo, have_ok = self._zone_values(t)
+        for check, run in self.check_runs:
+            value = hi if check.high else lo
+            if value is not None and (run or check.beyond(value)):
+                self._run(check, run, t, value, have_ok, trigger, out)
+        for rule, name, acc, above in self.cumulative_rules:
+            value = hi if above else lo
+            beyond = value is not None and rule.beyond(value)
+            if beyond or acc.get("last_beyond") or acc.get("open") is not None:
+                self._accumulate(rule, name, acc, t, value, beyond, have_ok, trigger, out)
+            else:
+                acc["last_t"] = t  # quiet: nothing accrues, nothing opens or closes
+        self.watermark_s = t
+        return out
+
+    def _zone_values(self, t: float) -> tuple[float | None, float | None, bool]:
+        """The zone's highest and lowest fresh values, and whether a valid reading is among them."""
         hi = lo = None
         have_ok = False
         for sensor, (st, value, ok) in list(self.sensors.items()):
@@ -206,15 +237,7 @@ class ExcursionDetector:
             hi = value if hi is None or value > hi else hi
             lo = value if lo is None or value < lo else lo
             have_ok = have_ok or ok
-        for check in self.checks:
-            value = hi if check.high else lo
-            if value is not None:
-                self._run(check, t, value, have_ok, trigger, out)
-        for rule in self.profile.cumulative:
-            value = hi if rule.direction == "above" else lo
-            self._accumulate(rule, t, value, have_ok, trigger, out)
-        self.watermark_s = t
-        return out
+        return hi, lo, have_ok
 
     def _grace(self, since: float) -> tuple[float, str | None]:
         for start, end, reason, grace in self.suppressions:
@@ -223,9 +246,15 @@ class ExcursionDetector:
         return 0.0, None
 
     def _run(
-        self, c: _Check, t: float, value: float, have_ok: bool, trigger: Any, out: list[Episode]
+        self,
+        c: _Check,
+        run: dict[str, Any],
+        t: float,
+        value: float,
+        have_ok: bool,
+        trigger: Any,
+        out: list[Episode],
     ) -> None:
-        run = self.runs[c.rule]
         if c.beyond(value):
             if not run:
                 run.update(since=t, last=t, peak=value, counted=False)
@@ -267,9 +296,17 @@ class ExcursionDetector:
         )
 
     def _accumulate(
-        self, rule: Any, t: float, value: float | None, have_ok: bool, trigger: Any, out: list
+        self,
+        rule: Any,
+        name: str,
+        acc: dict[str, Any],
+        t: float,
+        value: float | None,
+        beyond: bool,
+        have_ok: bool,
+        trigger: Any,
+        out: list,
     ) -> None:
-        acc = self.cumulative[rule.rule]
         spans: list[list[float]] = acc["spans"]
         last_t, last_beyond = acc.get("last_t"), acc.get("last_beyond", False)
         if last_t is not None and last_beyond:
@@ -285,8 +322,6 @@ class ExcursionDetector:
             spans.pop(0)
         total = acc["sum"] - (max(0.0, horizon - spans[0][0]) if spans else 0.0)
         allowed = rule.allowed_min * 60
-        beyond = value is not None and rule.beyond(value)
-        name = f"{rule.rule}"
         if acc.get("open") is not None:
             if beyond:
                 acc["peak"] = (
