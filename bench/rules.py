@@ -62,7 +62,9 @@ FRIDGE = PRESETS["2-8C"]
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=int, default=30_000, help="offered readings/s")
+    parser.add_argument(
+        "--rates", default="30000,3000", help="offered readings/s, one latency run each"
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="latency run length")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds not measured")
     parser.add_argument("--database", default=PG_ADMIN, help="PostgreSQL admin URL")
@@ -193,13 +195,15 @@ CYCLE = 200  # a cycling zone: 30 min at 13 C every 200 min (warning at 10, alar
 
 
 def value_at(zone_index: int, minute: int) -> float:
-    if zone_index % PER_GATEWAY == 0 and minute % CYCLE >= CYCLE - 30:
+    """5 C; a cycling zone (one a gateway) is at 13 C 30 minutes in every 200, staggered."""
+    phase = (zone_index // PER_GATEWAY) * 10
+    if zone_index % PER_GATEWAY == 0 and (minute + phase) % CYCLE >= CYCLE - 30:
         return 13.0
     return 5.0
 
 
 def publisher_main(
-    host: str, port: int, gateways: int, rate: int, seconds: float, base: str
+    host: str, port: int, gateways: int, rate: int, seconds: float, base: str, started: Any
 ) -> None:
     """Publish envelopes at the offered rate (a process of its own, as gateways are)."""
     start_at = datetime.fromisoformat(base)
@@ -208,34 +212,34 @@ def publisher_main(
     client.connect(host, port)
     client.loop_start()
     per_envelope = PER_GATEWAY * MINUTES_PER_ENVELOPE
-    rounds_per_s = rate / (gateways * per_envelope)
+    envelopes_per_s = rate / per_envelope  # spread evenly: a steady offered load
     seq = [0] * gateways
+    started.set()
     began = time.monotonic()
-    rnd = 0
+    k = 0
     while time.monotonic() - began < seconds:
-        due = began + rnd / rounds_per_s
-        delay = due - time.monotonic()
+        delay = began + k / envelopes_per_s - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        for g in range(gateways):
-            records = []
-            for m in range(rnd * MINUTES_PER_ENVELOPE, (rnd + 1) * MINUTES_PER_ENVELOPE):
-                taken = start_at + timedelta(minutes=m)
-                for k in range(PER_GATEWAY):
-                    zone_index = g * PER_GATEWAY + k
-                    seq[g] += 1
-                    body = wire.encode_reading_body(
-                        f"s-z{zone_index}",
-                        "temperature",
-                        value_at(zone_index, m),
-                        "C",
-                        wire.Quality.OK,
-                        taken,
-                    )
-                    records.append((seq[g], body))
-            payload = wire.assemble_readings(f"gw{g}", "site", records)
-            client.publish(wire.topic("site", f"gw{g}", "readings"), payload, qos=1)
-        rnd += 1
+        rnd, g = divmod(k, gateways)
+        records = []
+        for m in range(rnd * MINUTES_PER_ENVELOPE, (rnd + 1) * MINUTES_PER_ENVELOPE):
+            taken = start_at + timedelta(minutes=m)
+            for j in range(PER_GATEWAY):
+                zone_index = g * PER_GATEWAY + j
+                seq[g] += 1
+                body = wire.encode_reading_body(
+                    f"s-z{zone_index}",
+                    "temperature",
+                    value_at(zone_index, m),
+                    "C",
+                    wire.Quality.OK,
+                    taken,
+                )
+                records.append((seq[g], body))
+        payload = wire.assemble_readings(f"gw{g}", "site", records)
+        client.publish(wire.topic("site", f"gw{g}", "readings"), payload, qos=1)
+        k += 1
     time.sleep(1.0)
     client.loop_stop()
     client.disconnect()
@@ -257,12 +261,16 @@ class TimedStore(Store):
         return result
 
 
-def run_latency(args: argparse.Namespace) -> dict:
-    with private_broker() as (host, port):
-        return _run_latency(args, host, port)
+def run_latency(args: argparse.Namespace) -> list[dict]:
+    runs = []
+    for rate in (int(r) for r in args.rates.split(",")):
+        with private_broker() as (host, port):
+            runs.append(_run_latency(args, host, port, rate))
+            print("alert latency:", json.dumps(runs[-1]))
+    return runs
 
 
-def _run_latency(args: argparse.Namespace, host: str, port: int) -> dict:
+def _run_latency(args: argparse.Namespace, host: str, port: int, rate: int) -> dict:
     gateways = 20
     zones = [f"z{i}" for i in range(gateways * PER_GATEWAY)]
     base = (datetime.now(UTC) - timedelta(days=30)).replace(second=0, microsecond=0)
@@ -299,16 +307,19 @@ def _run_latency(args: argparse.Namespace, host: str, port: int) -> dict:
         if not worker.connected.wait(10):
             raise SystemExit("the ingest worker could not connect to the broker")
         time.sleep(0.5)
-        publisher = multiprocessing.get_context("spawn").Process(
+        context = multiprocessing.get_context("spawn")
+        started = context.Event()
+        publisher = context.Process(
             target=publisher_main,
-            args=(host, int(port), gateways, args.rate, args.seconds, base.isoformat()),
+            args=(host, int(port), gateways, rate, args.seconds, base.isoformat(), started),
         )
-        began = time.monotonic()
         publisher.start()
+        started.wait(60)
+        began = time.monotonic()
         publisher.join()
         offered_s = time.monotonic() - began - 1.0
         deadline = time.monotonic() + 30
-        expected = int(args.rate * args.seconds * 0.98)
+        expected = int(rate * args.seconds * 0.98)
         while worker.written < expected and time.monotonic() < deadline:
             time.sleep(0.2)
         drained_s = time.monotonic() - began
@@ -318,10 +329,11 @@ def _run_latency(args: argparse.Namespace, host: str, port: int) -> dict:
     measured = [ms for at, ms in rule_latencies if at >= warm]
     stored = [ms for at, ms in store.latencies if at >= warm]
     result = {
-        "offered_rate_per_s": args.rate,
+        "offered_rate_per_s": rate,
         "offered_seconds": round(offered_s, 1),
         "readings_written": worker.written,
         "drained_seconds": round(drained_s, 1),
+        "kept_up": worker.written >= expected and drained_s < offered_s + 5,
         "excursions_opened": counts["excursions"],
         "holds_opened": counts["holds"],
         "samples": len(measured),
@@ -557,7 +569,6 @@ def main(argv: list[str] | None = None) -> int:
         print("batch across 200 zones:", json.dumps(result["batch_200_zones"]))
     if "latency" in parts:
         result["alert_latency"] = run_latency(args)
-        print("alert latency:", json.dumps(result["alert_latency"]))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.output}")
