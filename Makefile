@@ -35,6 +35,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/rtu_bus.py
 	$(BIN)/python bench/custody.py
 	$(BIN)/python bench/alerting.py
+	$(BIN)/python bench/rules.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache
