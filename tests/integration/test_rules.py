@@ -342,3 +342,20 @@ def test_budget_and_mkt_follow_the_batch_across_zones(plant: Plant) -> None:
         value = rules.mkt_for_batch(s, plant.sensitive.id, now=at(600))
         assert value is not None and 5.0 < value < 9.5
         assert rules.mkt_for_zone(s, "a-cold", at(0), at(280)) == pytest.approx(5.0)
+
+
+def test_the_rules_run_on_sqlite_too(sqlite_url: str) -> None:
+    plant = Plant(sqlite_url)
+    try:
+        plant.ingest(plant.readings("a-cold", 0, [5.0] * 5 + [-1.0] * 3 + [5.0] * 3))
+        later = plant.ingest(plant.readings("a-cold", 20, [5.0] * 3))
+        assert later.opened == [] and later.holds == []
+        found = excursions(plant, "a-cold")
+        assert (found["alarm freezing <= 0"].started_at, found["alarm freezing <= 0"].ended_at) == (
+            at(5),
+            at(8),
+        )
+        with plant.session() as s:
+            assert [h.batch_id for h in rules.open_holds(s)] == [plant.sensitive.id]
+    finally:
+        plant.engine.dispose()
