@@ -301,3 +301,14 @@ def test_episode_identity_is_rule_and_start() -> None:
     (episode,) = run(SIMPLE, series([9] * 12))
     assert episode.key == ("alarm high > 8 for 10 min", minutes(0))
     assert replace(episode, trigger=minutes(99)) == episode
+
+
+def test_humidity_profile_reports_humidity_excursions() -> None:
+    values = [50.0] * 3 + [65.0] * 35 + [57.0]
+    (episode,) = run(PRESETS["humidity"], series(values))
+    assert (episode.kind, episode.level, episode.rule) == (
+        "humidity",
+        "warning",
+        "warning high > 60 for 30 min",
+    )
+    assert (episode.started_at, episode.ended_at) == (minutes(3), minutes(38))
