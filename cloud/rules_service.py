@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -215,18 +216,19 @@ def evaluate_readings(
         return result
     table = ZoneRuleState.__table__
     # Core, not ORM objects: one locked read and one executemany write per batch.
-    states = {
-        (z, p): state
-        for z, p, state in session.execute(
-            select(table.c.zone_id, table.c.profile_id, table.c.state)
-            .where(tuple_(table.c.zone_id, table.c.profile_id).in_([(z, p) for z, p, _ in work]))
-            .order_by(table.c.zone_id, table.c.profile_id)
-            .with_for_update()
+    keys = [(z, p) for z, p, _ in work]
+    states = _locked_states(session, keys)
+    missing = [k for k in keys if k not in states]
+    if missing:  # first readings of a zone: create its rows; a concurrent worker may too
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(
+            dialect.insert(table).on_conflict_do_nothing(),
+            [_state_row(z, p, {}, now) | {"watermark": None} for z, p in missing],
         )
-    }
+        states.update(_locked_states(session, missing))
     earliest = min(r[_TAKEN] for r in readings) - timedelta(days=8)
     windows = _suppressions(session, zones, earliest)
-    written, created, pending = [], [], []
+    written, pending = [], []
     for zone, name, profile in work:
         history = _History(session, zone, profile)
         outcome = evaluate_zone(
@@ -239,11 +241,9 @@ def evaluate_readings(
         if outcome.replayed_from is not None:
             log.info("zone %s (%s): late data, replayed from %s", zone, name, outcome.replayed_from)
         row = _state_row(zone, name, outcome.state, now)
-        (written if (zone, name) in states else created).append(row)
+        written.append(row)
         if outcome.changed or outcome.withdrawn:
             pending.append((zone, profile, outcome))
-    if created:
-        session.execute(insert(table), created)
     if written:
         session.execute(
             update(table)
@@ -259,6 +259,18 @@ def evaluate_readings(
         _apply(session, pending, result)
         session.flush()  # under the rules' name: the caller commits as whoever it is
     return result
+
+
+def _locked_states(session: Session, keys: list[tuple[str, str]]) -> dict:
+    """Detector states of (zone, profile) keys, locked until the caller's commit."""
+    table = ZoneRuleState.__table__
+    rows = session.execute(
+        select(table.c.zone_id, table.c.profile_id, table.c.state)
+        .where(tuple_(table.c.zone_id, table.c.profile_id).in_(keys))
+        .order_by(table.c.zone_id, table.c.profile_id)
+        .with_for_update()
+    )
+    return {(z, p): state for z, p, state in rows}
 
 
 def _state_row(zone: str, name: str, state: dict[str, Any], now: datetime | None) -> dict:
