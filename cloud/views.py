@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -145,7 +145,7 @@ def zone_state(
     return "ok"
 
 
-def gateway_state(gateway: Gateway, now: datetime) -> str:
+def gateway_state(gateway: Gateway | Any, now: datetime) -> str:
     """What the gateway said last, unless it has been silent too long to believe it."""
     if gateway.last_seen is None:
         return "unknown"
@@ -212,11 +212,36 @@ class ControlRoom:
         """Every site with its gateways and zones' latest conditions, and the counts."""
         now = now or utcnow()
         with self.sessions() as session:
-            sites = session.scalars(select(Site).order_by(Site.kind.desc(), Site.name)).all()
-            zones = session.scalars(select(Zone).order_by(Zone.name)).all()
-            gateways = session.scalars(select(Gateway).order_by(Gateway.id)).all()
+            # Plain rows, not ORM objects: this runs every few seconds over every zone.
+            sites = session.execute(
+                select(Site.id, Site.name, Site.kind, Site.timezone).order_by(
+                    Site.kind.desc(), Site.name
+                )
+            ).all()
+            zones = session.execute(
+                select(Zone.id, Zone.site_id, Zone.name, Zone.kind, Zone.low, Zone.high).order_by(
+                    Zone.name
+                )
+            ).all()
+            gateways = session.execute(
+                select(
+                    Gateway.id,
+                    Gateway.site_id,
+                    Gateway.state,
+                    Gateway.last_seen,
+                    Gateway.buffer_depth,
+                    Gateway.oldest_unsent_age_s,
+                ).order_by(Gateway.id)
+            ).all()
             latest = session.execute(
-                select(Sensor.zone_id, LatestReading)
+                select(
+                    Sensor.zone_id,
+                    LatestReading.quantity,
+                    LatestReading.value,
+                    LatestReading.unit,
+                    LatestReading.quality,
+                    LatestReading.taken_at,
+                )
                 .join(LatestReading, LatestReading.sensor_id == Sensor.id)
                 .where(LatestReading.quality.in_(DISPLAYED))
             ).all()
@@ -227,18 +252,18 @@ class ControlRoom:
             frozen = session.scalar(select(func.count()).where(Batch.status == "held")) or 0
             expiry, expiry_by_site = _expiry_counts(session, now)
 
-        values: dict[tuple[str, str], list[LatestReading]] = defaultdict(list)
-        for zone_id, reading in latest:
-            values[(zone_id, reading.quantity)].append(reading)
+        # (zone, quantity) -> [(value, unit, quality, taken_at)], unpacked once per row
+        values: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
+        for zone_id, quantity, value, unit, quality, taken_at in latest:
+            values[(zone_id, quantity)].append((value, unit, quality, taken_at))
+        open_count = Counter(zone_id for zone_id, _ in excursions or ())
 
         def measure(zone_id: str, quantity: str) -> Measurement | None:
-            rows = [r for r in values.get((zone_id, quantity), ()) if r.value is not None]
+            rows = [r for r in values.get((zone_id, quantity), ()) if r[0] is not None]
             if not rows:
                 return None
-            numbers = [r.value for r in rows]
-            return Measurement(
-                min(numbers), max(numbers), rows[0].unit, max(r.taken_at for r in rows)
-            )
+            numbers = [r[0] for r in rows]
+            return Measurement(min(numbers), max(numbers), rows[0][1], max(r[3] for r in rows))
 
         levels: dict[str, set[str]] = defaultdict(set)
         for zone_id, level in excursions or ():
@@ -258,11 +283,11 @@ class ControlRoom:
                     sensors=sensor_count.get(zone.id, 0),
                     state=zone_state(zone, temperature, now, levels[zone.id]),
                     calibration_overdue=any(
-                        r.quality == "calibration_overdue"
+                        r[2] == "calibration_overdue"
                         for q in ("temperature", "humidity")
                         for r in values.get((zone.id, q), [])
                     ),
-                    open_excursions=sum(1 for z, _ in excursions or () if z == zone.id),
+                    open_excursions=open_count[zone.id],
                 )
             )
         gateways_by_site: dict[str, list[GatewayNow]] = defaultdict(list)

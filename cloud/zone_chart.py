@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.orm import Session
 
 from cloud.models import Reading, ReadingRollup, Sensor, Site, Zone
 from cloud.views import service
 
-RAW_SPAN = timedelta(hours=6)  # up to this, readings; beyond, hourly rollups
+RAW_SPAN = timedelta(hours=6)  # up to this, readings; beyond, hourly rollups...
+RAW_ROWS = 5000  # ...unless the range holds this few readings (the rollups count them)
+SPARSE_SPAN = timedelta(days=7)  # beyond this, a range is never worth reading raw
 HOUR = timedelta(hours=1)
 Point = tuple[datetime, float]
 
@@ -148,7 +151,10 @@ def zone_chart(
         session.scalars(select(Sensor.id).where(Sensor.zone_id == zone_id).order_by(Sensor.id))
     )
     per_series = max(2, max_points // max(1, len(sensors) * len(quantities)))
-    raw = end - start <= RAW_SPAN
+    span = end - start
+    raw = span <= RAW_SPAN or (
+        span <= SPARSE_SPAN and _stored(session, sensors, quantities, start, end) <= RAW_ROWS
+    )
     series = (
         _from_readings(session, sensors, quantities, start, end, per_series)
         if raw
@@ -205,6 +211,27 @@ def _from_readings(
     ]
 
 
+def _stored(
+    session: Session,
+    sensors: list[str],
+    quantities: tuple[str, ...],
+    start: datetime,
+    end: datetime,
+) -> int:
+    """How many good readings the range holds, from the rollups' counts."""
+    return (
+        session.scalar(
+            select(func.coalesce(func.sum(ReadingRollup.n), 0)).where(
+                ReadingRollup.sensor_id.in_(sensors),
+                ReadingRollup.quantity.in_(quantities),
+                ReadingRollup.bucket_start >= start.replace(minute=0, second=0, microsecond=0),
+                ReadingRollup.bucket_start <= end,
+            )
+        )
+        or 0
+    )
+
+
 def _from_rollups(
     session: Session,
     sensors: list[str],
@@ -214,6 +241,8 @@ def _from_rollups(
     per_series: int,
 ) -> list[Series]:
     first_hour = start.replace(minute=0, second=0, microsecond=0)
+    if session.get_bind().dialect.name == "postgresql":
+        return _merged_in_postgres(session, sensors, quantities, first_hour, end, per_series)
     rows = session.execute(
         select(
             ReadingRollup.sensor_id,
@@ -245,6 +274,51 @@ def _from_rollups(
         )
         for (sensor, quantity), hours in grouped.items()
     ]
+
+
+def _merged_in_postgres(
+    session: Session,
+    sensors: list[str],
+    quantities: tuple[str, ...],
+    first_hour: datetime,
+    end: datetime,
+    per_series: int,
+) -> list[Series]:
+    """rollup_extremes done by PostgreSQL: one row per wide bucket instead of per hour."""
+    r = ReadingRollup
+    width = max(HOUR, (end - first_hour) / max(1, per_series // 2)).total_seconds()
+    bucket = func.floor(func.extract("epoch", r.bucket_start - first_hour) / width)
+    query = (
+        select(
+            r.sensor_id,
+            r.quantity,
+            bucket.label("bucket"),
+            func.min(r.min),
+            array_agg(aggregate_order_by(r.min_at, r.min.asc(), r.min_at.asc()))[1],
+            func.max(r.max),
+            array_agg(aggregate_order_by(r.max_at, r.max.desc(), r.max_at.asc()))[1],
+        )
+        .where(
+            r.sensor_id.in_(sensors),
+            r.quantity.in_(quantities),
+            r.bucket_start >= first_hour,
+            r.bucket_start <= end,
+            r.n > 0,
+        )
+        .group_by(r.sensor_id, r.quantity, bucket)
+        .order_by(r.sensor_id, r.quantity, bucket)
+    )
+    grouped: dict[tuple[str, str], list[Point]] = defaultdict(list)
+    for sensor, quantity, _, low, low_at, high, high_at in session.execute(query):
+        grouped[(sensor, quantity)].extend(_ordered((_aware(low_at), low), (_aware(high_at), high)))
+    return [
+        Series(sensor, quantity, "C" if quantity == "temperature" else "%RH", points)
+        for (sensor, quantity), points in grouped.items()
+    ]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _excursions(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import dash
@@ -14,10 +13,11 @@ from cloud.models import utcnow
 from cloud.views import Counts, GatewayNow, Overview, SiteNow, ZoneNow
 from dashboard import services
 from dashboard.auth import guarded, require
-from dashboard.present import age, badge, local_time
+from dashboard.present import badge, local, local_time
 
 dash.register_page(__name__, path="/", name="Overview", order=0)
 
+SEEN = "%d %b %H:%M:%S %Z"
 TIERS = ("expired", "7", "30", "60")
 TIER_LABEL = {
     "expired": "expired",
@@ -31,11 +31,10 @@ TIER_LABEL = {
 def layout(_user: Any, **_query: str) -> html.Div:
     now = utcnow()
     overview = services.control_room().overview(now)
-    cards = render(overview)
     return html.Div(
         [
             dcc.Interval(id="overview-tick", interval=current_app.config["COLDCHAIN_REFRESH_MS"]),
-            dcc.Store(id="overview-seen", data=fingerprints(cards)),
+            dcc.Store(id="overview-seen", data=digests(overview)),
             html.Div(
                 [
                     html.Div(_counts(overview.counts), id="overview-counts", className="counts"),
@@ -43,52 +42,54 @@ def layout(_user: Any, **_query: str) -> html.Div:
                 ],
                 className="overview-head",
             ),
-            html.Div(id="overview-sites", className="sites", children=_sites(overview, cards)),
+            html.Div(
+                id="overview-sites", className="sites", children=_sites(overview, render(overview))
+            ),
         ]
     )
 
 
-Cards = dict[str, dict[str, Any]]  # component key -> {"children": ..., "className": ...}
+Cards = dict[str, html.Div]  # card key -> the card, drawn inside its slot
 
 
-def render(overview: Overview) -> Cards:
-    """Every zone and gateway card's content, keyed by "z:<id>" / "g:<id>"."""
+def digests(overview: Overview) -> dict[str, str]:
+    """A short digest of what each card shows, keyed "z:<id>" / "g:<id>": the next tick
+    sends again only the cards whose digest changed. Cards carry no clock-dependent text."""
+    found = {}
+    for site in overview.sites:
+        for gateway in site.gateways:
+            found[f"g:{gateway.id}"] = _digest((gateway, site.timezone))
+        for zone in site.zones:
+            found[f"z:{zone.id}"] = _digest((zone, site.timezone))
+    return found
+
+
+def _digest(value: Any) -> str:
+    return hashlib.blake2b(repr(value).encode(), digest_size=8).hexdigest()
+
+
+def render(overview: Overview, only: set[str] | None = None) -> Cards:
+    """The content of every card (or of the `only` ones), keyed as in `digests`."""
     cards: Cards = {}
     for site in overview.sites:
         for gateway in site.gateways:
-            cards[f"g:{gateway.id}"] = {
-                "children": _gateway(gateway, site, overview),
-                "className": f"gateway state-{gateway.state}",
-            }
+            key = f"g:{gateway.id}"
+            if only is None or key in only:
+                cards[key] = html.Div(
+                    _gateway(gateway, site), className=f"gateway state-{gateway.state}"
+                )
         for zone in site.zones:
-            cards[f"z:{zone.id}"] = {
-                "children": _zone(zone, site, overview),
-                "className": f"zone state-{zone.state}",
-            }
+            key = f"z:{zone.id}"
+            if only is None or key in only:
+                cards[key] = html.Div(_zone(zone, site), className=f"zone state-{zone.state}")
     return cards
-
-
-def fingerprints(cards: Cards) -> dict[str, str]:
-    """A short digest of each card, so the next tick can tell which ones changed."""
-    return {
-        key: hashlib.blake2b(
-            json.dumps(card, default=_plain, sort_keys=True).encode(), digest_size=8
-        ).hexdigest()
-        for key, card in cards.items()
-    }
-
-
-def _plain(component: Any) -> Any:
-    return component.to_plotly_json() if hasattr(component, "to_plotly_json") else str(component)
 
 
 @callback(
     Output("overview-counts", "children"),
     Output("overview-updated", "children"),
     Output({"type": "overview-zone", "zone": ALL}, "children"),
-    Output({"type": "overview-zone", "zone": ALL}, "className"),
     Output({"type": "overview-gateway", "gateway": ALL}, "children"),
-    Output({"type": "overview-gateway", "gateway": ALL}, "className"),
     Output("overview-sites", "children"),
     Output("overview-seen", "data"),
     Input("overview-tick", "n_intervals"),
@@ -98,36 +99,30 @@ def refresh(_n: int | None, seen: dict[str, str] | None) -> tuple[Any, ...]:
     """Send the counts, and only the cards whose content changed since the last tick."""
     require()
     overview = services.control_room().overview(utcnow())
-    cards = render(overview)
-    digests = fingerprints(cards)
+    fresh = digests(overview)
     zone_ids = [o["id"]["zone"] for o in ctx.outputs_list[2]]
-    gateway_ids = [o["id"]["gateway"] for o in ctx.outputs_list[4]]
+    gateway_ids = [o["id"]["gateway"] for o in ctx.outputs_list[3]]
     shown = {f"z:{z}" for z in zone_ids} | {f"g:{g}" for g in gateway_ids}
-    if shown != set(cards):  # a site, zone or gateway came or went: draw the sites again
+    if shown != set(fresh):  # a site, zone or gateway came or went: draw the sites again
         return (
             _counts(overview.counts),
             _updated(overview),
             [no_update] * len(zone_ids),
-            [no_update] * len(zone_ids),
             [no_update] * len(gateway_ids),
-            [no_update] * len(gateway_ids),
-            _sites(overview, cards),
-            digests,
+            _sites(overview, render(overview)),
+            fresh,
         )
     seen = seen or {}
-
-    def changed(key: str, prop: str) -> Any:
-        return cards[key][prop] if seen.get(key) != digests[key] else no_update
+    changed = {key for key, digest in fresh.items() if seen.get(key) != digest}
+    cards = render(overview, changed)
 
     return (
         _counts(overview.counts),
         _updated(overview),
-        [changed(f"z:{z}", "children") for z in zone_ids],
-        [changed(f"z:{z}", "className") for z in zone_ids],
-        [changed(f"g:{g}", "children") for g in gateway_ids],
-        [changed(f"g:{g}", "className") for g in gateway_ids],
+        [cards.get(f"z:{z}", no_update) for z in zone_ids],
+        [cards.get(f"g:{g}", no_update) for g in gateway_ids],
         no_update,
-        digests,
+        fresh,
     )
 
 
@@ -174,12 +169,11 @@ def _sites(overview: Overview, cards: Cards) -> list[html.Section]:
 
 
 def _site(site: SiteNow, cards: Cards) -> html.Section:
-    def card(kind: str, key: str, ident: str) -> html.Div:
-        content = cards[f"{kind[0]}:{ident}"]
+    def card(kind: str, ident: str) -> html.Div:
         return html.Div(
-            content["children"],
+            cards[f"{kind[0]}:{ident}"],
             id={"type": f"overview-{kind}", kind: ident},
-            className=content["className"],
+            className="slot",
         )
 
     return html.Section(
@@ -187,36 +181,32 @@ def _site(site: SiteNow, cards: Cards) -> html.Section:
         id=f"overview-site-{site.id}",
         children=[
             html.H2([html.Span(site.kind.upper(), className="kind"), f" {site.name}"]),
-            html.Div([card("gateway", "g", g.id) for g in site.gateways], className="gateways"),
-            html.Div([card("zone", "z", z.id) for z in site.zones], className="zones"),
+            html.Div([card("gateway", g.id) for g in site.gateways], className="gateways"),
+            html.Div([card("zone", z.id) for z in site.zones], className="zones"),
         ],
     )
 
 
-def _gateway(gateway: GatewayNow, site: SiteNow, overview: Overview) -> list[Any]:
-    backlog = (
-        "backlog --"
-        if gateway.buffer_depth is None
-        else f"backlog {gateway.buffer_depth} record(s)"
-        + (
-            f", oldest {gateway.oldest_unsent_age_s:.0f} s"
-            if gateway.buffer_depth and gateway.oldest_unsent_age_s
-            else ""
-        )
-    )
+def _gateway(gateway: GatewayNow, site: SiteNow) -> list[Any]:
+    if gateway.buffer_depth is None:
+        backlog = "backlog --"
+    else:
+        backlog = f"backlog {gateway.buffer_depth} record(s)"
+        if gateway.buffer_depth and gateway.oldest_unsent_age_s:
+            backlog += f", oldest {gateway.oldest_unsent_age_s:.0f} s"
     return [
         badge(gateway.state),
-        f" {gateway.id} \u00b7 seen {age(overview.at, gateway.last_seen)} \u00b7 {backlog}",
+        f" {gateway.id} \u00b7 last seen {local(gateway.last_seen, site.timezone, SEEN)} "
+        f"\u00b7 {backlog}",
     ]
 
 
-def _zone(zone: ZoneNow, site: SiteNow, overview: Overview) -> list[Any]:
+def _zone(zone: ZoneNow, site: SiteNow) -> list[Any]:
     temperature = zone.temperature.text() if zone.temperature else "-- C"
     humidity = zone.humidity.text(0) if zone.humidity else "-- %RH"
     when = "no reading"
     if zone.temperature:
-        taken = zone.temperature.taken_at
-        when = f"taken {local_time(taken, site.timezone)} ({age(overview.at, taken)})"
+        when = f"taken {local_time(zone.temperature.taken_at, site.timezone)}"
     return [
         html.Div(badge(zone.state), className="state"),
         dcc.Link(zone.name, href=f"/zone?zone={zone.id}", className="zone-name"),

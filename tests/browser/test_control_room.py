@@ -30,7 +30,7 @@ def log_in(page: Page, username: str) -> None:
 def test_every_page_renders_and_viewers_are_offered_no_actions(page: Page) -> None:
     log_in(page, "qa")
     page.open("/zone?zone=wh-leeds-cold1&range=7d")
-    page.wait("#zone-source", "points from rollups")
+    page.wait("#zone-source", "min/max kept per bucket")
     page.wait("#zone-excursions", "ALARM")
     page.wait("#zone-batches", "INS-2401")
     page.screenshot("zone")
