@@ -66,9 +66,7 @@ def overview(port: int) -> str:
         "overview-counts.children",
         "overview-updated.children",
         f"{zones}.children",
-        f"{zones}.className",
         f"{gateways}.children",
-        f"{gateways}.className",
         "overview-sites.children",
         "overview-seen.data",
     ]
@@ -77,8 +75,6 @@ def overview(port: int) -> str:
         "outputs": [
             {"id": "overview-counts", "property": "children"},
             {"id": "overview-updated", "property": "children"},
-            [],
-            [],
             [],
             [],
             {"id": "overview-sites", "property": "children"},
