@@ -36,6 +36,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/custody.py
 	$(BIN)/python bench/alerting.py
 	$(BIN)/python bench/rules.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache
