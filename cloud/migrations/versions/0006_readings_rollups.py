@@ -1,4 +1,4 @@
-"""reading rollups: one row per sensor, quantity and UTC hour, kept by ingest
+"""reading rollups: one row per sensor, quantity and UTC hour, kept by ingest; no BRIN
 
 Revision ID: 0006_readings_rollups
 Revises: 0005_api_tokens
@@ -60,7 +60,16 @@ def upgrade() -> None:
     )
     dialect = op.get_bind().dialect.name
     op.execute(_BACKFILL.format(bucket=_BUCKET[dialect], ok=_OK))
+    if dialect == "postgresql":
+        # Every query of readings names the sensor (readings_sensor_time serves it) and long
+        # ranges read the rollups; the BRIN index on taken_at served nothing and cost ingest
+        # CPU on every row (a few per cent of the database's time per reading, README).
+        op.execute("DROP INDEX IF EXISTS readings_taken_brin")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE INDEX IF NOT EXISTS readings_taken_brin ON readings USING brin (taken_at)"
+        )
     op.drop_table("reading_rollups")
