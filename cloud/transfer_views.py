@@ -96,8 +96,12 @@ def movements(session: Session, include_done: bool = False) -> list[Movement]:
     transfer_states = (*WAITING["transfer"], *MOVING["transfer"]) + (
         ("received",) if include_done else ()
     )
+    # Received transfers with a discrepancy stay on the board until someone deals with them.
+    disputed = select(TransferItem.transfer_id).where(TransferItem.discrepancy.is_not(None))
     for transfer in session.scalars(
-        select(Transfer).where(Transfer.state.in_(transfer_states)).order_by(Transfer.created_at)
+        select(Transfer)
+        .where(Transfer.state.in_(transfer_states) | Transfer.id.in_(disputed))
+        .order_by(Transfer.created_at)
     ):
         lines = session.execute(
             select(TransferItem, Item)

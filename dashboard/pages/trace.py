@@ -8,6 +8,7 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
+from cloud.signatures import SignatureRefused
 from cloud.trace_views import BatchTrace, find, trace
 from cloud.views import UserView, service
 from dashboard import services
@@ -40,6 +41,7 @@ def layout(_user: UserView, q: str = "", **_q: str) -> html.Div:
             html.Div(id="trace-found", className="muted"),
             dcc.Store(id="trace-batch"),
             dcc.Store(id="trace-changed", data=0),
+            html.Div(id="trace-recall-message", role="status"),
             html.Div(id="trace-result"),
         ]
     )
@@ -90,12 +92,45 @@ def show(batch_id: int | None, _changed: int) -> Any:
         return ""
     result = services.control_room().read(trace, batch_id)
     recall: list[Any] = []
-    if may("recall", user) and service("cloud.recall_service") and result.status != "recalled":
+    if may("recall", user) and service("cloud.recall_views") and result.status != "recalled":
+        recalls = service("cloud.recall_views")
         recall = [
-            html.H3("Start a recall"),
-            dcc.Input(id="trace-recall-reason", placeholder="reason", style={"width": "30rem"}),
-            html.Button("Start recall", id="trace-recall", n_clicks=0, className="danger"),
-            html.Div(id="trace-recall-message", role="status"),
+            html.Div(
+                [
+                    html.H3("Start a recall (electronic signature)"),
+                    html.Div(
+                        [
+                            html.Strong(f"Meaning: {recalls.MEANING.capitalize()}. "),
+                            recalls.MEANING_TEXT,
+                        ],
+                        className="meaning",
+                    ),
+                    html.P(f"Signing as {user.full_name} ({user.username}).", className="muted"),
+                    html.Div(
+                        [
+                            dcc.Input(
+                                id="trace-recall-reason",
+                                placeholder="reason",
+                                style={"width": "30rem"},
+                            ),
+                            dcc.Input(
+                                id="trace-recall-password",
+                                type="password",
+                                placeholder="password (again)",
+                                autoComplete="current-password",
+                            ),
+                            html.Button(
+                                "Sign and start recall",
+                                id="trace-recall",
+                                n_clicks=0,
+                                className="danger",
+                            ),
+                        ],
+                        className="toolbar",
+                    ),
+                ],
+                className="panel",
+            )
         ]
     return [
         _summary(result),
@@ -182,21 +217,27 @@ def _exposures(t: BatchTrace) -> html.Div:
     Output("trace-changed", "data"),
     Input("trace-recall", "n_clicks"),
     State("trace-recall-reason", "value"),
+    State("trace-recall-password", "value"),
     State("trace-batch", "data"),
     State("trace-changed", "data"),
     prevent_initial_call=True,
 )
-def start_recall(clicks: int, reason: str | None, batch_id: int | None, changed: int) -> Any:
+def start_recall(
+    clicks: int, reason: str | None, password: str | None, batch_id: int | None, changed: int
+) -> Any:
+    """Open a signed recall of the batch shown, as the logged-in QA user."""
     user = require("recall")
     recalls = service("cloud.recall_views")
     if not clicks or batch_id is None or recalls is None:
         return no_update, no_update
-    if not (reason or "").strip():
-        return html.Span("A recall needs a reason.", className="error"), no_update
+    if not (reason or "").strip() or not password:
+        return html.Span("A recall needs a reason and your password.", className="error"), no_update
     try:
         text = services.control_room().act(
-            user, reason, recalls.start, batch_id, user.username, reason or ""
+            user, reason, recalls.start, batch_id, user.username, password, reason or ""
         )
+    except SignatureRefused as exc:
+        return html.Span(f"Not signed: {exc}", className="error"), no_update
     except (ValueError, LookupError) as exc:
         return html.Span(f"Not started: {exc}", className="error"), no_update
-    return html.Span(f"\u2713 {text}", className="success"), (changed or 0) + 1
+    return html.Span(f"\u2713 {text}", className="success", id="trace-recalled"), (changed or 0) + 1

@@ -27,7 +27,7 @@ def layout(_user: UserView, **_q: str) -> html.Div:
             dcc.Interval(id="transfers-tick", interval=current_app.config["COLDCHAIN_REFRESH_MS"]),
             dcc.Checklist(
                 id="transfers-done",
-                options=[{"label": " include received and delivered", "value": "done"}],
+                options=[{"label": " include every received and delivered one", "value": "done"}],
                 value=[],
             ),
             html.Div(id="transfers-table", className="panel"),
@@ -87,7 +87,10 @@ def _row(m: Movement, now: Any) -> html.Tr:
         gate = html.Span("passed at loading", className="muted")
     receipt: Any = (
         [
-            badge("warning", f"{len(m.discrepancies)} DISCREPANCIES"),
+            badge(
+                "warning",
+                f"{len(m.discrepancies)} DISCREPANC{'Y' if len(m.discrepancies) == 1 else 'IES'}",
+            ),
             html.Ul([html.Li(d) for d in m.discrepancies]),
         ]
         if m.discrepancies

@@ -40,6 +40,7 @@ def test_every_page_renders_and_viewers_are_offered_no_actions(page: Page) -> No
     page.screenshot("expiry")
     page.open("/transfers")
     page.wait("#transfers-grid", "TR-0002")
+    page.wait("#transfers-grid", "1 DISCREPANCY")  # TR-0001 arrived an item short
     assert "truck-07" in page.driver.find_element(By.ID, "transfers-grid").text.lower() or (
         "Reefer compartment" in page.driver.find_element(By.ID, "transfers-grid").text
     )
@@ -48,6 +49,13 @@ def test_every_page_renders_and_viewers_are_offered_no_actions(page: Page) -> No
     page.wait("#trace-timeline", "Cold room 1")
     page.wait("#trace-exposures", "excursion")
     page.screenshot("trace")
+    page.open("/trace?q=GLM-77")  # QA recalls a batch, signing it
+    page.wait("#trace-now", "item(s)")
+    page.type("#trace-recall-reason", "Supplier notice: sensor lot mislabelled")
+    page.type("#trace-recall-password", DEMO_PASSWORD)
+    page.click("#trace-recall")
+    page.wait("#trace-recall-message", "recall")
+    page.wait("#trace-result", "RECALLED")
 
     log_in(page, "viewer")
     page.open("/holds")
