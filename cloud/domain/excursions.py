@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cloud.domain.monitoring import Profile
 
@@ -31,8 +31,7 @@ GAP_RULE = "unknown conditions"
 STATE_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One reading of the zone's quantity; `ok` is False for any bad quality flag."""
 
     sensor: str
