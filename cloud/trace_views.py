@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,11 +16,18 @@ from cloud.custody_service import batch_timeline
 from cloud.models import Site, Zone
 from cloud.traceability import Batch, Customer, Item, Order, Product, Shipment, ShipmentItem
 from cloud.views import service
-from edge.gs1_scan import ElementStringError, parse_scan
+from edge.gs1_scan import (
+    ElementString,
+    ElementStringError,
+    parse_ai_data,
+    parse_bracketed,
+    parse_dl_uri,
+    parse_element_string,
+    parse_scan,
+)
 
 _EPC = re.compile(r"^[0-9A-Fa-f]{24}$")
 _GTIN = re.compile(r"^\d{8}$|^\d{12,14}$")
-GS1_HINTS = ("]", "(", "^", "http://", "https://", "01", "00")
 
 
 @dataclass(frozen=True)
@@ -86,12 +94,13 @@ def find(session: Session, query: str) -> Found:
         rows = session.execute(base.where(Batch.gtin == gtin).order_by(Batch.expires_on)).all()
         if rows:
             return Found(f"GTIN {gtin}", [tuple(r) for r in rows])
-    if text.startswith(GS1_HINTS) or "\x1d" in text:
+    parser = _gs1_parser(text)
+    if parser is not None:
         try:
-            scanned = parse_scan(text)
+            scanned = parser(text)
         except ElementStringError as exc:
             if not text.startswith(("]", "(", "^", "http")):
-                return _by_lot(session, base, text)
+                return _by_lot(session, base, text)  # a lot that happens to look like AI data
             raise ValueError(f"not a GS1 scan: {exc}") from exc
         if scanned.gtin and scanned.serial:
             item = session.scalars(
@@ -112,6 +121,22 @@ def find(session: Session, query: str) -> Found:
             return Found(f"GTIN {scanned.gtin}", [tuple(r) for r in rows])
         return Found(f"scan {scanned.bracketed()} names no GTIN", [])
     return _by_lot(session, base, text)
+
+
+def _gs1_parser(text: str) -> Callable[[str], ElementString] | None:
+    """The parser for the form the text is in: scanner output, bracketed, ^-separated AI
+    data, a Digital Link URI or raw AI data; None when it does not look like GS1 at all."""
+    if text.startswith("]"):
+        return parse_scan
+    if text.startswith("("):
+        return parse_bracketed
+    if text.startswith("^"):
+        return parse_ai_data
+    if text.startswith(("http://", "https://")):
+        return parse_dl_uri
+    if text[:2] in ("00", "01") and len(text) > 16 or "\x1d" in text:
+        return parse_element_string
+    return None
 
 
 def _by_lot(session: Session, base: object, lot: str) -> Found:

@@ -291,3 +291,82 @@ def test_zone_chart_refuses_an_empty_range(sqlite_url: str) -> None:
     with session_factory(engine)() as session, pytest.raises(LookupError, match="nowhere"):
         zone_chart(session, "nowhere", now - timedelta(hours=1), now)
     engine.dispose()
+
+
+def test_read_models_and_actions_on_the_demo_data(pg_url: str) -> None:
+    """On PostgreSQL: the holds, alerts, trace, transfers, expiry and audit read models over
+    the demo data, and the actions the pages take through them."""
+    from cloud.alert_views import acknowledge_alert, alert_queue, assign_alert, comment_alert
+    from cloud.audit_views import audit_entries, integrity
+    from cloud.demo_seed import DEMO_PASSWORD, INSULIN, seed
+    from cloud.expiry_views import expiry_board
+    from cloud.hold_views import disposition, frozen_batches
+    from cloud.signatures import SignatureRefused
+    from cloud.trace_views import find, trace
+    from cloud.transfer_views import movements
+    from cloud.views import ControlRoom
+    from edge.gs1 import encode_sgtin96
+
+    assert seed(pg_url)
+    assert not seed(pg_url)  # a second run leaves the data alone
+    engine = make_engine(pg_url)
+    room = ControlRoom(session_factory(engine))
+    qa = room.authenticate("qa", DEMO_PASSWORD)
+    operator = room.authenticate("operator", DEMO_PASSWORD)
+    assert qa is not None and operator is not None and room.authenticate("qa", "nope") is None
+
+    held = room.read(frozen_batches)
+    lots = {h.lot for h in held}
+    assert {"INS-2401", "INS-2402", "INS-2403"} <= lots  # yesterday's failure in Leeds
+    first = next(h for h in held if h.lot == "INS-2401")
+    assert first.exposure_minutes > 60 and first.max_value is not None and first.max_value > 12
+    assert first.budget_min == INSULIN.budget_min and first.mkt is not None
+
+    with pytest.raises(SignatureRefused):
+        room.act(qa, "checked", disposition, first.hold_id, "release", "qa", "wrong", "checked")
+    with pytest.raises(SignatureRefused):  # operators cannot sign a release
+        room.act(
+            operator, "x", disposition, first.hold_id, "release", "operator", DEMO_PASSWORD, "x"
+        )
+    hold = room.act(
+        qa, "assessed", disposition, first.hold_id, "reject", "qa", DEMO_PASSWORD, "assessed"
+    )
+    assert hold.status == "rejected" and hold.signature_id is not None
+    assert first.hold_id not in {h.hold_id for h in room.read(frozen_batches)}
+
+    queue = room.read(alert_queue)
+    alert = queue[0]
+    room.act(operator, "seen", acknowledge_alert, alert.id, "operator")
+    room.act(operator, None, comment_alert, alert.id, "operator", "door found open")
+    room.act(qa, "QA takes it", assign_alert, alert.id, "qa")
+    after = {a.id: a for a in room.read(alert_queue)}[alert.id]
+    assert after.state == "acknowledged" and after.acknowledged_by == "Olly Operator"
+    assert after.assignee == "Quinn Quality (QA)"
+    assert [c.text for c in after.comments] == ["door found open"]
+
+    epc = encode_sgtin96(INSULIN.gtin, 6789, 7, 1)
+    assert room.read(find, epc).batches[0][1] == "INS-2401"
+    scanned = room.read(find, f"]d201{INSULIN.gtin}21{6790}")
+    assert scanned.batches[0][1] == "INS-2401" and "(21)6790" in scanned.understood
+    assert room.read(find, "(01)09506000134352(10)VAC-118").batches[0][1] == "VAC-118"
+    assert len(room.read(find, INSULIN.gtin).batches) == 4
+    with pytest.raises(ValueError, match="not a GS1 scan"):
+        room.read(find, "(01)123")
+    traced = room.read(trace, first.batch_id)
+    assert traced.status == "rejected" and traced.items == 6
+    assert traced.where_now == [("Leeds distribution centre / Cold room 1", 6)]
+    assert len(traced.exposures) >= 2
+
+    moving = {m.id: m for m in room.read(movements)}
+    assert moving["TR-0002"].state == "in_transit" and moving["TR-0002"].truck
+    assert moving["TR-0003"].gate == []  # ambient monitors may load
+    assert moving["TR-0001"].discrepancies and "missing" in moving["TR-0001"].discrepancies[0]
+
+    tiers = {(line.lot, line.tier) for line in room.read(expiry_board, datetime.now(UTC))}
+    assert {("VAC-117", "expired"), ("INS-2402", "30"), ("VAC-118", "60")} <= tiers
+    assert not any(lot == "INS-2401" for lot, _ in tiers)  # rejected: no longer stock
+
+    signed = room.read(audit_entries, None, None, None, None, None, True)
+    assert any("Meaning: Rejection" in m for row in signed for m in row.signatures)
+    assert room.read(integrity).intact
+    engine.dispose()
