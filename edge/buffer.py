@@ -71,7 +71,7 @@ class Chunk:
     last: int
     created: float
     data: bytes
-    ends: array
+    ends: Sequence[int]  # uint32 offsets, a view of the stored bytes
 
     @property
     def count(self) -> int:
@@ -90,6 +90,11 @@ class Chunk:
             text = self.data[begin:end].decode()
             yield seq, text[len(wire.encode_record(seq, "")) :]
             begin = end + 1
+
+
+def _offsets(stored: bytes) -> Sequence[int]:
+    """The `ends` column as uint32 offsets, without copying."""
+    return memoryview(stored).cast("I")
 
 
 def encode_chunk(first: int, bodies: Sequence[str]) -> tuple[bytes, array]:
@@ -269,8 +274,7 @@ class Buffer:
         created, ends, data = self._db.execute(
             "SELECT created, ends, data FROM chunks WHERE first = ?", (first,)
         ).fetchone()
-        chunk = Chunk(kind, first, last, created, data, array("I"))
-        chunk.ends.frombytes(ends)
+        chunk = Chunk(kind, first, last, created, data, _offsets(ends))
         self._db.execute("DELETE FROM chunks WHERE first = ?", (first,))
         for keep_first, keep_last in ((first, lo - 1), (hi + 1, last)):
             if keep_first > keep_last:
@@ -311,8 +315,7 @@ class Buffer:
             ).fetchall()
         found: list[Chunk] = []
         for kind, first, last, created, data, ends in rows:
-            chunk = Chunk(kind, first, last, created, data, array("I"))
-            chunk.ends.frombytes(ends)
+            chunk = Chunk(kind, first, last, created, data, _offsets(ends))
             found.append(chunk)
         return found
 
@@ -347,8 +350,7 @@ class Buffer:
                 return
             for kind, first, last, created, data, ends in page:
                 if last > after_seq:
-                    chunk = Chunk(kind, first, last, created, data, array("I"))
-                    chunk.ends.frombytes(ends)
+                    chunk = Chunk(kind, first, last, created, data, _offsets(ends))
                     yield chunk
             after = page[-1][1]
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # Drain order: what the gateway decided (alarms) first, then measurements, then tag reads.
 KIND_ORDER = ("event", "reading", "observation")
 SETTLE_EVERY_S = 0.2  # acknowledged records are deleted at least this often
+SETTLE_WINDOWS = 4  # or after this many windows of acknowledged envelopes
 HANDED_WINDOWS = 2  # envelopes handed to paho and not acknowledged: at most this many windows
 
 
@@ -45,13 +46,17 @@ def _drain_rank(kind: str) -> int:
 
 @dataclass(slots=True)
 class _Envelope:
-    """Records first..last of one kind (every one of that kind in between), encoded and joined."""
+    """Records first..last of one kind (every one of that kind in between), as encoded parts."""
 
     kind: str
     first: int
     last: int
     count: int
-    records: bytes
+    parts: list[bytes | memoryview]
+
+    @property
+    def records(self) -> bytes:
+        return b"".join(self.parts)
 
 
 @dataclass(slots=True)
@@ -66,26 +71,27 @@ def envelopes(kind: str, chunks: list[Chunk], per_message: int) -> Iterator[_Env
     A chunk that does not fit whole is split at a record boundary; the buffer trims it when
     one part is acknowledged (docs/decisions/0010-buffer-chunks.md). The chunks are every
     chunk of `kind` in their seq range, so acknowledging (kind, first, last) deletes exactly
-    what an envelope carried.
+    what an envelope carried. Parts are views of the chunks: the payload is copied once.
     """
-    parts: list[bytes] = []
-    count, first = 0, 0
+    parts: list[bytes | memoryview] = []
+    count = first = 0
     for chunk in chunks:
+        size, data, ends = chunk.last - chunk.first + 1, memoryview(chunk.data), chunk.ends
         start = 0
-        while start < chunk.count:
-            take = min(per_message - count, chunk.count - start)
-            whole = start == 0 and take == chunk.count
-            parts.append(chunk.data if whole else chunk.piece(start, start + take))
-            if count == 0:
+        while start < size:
+            stop = min(start + per_message - count, size)
+            if count:
+                parts.append(b",")
+            else:
                 first = chunk.first + start
-            count += take
-            start += take
+            parts.append(data[0 if start == 0 else ends[start - 1] + 1 : ends[stop - 1]])
+            count += stop - start
+            start = stop
             if count == per_message:
-                last = chunk.first + start - 1
-                yield _Envelope(kind, first, last, count, b",".join(parts))
+                yield _Envelope(kind, first, chunk.first + stop - 1, count, parts)
                 parts, count = [], 0
     if parts:
-        yield _Envelope(kind, first, chunks[-1].last, count, b",".join(parts))
+        yield _Envelope(kind, first, chunks[-1].last, count, parts)
 
 
 class Publisher:
@@ -283,7 +289,9 @@ class Publisher:
         with self._acknowledged:
             self._acknowledged.notify_all()
         due = time.monotonic() - self._settled_at >= SETTLE_EVERY_S
-        if spans and (force or due or len(spans) >= self.settings.inflight_window):
+        batch = len(spans) >= SETTLE_WINDOWS * self.settings.inflight_window
+        idle = not self._inflight  # nothing else to wait for: delete now
+        if spans and (force or due or batch or idle):
             self.buffer.acknowledge(spans)
             self._unsettled = []
             self._settled_at = time.monotonic()
@@ -309,7 +317,7 @@ class Publisher:
         if now_ms != self._head_ms:  # sent_at has millisecond precision: one head per ms
             self._head = wire.envelope_head(self.gateway, self.site, datetime.now(UTC))
             self._head_ms = now_ms
-        payload = b"".join((self._head, envelope.records, b"]}"))
+        payload = b"".join([self._head, *envelope.parts, b"]}"])
         info = self.client.publish(self._topics[envelope.kind], payload, qos=1)
         self._inflight[info.mid] = _InFlight(envelope, time.monotonic())
         self.published_envelopes += 1
