@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from cloud.traceability import Batch
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(seconds=60)
+INVENTORY_TTL_S = 10.0  # a new zone shows within this
+EXPIRY_TTL_S = 60.0  # tiers move by the day
 GATEWAY_OFFLINE_AFTER = timedelta(seconds=90)
 # Readings shown on screen; a sensor past its calibration date still shows, with a mark.
 DISPLAYED = ("ok", "calibration_overdue")
@@ -159,6 +162,17 @@ class ControlRoom:
 
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
+        self._cache: dict[str, tuple[float, Any]] = {}
+
+    def _cached(self, ttl_s: float, key: str, compute: Callable[..., T], *args: Any) -> T:
+        """What changes slowly (the inventory, expiry tiers) is read again after ttl_s only."""
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < ttl_s:
+            return hit[1]  # type: ignore[no-any-return]
+        value = compute(*args)
+        self._cache[key] = (now, value)
+        return value
 
     def read(self, query: Callable[Concatenate[Session, P], T], *args: P.args, **kw: P.kwargs) -> T:
         """Run a read-only service query in a fresh session."""
@@ -213,16 +227,9 @@ class ControlRoom:
         now = now or utcnow()
         with self.sessions() as session:
             # Plain rows, not ORM objects: this runs every few seconds over every zone.
-            sites = session.execute(
-                select(Site.id, Site.name, Site.kind, Site.timezone).order_by(
-                    Site.kind.desc(), Site.name
-                )
-            ).all()
-            zones = session.execute(
-                select(Zone.id, Zone.site_id, Zone.name, Zone.kind, Zone.low, Zone.high).order_by(
-                    Zone.name
-                )
-            ).all()
+            sites, zones, sensor_count = self._cached(
+                INVENTORY_TTL_S, "inventory", _inventory, session
+            )
             gateways = session.execute(
                 select(
                     Gateway.id,
@@ -245,12 +252,11 @@ class ControlRoom:
                 .join(LatestReading, LatestReading.sensor_id == Sensor.id)
                 .where(LatestReading.quality.in_(DISPLAYED))
             ).all()
-            sensor_count: dict[str, int] = dict(
-                session.execute(select(Sensor.zone_id, func.count()).group_by(Sensor.zone_id)).all()
-            )
             excursions = _open_excursions(session)
             frozen = session.scalar(select(func.count()).where(Batch.status == "held")) or 0
-            expiry, expiry_by_site = _expiry_counts(session, now)
+            expiry, expiry_by_site = self._cached(
+                EXPIRY_TTL_S, "expiry", _expiry_counts, session, now
+            )
 
         # (zone, quantity) -> [(value, unit, quality, taken_at)], unpacked once per row
         values: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
@@ -336,6 +342,20 @@ class ControlRoom:
                 .order_by(Site.name, Zone.name)
             ).all()
         return [(z, f"{s} / {n}", tz) for z, s, n, tz in rows]
+
+
+def _inventory(session: Session) -> tuple[list[Any], list[Any], dict[str, int]]:
+    """Sites, zones and sensors per zone: what the gateways announced."""
+    sites = session.execute(
+        select(Site.id, Site.name, Site.kind, Site.timezone).order_by(Site.kind.desc(), Site.name)
+    ).all()
+    zones = session.execute(
+        select(Zone.id, Zone.site_id, Zone.name, Zone.kind, Zone.low, Zone.high).order_by(Zone.name)
+    ).all()
+    sensors = dict(
+        session.execute(select(Sensor.zone_id, func.count()).group_by(Sensor.zone_id)).all()
+    )
+    return list(sites), list(zones), sensors
 
 
 def _open_excursions(session: Session) -> list[tuple[str, str]] | None:
