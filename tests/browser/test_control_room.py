@@ -89,6 +89,12 @@ def test_excursion_to_signed_release(page: Page, control_room: ControlRoomServer
     assert "open excursion" in zone_card(page, ZONE).text
     assert page.driver.execute_script("return window.performance.timeOrigin") == marker
     page.screenshot("overview")
+    page.driver.set_window_size(1366, 768)  # a laptop: the cards reflow, nothing is cut off
+    page.until(lambda _: zone_card(page, ZONE).is_displayed(), "the card on a laptop screen")
+    width = page.driver.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 1366, f"the overview scrolls sideways on a laptop ({width} px)"
+    page.screenshot("overview-laptop")
+    page.driver.set_window_size(1920, 1080)
 
     # The QA queue: acknowledge the new excursion's alert.
     page.open("/alerts")
