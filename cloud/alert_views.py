@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 import cloud.alerts_service as alerts_service
 from cloud.alerting import Alert, AlertComment
 from cloud.models import Site
+from cloud.quality import Excursion
 from cloud.signatures import User
 
 
@@ -36,6 +37,7 @@ class AlertRow:
     acknowledged_by: str | None
     acknowledged_at: datetime | None
     comments: list[CommentView]
+    link: str | None = None  # the control room page about the subject
 
 
 def alert_queue(session: Session, include_resolved: bool = False) -> list[AlertRow]:
@@ -48,6 +50,9 @@ def alert_queue(session: Session, include_resolved: bool = False) -> list[AlertR
         alerts = [*alerts, *done[:50]]
     names = dict(session.execute(select(User.id, User.full_name)).all())
     zones = dict(session.execute(select(Site.id, Site.timezone)).all())
+    excursion_zone = _excursion_zones(
+        session, [a.subject_id for a in alerts if a.subject_kind == "excursion"]
+    )
     notes: dict[int, list[CommentView]] = {}
     if alerts:
         for note in session.scalars(
@@ -73,9 +78,28 @@ def alert_queue(session: Session, include_resolved: bool = False) -> list[AlertR
             acknowledged_by=names.get(a.acknowledged_by) if a.acknowledged_by else None,
             acknowledged_at=a.acknowledged_at,
             comments=notes.get(a.id, []),
+            link=_link(a, excursion_zone),
         )
         for a in alerts
     ]
+
+
+PAGES = {"hold": "/holds", "expiry": "/expiry", "recall": "/trace", "gateway": "/"}
+
+
+def _link(alert: Alert, excursion_zone: dict[str, str]) -> str | None:
+    if alert.subject_kind == "excursion":
+        zone = excursion_zone.get(alert.subject_id)
+        return f"/zone?zone={zone}" if zone else None
+    return PAGES.get(alert.subject_kind)
+
+
+def _excursion_zones(session: Session, ids: list[str]) -> dict[str, str]:
+    numbers = [int(i) for i in ids if i.isdigit()]
+    if not numbers:
+        return {}
+    rows = session.execute(select(Excursion.id, Excursion.zone_id).where(Excursion.id.in_(numbers)))
+    return {str(i): zone for i, zone in rows}
 
 
 def open_alert_count(session: Session) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select
@@ -58,6 +58,8 @@ class ZoneChart:
     source: str  # "readings" | "rollups"
     series: list[Series]
     excursions: list[ExcursionSpan]
+    levels: list[tuple[str, str, float, float]] = field(default_factory=list)
+    # (level, high|low, limit, delay min) of the zone's temperature profile
 
 
 def extremes(points: Sequence[Point], buckets: int, start: datetime, end: datetime) -> list[Point]:
@@ -172,6 +174,7 @@ def zone_chart(
         source="readings" if raw else "rollups",
         series=series,
         excursions=_excursions(session, zone_id, start, end),
+        levels=_levels(session, zone_id),
     )
 
 
@@ -319,6 +322,21 @@ def _merged_in_postgres(
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _levels(session: Session, zone_id: str) -> list[tuple[str, str, float, float]]:
+    """The limits the rules apply to the zone's temperature (its monitoring profiles)."""
+    profiles = service("cloud.rules_profiles")
+    if profiles is None:
+        return []
+    return sorted(
+        {
+            (limit.level, limit.kind, limit.limit, limit.delay_min)
+            for profile in profiles.zone_profiles(session, [zone_id]).get(zone_id, ())
+            if profile.quantity == "temperature"
+            for limit in profile.limits
+        }
+    )
 
 
 def _excursions(

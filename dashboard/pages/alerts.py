@@ -77,7 +77,14 @@ def table(_n: int | None, _changed: int, digest: str | None) -> tuple[Any, Any]:
                     html.Tr(
                         [
                             html.Td(badge(r.severity)),
-                            html.Td([html.Div(r.title), html.Div(r.subject, className="muted")]),
+                            html.Td(
+                                [
+                                    html.Div(r.title),
+                                    dcc.Link(r.subject, href=r.link, className="muted")
+                                    if r.link
+                                    else html.Div(r.subject, className="muted"),
+                                ]
+                            ),
                             html.Td(badge(r.state)),
                             html.Td(
                                 [

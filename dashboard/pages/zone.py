@@ -232,6 +232,35 @@ def figure(chart: ZoneChart) -> dict[str, Any]:
                     "font": {"color": "#3fb950", "size": 11},
                 }
             )
+    for level, kind, limit, delay in chart.levels:
+        if (kind == "high" and limit == chart.high) or (kind == "low" and limit == chart.low):
+            continue  # already drawn as the band's edge
+        colour = "#ff5c57" if level == "alarm" else "#e3b341"
+        sign = ">" if kind == "high" else "<"
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "yref": "y",
+                "y0": limit,
+                "y1": limit,
+                "line": {"dash": "dot", "color": colour, "width": 1},
+            }
+        )
+        annotations.append(
+            {
+                "xref": "paper",
+                "x": 0,
+                "y": limit,
+                "text": f"{level} {sign} {limit:g} \u00b0C for {delay:g} min",
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "font": {"color": colour, "size": 11},
+            }
+        )
     for index, excursion in enumerate(chart.excursions):
         start = max(excursion.started_at, chart.start)
         end = min(excursion.ended_at or chart.end, chart.end)
