@@ -26,10 +26,10 @@ from cloud.traceability import Batch
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(seconds=60)
+STALE_AFTER = timedelta(minutes=3)  # a missed poll or two at one a minute is not "unknown"
 INVENTORY_TTL_S = 10.0  # a new zone shows within this
 EXPIRY_TTL_S = 60.0  # tiers move by the day
-GATEWAY_OFFLINE_AFTER = timedelta(seconds=90)
+GATEWAY_OFFLINE_AFTER = timedelta(minutes=2)  # heartbeats come every 15-60 s
 # Readings shown on screen; a sensor past its calibration date still shows, with a mark.
 DISPLAYED = ("ok", "calibration_overdue")
 STATES = ("ok", "warning", "alarm", "unknown")
