@@ -253,7 +253,16 @@ def evaluate_readings(
                 watermark=bindparam("watermark"),
                 updated_at=bindparam("updated_at"),
             ),
-            [{**row, "z": row["zone_id"], "p": row["profile_id"]} for row in written],
+            [
+                {
+                    "z": row["zone_id"],
+                    "p": row["profile_id"],
+                    "state": row["state"],
+                    "watermark": row["watermark"],
+                    "updated_at": row["updated_at"],
+                }
+                for row in written
+            ],
         )
     with _as_system(session):
         _apply(session, pending, result)
