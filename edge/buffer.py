@@ -109,8 +109,7 @@ def encode_chunk(first: int, bodies: Sequence[str]) -> tuple[bytes, array]:
 
 
 def coalesce(spans: Iterable[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """(kind, first, last) spans with adjacent ones of a kind merged, so that a chunk split
-    over two envelopes acknowledged together is deleted, not trimmed and then deleted."""
+    """(kind, first, last) spans with the touching ones of a kind merged into one."""
     merged: list[tuple[str, int, int]] = []
     for kind, first, last in sorted(spans, key=lambda span: (span[0], span[1])):
         if merged and merged[-1][0] == kind and merged[-1][2] + 1 >= first:
@@ -176,9 +175,10 @@ class Buffer:
         moved = 0
         run: list[str] = []
         run_kind, run_first, run_created = "", 0, 0.0
+        # Streamed, not fetched: an old buffer after a long outage can hold millions of rows.
         for seq, kind, body, created in self._db.execute(
             "SELECT seq, kind, body, created FROM records ORDER BY seq"
-        ).fetchall():
+        ):
             continues = run and kind == run_kind and seq == run_first + len(run)
             if not continues or len(run) >= MAX_CHUNK_RECORDS:
                 if run:
