@@ -316,7 +316,7 @@ def main() -> None:
                 )
             store.write(fresh)
             elapsed, changed_bytes, answer = _call(client, overview_body(zones, gateways, seen))
-            seen = answer["response"]["overview-seen"]["data"]
+            seen = answer["response"].get("overview-seen", {}).get("data", seen)
             changed_times.append(elapsed)
         engine.dispose()
         overview = {

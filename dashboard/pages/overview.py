@@ -122,7 +122,7 @@ def refresh(_n: int | None, seen: dict[str, str] | None) -> tuple[Any, ...]:
         [cards.get(f"z:{z}", no_update) for z in zone_ids],
         [cards.get(f"g:{g}", no_update) for g in gateway_ids],
         no_update,
-        fresh,
+        fresh if changed else no_update,
     )
 
 

@@ -370,3 +370,27 @@ def test_read_models_and_actions_on_the_demo_data(pg_url: str) -> None:
     assert any("Meaning: Rejection" in m for row in signed for m in row.signatures)
     assert room.read(integrity).intact
     engine.dispose()
+
+
+def test_cooling_switch_warms_the_zone_and_recovers(tmp_path: Any) -> None:
+    """The demo's cooling failure: the flag file stops the cooling, removing it restores it."""
+    from click.testing import CliRunner
+
+    from cloud.demo_seed import AMBIENT, CoolingSwitch, main
+
+    switch = CoolingSwitch(tmp_path / "cooling-failure", "wh-leeds-cold1")
+    assert switch.offset(5.0, 1000.0) == 0.0
+    result = CliRunner().invoke(
+        main, ["cooling-failure", "wh-leeds-cold1", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0 and "stopped" in result.output
+    assert switch.offset(5.0, 1000.0) == 0.0  # the moment it failed
+    after_10 = switch.offset(5.0, 1600.0)
+    after_60 = switch.offset(5.0, 4600.0)
+    assert 3.0 < after_10 < after_60 < AMBIENT - 5.0  # warming towards ambient, slower and slower
+    CliRunner().invoke(
+        main, ["cooling-failure", "wh-leeds-cold1", "--data-dir", str(tmp_path), "--off"]
+    )
+    recovering = switch.offset(5.0, 4600.0)
+    assert recovering == pytest.approx(after_60)
+    assert switch.offset(5.0, 4600.0 + 1800) < recovering / 10  # cooled down half an hour later
