@@ -500,24 +500,31 @@ def _expose(
         exposure.min_value, exposure.max_value = x.min_value, x.max_value
         exposure.degree_minutes = x.degree_minutes
         exposure.started_at, exposure.ended_at = x.started_at, x.ended_at
+    with session.no_autoflush:  # exposures and holds go out in one audited flush
+        _hold(session, found, result)
     session.flush()
-    _hold(session, [(row, x.batch_id) for row, x in found], result)
 
 
-def _hold(session: Session, exposed: list[tuple[Excursion, int]], result: RulesOutcome) -> None:
+def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOutcome) -> None:
     """Hold each exposed batch a product rule says must be held; one undecided hold a batch."""
-    batch_ids = {b for _, b in exposed}
+    batch_ids = {x.batch_id for _, x in found}
     batches = {b.id: b for b in session.scalars(select(Batch).where(Batch.id.in_(batch_ids)))}
     gtins = {b.gtin for b in batches.values()}
     products = {p.gtin: p for p in session.scalars(select(Product).where(Product.gtin.in_(gtins)))}
-    spent = _spent(session, batch_ids)
+    # Stored exposures, except those being rewritten now, plus the ones just computed.
+    spent = _spent(
+        session,
+        batch_ids,
+        {row.id for row, _ in found},
+        [(x.batch_id, row.kind, x.started_at, x.ended_at) for row, x in found],
+    )
     undecided = {
         h.batch_id: h
         for h in session.scalars(
             select(Hold).where(Hold.batch_id.in_(batch_ids), Hold.status.in_(hold_rules.UNDECIDED))
         )
     }
-    for row, batch_id in exposed:
+    for row, batch_id in ((row, x.batch_id) for row, x in found):
         batch = batches.get(batch_id)
         if batch is None or batch.status in hold_rules.NOT_HELD:
             continue
@@ -556,19 +563,25 @@ def _hold(session: Session, exposed: list[tuple[Excursion, int]], result: RulesO
             batch.status = "held"
         result.holds.append(hold)
         log.info("batch %s held: %s (excursion %s)", batch_id, hold.reason, row.id)
-    session.flush()
 
 
-def _spent(session: Session, batch_ids: set[int]) -> dict[int, float]:
+def _spent(
+    session: Session,
+    batch_ids: set[int],
+    rewritten: set[int] | None = None,
+    fresh: Sequence[tuple[int, str, datetime, datetime]] = (),
+) -> dict[int, float]:
     """Minutes out of range each batch has spent, over all its exposures."""
-    rows = session.execute(
+    query = (
         select(Exposure.batch_id, Excursion.kind, Exposure.started_at, Exposure.ended_at)
         .join(Excursion, Excursion.id == Exposure.excursion_id)
         .where(Exposure.batch_id.in_(batch_ids))
         .where(or_(Excursion.suppressed_reason.is_(None), Excursion.suppressed_reason != WITHDRAWN))
     )
+    if rewritten:
+        query = query.where(Exposure.excursion_id.not_in(rewritten))
     spans: dict[int, list[tuple[str, datetime, datetime]]] = defaultdict(list)
-    for batch_id, kind, a, b in rows:
+    for batch_id, kind, a, b in [*session.execute(query), *fresh]:
         spans[batch_id].append((kind, a, b))
     return {batch_id: spent_minutes(s) for batch_id, s in spans.items()}
 
