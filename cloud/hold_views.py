@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,14 +46,8 @@ class HoldRow:
     mkt: float | None
 
 
-def _number(value: Any) -> float | None:
-    """A figure from the rules service, whether it answers a number or a small result object."""
-    if value is None or isinstance(value, int | float):
-        return None if value is None else float(value)
-    for name in ("remaining_min", "minutes", "value", "mkt", "celsius"):
-        if hasattr(value, name):
-            return _number(getattr(value, name))
-    return None
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def frozen_batches(session: Session) -> list[HoldRow]:

@@ -8,8 +8,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cloud.custody_service import batch_timeline
@@ -139,8 +140,8 @@ def _gs1_parser(text: str) -> Callable[[str], ElementString] | None:
     return None
 
 
-def _by_lot(session: Session, base: object, lot: str) -> Found:
-    rows = session.execute(base.where(Batch.lot == lot).order_by(Batch.gtin)).all()  # type: ignore[attr-defined]
+def _by_lot(session: Session, base: Select[Any], lot: str) -> Found:
+    rows = session.execute(base.where(Batch.lot == lot).order_by(Batch.gtin)).all()
     return Found(f"lot {lot}", [tuple(r) for r in rows])
 
 

@@ -31,7 +31,7 @@ COLOURS = ("#8cc4ff", "#d2a8ff", "#7ee787", "#ffa657", "#ff7b72", "#79c0ff")
 
 
 @guarded
-def layout(_user: Any, zone: str | None = None, range: str = "24h", **_q: str) -> html.Div:  # noqa: A002
+def layout(_user: Any, zone: str | None = None, **query: str) -> html.Div:
     zones = services.control_room().zones()
     chosen = zone if zone in {z for z, _, _ in zones} else (zones[0][0] if zones else None)
     return html.Div(
@@ -49,7 +49,7 @@ def layout(_user: Any, zone: str | None = None, range: str = "24h", **_q: str) -
                     dcc.RadioItems(
                         id="zone-range",
                         options=[{"label": k, "value": k} for k in RANGES],
-                        value=range if range in RANGES else "24h",
+                        value=query.get("range") if query.get("range") in RANGES else "24h",
                         inline=True,
                         inputStyle={"marginLeft": ".6rem"},
                     ),
