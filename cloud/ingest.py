@@ -273,8 +273,10 @@ class IngestWorker:
         """Each message in its own transaction; one that cannot be stored is dead-lettered."""
         for d in deliveries:
             try:
-                result = self.store.write(decode_batch([d]))
+                single = decode_batch([d])
+                result = self.store.write(single)
                 self.written += result.readings_offered
+                self._evaluate_rules(single.readings)
                 continue
             except IntegrityError as exc:
                 reason = f"refused by the database: {exc.orig}"
