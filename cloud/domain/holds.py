@@ -47,7 +47,7 @@ def hold_reasons(
         elif excursion.level == "alarm":
             reasons.append(f"alarm-level excursion ({excursion.rule})")
     if remaining_min is not None and remaining_min <= 0:
-        reasons.append(f"stability budget exhausted ({-remaining_min:.0f} min over)")
+        reasons.append(f"stability budget exhausted ({abs(remaining_min):.0f} min over)")
     return reasons
 
 

@@ -81,3 +81,59 @@ def test_union_never_exceeds_the_sum_and_covers_every_span(raw: list) -> None:
     for a, b in spans:
         if b > a:
             assert any(x <= a and b <= y for x, y in merged)
+
+
+# --- what an exposure calls for: holds and their disposition (cloud.domain.holds) ---------
+
+from cloud.domain.holds import (  # noqa: E402
+    DispositionError,
+    ExcursionFacts,
+    ProductFacts,
+    batch_status_after,
+    decide,
+    hold_reasons,
+)
+
+SENSITIVE = ProductFacts(freeze_sensitive=True, budget_min=600)
+ROBUST = ProductFacts(freeze_sensitive=False, budget_min=None)
+
+
+def facts(kind: str, level: str = "alarm", suppressed: bool = False) -> ExcursionFacts:
+    return ExcursionFacts(kind=kind, level=level, rule=f"{level} {kind}", suppressed=suppressed)
+
+
+def test_hold_reasons_follow_the_product_rules() -> None:
+    assert hold_reasons(facts("freezing"), SENSITIVE, 500) == [
+        "freezing of a freeze-sensitive product (alarm freezing)"
+    ]
+    assert hold_reasons(facts("freezing"), ROBUST, None) == []
+    assert hold_reasons(facts("high"), ROBUST, None) == ["alarm-level excursion (alarm high)"]
+    assert hold_reasons(facts("high", "warning"), SENSITIVE, 10) == []
+    assert hold_reasons(facts("high", "warning"), SENSITIVE, -0.0) == [
+        "stability budget exhausted (0 min over)"
+    ]
+    assert hold_reasons(facts("unknown_conditions", "warning"), SENSITIVE, 100) == []
+    assert hold_reasons(facts("unknown_conditions"), SENSITIVE, 100) == [
+        "monitoring gap longer than allowed: conditions unknown"
+    ]
+    assert hold_reasons(facts("high", suppressed=True), ROBUST, None) == []
+
+
+def test_decisions_need_the_right_signature_and_are_final() -> None:
+    assert decide("open", "release", None) == ("released", "release")
+    assert decide("investigating", "reject", "rejection") == ("rejected", "rejection")
+    assert decide("open", "investigate", None) == ("investigating", None)
+    with pytest.raises(DispositionError, match="released already"):
+        decide("released", "reject", None)
+    with pytest.raises(DispositionError, match="meaning 'release', not 'rejection'"):
+        decide("open", "release", "rejection")
+    with pytest.raises(DispositionError, match="not one of"):
+        decide("open", "destroy", None)
+
+
+def test_batch_status_after_a_decision() -> None:
+    assert batch_status_after("release", "held", 0) == "available"
+    assert batch_status_after("release", "held", 1) == "held"  # another hold is undecided
+    assert batch_status_after("release", "recalled", 0) == "recalled"
+    assert batch_status_after("reject", "held", 1) == "rejected"
+    assert batch_status_after("investigate", "held", 0) == "held"
