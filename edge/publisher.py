@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 KIND_ORDER = ("event", "reading", "observation")
 SETTLE_EVERY_S = 0.2  # acknowledged records are deleted at least this often
 SETTLE_WINDOWS = 4  # or after this many windows of acknowledged envelopes
-HANDED_WINDOWS = 2  # envelopes handed to paho and not acknowledged: at most this many windows
+READ_AHEAD_WINDOWS = 2  # envelopes cut from the buffer ahead of the window, in windows
 
 
 def _drain_rank(kind: str) -> int:
@@ -127,6 +127,7 @@ class Publisher:
         self._settled_at = 0.0
         self._head, self._head_ms = b"", 0  # envelope head and the millisecond it is for
         self._wake = threading.Event()
+        self._send_lock = threading.Lock()  # handing envelopes to paho: drain or paho thread
         self._wake_after = 1  # PUBACKs that wake the drain loop; a window while one is queued
         self._stop = threading.Event()
         self._attempts = 0
@@ -147,10 +148,8 @@ class Publisher:
             # A persistent session: commands sent while the gateway is offline wait for it.
             **({} if v5 else {"clean_session": False}),
         )
-        # paho sends at most a window unacknowledged and holds at most one more window
-        # queued behind it (HANDED_WINDOWS), which it sends from its own thread as PUBACKs
-        # come in: the drain never waits for this thread to wake up between two envelopes.
-        client.max_inflight_messages_set(self.settings.inflight_window)
+        # paho's own window is wider than ours so it never queues what we hand it.
+        client.max_inflight_messages_set(self.settings.inflight_window * 4)
         client.max_queued_messages_set(0)
         self._set_reconnect_delay(client)
         if self.settings.tls is not None:
@@ -210,8 +209,18 @@ class Publisher:
         self._set_reconnect_delay(client)
 
     def _on_publish(self, _c: object, _u: object, mid: int, reason: object, _p: object) -> None:
-        self._acked.append((mid, not getattr(reason, "is_failure", False)))
-        if len(self._acked) >= self._wake_after:
+        accepted = not getattr(reason, "is_failure", False)
+        self._acked.append((mid, accepted))
+        # The next envelope read ahead goes out from this thread, as paho sends its own
+        # queue: the drain thread is not woken between two envelopes. Never blocks: if the
+        # drain thread is handing envelopes over itself, it fills the window.
+        if accepted and self._ready and self._send_lock.acquire(blocking=False):
+            try:
+                self._top_up()
+            finally:
+                self._send_lock.release()
+        window = self.settings.inflight_window
+        if len(self._acked) >= self._wake_after or len(self._ready) < window:
             self._wake.set()
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -245,12 +254,12 @@ class Publisher:
             try:
                 self._settle_acks()
                 if self.connected.is_set():
-                    self._resend_expired()
-                    handed = HANDED_WINDOWS * self.settings.inflight_window
-                    while len(self._inflight) < handed and self._send_next():
-                        pass
-                # Woken again once paho has a window left to send, or by the last PUBACK.
-                self._wake_after = max(1, min(self.settings.inflight_window, len(self._inflight)))
+                    self._read_ahead()
+                    with self._send_lock:
+                        self._resend_expired()
+                        self._top_up()
+                # Woken again after a window of PUBACKs, by the last one, or to read ahead.
+                self._wake_after = max(1, min(self.settings.inflight_window, self._outstanding()))
                 if len(self._acked) >= self._wake_after:
                     self._wake.set()
             except Exception:  # the loop must outlive any single failure
@@ -296,21 +305,29 @@ class Publisher:
             self._unsettled = []
             self._settled_at = time.monotonic()
 
-    def _send_next(self) -> bool:
-        """Publish the next envelope, reading ahead a window's worth of chunks at a time."""
-        if not self._ready:
-            per_message = self.settings.records_per_message
-            chunks = self.buffer.chunks(self._cursor, per_message * self.settings.inflight_window)
+    def _outstanding(self) -> int:
+        """Envelopes handed to paho whose PUBACK has not come in yet."""
+        return len(self._inflight) - len(self._acked)
+
+    def _top_up(self) -> None:
+        """Hand paho envelopes read ahead until the window is full; hold `_send_lock`."""
+        window = self.settings.inflight_window
+        while self._ready and self._outstanding() < window:
+            self._publish(self._ready.popleft())
+
+    def _read_ahead(self) -> None:
+        """Cut envelopes from the buffer until READ_AHEAD_WINDOWS windows of them are ready."""
+        per_message, window = self.settings.records_per_message, self.settings.inflight_window
+        while len(self._ready) < READ_AHEAD_WINDOWS * window:
+            chunks = self.buffer.chunks(self._cursor, per_message * window)
             if not chunks:
-                return False
+                return
             self._cursor = chunks[-1].last
             by_kind: dict[str, list[Chunk]] = {}
             for chunk in chunks:
                 by_kind.setdefault(chunk.kind, []).append(chunk)
             for kind in sorted(by_kind, key=_drain_rank):
                 self._ready.extend(envelopes(kind, by_kind[kind], per_message))
-        self._publish(self._ready.popleft())
-        return True
 
     def _publish(self, envelope: _Envelope) -> None:
         now_ms = time.time_ns() // 1_000_000
