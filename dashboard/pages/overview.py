@@ -13,7 +13,7 @@ from cloud.models import utcnow
 from cloud.views import Counts, GatewayNow, Overview, SiteNow, ZoneNow
 from dashboard import services
 from dashboard.auth import guarded, require
-from dashboard.present import badge, local, local_time
+from dashboard.present import STATES, local, local_time
 
 dash.register_page(__name__, path="/", name="Overview", order=0)
 
@@ -49,7 +49,7 @@ def layout(_user: Any, **_query: str) -> html.Div:
     )
 
 
-Cards = dict[str, html.Div]  # card key -> the card, drawn inside its slot
+Cards = dict[str, dict[str, Any]]  # card key -> the card, drawn inside its slot
 
 
 def digests(overview: Overview) -> dict[str, str]:
@@ -75,13 +75,11 @@ def render(overview: Overview, only: set[str] | None = None) -> Cards:
         for gateway in site.gateways:
             key = f"g:{gateway.id}"
             if only is None or key in only:
-                cards[key] = html.Div(
-                    _gateway(gateway, site), className=f"gateway state-{gateway.state}"
-                )
+                cards[key] = _el("Div", _gateway(gateway, site), f"gateway state-{gateway.state}")
         for zone in site.zones:
             key = f"z:{zone.id}"
             if only is None or key in only:
-                cards[key] = html.Div(_zone(zone, site), className=f"zone state-{zone.state}")
+                cards[key] = _el("Div", _zone(zone, site), f"zone state-{zone.state}")
     return cards
 
 
@@ -187,6 +185,33 @@ def _site(site: SiteNow, cards: Cards) -> html.Section:
     )
 
 
+# The cards are built as the renderer receives components (type, namespace, props): the
+# overview draws hundreds of them, and this skips Dash's per-component checks in Python.
+def _el(tag: str, children: Any, class_name: str, **props: Any) -> dict[str, Any]:
+    return {
+        "type": tag,
+        "namespace": "dash_html_components",
+        "props": {"children": children, "className": class_name, **props},
+    }
+
+
+def _link(text: str, href: str, class_name: str) -> dict[str, Any]:
+    return {
+        "type": "Link",
+        "namespace": "dash_core_components",
+        "props": {"children": text, "href": href, "className": class_name},
+    }
+
+
+def _badge(state: str) -> dict[str, Any]:
+    shape, label = STATES.get(state, ("\u25cb", state.upper()))
+    return _el(
+        "Span",
+        [_el("Span", shape, "shape", **{"aria-hidden": "true"}), f" {label}"],
+        f"badge state-{state}",
+    )
+
+
 def _gateway(gateway: GatewayNow, site: SiteNow) -> list[Any]:
     if gateway.buffer_depth is None:
         backlog = "backlog --"
@@ -195,7 +220,7 @@ def _gateway(gateway: GatewayNow, site: SiteNow) -> list[Any]:
         if gateway.buffer_depth and gateway.oldest_unsent_age_s:
             backlog += f", oldest {gateway.oldest_unsent_age_s:.0f} s"
     return [
-        badge(gateway.state),
+        _badge(gateway.state),
         f" {gateway.id} \u00b7 last seen {local(gateway.last_seen, site.timezone, SEEN)} "
         f"\u00b7 {backlog}",
     ]
@@ -208,19 +233,19 @@ def _zone(zone: ZoneNow, site: SiteNow) -> list[Any]:
     if zone.temperature:
         when = f"taken {local_time(zone.temperature.taken_at, site.timezone)}"
     return [
-        html.Div(badge(zone.state), className="state"),
-        dcc.Link(zone.name, href=f"/zone?zone={zone.id}", className="zone-name"),
-        html.Div(temperature, className="temperature"),
-        html.Div(humidity, className="humidity"),
-        html.Div(f"limits {zone.limits} \u00b7 {zone.sensors} sensor(s)", className="limits"),
-        html.Div(when, className="taken"),
+        _el("Div", _badge(zone.state), "state"),
+        _link(zone.name, f"/zone?zone={zone.id}", "zone-name"),
+        _el("Div", temperature, "temperature"),
+        _el("Div", humidity, "humidity"),
+        _el("Div", f"limits {zone.limits} \u00b7 {zone.sensors} sensor(s)", "limits"),
+        _el("Div", when, "taken"),
         *(
-            [html.Div(f"\u25b2 {zone.open_excursions} open excursion(s)", className="excursions")]
+            [_el("Div", f"\u25b2 {zone.open_excursions} open excursion(s)", "excursions")]
             if zone.open_excursions
             else []
         ),
         *(
-            [html.Div("\u26a0 CALIBRATION OVERDUE", className="calibration")]
+            [_el("Div", "\u26a0 CALIBRATION OVERDUE", "calibration")]
             if zone.calibration_overdue
             else []
         ),
