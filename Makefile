@@ -31,6 +31,7 @@ test: lint
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/e2e_ingest.py
+	$(BIN)/python bench/store_write.py
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/rtu_bus.py
 	$(BIN)/python bench/custody.py
