@@ -130,6 +130,15 @@ def main(data_dir: Path, broker: str | None, port: int) -> None:
                 "--broker",
                 broker,
             )
+        supervisor.spawn(  # alerts for new excursions and holds, escalation, expiry
+            "scheduler",
+            "cloud.cli",
+            "scheduler",
+            "--database-url",
+            database_url,
+            "--interval",
+            "10",
+        )
         supervisor.spawn(
             "dashboard", "dashboard.cli", "--database-url", database_url, "--port", str(port)
         )

@@ -132,11 +132,12 @@ def run_demo(
 
 def test_demo_runs_stops_cleanly_and_continues(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    first, page = run_demo(data, free_port())
+    database = data / "coldchain.sqlite"
+    # The seeded history fills the cards at once: wait for every gateway's own readings.
+    first, page = run_demo(data, free_port(), ready=lambda: len(max_seqs(database)) == 3)
     assert first.returncode == 0, first.stdout
     assert "Leeds distribution centre" in page and "Truck 07" in page
     assert "demo stopped" in first.stdout
-    database = data / "coldchain.sqlite"
     before = max_seqs(database)
     assert len(before) == 3
 
