@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import case
@@ -39,6 +40,7 @@ class HourlyRollup:
     min_at: datetime | None = None
     max_at: datetime | None = None
     bad: int = 0
+    newest: Sequence[Any] | None = None  # the latest reading, in the latest hour of a sensor
 
     def row(self) -> dict[str, Any]:
         return {
@@ -76,7 +78,9 @@ def roll_up(readings: Iterable[Sequence[Any]]) -> list[HourlyRollup]:
                 at = r[_TAKEN_AT].astimezone(UTC).replace(minute=0, second=0, microsecond=0)
                 members[sensor, quantity, at].append(r)
     result = []
-    for (sensor, quantity, bucket_start), rows in sorted(members.items()):
+    keys = sorted(members)
+    for i, (sensor, quantity, bucket_start) in enumerate(keys):
+        rows = members[sensor, quantity, bucket_start]
         good = [
             (r[_VALUE], r[_TAKEN_AT]) for r in rows if r[_QUALITY] == OK and r[_VALUE] is not None
         ]
@@ -86,6 +90,8 @@ def roll_up(readings: Iterable[Sequence[Any]]) -> list[HourlyRollup]:
             group.min, group.min_at = min(good)  # the lowest value, earliest first
             group.max = max(v for v, _ in good)
             group.max_at = min(at for v, at in good if v == group.max)
+        if i + 1 == len(keys) or keys[i + 1][:2] != (sensor, quantity):
+            group.newest = max(rows, key=itemgetter(_TAKEN_AT))
         result.append(group)
     return result
 

@@ -212,8 +212,8 @@ class Store:
                     )
                 )
             if batch.readings:
-                self._insert_readings(conn, batch.readings)  # with their hourly rollups
-                self._advance_latest(conn, batch.readings)
+                groups = self._insert_readings(conn, batch.readings)
+                self._advance_latest(conn, [g.newest for g in groups if g.newest is not None])
             if batch.observations:
                 conn.execute(self._ignore(Observation.__table__), batch.observations)
             if batch.events:
@@ -235,7 +235,9 @@ class Store:
             session.flush()
         log.debug("custody of %d tags rebuilt: %d intervals", len(epcs), written)
 
-    def _insert_readings(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+    def _insert_readings(
+        self, conn: Any, rows: list[tuple[Any, ...]]
+    ) -> list[rollups.HourlyRollup]:
         """Insert readings, ignoring identities already stored, and merge their rollups.
 
         The rollups are aggregated from the readings actually inserted, so a redelivered
@@ -253,6 +255,7 @@ class Store:
         groups = rollups.roll_up(stored)
         if groups:  # one upsert row per (sensor, quantity, hour), in key order
             conn.execute(rollups.upsert(self._insert), [g.row() for g in groups])
+        return groups
 
     def _ignore(self, table: Table | Any) -> Any:
         return self._insert(table).on_conflict_do_nothing()
@@ -267,12 +270,14 @@ class Store:
         changed = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
         conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed), rows)
 
-    def _advance_latest(self, conn: Any, readings: list[tuple[Any, ...]]) -> None:
-        newest: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for r in readings:
-            key = (r[_SENSOR], r[_QUANTITY])
-            if key not in newest or r[_TAKEN_AT] > newest[key][_TAKEN_AT]:
-                newest[key] = r
+    def _advance_latest(self, conn: Any, newest: list[Any]) -> None:
+        """Move latest_readings on to the newest stored reading of each sensor and quantity.
+
+        `newest` holds one reading per (sensor, quantity), in key order: one lock order for
+        all writers. Readings the batch repeats were stored, and considered, before.
+        """
+        if not newest:
+            return
         stmt = self._insert(LatestReading.__table__)
         columns = ("value", "unit", "quality", "taken_at")
         conn.execute(
@@ -287,7 +292,7 @@ class Store:
                     "quantity": r[_QUANTITY],
                     **{c: r[READING_COLUMNS.index(c)] for c in columns},
                 }
-                for r in (newest[k] for k in sorted(newest))  # one lock order for all writers
+                for r in newest
             ],
         )
 

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 
 from cloud.db import make_engine
 from cloud.migrate import upgrade
-from cloud.models import Reading, ReadingRollup
+from cloud.models import LatestReading, Reading, ReadingRollup
 from cloud.store import Batch, Store
 from tests.conftest import PG_ADMIN
 
@@ -128,6 +128,15 @@ def test_rollups_equal_the_readings_after_replays_and_late_data(url: str) -> Non
     assert sum(g["n"] + g["bad"] for g in expected.values()) == len(rows)  # all stored, once
     assert len(expected) == len(SENSORS) * len(QUANTITIES) * 5
     assert stored_rollups(url) == expected
+    # and the live overview's latest reading is the newest taken, the late hour notwithstanding
+    newest = {}
+    for r in sorted(rows, key=lambda r: (r[7], -r[1]), reverse=True):
+        newest.setdefault((r[2], r[3]), (r[4], r[6], r[7]))
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        latest = conn.execute(select(LatestReading.__table__)).all()
+    engine.dispose()
+    assert {(r.sensor_id, r.quantity): (r.value, r.quality, r.taken_at) for r in latest} == newest
 
 
 def test_a_bucket_of_only_bad_readings_has_no_extremes(url: str) -> None:
