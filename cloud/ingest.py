@@ -25,7 +25,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud import rules_service
+from cloud import alerts_service, rules_service
 from cloud.store import Batch, Store
 from edge import wire
 
@@ -263,6 +263,8 @@ class IngestWorker:
         try:
             with Session(self.store.engine, expire_on_commit=False) as session:
                 outcome = rules_service.evaluate_readings(session, readings)
+                if outcome.excursions or outcome.holds:
+                    alerts_service.raise_alerts(session, outcome.excursions, outcome.holds)
                 session.commit()
             if self.on_rules is not None:
                 self.on_rules(outcome)

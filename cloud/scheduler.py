@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud import alerts_service, expiry, notify
+from cloud import alerts_service, expiry, notify, rules_service
 from cloud.domain.alerts import Backoff, EscalationPolicy
 from cloud.models import utcnow
 
@@ -37,6 +37,7 @@ class TickReport:
     raised: int = 0
     expired: int = 0
     expiry_warnings: int = 0
+    gaps: int = 0
     escalated: int = 0
     reminded: int = 0
     delivered: int = 0
@@ -64,6 +65,10 @@ class Scheduler:
         now = self.clock()
         report = TickReport(now)
         jobs: list[tuple[str, Callable[[Session], None]]] = [
+            (
+                "monitoring gaps",
+                lambda s: setattr(report, "gaps", len(rules_service.check_gaps(s, now).opened)),
+            ),
             (
                 "alerts for new excursions and holds",
                 lambda s: setattr(report, "raised", len(alerts_service.raise_pending(s, now))),

@@ -359,3 +359,18 @@ def test_the_rules_run_on_sqlite_too(sqlite_url: str) -> None:
             assert [h.batch_id for h in rules.open_holds(s)] == [plant.sensitive.id]
     finally:
         plant.engine.dispose()
+
+
+def test_the_scheduler_opens_a_gap_and_raises_its_alert(plant: Plant) -> None:
+    from cloud.alerting import Alert
+    from cloud.scheduler import Scheduler
+
+    plant.ingest(plant.readings("a-cold", 0, [5.0] * 10))
+    scheduler = Scheduler(plant.sessions, clock=lambda: at(9 + 20), senders={})
+    report = scheduler.tick()
+    assert report.gaps == 1
+    with plant.session() as s:
+        (gap,) = s.scalars(select(Excursion).where(Excursion.kind == "unknown_conditions"))
+        alerts = list(s.scalars(select(Alert).where(Alert.subject_kind == "excursion")))
+        assert [a.subject_id for a in alerts] == [str(gap.id)]
+    assert scheduler.tick().gaps == 0  # the same gap is not opened twice

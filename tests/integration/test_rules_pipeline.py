@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from cloud import rules_service as rules
+from cloud.alerting import Alert
 from cloud.quality import Excursion, Exposure, Hold
 from cloud.traceability import Batch
 from edge import wire
@@ -98,6 +99,10 @@ def test_readings_through_mosquitto_and_ingest_raise_exposures_and_holds(
                 plant.robust.id,
             }
             assert s.get(Batch, plant.robust.id).status == "held"
+            # ingest raised the alerts in the same transaction, without waiting for a tick
+            alerted = {(a.subject_kind, a.subject_id) for a in s.scalars(select(Alert))}
+            assert ("excursion", str(excursion.id)) in alerted
+            assert {("hold", str(h.id)) for h in s.scalars(select(Hold))} <= alerted
 
         # The truck was offline; a day later its backlog arrives, newest envelopes first.
         backlog = plant.readings("t7-reefer", 300, [5.0] * 40 + [-0.8] * 30 + [5.0] * 30)
