@@ -5,7 +5,11 @@ in batches and decodes them (bad ones become dead letters in the same transactio
 writer thread commits the batch before, and only then acknowledges each of its messages to
 the broker (paho manual acks), in arrival order. A crash before the commit means the broker
 redelivers; the store ignores what it already has. At-least-once on the wire, exactly-once in
-the database. After each commit the writer runs the cold-chain rules on the batch.
+the database. After each commit the writer hands the batch's readings to the rules thread
+through a bounded queue (it waits when the rules fall behind; nothing is dropped), which
+evaluates the cold-chain rules on what has been committed while the writer stores the next
+batches. Each rules transaction records how far the worker got by arrival time; a restarted
+worker first re-evaluates the readings committed after that mark (decision 0011).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud import alerts_service, rules_service
-from cloud.store import Batch, Store
+from cloud.store import READING_COLUMNS, Batch, Store
 from edge import wire
 
 log = logging.getLogger(__name__)
+_GATEWAY, _SEQ, _RECEIVED = (READING_COLUMNS.index(c) for c in ("gateway_id", "seq", "received_at"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,8 @@ class IngestWorker:
         protocol: str = "5",
         max_batch: int = 400,
         linger_s: float = 0.02,
+        rules_queue: int = 8,
+        rules_batch: int = 20_000,
     ):
         self.store = store
         self.host, self.port = host, port
@@ -91,6 +98,8 @@ class IngestWorker:
         self.max_batch = max_batch
         self.linger_s = linger_s
         self.protocol = protocol
+        self.client_id = client_id
+        self.rules_batch = rules_batch  # readings evaluated together at most
         self._queue: queue.Queue[Delivery] = queue.Queue()
         # One decoded batch waits while the writer commits the one before: decoding overlaps
         # the database's work instead of following it.
@@ -101,11 +110,17 @@ class IngestWorker:
         self.dead = 0
         self.rules = True  # evaluate the cold-chain rules after each commit
         self.on_rules: Any = None  # called with each committed rules_service.RulesOutcome
+        self.caught_up = threading.Event()  # set once the restart catch-up has run
+        # Committed readings waiting for the rules; bounded, so the writer waits (backpressure)
+        # when the rules fall behind. None, put by stop(), ends the thread once drained.
+        self._committed: queue.Queue[list[Any] | None] = queue.Queue(maxsize=rules_queue)
+        self._started_at = datetime.now(UTC)
         self.client = self._make_client(client_id)
         self._decoder = threading.Thread(
             target=self._decode_loop, name="ingest-decoder", daemon=True
         )
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._rules = threading.Thread(target=self._rules_loop, name="ingest-rules", daemon=True)
 
     def _make_client(self, client_id: str) -> mqtt.Client:
         v5 = self.protocol == "5"
@@ -162,6 +177,8 @@ class IngestWorker:
             properties.SessionExpiryInterval = self.session_expiry_s
             properties.ReceiveMaximum = 2 * self.max_batch
             kwargs["clean_start"] = False
+        self._started_at = datetime.now(UTC)  # what arrives from now on is evaluated live
+        self._rules.start()
         self.client.connect_async(
             self.host, self.port, keepalive=30, properties=properties, **kwargs
         )
@@ -173,6 +190,12 @@ class IngestWorker:
         self._stop.set()
         self._decoder.join(timeout=10)
         self._writer.join(timeout=10)
+        if self._rules.is_alive():
+            try:  # the rules drain what was committed, then stop
+                self._committed.put(None, timeout=30)
+            except queue.Full:
+                log.error("the rules did not drain their queue; stopping without them")
+            self._rules.join(timeout=30)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -252,9 +275,70 @@ class IngestWorker:
         for d in deliveries:
             if d.qos > 0:
                 self.client.ack(d.mid, d.qos)
-        # After each committed batch, on this thread: what reacts to stored data goes here.
         if batch is not None and not singly:
-            self._evaluate_rules(batch.readings)
+            self._hand_to_rules(batch.readings)
+
+    # --- rules thread -----------------------------------------------------------------------
+
+    def _hand_to_rules(self, readings: list[Any]) -> None:
+        """Queue committed readings for the rules; wait while the rules are behind."""
+        if not (self.rules and readings):
+            return
+        while True:
+            try:
+                self._committed.put(readings, timeout=1.0)
+                return
+            except queue.Full:
+                if not self._rules.is_alive():
+                    log.error("the rules thread is gone; %d readings not evaluated", len(readings))
+                    return
+
+    def _rules_loop(self) -> None:
+        if self.rules:
+            self._catch_up()
+        self.caught_up.set()
+        done = False
+        while not done:
+            first = self._committed.get()
+            if first is None:
+                break
+            readings = list(first)
+            # What else is already committed goes into the same evaluation: one set of round
+            # trips for several batches when the rules are behind.
+            while len(readings) < self.rules_batch:
+                try:
+                    more = self._committed.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    done = True
+                    break
+                readings.extend(more)
+            self._evaluate_rules(readings)
+
+    def _catch_up(self) -> None:
+        """Re-evaluate readings committed after this worker's rules mark, before it started."""
+        try:
+            with Session(self.store.engine) as session:
+                since = rules_service.progress(session, self.client_id)
+            if since is None:
+                return  # never evaluated anything: nothing of ours is known to be missed
+            after, total = None, 0
+            while True:
+                with Session(self.store.engine) as session:
+                    page = rules_service.unevaluated_readings(
+                        session, since, self._started_at, after
+                    )
+                if not page:
+                    break
+                self._evaluate_rules(page)
+                total += len(page)
+                last = page[-1]
+                after = (last[_RECEIVED], last[_GATEWAY], last[_SEQ])
+            if total:
+                log.info("rules caught up on %d readings committed since %s", total, since)
+        except Exception:
+            log.exception("the rules catch-up failed; the zones concerned show a gap")
 
     def _evaluate_rules(self, readings: list[Any]) -> None:
         """Cold-chain rules on the committed readings; a failure is logged, never raised."""
@@ -265,6 +349,7 @@ class IngestWorker:
                 outcome = rules_service.evaluate_readings(session, readings)
                 if outcome.excursions or outcome.holds:
                     alerts_service.raise_alerts(session, outcome.excursions, outcome.holds)
+                rules_service.record_progress(session, self.client_id, readings)
                 session.commit()
             if self.on_rules is not None:
                 self.on_rules(outcome)
@@ -278,7 +363,7 @@ class IngestWorker:
                 single = decode_batch([d])
                 result = self.store.write(single)
                 self.written += result.readings_offered
-                self._evaluate_rules(single.readings)
+                self._hand_to_rules(single.readings)
                 continue
             except IntegrityError as exc:
                 reason = f"refused by the database: {exc.orig}"

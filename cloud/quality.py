@@ -22,10 +22,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.audit import audited
-from cloud.models import Base, utcnow
+from cloud.models import Base, Reading, utcnow
 
 EXCURSION_KINDS = ("high", "low", "freezing", "humidity", "cumulative", "unknown_conditions")
 LEVELS = ("warning", "alarm")
@@ -134,6 +134,22 @@ class ZoneRuleState(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RulesProgress(Base):
+    """How far an ingest worker's rules got: every reading it committed that was received
+    before `received_through` has been evaluated (a restarted worker catches up from it)."""
+
+    __tablename__ = "rules_progress"
+
+    worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_through: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The catch-up reads readings by arrival: a BRIN index on PostgreSQL (arrival order is
+# insertion order, so it stays a few pages and costs ingest next to nothing).
+Index("readings_received", Reading.__table__.c.received_at, postgresql_using="brin")
+
+
 @audited
 class Excursion(Base):
     """A zone out of its limits (or of unknown conditions), from the times readings were taken."""
@@ -179,6 +195,8 @@ class Exposure(Base):
     degree_minutes: Mapped[float] = mapped_column(Float, default=0.0)
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime]
+    # Set on a new exposure of a new excursion: both go out in one flush, in order.
+    excursion: Mapped[Excursion] = relationship(lazy="raise_on_sql")
 
     __table_args__ = (UniqueConstraint("excursion_id", "batch_id", name="exposures_identity"),)
 
@@ -199,5 +217,6 @@ class Hold(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     signature_id: Mapped[int | None] = mapped_column(ForeignKey("signatures.id"))
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    excursion: Mapped[Excursion | None] = relationship(lazy="raise_on_sql")
 
     __table_args__ = (_one_of("status", HOLD_STATUSES, "holds_status"),)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, func, literal, or_, select, tuple_, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -42,7 +42,14 @@ from cloud.domain.exposure import remaining_budget as budget_left
 from cloud.domain.mkt import durations, mkt, window_for
 from cloud.domain.monitoring import Profile
 from cloud.models import Reading, Sensor, utcnow
-from cloud.quality import Excursion, Exposure, Hold, SuppressionWindow, ZoneRuleState
+from cloud.quality import (
+    Excursion,
+    Exposure,
+    Hold,
+    RulesProgress,
+    SuppressionWindow,
+    ZoneRuleState,
+)
 from cloud.rules_profiles import zone_profiles
 from cloud.signatures import User, sign
 from cloud.store import READING_COLUMNS
@@ -270,6 +277,59 @@ def evaluate_readings(
     return result
 
 
+def progress(session: Session, worker_id: str) -> datetime | None:
+    """Arrival time through which the worker's committed readings have been evaluated."""
+    return session.scalar(
+        select(RulesProgress.received_through).where(RulesProgress.worker_id == worker_id)
+    )
+
+
+def record_progress(session: Session, worker_id: str, readings: Sequence[tuple[Any, ...]]) -> None:
+    """Note, in the evaluation's transaction, that the worker evaluated these readings."""
+    if not readings:
+        return
+    through = max(r[_RECEIVED] for r in readings)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = RulesProgress.__table__
+    insert = dialect.insert(table).values(
+        worker_id=worker_id, received_through=through, updated_at=utcnow()
+    )
+    newer = (func.greatest if dialect is postgresql else func.max)(
+        table.c.received_through, insert.excluded.received_through
+    )
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[table.c.worker_id],
+            set_={
+                "received_through": newer,
+                "updated_at": insert.excluded.updated_at,
+            },
+        )
+    )
+
+
+def unevaluated_readings(
+    session: Session,
+    since: datetime,
+    before: datetime,
+    after: tuple[datetime, str, int] | None = None,
+    limit: int = 5000,
+) -> list[tuple[Any, ...]]:
+    """Readings received in [since, before), in arrival order, after the key (received_at,
+    gateway_id, seq) of the last one of the previous page: what a restarted worker re-evaluates."""
+    table = Reading.__table__
+    query = select(*(table.c[c] for c in READING_COLUMNS)).where(
+        table.c.received_at >= since, table.c.received_at < before
+    )
+    if after is not None:
+        key = (table.c.received_at, table.c.gateway_id, table.c.seq)
+        query = query.where(
+            tuple_(*key) > tuple_(*(literal(v, c.type) for v, c in zip(after, key, strict=True)))
+        )
+    order = (table.c.received_at, table.c.gateway_id, table.c.seq)
+    return [tuple(row) for row in session.execute(query.order_by(*order).limit(limit))]
+
+
 def _locked_states(session: Session, keys: list[tuple[str, str]]) -> dict:
     """Detector states of (zone, profile) keys, locked until the caller's commit."""
     table = ZoneRuleState.__table__
@@ -356,14 +416,25 @@ Pending = list[tuple[str, Profile, ZoneOutcome]]
 
 
 def _apply(session: Session, pending: Pending, result: RulesOutcome) -> None:
+    """Excursions, their exposures and holds, written in one flush (one audit append)."""
     if not pending:
         return
-    stored: dict[tuple[str, str, datetime], Excursion] = {}
-    for zone_id, starts in _starts_by_zone(pending).items():
-        for row in session.scalars(
-            select(Excursion).where(Excursion.zone_id == zone_id, Excursion.started_at.in_(starts))
-        ):
-            stored[(zone_id, row.rule, row.started_at)] = row
+    with session.no_autoflush:
+        triggers = _excursions(session, pending, result)
+    session.flush()
+    result.triggers.update((row.id, at) for row, at in triggers)
+
+
+def _excursions(
+    session: Session, pending: Pending, result: RulesOutcome
+) -> list[tuple[Excursion, datetime]]:
+    keys = sorted({(z, at) for z, starts in _starts_by_zone(pending).items() for at in starts})
+    stored: dict[tuple[str, str, datetime], Excursion] = {
+        (row.zone_id, row.rule, row.started_at): row
+        for row in session.scalars(  # one query for every zone of the batch
+            select(Excursion).where(tuple_(Excursion.zone_id, Excursion.started_at).in_(keys))
+        )
+    }
     touched: list[tuple[Excursion, Profile, datetime]] = []
     triggers: list[tuple[Excursion, datetime]] = []
     for zone_id, profile, outcome in pending:
@@ -400,9 +471,8 @@ def _apply(session: Session, pending: Pending, result: RulesOutcome) -> None:
                 row.state, row.suppressed_reason = "closed", WITHDRAWN
                 row.ended_at = row.ended_at or end_at or row.started_at
                 result.changed.append(row)
-    session.flush()
-    result.triggers.update((row.id, at) for row, at in triggers)
     _expose(session, [t for t in touched if t[0].suppressed_reason != WITHDRAWN], result)
+    return triggers
 
 
 def _starts_by_zone(pending: Pending) -> dict[str, set[datetime]]:
@@ -412,9 +482,14 @@ def _starts_by_zone(pending: Pending) -> dict[str, set[datetime]]:
     return starts
 
 
-def _presences(session: Session, zone_id: str, start: datetime, end: datetime) -> list[Presence]:
+def _presences(
+    session: Session, spans: dict[str, tuple[datetime, datetime]]
+) -> dict[str, list[Presence]]:
+    """Custody in each zone overlapping its span: one query over custody_intervals."""
+    lo, hi = min(a for a, _ in spans.values()), max(b for _, b in spans.values())
     rows = session.execute(
         select(
+            CustodyInterval.zone_id,
             CustodyInterval.item_id,
             Item.batch_id,
             CustodyInterval.started_at,
@@ -422,12 +497,17 @@ def _presences(session: Session, zone_id: str, start: datetime, end: datetime) -
         )
         .join(Item, Item.id == CustodyInterval.item_id)
         .where(
-            CustodyInterval.zone_id == zone_id,
-            CustodyInterval.started_at <= end,
-            or_(CustodyInterval.ended_at.is_(None), CustodyInterval.ended_at >= start),
+            CustodyInterval.zone_id.in_(spans),
+            CustodyInterval.started_at <= hi,
+            or_(CustodyInterval.ended_at.is_(None), CustodyInterval.ended_at >= lo),
         )
     )
-    return [Presence(i, b, s, e) for i, b, s, e in rows]
+    found: dict[str, list[Presence]] = defaultdict(list)
+    for zone_id, i, b, s, e in rows:
+        start, end = spans[zone_id]
+        if s <= end and (e is None or e >= start):
+            found[zone_id].append(Presence(i, b, s, e))
+    return found
 
 
 def _high(row: Excursion) -> bool:
@@ -435,10 +515,11 @@ def _high(row: Excursion) -> bool:
 
 
 def _zone_values(
-    session: Session, zone_id: str, quantity: str, start: datetime, end: datetime
-) -> list[tuple[datetime, float]]:
-    rows = session.execute(
-        select(Reading.taken_at, Reading.value).where(
+    session: Session, wanted: dict[tuple[str, str], tuple[datetime, datetime]]
+) -> dict[tuple[str, str], list[tuple[datetime, float]]]:
+    """Valid values of each (zone, quantity) over its span: one round trip (UNION ALL)."""
+    parts = [
+        select(literal(n).label("part"), Reading.taken_at, Reading.value).where(
             Reading.sensor_id.in_(select(Sensor.id).where(Sensor.zone_id == zone_id)),
             Reading.quantity == quantity,
             Reading.quality == "ok",
@@ -446,8 +527,15 @@ def _zone_values(
             Reading.taken_at >= start,
             Reading.taken_at <= end,
         )
-    )
-    return [(t, v) for t, v in rows]
+        for n, ((zone_id, quantity), (start, end)) in enumerate(wanted.items())
+    ]
+    keys = list(wanted)
+    found: dict[tuple[str, str], list[tuple[datetime, float]]] = {k: [] for k in keys}
+    if parts:
+        query = parts[0] if len(parts) == 1 else union_all(*parts)
+        for n, t, v in session.execute(query):
+            found[keys[n]].append((t, v))
+    return found
 
 
 def _expose(
@@ -460,21 +548,32 @@ def _expose(
     by_zone: dict[tuple[str, str], list[tuple[Excursion, Profile, datetime]]] = defaultdict(list)
     for item in touched:
         by_zone[(item[0].zone_id, item[1].quantity)].append(item)
-    for (zone_id, quantity), items in by_zone.items():
-        spans = [
-            (row.started_at, row.ended_at or max(end, row.started_at)) for row, _, end in items
-        ]
+    spans_of = {
+        key: [(row.started_at, row.ended_at or max(end, row.started_at)) for row, _, end in items]
+        for key, items in by_zone.items()
+    }
+    zone_spans: dict[str, tuple[datetime, datetime]] = {}
+    for (zone_id, _), spans in spans_of.items():
         lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
-        presences = _presences(session, zone_id, lo, hi)
-        values = None
-        for (row, profile, _), (a, b) in zip(items, spans, strict=True):
+        was = zone_spans.get(zone_id, (lo, hi))
+        zone_spans[zone_id] = (min(lo, was[0]), max(hi, was[1]))
+    custody = _presences(session, zone_spans)
+    wanted = {}  # the zone's values, where a batch was present during a measured excursion
+    for (zone_id, quantity), items in by_zone.items():
+        spans = spans_of[(zone_id, quantity)]
+        measured = [p for row, p, _ in items if row.kind != "unknown_conditions"]
+        if measured and custody.get(zone_id):
+            lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
+            wanted[(zone_id, quantity)] = (lo - timedelta(minutes=measured[0].max_gap_min), hi)
+    values_of = _zone_values(session, wanted)
+    for (zone_id, quantity), items in by_zone.items():
+        spans = spans_of[(zone_id, quantity)]
+        presences = custody.get(zone_id, [])
+        values = values_of.get((zone_id, quantity), [])
+        for (row, _profile, _), (a, b) in zip(items, spans, strict=True):
             unknown = row.kind == "unknown_conditions"
             series = None
             if not unknown and presences:
-                if values is None:
-                    values = _zone_values(
-                        session, zone_id, quantity, lo - timedelta(minutes=profile.max_gap_min), hi
-                    )
                 series = ZoneSeries(values, high=_high(row))
             exposed = overlap(a, b, presences, series, None if unknown else row.limit, _high(row))
             if unknown:
@@ -485,37 +584,46 @@ def _expose(
             found += [(row, x) for x in exposed]
     if not found:
         return
-    stored = {
-        (x.excursion_id, x.batch_id): x
-        for x in session.scalars(
-            select(Exposure).where(Exposure.excursion_id.in_({row.id for row, _ in found}))
-        )
-    }
+    earlier = {row.id for row, _ in found if row.id is not None}  # new rows have none stored
+    stored = (
+        {
+            (x.excursion_id, x.batch_id): x
+            for x in session.scalars(select(Exposure).where(Exposure.excursion_id.in_(earlier)))
+        }
+        if earlier
+        else {}
+    )
     for row, x in found:
-        exposure = stored.get((row.id, x.batch_id))
+        exposure = None if row.id is None else stored.get((row.id, x.batch_id))
         if exposure is None:
-            exposure = Exposure(excursion_id=row.id, batch_id=x.batch_id)
+            exposure = Exposure(batch_id=x.batch_id)
+            exposure.excursion = row  # its id once the flush has inserted the excursion
             session.add(exposure)
         exposure.items, exposure.minutes = x.items, x.minutes
         exposure.min_value, exposure.max_value = x.min_value, x.max_value
         exposure.degree_minutes = x.degree_minutes
         exposure.started_at, exposure.ended_at = x.started_at, x.ended_at
-    with session.no_autoflush:  # exposures and holds go out in one audited flush
-        _hold(session, found, result)
-    session.flush()
+    _hold(session, found, result)  # the caller flushes excursions, exposures and holds
 
 
 def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOutcome) -> None:
     """Hold each exposed batch a product rule says must be held; one undecided hold a batch."""
     batch_ids = {x.batch_id for _, x in found}
-    batches = {b.id: b for b in session.scalars(select(Batch).where(Batch.id.in_(batch_ids)))}
-    gtins = {b.gtin for b in batches.values()}
-    products = {p.gtin: p for p in session.scalars(select(Product).where(Product.gtin.in_(gtins)))}
+    batches: dict[int, Batch] = {}
+    products: dict[str, Product] = {}
+    for batch, product in session.execute(  # batches with their products: one query
+        select(Batch, Product)
+        .outerjoin(Product, Product.gtin == Batch.gtin)
+        .where(Batch.id.in_(batch_ids))
+    ):
+        batches[batch.id] = batch
+        if product is not None:
+            products[product.gtin] = product
     # Stored exposures, except those being rewritten now, plus the ones just computed.
     spent = _spent(
         session,
         batch_ids,
-        {row.id for row, _ in found},
+        {row.id for row, _ in found if row.id is not None},
         [(x.batch_id, row.kind, x.started_at, x.ended_at) for row, x in found],
     )
     undecided = {
@@ -553,7 +661,7 @@ def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOut
         hold = Hold(
             batch_id=batch_id,
             reason="; ".join(reasons),
-            excursion_id=row.id,
+            excursion=row,  # its id once the flush has inserted the excursion
             opened_at=utcnow(),
             status="open",
         )
@@ -562,7 +670,7 @@ def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOut
         if batch.status == "available":
             batch.status = "held"
         result.holds.append(hold)
-        log.info("batch %s held: %s (excursion %s)", batch_id, hold.reason, row.id)
+        log.info("batch %s held: %s (%s in %s)", batch_id, hold.reason, row.rule, row.zone_id)
 
 
 def _spent(

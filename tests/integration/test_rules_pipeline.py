@@ -4,6 +4,7 @@ holds committed; a truck's backlog arriving late raises what it would have raise
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from sqlalchemy import func, select
 
 from cloud import rules_service as rules
 from cloud.alerting import Alert
+from cloud.ingest import IngestWorker
+from cloud.models import Reading
 from cloud.quality import Excursion, Exposure, Hold
 from cloud.traceability import Batch
 from edge import wire
@@ -138,3 +141,89 @@ def test_readings_through_mosquitto_and_ingest_raise_exposures_and_holds(
             assert truck[0].min_value == -0.8
     finally:
         publisher.close()
+
+
+def _worker(plant: Plant, broker: tuple[str, int], client_id: str, rules_on: bool) -> IngestWorker:
+    worker = IngestWorker(plant.store, *broker, client_id=client_id, shared=False)
+    worker.rules = rules_on
+    worker.start()
+    assert worker.connected.wait(10), "the ingest worker did not connect"
+    time.sleep(0.3)  # the SUBSCRIBE follows the CONNACK
+    return worker
+
+
+def _stored(plant: Plant, gateway: str) -> int:
+    return count(
+        plant, select(func.count()).select_from(Reading).where(Reading.gateway_id == gateway)
+    )
+
+
+def test_a_restarted_worker_evaluates_what_was_committed_but_not_evaluated(
+    plant: Plant, mosquitto: tuple[str, int]
+) -> None:
+    client_id = f"ingest-catch-up-{uuid.uuid4().hex[:8]}"
+    gateway = plant.sensor_of["a-cold"][0]
+    publisher = Publisher(mosquitto)
+    try:
+        first = _worker(plant, mosquitto, client_id, rules_on=True)
+        publisher.send(plant, "a-cold", plant.readings("a-cold", 0, [5.0] * 10))
+        with plant.session() as s:
+            wait_until(lambda: rules.progress(s, client_id) is not None, 30, "the rules mark")
+        first.stop()
+        # The process that committed the next readings died before its rules ran them (here:
+        # a worker with the rules off commits them).
+        blind = _worker(plant, mosquitto, client_id, rules_on=False)
+        hot = plant.readings("a-cold", 10, [11.0] * 70 + [5.0] * 5)
+        for i in range(0, len(hot), 15):
+            publisher.send(plant, "a-cold", hot[i : i + 15])
+        wait_until(lambda: _stored(plant, gateway) == 85, 30, "the readings to be committed")
+        blind.stop()
+        assert count(plant, select(func.count(Excursion.id))) == 0
+        with plant.session() as s:
+            mark = rules.progress(s, client_id)
+        # Restarted with the rules on: it catches up before anything new arrives.
+        restarted = _worker(plant, mosquitto, client_id, rules_on=True)
+        try:
+            assert restarted.caught_up.wait(30), "the catch-up did not finish"
+            with plant.session() as s:
+                excursion = s.scalars(
+                    select(Excursion).where(Excursion.rule == "alarm high > 8 for 60 min")
+                ).one()
+                assert (excursion.started_at, excursion.ended_at) == (at(10), at(80))
+                exposed = s.scalars(select(Exposure).where(Exposure.excursion_id == excursion.id))
+                assert {x.batch_id for x in exposed} == {plant.sensitive.id, plant.robust.id}
+                assert {h.batch_id for h in s.scalars(select(Hold))} == {
+                    plant.sensitive.id,
+                    plant.robust.id,
+                }
+                newest = s.scalar(select(func.max(Reading.received_at)))
+                assert mark is not None and newest is not None
+                assert rules.progress(s, client_id) == newest > mark
+        finally:
+            restarted.stop()
+    finally:
+        publisher.close()
+
+
+def test_stopping_drains_the_rules_queue(plant: Plant, mosquitto: tuple[str, int]) -> None:
+    client_id = f"ingest-drain-{uuid.uuid4().hex[:8]}"
+    gateway = plant.sensor_of["b-cold"][0]
+    publisher = Publisher(mosquitto)
+    outcomes: list[rules.RulesOutcome] = []
+    worker = _worker(plant, mosquitto, client_id, rules_on=True)
+    worker.on_rules = outcomes.append
+    try:
+        rows = plant.readings("b-cold", 600, [5.0] * 20 + [13.0] * 40 + [5.0] * 5)
+        for i in range(0, len(rows), 5):
+            publisher.send(plant, "b-cold", rows[i : i + 5])
+        wait_until(lambda: _stored(plant, gateway) == len(rows), 30, "the readings to be stored")
+    finally:
+        worker.stop()  # at once: what was committed is still evaluated before it returns
+        publisher.close()
+    with plant.session() as s:
+        assert rules.progress(s, client_id) == s.scalar(select(func.max(Reading.received_at)))
+        rules_seen = {
+            e.rule for e in s.scalars(select(Excursion).where(Excursion.zone_id == "b-cold"))
+        }
+    assert "alarm high > 12 for 15 min" in rules_seen
+    assert sum(len(o.opened) for o in outcomes) == len(rules_seen)
