@@ -3,13 +3,14 @@
 # 1. Alert latency: readings published to Mosquitto at a steady offered load (by a process of
 #    its own, as gateways are) into the ingest worker; from the moment the reading that
 #    completes an excursion enters the worker to the excursion, its exposures and holds
-#    committed. Baseline in the same run: the same worker's store commit alone.
+#    committed. Baselines in the same run: the store commit of the same batches, and the same
+#    load with the rules off.
 # 2. A zone's excursion episodes and exposures over a year of 1-minute readings (525,600
 #    rows), read from the episodes kept incrementally; baseline: scanning the raw rows.
 # 3. Every exposure of one batch that went through 200 zones, with its remaining budget;
 #    baseline: recomputing them from the raw readings of its custody.
 #
-#     .venv/bin/python bench/rules.py [--rate 30000] [--seconds 20] [--repeat 5]
+#     .venv/bin/python bench/rules.py [--rates 30000,10000,3000] [--seconds 20] [--runs 3]
 
 from __future__ import annotations
 
@@ -63,9 +64,10 @@ FRIDGE = PRESETS["2-8C"]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--rates", default="30000,3000", help="offered readings/s, one latency run each"
+        "--rates", default="30000,10000,3000", help="offered readings/s, a latency run each"
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="latency run length")
+    parser.add_argument("--runs", type=int, default=3, help="latency runs of each rate")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds not measured")
     parser.add_argument("--database", default=PG_ADMIN, help="PostgreSQL admin URL")
     parser.add_argument("--repeat", type=int, default=5, help="timed repeats of the queries")
@@ -269,15 +271,46 @@ class TimedStore(Store):
         return result
 
 
-def run_latency(args: argparse.Namespace) -> list[dict]:
-    """Each offered rate with the rules on; the first rate again with ingest alone."""
+def run_latency(args: argparse.Namespace) -> dict:
+    """Each offered rate with the rules on, then with ingest alone; `--runs` times over, with
+    the medians of each figure by rate and rules on or off."""
     rates = [int(r) for r in args.rates.split(",")]
     runs = []
-    for rate, with_rules in [(r, True) for r in rates] + [(rates[0], False)]:
-        with private_broker() as (host, port):
-            runs.append(_run_latency(args, host, port, rate, with_rules))
-            print("alert latency:", json.dumps(runs[-1]))
-    return runs
+    for _ in range(args.runs):
+        for rate in rates:
+            for with_rules in (True, False):
+                with private_broker() as (host, port):
+                    runs.append(_run_latency(args, host, port, rate, with_rules))
+                    print("alert latency:", json.dumps(runs[-1]), flush=True)
+    medians = []
+    for rate in rates:
+        for with_rules in (True, False):
+            these = [
+                r for r in runs if r["offered_rate_per_s"] == rate and r["rules"] is with_rules
+            ]
+            row: dict[str, Any] = {"offered_rate_per_s": rate, "rules": with_rules}
+            row["runs"] = len(these)
+            for key in MEDIAN_KEYS:
+                values = [r[key] for r in these if r.get(key) is not None]
+                row[key] = round(statistics.median(values), 1) if values else None
+                if len(values) > 1:
+                    row[key + "_range"] = [min(values), max(values)]
+            row["kept_up_runs"] = sum(r["kept_up"] for r in these)
+            medians.append(row)
+            print("alert latency median:", json.dumps(row), flush=True)
+    return {"runs": runs, "medians": medians}
+
+
+MEDIAN_KEYS = (
+    "p50_ms",
+    "p99_ms",
+    "baseline_store_commit_p50_ms",
+    "baseline_store_commit_p99_ms",
+    "ingest_per_s",
+    "rules_per_s",
+    "published_per_s",
+    "ratio_p50_to_store",
+)
 
 
 def _run_latency(
@@ -337,7 +370,8 @@ def _run_latency(
         while worker.written < expected and time.monotonic() < deadline:
             time.sleep(0.2)
         drained_s = time.monotonic() - began
-        worker.stop()
+        worker.stop()  # the rules drain their queue before it returns
+        rules_s = time.monotonic() - began
         engine.dispose()
     warm = began + args.warmup
     measured = [ms for at, ms in rule_latencies if at >= warm]
@@ -351,7 +385,12 @@ def _run_latency(
         "readings_written": worker.written,
         "ingest_per_s": round(worker.written / drained_s),
         "drained_seconds": round(drained_s, 1),
-        "kept_up": worker.written >= expected and drained_s < offered_s + 5,
+        "rules_evaluated": worker.evaluated,
+        "rules_per_s": round(worker.evaluated / rules_s) if with_rules else None,
+        "rules_drained_seconds": round(rules_s, 1),
+        "kept_up": worker.written >= expected
+        and drained_s < offered_s + 5
+        and (not with_rules or (worker.evaluated >= expected and rules_s < offered_s + 5)),
         "excursions_opened": counts["excursions"],
         "holds_opened": counts["holds"],
         "samples": len(measured),

@@ -105,9 +105,11 @@ class IngestWorker:
         # the database's work instead of following it.
         self._decoded: queue.Queue[tuple[list[Delivery], Batch | None]] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
+        self._writer_idle = threading.Event()  # the writer waits for a batch
         self.connected = threading.Event()
         self.written = 0
         self.dead = 0
+        self.evaluated = 0  # readings the rules have evaluated and committed
         self.rules = True  # evaluate the cold-chain rules after each commit
         self.on_rules: Any = None  # called with each committed rules_service.RulesOutcome
         self.caught_up = threading.Event()  # set once the restart catch-up has run
@@ -202,6 +204,8 @@ class IngestWorker:
     # --- decoder thread ---------------------------------------------------------------------
 
     def _next_batch(self) -> list[Delivery]:
+        """Up to max_batch deliveries: lingering for more only while the writer is busy (an
+        idle writer takes what is there at once; latency at low load is one commit)."""
         try:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:
@@ -209,15 +213,18 @@ class IngestWorker:
         batch = [first]
         deadline = time.monotonic() + self.linger_s
         while len(batch) < self.max_batch:
-            remaining = deadline - time.monotonic()
             try:
-                batch.append(
-                    self._queue.get(timeout=remaining)
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
+                batch.append(self._queue.get_nowait())
+                continue
             except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (self._writer_idle.is_set() and self._decoded.empty()):
                 break
+            try:
+                batch.append(self._queue.get(timeout=min(remaining, 0.002)))
+            except queue.Empty:
+                continue
         return batch
 
     def _decode_loop(self) -> None:
@@ -241,10 +248,12 @@ class IngestWorker:
 
     def _write_loop(self) -> None:
         while not self._stop.is_set():
+            self._writer_idle.set()
             try:
                 deliveries, batch = self._decoded.get(timeout=0.2)
             except queue.Empty:
                 continue
+            self._writer_idle.clear()
             self._commit_then_ack(deliveries, batch)
 
     def _commit_then_ack(self, deliveries: list[Delivery], batch: Batch | None) -> None:
@@ -351,6 +360,7 @@ class IngestWorker:
                     alerts_service.raise_alerts(session, outcome.excursions, outcome.holds)
                 rules_service.record_progress(session, self.client_id, readings)
                 session.commit()
+            self.evaluated += len(readings)
             if self.on_rules is not None:
                 self.on_rules(outcome)
         except Exception:
