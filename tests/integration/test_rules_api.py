@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from cloud.api import create_app
+from cloud.api.database import EXTENSION
 from tests.integration.test_rules import PASSWORD, Plant
 
 pytestmark = pytest.mark.integration
@@ -23,8 +25,21 @@ def plant(pg_url: str) -> Iterator[Plant]:
         p.engine.dispose()
 
 
+_apps: list[Flask] = []
+
+
+@pytest.fixture(autouse=True)
+def _dispose_app_engines() -> Iterator[None]:
+    """Each app's connection pool is closed at the end of its test, not at a later GC."""
+    yield
+    while _apps:
+        _apps.pop().extensions[EXTENSION].kw["bind"].dispose()
+
+
 def logged_in(plant: Plant, url: str, username: str) -> FlaskClient:
-    client = create_app(url, {"TESTING": True}).test_client()
+    app = create_app(url, {"TESTING": True})
+    _apps.append(app)
+    client = app.test_client()
     response = client.post("/api/session", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.json
     return client
