@@ -22,8 +22,10 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from sqlalchemy.orm import Session
 
 from cloud.broker import EmbeddedBroker, free_port
+from cloud.db import make_engine, session_factory
 from cloud.migrate import upgrade
 from edge.config import load_gateway
 from edge.simulator import SensorFarm
@@ -80,6 +82,15 @@ def pg_url() -> Iterator[str]:
     yield url
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
+
+
+@pytest.fixture
+def db(pg_url: str) -> Iterator[Session]:
+    """A session on a fresh PostgreSQL database; its engine is disposed afterwards."""
+    engine = make_engine(pg_url)
+    with session_factory(engine)() as session:
+        yield session
+    engine.dispose()
 
 
 @pytest.fixture

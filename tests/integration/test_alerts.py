@@ -3,7 +3,6 @@ reminders, comments and assignment, on a clock the test moves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -24,14 +23,6 @@ from tests.integration.api_support import running_api
 
 pytestmark = pytest.mark.integration
 POLICY = EscalationPolicy((timedelta(minutes=30), timedelta(hours=2)), timedelta(hours=1))
-
-
-@pytest.fixture
-def db(pg_url: str) -> Iterator[Session]:
-    engine = make_engine(pg_url)
-    with session_factory(engine)() as session:
-        yield session
-    engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -29,14 +28,6 @@ from tests.integration.api_support import running_api
 
 pytestmark = pytest.mark.integration
 BACKOFF = Backoff(timedelta(seconds=30), 2.0, timedelta(minutes=10), max_attempts=4)
-
-
-@pytest.fixture
-def db(pg_url: str) -> Iterator[Session]:
-    engine = make_engine(pg_url)
-    with session_factory(engine)() as session:
-        yield session
-    engine.dispose()
 
 
 @pytest.fixture

@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 
 import pytest
 from pypdf import PdfReader
 from sqlalchemy.orm import Session
 
 from cloud import alerts_service
-from cloud.db import make_engine, session_factory
 from cloud.models import Reading
 from cloud.quality import Exposure
 from cloud.recall_service import open_recall
@@ -23,14 +21,6 @@ from cloud.traceability import Item
 from tests.integration.alerting_support import PASSWORD, World, at, seed_world
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def db(pg_url: str) -> Iterator[Session]:
-    engine = make_engine(pg_url)
-    with session_factory(engine)() as session:
-        yield session
-    engine.dispose()
 
 
 @pytest.fixture
