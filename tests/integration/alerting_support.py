@@ -40,6 +40,23 @@ class World:
     hold: Hold
 
 
+def closed_alarm() -> Excursion:
+    """An alarm-level high excursion in a-cold, 45 minutes at up to 12.5 C, now closed."""
+    return Excursion(
+        zone_id="a-cold",
+        profile_id="2-8C",
+        rule="alarm high",
+        kind="high",
+        level="alarm",
+        started_at=at(0),
+        ended_at=at(45),
+        peak=12.5,
+        limit=8.0,
+        state="closed",
+        detected_at=at(30),
+    )
+
+
 def seed_world(db: Session) -> World:
     """Sites, a cold room with a sensor, a product and a batch, users, an excursion, a hold."""
     db.info["actor"] = "test-setup"
@@ -63,19 +80,7 @@ def seed_world(db: Session) -> World:
     qa = create_user(db, "qa", "Quinn Assurance", "qa", PASSWORD)
     operator = create_user(db, "op", "Olive Operator", "operator", PASSWORD)
     db.flush()
-    excursion = Excursion(
-        zone_id="a-cold",
-        profile_id="2-8C",
-        rule="alarm high",
-        kind="high",
-        level="alarm",
-        started_at=at(0),
-        ended_at=at(45),
-        peak=12.5,
-        limit=8.0,
-        state="closed",
-        detected_at=at(30),
-    )
+    excursion = closed_alarm()
     db.add(excursion)
     db.flush()
     hold = Hold(

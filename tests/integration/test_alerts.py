@@ -16,9 +16,8 @@ from cloud.domain.alerts import EscalationPolicy
 from cloud.domain.lifecycle import IllegalTransition
 from cloud.expiry import block_expired
 from cloud.notify import add_channel
-from cloud.quality import Excursion
 from cloud.scheduler import Scheduler, SchedulerConfig
-from tests.integration.alerting_support import World, at, seed_world, webhook_receiver
+from tests.integration.alerting_support import World, at, closed_alarm, seed_world, webhook_receiver
 from tests.integration.api_support import running_api
 
 pytestmark = pytest.mark.integration
@@ -128,19 +127,7 @@ def test_alerts_through_the_api(pg_url: str) -> None:
     with running_api(pg_url) as api:
         db = api.db
         db.info["actor"] = "test-setup"
-        excursion = Excursion(
-            zone_id="a-cold",
-            profile_id="2-8C",
-            rule="alarm high",
-            kind="high",
-            level="alarm",
-            started_at=at(0),
-            ended_at=at(45),
-            peak=12.5,
-            limit=8.0,
-            state="closed",
-            detected_at=at(30),
-        )
+        excursion = closed_alarm()
         db.add(excursion)
         db.flush()
         (alert,) = alerts_service.raise_alerts(db, [excursion], [], now=at(31))
