@@ -8,6 +8,12 @@ poll cycle writes one row instead of a hundred (docs/decisions/0010-buffer-chunk
 Records leave only when the broker has acknowledged them; a chunk only partly acknowledged
 is trimmed to the records still waiting.
 
+The newest chunks also stay in memory, up to `memory_bytes`: a backlog left by a network
+outage then drains without reading the SD card again (16 MiB hold about two hours of 100
+readings per 5 s). The file stays the truth: memory holds exactly the file's chunks from a
+sequence number on, and after a restart or a failed transaction the backlog is read from
+the file.
+
 Sequence numbers come from a counter committed in the same transaction as the records, so
 they are gap-free and never reused within a buffer file, and a new buffer file starts from
 the current time in microseconds, so a gateway whose SD card was replaced does not reuse the
@@ -119,15 +125,83 @@ def coalesce(spans: Iterable[tuple[str, int, int]]) -> list[tuple[str, int, int]
     return merged
 
 
+class _Memory:
+    """The newest chunks of the file: every chunk whose first seq is >= `start` is held here.
+
+    Appends come in at the end; the oldest leave when more than `capacity` bytes are held,
+    which raises `start`. Chunks are kept in seq order.
+    """
+
+    def __init__(self, capacity: int, start: int):
+        self.capacity = capacity
+        self.start = start
+        self.chunks: dict[int, Chunk] = {}
+        self.size = 0
+
+    @staticmethod
+    def _bytes(chunk: Chunk) -> int:
+        return len(chunk.data) + 4 * chunk.count
+
+    def append(self, chunk: Chunk) -> None:
+        """A chunk just written, above every chunk in the file."""
+        self.chunks[chunk.first] = chunk
+        self.size += self._bytes(chunk)
+        while self.size > self.capacity:
+            self.size -= self._bytes(self.chunks.pop(next(iter(self.chunks))))
+            self.start = next(iter(self.chunks), chunk.last + 1)
+
+    def discard(self, first: int) -> None:
+        chunk = self.chunks.pop(first, None)
+        if chunk is not None:
+            self.size -= self._bytes(chunk)
+
+    def discard_range(self, kind: str, first: int, last: int) -> None:
+        """Chunks of `kind` starting in first..last left the file."""
+        gone = []
+        for start, chunk in self.chunks.items():
+            if start > last:
+                break
+            if start >= first and chunk.kind == kind:
+                gone.append(start)
+        for start in gone:
+            self.discard(start)
+
+    def replace(self, first: int, pieces: list[Chunk]) -> None:
+        """Chunk `first` was trimmed to `pieces` (none, one or two)."""
+        self.discard(first)
+        kept = [piece for piece in pieces if piece.first >= self.start]
+        if kept:
+            for piece in kept:
+                self.chunks[piece.first] = piece
+                self.size += self._bytes(piece)
+            self.chunks = dict(sorted(self.chunks.items()))
+
+    def range(self, after: int, below: int | None, records: int) -> list[Chunk]:
+        """Chunks above seq `after` starting below `below`, or below the first one + records."""
+        found: list[Chunk] = []
+        for first, chunk in self.chunks.items():
+            if first <= after:
+                continue
+            if below is None:
+                below = first + records
+            if first >= below:
+                break
+            found.append(chunk)
+        return found
+
+
 class Buffer:
     """A durable FIFO of encoded records keyed by a per-gateway sequence number.
 
     Thread-safe: the poller appends while the publisher reads and deletes.
     """
 
-    def __init__(self, path: str | Path, max_records: int = 5_000_000):
+    def __init__(
+        self, path: str | Path, max_records: int = 5_000_000, memory_bytes: int = 16 << 20
+    ):
         self.path = Path(path)
         self.max_records = max_records
+        self.memory_bytes = memory_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -153,6 +227,7 @@ class Buffer:
         self._depth = self._db.execute(
             "SELECT coalesce(sum(last - first + 1), 0) FROM chunks"
         ).fetchone()[0]
+        self._memory = _Memory(memory_bytes, self._last_seq() + 1)
 
     def _migrate(self) -> None:
         """A new file gets a clock-seeded counter; a format 1 file has its records rechunked.
@@ -208,15 +283,26 @@ class Buffer:
         """Records waiting for an acknowledgement."""
         return self._depth
 
+    @property
+    def memory_used(self) -> int:
+        """Bytes of recent chunks held in memory to spare the file a read."""
+        return self._memory.size
+
     def _transaction(self) -> _Tx:
         return _Tx(self._db)
 
-    def _insert(self, kind: str, first: int, bodies: Sequence[str], created: float) -> None:
+    def _insert(self, kind: str, first: int, bodies: Sequence[str], created: float) -> Chunk:
         data, ends = encode_chunk(first, bodies)
+        last = first + len(bodies) - 1
         self._db.execute(
             "INSERT INTO chunks (first, last, kind, created, ends, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (first, first + len(bodies) - 1, kind, created, ends.tobytes(), data),
+            (first, last, kind, created, ends.tobytes(), data),
         )
+        return Chunk(kind, first, last, created, data, ends)
+
+    def _forget_memory(self) -> None:
+        """A transaction failed: memory may no longer match the file, so start afresh."""
+        self._memory = _Memory(self.memory_bytes, self._last_seq() + 1)
 
     def append(self, kind: str, bodies: Sequence[str]) -> tuple[int, int] | None:
         """Commit records durably; returns the (first, last) sequence numbers given."""
@@ -228,20 +314,32 @@ class Buffer:
         if not any(records.values()):
             return spans
         now = time.time()
-        with self._lock, self._transaction():
-            last = self._last_seq()
-            for kind, bodies in records.items():
-                if not bodies:
-                    continue
-                for start in range(0, len(bodies), MAX_CHUNK_RECORDS):
-                    part = bodies[start : start + MAX_CHUNK_RECORDS]
-                    self._insert(kind, last + 1, part, now)
-                    last += len(part)
-                spans[kind] = (last - len(bodies) + 1, last)
-                self._depth += len(bodies)
-            self._db.execute("UPDATE counters SET value = ? WHERE name = 'last_seq'", (last,))
-            if self._depth > self.max_records:
-                self._drop_oldest(self._depth - self.max_records)
+        written: list[Chunk] = []
+        with self._lock:
+            depth = self._depth
+            try:
+                with self._transaction():
+                    last = self._last_seq()
+                    for kind, bodies in records.items():
+                        if not bodies:
+                            continue
+                        for start in range(0, len(bodies), MAX_CHUNK_RECORDS):
+                            part = bodies[start : start + MAX_CHUNK_RECORDS]
+                            written.append(self._insert(kind, last + 1, part, now))
+                            last += len(part)
+                        spans[kind] = (last - len(bodies) + 1, last)
+                        self._depth += len(bodies)
+                    self._db.execute(
+                        "UPDATE counters SET value = ? WHERE name = 'last_seq'", (last,)
+                    )
+                    for chunk in written:  # before dropping, which trims memory too
+                        self._memory.append(chunk)
+                    if self._depth > self.max_records:
+                        self._drop_oldest(self._depth - self.max_records)
+            except BaseException:
+                self._depth = depth  # rolled back: nothing was added or dropped
+                self._forget_memory()
+                raise
         return spans
 
     def _last_seq(self) -> int:
@@ -270,30 +368,34 @@ class Buffer:
             return 0
         if lo == first and hi == last:
             self._db.execute("DELETE FROM chunks WHERE first = ?", (first,))
+            self._memory.discard(first)
             return hi - lo + 1
         created, ends, data = self._db.execute(
             "SELECT created, ends, data FROM chunks WHERE first = ?", (first,)
         ).fetchone()
         chunk = Chunk(kind, first, last, created, data, _offsets(ends))
         self._db.execute("DELETE FROM chunks WHERE first = ?", (first,))
+        pieces = []
         for keep_first, keep_last in ((first, lo - 1), (hi + 1, last)):
             if keep_first > keep_last:
                 continue
             start, stop = keep_first - first, keep_last - first + 1
             begin = 0 if start == 0 else chunk.ends[start - 1] + 1
-            kept_ends = array("I", (end - begin for end in chunk.ends[start:stop]))
+            piece = Chunk(
+                kind,
+                keep_first,
+                keep_last,
+                created,
+                chunk.piece(start, stop),
+                array("I", (end - begin for end in chunk.ends[start:stop])),
+            )
             self._db.execute(
                 "INSERT INTO chunks (first, last, kind, created, ends, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    keep_first,
-                    keep_last,
-                    kind,
-                    created,
-                    kept_ends.tobytes(),
-                    chunk.piece(start, stop),
-                ),
+                (keep_first, keep_last, kind, created, piece.ends.tobytes(), piece.data),
             )
+            pieces.append(piece)
+        self._memory.replace(first, pieces)
         return hi - lo + 1
 
     def _bump(self, name: str, by: int) -> None:
@@ -304,20 +406,27 @@ class Buffer:
         )
 
     def chunks(self, after_seq: int, records: int) -> list[Chunk]:
-        """Whole chunks from the first above `after_seq` for about `records` seq, oldest first."""
+        """Whole chunks from the first above `after_seq` for about `records` seq, oldest first.
+
+        Only what memory does not hold is read from the file.
+        """
         with self._lock:
-            rows = self._db.execute(
-                "SELECT kind, first, last, created, data, ends FROM chunks "
-                "WHERE first >= (SELECT min(first) FROM chunks WHERE first > :after) "
-                "AND first < (SELECT min(first) FROM chunks WHERE first > :after) + :records "
-                "ORDER BY first",
-                {"after": after_seq, "records": max(1, records)},
-            ).fetchall()
-        found: list[Chunk] = []
-        for kind, first, last, created, data, ends in rows:
-            chunk = Chunk(kind, first, last, created, data, _offsets(ends))
-            found.append(chunk)
-        return found
+            memory = self._memory
+            if after_seq + 1 >= memory.start:
+                return memory.range(after_seq, None, records)
+            found = [
+                Chunk(kind, first, last, created, data, _offsets(ends))
+                for kind, first, last, created, data, ends in self._db.execute(
+                    "SELECT kind, first, last, created, data, ends FROM chunks "
+                    "WHERE first >= (SELECT min(first) FROM chunks WHERE first > :after) "
+                    "AND first < (SELECT min(first) FROM chunks WHERE first > :after) + :records "
+                    "AND first < :start ORDER BY first",
+                    {"after": after_seq, "records": max(1, records), "start": memory.start},
+                )
+            ]
+            if not found:
+                return memory.range(after_seq, None, records)
+            return found + memory.range(found[-1].last, found[0].first + max(1, records), 0)
 
     def pending(self, kind: str, after_seq: int, limit: int) -> list[tuple[int, str]]:
         """Up to `limit` records of `kind` with seq above `after_seq`, oldest first."""
@@ -371,6 +480,7 @@ class Buffer:
                 with self._transaction():
                     deleted = 0
                     for kind, first, last in spans:
+                        self._memory.discard_range(kind, first, last)
                         inside = (first, last, last, kind)
                         deleted += self._db.execute(
                             "SELECT coalesce(sum(last - first + 1), 0) FROM chunks "
@@ -388,9 +498,12 @@ class Buffer:
                             (first - MAX_CHUNK_RECORDS + 1, last, first, kind),
                         ).fetchall():
                             deleted += self._remove(kind, *straddling, first, last)
-                    self._depth -= deleted
+            except BaseException:
+                self._forget_memory()
+                raise
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
+            self._depth -= deleted
         return deleted
 
     def stats(self) -> BufferStats:

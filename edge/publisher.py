@@ -1,8 +1,9 @@
 """Publishes the buffer over MQTT at QoS 1 and deletes records only after the broker's PUBACK.
 
-paho is handed at most `inflight_window` envelopes at a time: its own QoS 1 queue wraps at
-65,535 message ids and can then lose messages without an error (paho.mqtt.python #377), so
-the durable buffer is the queue and paho only a window onto it. An envelope not acknowledged
+paho keeps at most `inflight_window` envelopes in flight and is handed at most HANDOFF_WINDOWS
+windows of them (the rest waits in its memory, sent from its own thread on the next PUBACK):
+its QoS 1 queue wraps at 65,535 message ids and can then lose messages without an error
+(paho.mqtt.python #377), so the durable buffer is the queue and paho only a window onto it. An envelope not acknowledged
 within `ack_timeout_s` while connected is published again (paho may also republish on
 reconnect, #492); the cloud deduplicates on (gateway, seq), so a repeat costs bandwidth, never
 correctness. A PUBACK that refuses the message (MQTT 5 reason code >= 0x80, e.g. not
@@ -35,9 +36,10 @@ log = logging.getLogger(__name__)
 
 # Drain order: what the gateway decided (alarms) first, then measurements, then tag reads.
 KIND_ORDER = ("event", "reading", "observation")
-SETTLE_EVERY_S = 0.2  # acknowledged records are deleted at least this often
-SETTLE_WINDOWS = 4  # or after this many windows of acknowledged envelopes
+SETTLE_EVERY_S = 1.0  # acknowledged records are deleted at least this often
+SETTLE_WINDOWS = 64  # or after this many windows of acknowledged envelopes
 READ_AHEAD_WINDOWS = 2  # envelopes cut from the buffer ahead of the window, in windows
+HANDOFF_WINDOWS = 2  # envelopes handed to paho and not yet acknowledged, in windows
 
 
 def _drain_rank(kind: str) -> int:
@@ -127,8 +129,7 @@ class Publisher:
         self._settled_at = 0.0
         self._head, self._head_ms = b"", 0  # envelope head and the millisecond it is for
         self._wake = threading.Event()
-        self._send_lock = threading.Lock()  # handing envelopes to paho: drain or paho thread
-        self._wake_after = 1  # PUBACKs that wake the drain loop; a window while one is queued
+        self._wake_after = 1  # PUBACKs that wake the drain loop: when paho is down to a window
         self._stop = threading.Event()
         self._attempts = 0
         self.connected = threading.Event()
@@ -148,8 +149,9 @@ class Publisher:
             # A persistent session: commands sent while the gateway is offline wait for it.
             **({} if v5 else {"clean_session": False}),
         )
-        # paho's own window is wider than ours so it never queues what we hand it.
-        client.max_inflight_messages_set(self.settings.inflight_window * 4)
+        # In flight at most a window; what is handed beyond it (one more window at most)
+        # paho sends from its own thread as PUBACKs come in, as a bare publisher's would.
+        client.max_inflight_messages_set(self.settings.inflight_window)
         client.max_queued_messages_set(0)
         self._set_reconnect_delay(client)
         if self.settings.tls is not None:
@@ -211,16 +213,9 @@ class Publisher:
     def _on_publish(self, _c: object, _u: object, mid: int, reason: object, _p: object) -> None:
         accepted = not getattr(reason, "is_failure", False)
         self._acked.append((mid, accepted))
-        # The next envelope read ahead goes out from this thread, as paho sends its own
-        # queue: the drain thread is not woken between two envelopes. Never blocks: if the
-        # drain thread is handing envelopes over itself, it fills the window.
-        if accepted and self._ready and self._send_lock.acquire(blocking=False):
-            try:
-                self._top_up()
-            finally:
-                self._send_lock.release()
-        window = self.settings.inflight_window
-        if len(self._acked) >= self._wake_after or len(self._ready) < window:
+        # paho already sends what it was handed beyond the window: the drain thread is woken
+        # once paho is down to about a window, not for every envelope.
+        if len(self._acked) >= self._wake_after:
             self._wake.set()
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -255,11 +250,13 @@ class Publisher:
                 self._settle_acks()
                 if self.connected.is_set():
                     self._read_ahead()
-                    with self._send_lock:
-                        self._resend_expired()
-                        self._top_up()
-                # Woken again after a window of PUBACKs, by the last one, or to read ahead.
-                self._wake_after = max(1, min(self.settings.inflight_window, self._outstanding()))
+                    self._resend_expired()
+                    self._top_up()
+                # Woken again when paho is down to its last window, or by the last PUBACK.
+                outstanding = self._outstanding()
+                self._wake_after = max(1, outstanding - self.settings.inflight_window)
+                if not self._ready:  # nothing left to hand over: settle a window at a time
+                    self._wake_after = max(1, min(self.settings.inflight_window, outstanding))
                 if len(self._acked) >= self._wake_after:
                     self._wake.set()
             except Exception:  # the loop must outlive any single failure
@@ -310,9 +307,9 @@ class Publisher:
         return len(self._inflight) - len(self._acked)
 
     def _top_up(self) -> None:
-        """Hand paho envelopes read ahead until the window is full; hold `_send_lock`."""
-        window = self.settings.inflight_window
-        while self._ready and self._outstanding() < window:
+        """Hand paho envelopes read ahead until it holds HANDOFF_WINDOWS windows of them."""
+        limit = HANDOFF_WINDOWS * self.settings.inflight_window
+        while self._ready and self._outstanding() < limit:
             self._publish(self._ready.popleft())
 
     def _read_ahead(self) -> None:

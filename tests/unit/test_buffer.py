@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge import wire
 from edge.buffer import FORMAT, MAX_CHUNK_RECORDS, Buffer, BufferFormatError
@@ -209,3 +212,67 @@ def test_envelopes_are_cut_at_records_per_message_across_chunks(tmp_path: Path) 
         assert buffer.acknowledge([("reading", envelope.first, envelope.last)]) == envelope.count
         assert buffer.depth == before - envelope.count
     assert buffer.depth == 0 and buffer.integrity_check() == "ok"
+
+
+Listing = list[tuple[str, int, int, bytes, list[int]]]
+
+
+def _listing(buffer: Buffer, after: int = 0, records: int = 10**9) -> Listing:
+    return [
+        (c.kind, c.first, c.last, bytes(c.data), list(c.ends))
+        for c in buffer.chunks(after, records)
+    ]
+
+
+def _file_listing(path: Path, after: int = 0, records: int = 10**9) -> Listing:
+    """What a gateway restarted now would read: the file alone."""
+    reader = Buffer(path, max_records=10**6, memory_bytes=0)
+    try:
+        return _listing(reader, after, records)
+    finally:
+        reader.close()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("append"), st.sampled_from(["reading", "event"]), st.integers(1, 30)),
+            st.tuples(st.just("ack"), st.integers(0, 80), st.integers(0, 12)),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_chunks_kept_in_memory_read_the_same_as_the_file(operations: list[tuple]) -> None:
+    """Whatever is appended, trimmed or dropped, memory never serves what the file lacks."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "b.sqlite"
+        buffer = Buffer(path, max_records=120, memory_bytes=2000)
+        start = None
+        for op, a, b in operations:
+            if op == "append":
+                first, _ = buffer.append(a, [f'"n":{i}}}' for i in range(b)])
+                start = first if start is None else start
+            elif start is not None:
+                buffer.acknowledge([("reading", start + a, start + a + b)])
+            assert buffer.memory_used <= 2000
+            assert _listing(buffer) == _file_listing(path)
+            # From the middle too, a page at a time, as the drain reads with its cursor.
+            for after in (start or 0) + 5, (start or 0) + 40:
+                assert _listing(buffer, after, 50) == _file_listing(path, after, 50)
+        assert buffer.depth == sum(c[2] - c[1] + 1 for c in _file_listing(path))
+        buffer.close()
+
+
+def test_a_backlog_drains_from_memory_and_acknowledged_chunks_leave_it(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.sqlite", memory_bytes=1 << 20)
+    spans = [buffer.append("reading", ['"i":1}'] * 50) for _ in range(4)]
+    assert buffer.memory_used > 0
+    held = buffer.memory_used
+    # Served from memory: the very objects appended, not copies read back from the file.
+    assert buffer.chunks(0, 1000)[0] is buffer.chunks(0, 1000)[0]
+    buffer.acknowledge([("reading", spans[0][0], spans[1][1])])
+    assert 0 < buffer.memory_used < held
+    buffer.acknowledge([("reading", spans[2][0], spans[3][1])])
+    assert buffer.memory_used == 0 and buffer.chunks(0, 1000) == []
