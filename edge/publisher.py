@@ -3,11 +3,13 @@
 paho keeps at most `inflight_window` envelopes in flight and is handed at most HANDOFF_WINDOWS
 windows of them (the rest waits in its memory, sent from its own thread on the next PUBACK):
 its QoS 1 queue wraps at 65,535 message ids and can then lose messages without an error
-(paho.mqtt.python #377), so the durable buffer is the queue and paho only a window onto it. An envelope not acknowledged
-within `ack_timeout_s` while connected is published again (paho may also republish on
-reconnect, #492); the cloud deduplicates on (gateway, seq), so a repeat costs bandwidth, never
-correctness. A PUBACK that refuses the message (MQTT 5 reason code >= 0x80, e.g. not
-authorised) is not an acknowledgement: the records stay and are retried.
+(paho.mqtt.python #377), so the durable buffer is the queue and paho only a window onto it.
+An envelope not acknowledged within `ack_timeout_s` while connected is published again
+(paho may also republish on reconnect, #492); the cloud deduplicates on (gateway, seq), so
+a repeat costs bandwidth, never correctness. A PUBACK that refuses the message (MQTT 5
+reason code >= 0x80, e.g. not authorised) is not an acknowledgement: the records stay and
+are retried. Acknowledged records are deleted in batches (SETTLE_*): while a backlog drains,
+publishing goes first and the deletes follow at most a second behind.
 """
 
 from __future__ import annotations
