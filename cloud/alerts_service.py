@@ -12,10 +12,10 @@ from sqlalchemy import Select, String, and_, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud.alerting import Alert, AlertComment
+from cloud.alerting import Alert, AlertComment, NotificationChannel
 from cloud.domain import alerts as domain
 from cloud.models import Zone, utcnow
-from cloud.notify import enqueue
+from cloud.notify import active_channels, enqueue
 from cloud.quality import Excursion, Hold
 from cloud.signatures import User
 from cloud.traceability import Batch
@@ -37,12 +37,43 @@ def raise_alert(
     subject_id: str,
     site_id: str | None = None,
     now: datetime | None = None,
+    fresh: bool = False,
+    channels: list[NotificationChannel] | None = None,
 ) -> Alert | None:
-    """Open an alert unless one exists for the subject and kind; None if it did already."""
+    """Open an alert unless one exists for the subject and kind; None if it did already.
+
+    `fresh`: the subject was created in this transaction, so no alert can name it yet, in
+    this process or another: the look-up and the savepoint are skipped.
+    """
     key = (subject_kind, subject_id, kind)
+    if fresh:
+        alert = _new_alert(kind, severity, title, subject_kind, subject_id, site_id, now)
+        session.add(alert)
+        session.flush()
+        return _announce(session, alert, channels)
     if _existing(session, *key) is not None:
         return None
-    alert = Alert(
+    alert = _new_alert(kind, severity, title, subject_kind, subject_id, site_id, now)
+    try:
+        with session.begin_nested():  # another process may raise the same alert meanwhile
+            session.add(alert)
+            session.flush()
+    except IntegrityError:
+        log.info("alert %s/%s/%s raised concurrently", *key)
+        return None
+    return _announce(session, alert, channels)
+
+
+def _new_alert(
+    kind: str,
+    severity: str,
+    title: str,
+    subject_kind: str,
+    subject_id: str,
+    site_id: str | None,
+    now: datetime | None,
+) -> Alert:
+    return Alert(
         kind=kind,
         severity=severity,
         title=title[:300],
@@ -53,14 +84,10 @@ def raise_alert(
         opened_at=now or utcnow(),
         escalation_level=0,
     )
-    try:
-        with session.begin_nested():  # another process may raise the same alert meanwhile
-            session.add(alert)
-            session.flush()
-    except IntegrityError:
-        log.info("alert %s/%s/%s raised concurrently", *key)
-        return None
-    enqueue(session, alert, "opened", 0, exact=True, now=alert.opened_at)
+
+
+def _announce(session: Session, alert: Alert, channels: list[NotificationChannel] | None) -> Alert:
+    enqueue(session, alert, "opened", 0, exact=True, now=alert.opened_at, channels=channels)
     log.info("alert %s opened: %s (%s)", alert.id, alert.title, alert.severity)
     return alert
 
@@ -83,13 +110,25 @@ def raise_alerts(
     excursions: Iterable[Excursion],
     holds: Iterable[Hold],
     now: datetime | None = None,
+    fresh: Iterable[Excursion | Hold] = (),
 ) -> list[Alert]:
-    """One alert per new excursion and per new hold; raising the same ones again adds none."""
+    """One alert per new excursion and per new hold; raising the same ones again adds none.
+
+    `fresh`: excursions and holds created in this transaction (see raise_alert).
+    """
     raised = []
+    created = {id(subject) for subject in fresh}
+    excursions, holds = list(excursions), list(holds)
+    if not (excursions or holds):
+        return raised
+    channels = active_channels(session)
+    sites: dict[str, str | None] = {}
     for exc in excursions:
         if exc.suppressed_reason:
             continue  # recorded with the excursion, not a call to act
         severity = domain.excursion_severity(exc.kind, exc.level)
+        if exc.zone_id not in sites:
+            sites[exc.zone_id] = _site_of(session, exc.zone_id)
         title = f"{exc.level.capitalize()}: {exc.kind.replace('_', ' ')} excursion in {exc.zone_id}"
         if exc.peak is not None and exc.limit is not None:
             title += f" (peak {exc.peak:g}, limit {exc.limit:g})"
@@ -100,8 +139,10 @@ def raise_alerts(
             title=title,
             subject_kind="excursion",
             subject_id=str(exc.id),
-            site_id=_site_of(session, exc.zone_id),
+            site_id=sites[exc.zone_id],
             now=now or exc.detected_at,
+            fresh=id(exc) in created,
+            channels=channels,
         )
         if alert is not None:
             raised.append(alert)
@@ -116,6 +157,8 @@ def raise_alerts(
             subject_kind="hold",
             subject_id=str(hold.id),
             now=now or hold.opened_at,
+            fresh=id(hold) in created,
+            channels=channels,
         )
         if alert is not None:
             raised.append(alert)

@@ -112,6 +112,8 @@ class IngestWorker:
         self.evaluated = 0  # readings the rules have evaluated and committed
         self.rules = True  # evaluate the cold-chain rules after each commit
         self.on_rules: Any = None  # called with each committed rules_service.RulesOutcome
+        # Sensor zones, profiles and suppression windows, kept between evaluations.
+        self.rules_config = rules_service.RulesConfig()
         self.caught_up = threading.Event()  # set once the restart catch-up has run
         # Committed readings waiting for the rules; bounded, so the writer waits (backpressure)
         # when the rules fall behind. None, put by stop(), ends the thread once drained.
@@ -284,6 +286,8 @@ class IngestWorker:
         for d in deliveries:
             if d.qos > 0:
                 self.client.ack(d.mid, d.qos)
+        if batch is None or batch.statuses or singly:
+            self.rules_config.invalidate()  # a gateway may have moved sensors or zones
         if batch is not None and not singly:
             self._hand_to_rules(batch.readings)
 
@@ -355,9 +359,16 @@ class IngestWorker:
             return
         try:
             with Session(self.store.engine, expire_on_commit=False) as session:
-                outcome = rules_service.evaluate_readings(session, readings)
+                outcome = rules_service.evaluate_readings(
+                    session, readings, config=self.rules_config
+                )
                 if outcome.excursions or outcome.holds:
-                    alerts_service.raise_alerts(session, outcome.excursions, outcome.holds)
+                    alerts_service.raise_alerts(
+                        session,
+                        outcome.excursions,
+                        outcome.holds,
+                        fresh=[*outcome.opened, *outcome.holds],
+                    )
                 rules_service.record_progress(session, self.client_id, readings)
                 session.commit()
             self.evaluated += len(readings)

@@ -52,11 +52,26 @@ def alert_payload(alert: Alert, event: str) -> dict[str, Any]:
     }
 
 
+def active_channels(session: Session) -> list[NotificationChannel]:
+    return list(session.scalars(select(NotificationChannel).where(NotificationChannel.active)))
+
+
 def enqueue(
-    session: Session, alert: Alert, event: str, level: int, *, exact: bool, now: datetime
+    session: Session,
+    alert: Alert,
+    event: str,
+    level: int,
+    *,
+    exact: bool,
+    now: datetime,
+    channels: list[NotificationChannel] | None = None,
 ) -> list[Notification]:
-    """Queue `event` of `alert` for each active channel its severity and tier reach."""
-    channels = session.scalars(select(NotificationChannel).where(NotificationChannel.active))
+    """Queue `event` of `alert` for each active channel its severity and tier reach.
+
+    `channels`: the active channels, when the caller read them once for several alerts.
+    """
+    if channels is None:
+        channels = active_channels(session)
     keyed = {c.id: c for c in channels}
     ids = recipients(
         [(c.id, c.min_severity, c.level) for c in keyed.values()],

@@ -10,6 +10,7 @@ Everything runs in the caller's session and transaction; nothing here commits.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -186,21 +187,94 @@ def _suppressions(session: Session, zone_ids: set[str], since: datetime) -> dict
     return found
 
 
+class RulesConfig:
+    """Sensor zones, zone profiles and suppression windows, kept between evaluations.
+
+    The ingest worker evaluates every batch with the same few zones; reading their set-up
+    each time cost more statements than the evaluation itself. Each entry is read again
+    after `ttl_s`, so a profile assigned or a window added elsewhere applies within that
+    time; `invalidate` drops everything at once (the worker calls it when a gateway's status
+    changed sensors or zones). With ttl_s=0 nothing is kept.
+    """
+
+    def __init__(self, ttl_s: float = 2.0):
+        self.ttl_s = ttl_s
+        self._zone_of: dict[str, tuple[str | None, float]] = {}
+        self._profiles: dict[str, tuple[tuple[Profile, ...], float]] = {}
+        # zone -> (windows ending at or after `since`, since, read at)
+        self._windows: dict[str, tuple[list[Suppression], datetime, float]] = {}
+
+    def invalidate(self) -> None:
+        self._zone_of.clear()
+        self._profiles.clear()
+        self._windows.clear()
+
+    def _stale(self, keys: set[str], cache: dict[str, Any]) -> set[str]:
+        fresh_after = time.monotonic() - self.ttl_s
+        return {k for k in keys if k not in cache or cache[k][-1] <= fresh_after}
+
+    def zone_of(self, session: Session, sensor_ids: set[str]) -> dict[str, str]:
+        stale = self._stale(sensor_ids, self._zone_of)
+        if stale:
+            now = time.monotonic()
+            found = dict(
+                session.execute(select(Sensor.id, Sensor.zone_id).where(Sensor.id.in_(stale))).all()
+            )
+            for sensor in stale:
+                self._zone_of[sensor] = (found.get(sensor), now)
+        zones = {s: self._zone_of[s][0] for s in sensor_ids}
+        return {s: z for s, z in zones.items() if z is not None}
+
+    def profiles(self, session: Session, zones: set[str]) -> dict[str, tuple[Profile, ...]]:
+        stale = self._stale(zones, self._profiles)
+        if stale:
+            now = time.monotonic()
+            for zone, found in zone_profiles(session, stale).items():
+                self._profiles[zone] = (found, now)
+        return {z: self._profiles[z][0] for z in zones}
+
+    def suppressions(
+        self, session: Session, zones: set[str], since: datetime
+    ) -> dict[str, list[Suppression]]:
+        fresh_after = time.monotonic() - self.ttl_s
+        stale = {
+            z
+            for z in zones
+            if z not in self._windows
+            or self._windows[z][2] <= fresh_after
+            or self._windows[z][1] > since
+        }
+        if stale:
+            now = time.monotonic()
+            found = _suppressions(session, stale, since)
+            for zone in stale:
+                self._windows[zone] = (found.get(zone, []), since, now)
+        result: dict[str, list[Suppression]] = defaultdict(list)
+        for zone in zones:
+            result[zone] = [w for w in self._windows[zone][0] if w.ended_at >= since]
+        return result
+
+
 def _sensors_of(session: Session, zone_id: str) -> list[str]:
     return list(session.scalars(select(Sensor.id).where(Sensor.zone_id == zone_id)))
 
 
 def evaluate_readings(
-    session: Session, readings: Sequence[tuple[Any, ...]], now: datetime | None = None
+    session: Session,
+    readings: Sequence[tuple[Any, ...]],
+    now: datetime | None = None,
+    config: RulesConfig | None = None,
 ) -> RulesOutcome:
-    """Evaluate committed readings (tuples in READING_COLUMNS order) for every zone they touch."""
+    """Evaluate committed readings (tuples in READING_COLUMNS order) for every zone they touch.
+
+    `config` keeps the zones' set-up between calls (the ingest worker's); without it, it is
+    read afresh.
+    """
     result = RulesOutcome()
     if not readings:
         return result
-    sensor_ids = {r[_SENSOR] for r in readings}
-    zone_of = dict(
-        session.execute(select(Sensor.id, Sensor.zone_id).where(Sensor.id.in_(sensor_ids))).all()
-    )
+    config = config or RulesConfig(ttl_s=0)
+    zone_of = config.zone_of(session, {r[_SENSOR] for r in readings})
     samples: dict[tuple[str, str], list[Sample]] = defaultdict(list)
     for r in readings:
         zone = zone_of.get(r[_SENSOR])
@@ -212,7 +286,7 @@ def evaluate_readings(
     if not samples:
         return result
     zones = {zone for zone, _ in samples}
-    profiles = zone_profiles(session, zones)
+    profiles = config.profiles(session, zones)
     work = sorted(
         (zone, profile.name, profile)
         for zone in zones
@@ -234,7 +308,7 @@ def evaluate_readings(
         )
         states.update(_locked_states(session, missing))
     earliest = min(r[_TAKEN] for r in readings) - timedelta(days=8)
-    windows = _suppressions(session, zones, earliest)
+    windows = config.suppressions(session, zones, earliest)
     written, pending = [], []
     for zone, name, profile in work:
         history = _History(session, zone, profile)

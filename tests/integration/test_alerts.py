@@ -196,3 +196,18 @@ def test_the_embedded_default_sqlite_runs_the_same(sqlite_url: str) -> None:
         assert block_expired(db, at(60 * 24)) == [world.batch]
         db.commit()
     engine.dispose()
+
+
+def test_subjects_created_in_the_transaction_raise_without_a_look_up(
+    db: Session, world: World
+) -> None:
+    """The ingest path: excursions and holds the rules just opened are known to be new."""
+    (alert, held) = alerts_service.raise_alerts(
+        db, [world.excursion], [world.hold], now=at(31), fresh=[world.excursion, world.hold]
+    )
+    db.commit()
+    assert (alert.subject_id, held.subject_id) == (str(world.excursion.id), str(world.hold.id))
+    assert alert.site_id == "wh-a"
+    # Raised again the usual way (the scheduler's sweep), nothing is added.
+    assert alerts_service.raise_alerts(db, [world.excursion], [world.hold], now=at(40)) == []
+    assert db.scalar(select(func.count()).select_from(Alert)) == 2

@@ -16,6 +16,7 @@ from cloud.db import make_engine, session_factory
 from cloud.domain.holds import DispositionError
 from cloud.models import Gateway, Sensor, Site, Zone
 from cloud.quality import Excursion, Exposure, Hold
+from cloud.rules_profiles import assign_profiles
 from cloud.signatures import Signature, SignatureRefused, create_user
 from cloud.store import Batch as IngestBatch
 from cloud.store import Store
@@ -374,3 +375,31 @@ def test_the_scheduler_opens_a_gap_and_raises_its_alert(plant: Plant) -> None:
         alerts = list(s.scalars(select(Alert).where(Alert.subject_kind == "excursion")))
         assert [a.subject_id for a in alerts] == [str(gap.id)]
     assert scheduler.tick().gaps == 0  # the same gap is not opened twice
+
+
+def test_a_workers_zone_set_up_is_kept_until_it_expires_or_is_dropped(plant: Plant) -> None:
+    """The ingest worker's RulesConfig: no set-up statements per batch, changes seen later."""
+    config = rules.RulesConfig(ttl_s=3600)
+    with plant.session("test:setup") as s:
+        assert config.zone_of(s, {"a-cold-t1", "unknown"}) == {"a-cold-t1": "a-cold"}
+        names = [p.name for p in config.profiles(s, {"a-cold"})["a-cold"]]
+        assert "15-25C" not in names
+        assert config.suppressions(s, {"a-cold"}, at(100))["a-cold"] == []
+        s.get(Sensor, "a-cold-t1").zone_id = "b-cold"
+        assign_profiles(s, "a-cold", ["15-25C"])
+        rules.add_suppression(s, "a-cold", at(0), at(60), "receiving at dock door 2", 30)
+        s.flush()
+        # Kept: the sensor still maps to its old zone, the zone keeps its old profiles.
+        assert config.zone_of(s, {"a-cold-t1"}) == {"a-cold-t1": "a-cold"}
+        assert [p.name for p in config.profiles(s, {"a-cold"})["a-cold"]] == names
+        # Windows from an earlier time than was read are read again.
+        found = config.suppressions(s, {"a-cold"}, at(-10))["a-cold"]
+        assert [w.reason for w in found] == ["receiving at dock door 2"]
+        config.invalidate()
+        assert config.zone_of(s, {"a-cold-t1"}) == {"a-cold-t1": "b-cold"}
+        assert [p.name for p in config.profiles(s, {"a-cold"})["a-cold"]] == ["15-25C"]
+        # Without a lifetime nothing is kept.
+        s.get(Sensor, "a-cold-t1").zone_id = "a-cold"
+        s.flush()
+        assert rules.RulesConfig(ttl_s=0).zone_of(s, {"a-cold-t1"}) == {"a-cold-t1": "a-cold"}
+        s.rollback()
