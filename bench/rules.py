@@ -50,6 +50,7 @@ from cloud.ingest import IngestWorker  # noqa: E402
 from cloud.migrate import upgrade  # noqa: E402
 from cloud.models import Gateway, Reading, Sensor, Site, Zone  # noqa: E402
 from cloud.quality import Excursion, Exposure  # noqa: E402
+from cloud.rules_runner import RulesReport  # noqa: E402
 from cloud.store import Batch as IngestBatch  # noqa: E402
 from cloud.store import Store  # noqa: E402
 from cloud.traceability import Batch, CustodyInterval, Item, Product  # noqa: E402
@@ -69,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="latency run length")
     parser.add_argument("--runs", type=int, default=3, help="latency runs of each rate")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds not measured")
+    parser.add_argument(
+        "--rules-in",
+        choices=("process", "thread"),
+        default="process",
+        help="where the ingest worker runs the rules",
+    )
     parser.add_argument("--database", default=PG_ADMIN, help="PostgreSQL admin URL")
     parser.add_argument("--repeat", type=int, default=5, help="timed repeats of the queries")
     parser.add_argument("--only", choices=("latency", "year", "zones"), action="append")
@@ -333,13 +340,14 @@ def _run_latency(
             client_id=f"bench-rules-ingest-{uuid.uuid4().hex[:8]}",
             shared=False,
             session_expiry_s=60,
+            rules_process=args.rules_in == "process",
         )
         rule_latencies: list[tuple[float, float]] = []
         counts = {"excursions": 0, "holds": 0}
 
-        def on_rules(outcome: rules.RulesOutcome) -> None:
+        def on_rules(outcome: RulesReport) -> None:
             done = datetime.now(UTC)
-            opened = {e.id for e in outcome.opened}
+            opened = set(outcome.opened)
             for excursion_id, trigger in outcome.triggers.items():
                 if excursion_id in opened:
                     ms = (done - trigger).total_seconds() * 1000
@@ -379,6 +387,7 @@ def _run_latency(
     result = {
         "offered_rate_per_s": rate,
         "rules": with_rules,
+        "rules_in": args.rules_in,
         "offered_seconds": round(offered_s, 1),
         "readings_published": sent.value,
         "published_per_s": round(sent.value / offered_s),

@@ -83,6 +83,14 @@ def migrate(database_url: str) -> None:
 )
 @click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
 @click.option("--migrate/--no-migrate", "run_migrations", default=True, show_default=True)
+@click.option(
+    "--rules-in",
+    type=click.Choice(["auto", "thread", "process"]),
+    default="auto",
+    show_default=True,
+    help="Run the cold-chain rules in a thread of the worker or a process of their own "
+    "(auto: a process on PostgreSQL, a thread on SQLite).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def ingest(
     database_url: str,
@@ -93,6 +101,7 @@ def ingest(
     session_expiry: int,
     mqtt_version: str,
     run_migrations: bool,
+    rules_in: str,
     verbose: bool,
 ) -> None:
     """Store what the gateways publish; acknowledge only after the commit."""
@@ -106,8 +115,11 @@ def ingest(
     address = BrokerAddress.parse(broker)
     if run_migrations:
         upgrade(database_url)
+    engine = make_engine(database_url)
+    if rules_in == "auto":
+        rules_in = "process" if engine.dialect.name == "postgresql" else "thread"
     worker = IngestWorker(
-        Store(make_engine(database_url)),
+        Store(engine),
         address.host,
         address.port,
         client_id=client_id,
@@ -115,6 +127,7 @@ def ingest(
         group=group,
         session_expiry_s=session_expiry,
         protocol=mqtt_version,
+        rules_process=rules_in == "process",
     )
     worker.start()
     _wait_for_signal()

@@ -9,7 +9,10 @@ the database. After each commit the writer hands the batch's readings to the rul
 through a bounded queue (it waits when the rules fall behind; nothing is dropped), which
 evaluates the cold-chain rules on what has been committed while the writer stores the next
 batches. Each rules transaction records how far the worker got by arrival time; a restarted
-worker first re-evaluates the readings committed after that mark (decision 0011).
+worker first re-evaluates the readings committed after that mark (decision 0011). With
+`rules_process`, the rules run in a process of their own instead, fed through a bounded
+queue the same way, so they do not share the ingest process's interpreter lock
+(cloud.rules_runner, decision 0013).
 """
 
 from __future__ import annotations
@@ -27,14 +30,12 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
 
-from cloud import alerts_service, rules_service
-from cloud.store import READING_COLUMNS, Batch, Store
+from cloud import rules_runner, rules_service
+from cloud.store import Batch, Store
 from edge import wire
 
 log = logging.getLogger(__name__)
-_GATEWAY, _SEQ, _RECEIVED = (READING_COLUMNS.index(c) for c in ("gateway_id", "seq", "received_at"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class IngestWorker:
         linger_s: float = 0.02,
         rules_queue: int = 8,
         rules_batch: int = 20_000,
+        rules_process: bool = False,
     ):
         self.store = store
         self.host, self.port = host, port
@@ -111,13 +113,19 @@ class IngestWorker:
         self.dead = 0
         self.evaluated = 0  # readings the rules have evaluated and committed
         self.rules = True  # evaluate the cold-chain rules after each commit
-        self.on_rules: Any = None  # called with each committed rules_service.RulesOutcome
+        self.on_rules: Any = None  # called with each rules_runner.RulesReport
         # Sensor zones, profiles and suppression windows, kept between evaluations.
         self.rules_config = rules_service.RulesConfig()
         self.caught_up = threading.Event()  # set once the restart catch-up has run
         # Committed readings waiting for the rules; bounded, so the writer waits (backpressure)
         # when the rules fall behind. None, put by stop(), ends the thread once drained.
-        self._committed: queue.Queue[list[Any] | None] = queue.Queue(maxsize=rules_queue)
+        self._committed: Any = queue.Queue(maxsize=rules_queue)
+        self._process: rules_runner.RulesProcess | None = None
+        if rules_process:
+            self._process = rules_runner.RulesProcess(
+                store.engine, client_id, rules_queue, rules_batch
+            )
+            self._committed = self._process.inbox
         self._started_at = datetime.now(UTC)
         self.client = self._make_client(client_id)
         self._decoder = threading.Thread(
@@ -182,6 +190,8 @@ class IngestWorker:
             properties.ReceiveMaximum = 2 * self.max_batch
             kwargs["clean_start"] = False
         self._started_at = datetime.now(UTC)  # what arrives from now on is evaluated live
+        if self._process is not None and self.rules:
+            self._process.start(self._started_at)
         self._rules.start()
         self.client.connect_async(
             self.host, self.port, keepalive=30, properties=properties, **kwargs
@@ -194,12 +204,14 @@ class IngestWorker:
         self._stop.set()
         self._decoder.join(timeout=10)
         self._writer.join(timeout=10)
-        if self._rules.is_alive():
+        if self._rules.is_alive() and (self._process is None or self._process.alive()):
             try:  # the rules drain what was committed, then stop
                 self._committed.put(None, timeout=30)
             except queue.Full:
                 log.error("the rules did not drain their queue; stopping without them")
             self._rules.join(timeout=30)
+        if self._process is not None and self._process.process is not None:
+            self._process.process.join(timeout=10)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -287,11 +299,20 @@ class IngestWorker:
             if d.qos > 0:
                 self.client.ack(d.mid, d.qos)
         if batch is None or batch.statuses or singly:
-            self.rules_config.invalidate()  # a gateway may have moved sensors or zones
+            self._invalidate_rules_config()
         if batch is not None and not singly:
             self._hand_to_rules(batch.readings)
 
     # --- rules thread -----------------------------------------------------------------------
+
+    def _invalidate_rules_config(self) -> None:
+        """A gateway may have moved sensors or zones: the rules read their set-up again."""
+        self.rules_config.invalidate()
+        if self._process is not None and self.rules and self._process.alive():
+            try:
+                self._committed.put(rules_runner.INVALIDATE, timeout=1.0)
+            except queue.Full:
+                log.warning("the rules are behind; they see set-up changes within seconds")
 
     def _hand_to_rules(self, readings: list[Any]) -> None:
         """Queue committed readings for the rules; wait while the rules are behind."""
@@ -302,80 +323,65 @@ class IngestWorker:
                 self._committed.put(readings, timeout=1.0)
                 return
             except queue.Full:
-                if not self._rules.is_alive():
-                    log.error("the rules thread is gone; %d readings not evaluated", len(readings))
+                gone = not self._rules.is_alive() or (
+                    self._process is not None and not self._process.alive()
+                )
+                if gone:
+                    log.error("the rules are gone; %d readings not evaluated", len(readings))
                     return
 
     def _rules_loop(self) -> None:
+        if self._process is not None and self.rules:
+            self._report_loop()
+            return
         if self.rules:
-            self._catch_up()
+            rules_runner.catch_up(
+                self.store.engine, self.client_id, self._started_at, self._evaluate_rules
+            )
         self.caught_up.set()
         done = False
         while not done:
             first = self._committed.get()
             if first is None:
                 break
-            readings = list(first)
-            # What else is already committed goes into the same evaluation: one set of round
-            # trips for several batches when the rules are behind.
-            while len(readings) < self.rules_batch:
-                try:
-                    more = self._committed.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    done = True
-                    break
-                readings.extend(more)
+            readings, done = rules_runner.gather(
+                first, self._committed.get_nowait, self.rules_batch, self.rules_config
+            )
             self._evaluate_rules(readings)
 
-    def _catch_up(self) -> None:
-        """Re-evaluate readings committed after this worker's rules mark, before it started."""
-        try:
-            with Session(self.store.engine) as session:
-                since = rules_service.progress(session, self.client_id)
-            if since is None:
-                return  # never evaluated anything: nothing of ours is known to be missed
-            after, total = None, 0
-            while True:
-                with Session(self.store.engine) as session:
-                    page = rules_service.unevaluated_readings(
-                        session, since, self._started_at, after
-                    )
-                if not page:
-                    break
-                self._evaluate_rules(page)
-                total += len(page)
-                last = page[-1]
-                after = (last[_RECEIVED], last[_GATEWAY], last[_SEQ])
-            if total:
-                log.info("rules caught up on %d readings committed since %s", total, since)
-        except Exception:
-            log.exception("the rules catch-up failed; the zones concerned show a gap")
+    def _report_loop(self) -> None:
+        """Process mode: count and pass on what the rules process reports, until it ends."""
+        assert self._process is not None
+        while True:
+            try:
+                report = self._process.outbox.get(timeout=1.0)
+            except queue.Empty:
+                if not self._process.alive():
+                    log.error("the rules process ended unexpectedly")
+                    self.caught_up.set()
+                    return
+                continue
+            if report is None:
+                return
+            if report == rules_runner.CAUGHT_UP:
+                self.caught_up.set()
+                continue
+            self._reported(report)
+
+    def _reported(self, report: rules_runner.RulesReport) -> None:
+        self.evaluated += report.readings
+        if self.on_rules is not None:
+            self.on_rules(report)
 
     def _evaluate_rules(self, readings: list[Any]) -> None:
         """Cold-chain rules on the committed readings; a failure is logged, never raised."""
         if not (self.rules and readings):
             return
-        try:
-            with Session(self.store.engine, expire_on_commit=False) as session:
-                outcome = rules_service.evaluate_readings(
-                    session, readings, config=self.rules_config
-                )
-                if outcome.excursions or outcome.holds:
-                    alerts_service.raise_alerts(
-                        session,
-                        outcome.excursions,
-                        outcome.holds,
-                        fresh=[*outcome.opened, *outcome.holds],
-                    )
-                rules_service.record_progress(session, self.client_id, readings)
-                session.commit()
-            self.evaluated += len(readings)
-            if self.on_rules is not None:
-                self.on_rules(outcome)
-        except Exception:
-            log.exception("rules failed on %d committed readings; ingest goes on", len(readings))
+        report = rules_runner.evaluate(
+            self.store.engine, self.client_id, readings, self.rules_config
+        )
+        if report is not None:
+            self._reported(report)
 
     def _write_singly(self, deliveries: list[Delivery]) -> None:
         """Each message in its own transaction; one that cannot be stored is dead-lettered."""

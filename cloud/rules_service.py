@@ -194,7 +194,8 @@ class RulesConfig:
     each time cost more statements than the evaluation itself. Each entry is read again
     after `ttl_s`, so a profile assigned or a window added elsewhere applies within that
     time; `invalidate` drops everything at once (the worker calls it when a gateway's status
-    changed sensors or zones). With ttl_s=0 nothing is kept.
+    changed sensors or zones). With ttl_s=0 nothing is kept. Used by one thread, except
+    `invalidate`, which any thread may call: the owner drops the entries on its next call.
     """
 
     def __init__(self, ttl_s: float = 2.0):
@@ -203,13 +204,17 @@ class RulesConfig:
         self._profiles: dict[str, tuple[tuple[Profile, ...], float]] = {}
         # zone -> (windows ending at or after `since`, since, read at)
         self._windows: dict[str, tuple[list[Suppression], datetime, float]] = {}
+        self._generation = self._dropped = 0
 
     def invalidate(self) -> None:
-        self._zone_of.clear()
-        self._profiles.clear()
-        self._windows.clear()
+        self._generation += 1
 
     def _stale(self, keys: set[str], cache: dict[str, Any]) -> set[str]:
+        if self._dropped != self._generation:
+            self._dropped = self._generation
+            self._zone_of.clear()
+            self._profiles.clear()
+            self._windows.clear()
         fresh_after = time.monotonic() - self.ttl_s
         return {k for k in keys if k not in cache or cache[k][-1] <= fresh_after}
 
@@ -236,6 +241,7 @@ class RulesConfig:
     def suppressions(
         self, session: Session, zones: set[str], since: datetime
     ) -> dict[str, list[Suppression]]:
+        self._stale(set(), self._windows)  # drops everything if invalidated
         fresh_after = time.monotonic() - self.ttl_s
         stale = {
             z

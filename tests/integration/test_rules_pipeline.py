@@ -19,6 +19,7 @@ from cloud.alerting import Alert
 from cloud.ingest import IngestWorker
 from cloud.models import Reading
 from cloud.quality import Excursion, Exposure, Hold
+from cloud.rules_runner import RulesReport
 from cloud.traceability import Batch
 from edge import wire
 from tests.conftest import ingest_args, start_ingest, wait_until
@@ -143,8 +144,12 @@ def test_readings_through_mosquitto_and_ingest_raise_exposures_and_holds(
         publisher.close()
 
 
-def _worker(plant: Plant, broker: tuple[str, int], client_id: str, rules_on: bool) -> IngestWorker:
-    worker = IngestWorker(plant.store, *broker, client_id=client_id, shared=False)
+def _worker(
+    plant: Plant, broker: tuple[str, int], client_id: str, rules_on: bool, process: bool = False
+) -> IngestWorker:
+    worker = IngestWorker(
+        plant.store, *broker, client_id=client_id, shared=False, rules_process=process
+    )
     worker.rules = rules_on
     worker.start()
     assert worker.connected.wait(10), "the ingest worker did not connect"
@@ -158,14 +163,15 @@ def _stored(plant: Plant, gateway: str) -> int:
     )
 
 
+@pytest.mark.parametrize("process", [False, True], ids=["rules-thread", "rules-process"])
 def test_a_restarted_worker_evaluates_what_was_committed_but_not_evaluated(
-    plant: Plant, mosquitto: tuple[str, int]
+    plant: Plant, mosquitto: tuple[str, int], process: bool
 ) -> None:
     client_id = f"ingest-catch-up-{uuid.uuid4().hex[:8]}"
     gateway = plant.sensor_of["a-cold"][0]
     publisher = Publisher(mosquitto)
     try:
-        first = _worker(plant, mosquitto, client_id, rules_on=True)
+        first = _worker(plant, mosquitto, client_id, rules_on=True, process=process)
         publisher.send(plant, "a-cold", plant.readings("a-cold", 0, [5.0] * 10))
         with plant.session() as s:
             wait_until(lambda: rules.progress(s, client_id) is not None, 30, "the rules mark")
@@ -182,7 +188,7 @@ def test_a_restarted_worker_evaluates_what_was_committed_but_not_evaluated(
         with plant.session() as s:
             mark = rules.progress(s, client_id)
         # Restarted with the rules on: it catches up before anything new arrives.
-        restarted = _worker(plant, mosquitto, client_id, rules_on=True)
+        restarted = _worker(plant, mosquitto, client_id, rules_on=True, process=process)
         try:
             assert restarted.caught_up.wait(30), "the catch-up did not finish"
             with plant.session() as s:
@@ -205,12 +211,15 @@ def test_a_restarted_worker_evaluates_what_was_committed_but_not_evaluated(
         publisher.close()
 
 
-def test_stopping_drains_the_rules_queue(plant: Plant, mosquitto: tuple[str, int]) -> None:
+@pytest.mark.parametrize("process", [False, True], ids=["rules-thread", "rules-process"])
+def test_stopping_drains_the_rules_queue(
+    plant: Plant, mosquitto: tuple[str, int], process: bool
+) -> None:
     client_id = f"ingest-drain-{uuid.uuid4().hex[:8]}"
     gateway = plant.sensor_of["b-cold"][0]
     publisher = Publisher(mosquitto)
-    outcomes: list[rules.RulesOutcome] = []
-    worker = _worker(plant, mosquitto, client_id, rules_on=True)
+    outcomes: list[RulesReport] = []
+    worker = _worker(plant, mosquitto, client_id, rules_on=True, process=process)
     worker.on_rules = outcomes.append
     try:
         rows = plant.readings("b-cold", 600, [5.0] * 20 + [13.0] * 40 + [5.0] * 5)
@@ -227,3 +236,4 @@ def test_stopping_drains_the_rules_queue(plant: Plant, mosquitto: tuple[str, int
         }
     assert "alarm high > 12 for 15 min" in rules_seen
     assert sum(len(o.opened) for o in outcomes) == len(rules_seen)
+    assert sum(o.readings for o in outcomes) == worker.evaluated == len(rows)
