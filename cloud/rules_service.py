@@ -209,12 +209,15 @@ class RulesConfig:
     def invalidate(self) -> None:
         self._generation += 1
 
-    def _stale(self, keys: set[str], cache: dict[str, Any]) -> set[str]:
+    def _drop_if_invalidated(self) -> None:
         if self._dropped != self._generation:
             self._dropped = self._generation
             self._zone_of.clear()
             self._profiles.clear()
             self._windows.clear()
+
+    def _stale(self, keys: set[str], cache: dict[str, Any]) -> set[str]:
+        self._drop_if_invalidated()
         fresh_after = time.monotonic() - self.ttl_s
         return {k for k in keys if k not in cache or cache[k][-1] <= fresh_after}
 
@@ -241,7 +244,7 @@ class RulesConfig:
     def suppressions(
         self, session: Session, zones: set[str], since: datetime
     ) -> dict[str, list[Suppression]]:
-        self._stale(set(), self._windows)  # drops everything if invalidated
+        self._drop_if_invalidated()
         fresh_after = time.monotonic() - self.ttl_s
         stale = {
             z

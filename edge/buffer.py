@@ -176,8 +176,8 @@ class _Memory:
                 self.size += self._bytes(piece)
             self.chunks = dict(sorted(self.chunks.items()))
 
-    def range(self, after: int, below: int | None, records: int) -> list[Chunk]:
-        """Chunks above seq `after` starting below `below`, or below the first one + records."""
+    def range(self, after: int, records: int, below: int | None = None) -> list[Chunk]:
+        """Chunks above seq `after` starting below `below` (default: the first one + records)."""
         found: list[Chunk] = []
         for first, chunk in self.chunks.items():
             if first <= after:
@@ -410,10 +410,11 @@ class Buffer:
 
         Only what memory does not hold is read from the file.
         """
+        records = max(1, records)
         with self._lock:
             memory = self._memory
             if after_seq + 1 >= memory.start:
-                return memory.range(after_seq, None, records)
+                return memory.range(after_seq, records)
             found = [
                 Chunk(kind, first, last, created, data, _offsets(ends))
                 for kind, first, last, created, data, ends in self._db.execute(
@@ -421,12 +422,12 @@ class Buffer:
                     "WHERE first >= (SELECT min(first) FROM chunks WHERE first > :after) "
                     "AND first < (SELECT min(first) FROM chunks WHERE first > :after) + :records "
                     "AND first < :start ORDER BY first",
-                    {"after": after_seq, "records": max(1, records), "start": memory.start},
+                    {"after": after_seq, "records": records, "start": memory.start},
                 )
             ]
             if not found:
-                return memory.range(after_seq, None, records)
-            return found + memory.range(found[-1].last, found[0].first + max(1, records), 0)
+                return memory.range(after_seq, records)
+            return found + memory.range(found[-1].last, records, below=found[0].first + records)
 
     def pending(self, kind: str, after_seq: int, limit: int) -> list[tuple[int, str]]:
         """Up to `limit` records of `kind` with seq above `after_seq`, oldest first."""
