@@ -211,36 +211,21 @@ def value_at(zone_index: int, minute: int) -> float:
     return 5.0
 
 
-def publisher_main(
-    host: str,
-    port: int,
-    gateways: int,
-    rate: int,
-    seconds: float,
-    base: str,
-    started: Any,
-    sent: Any,
-) -> None:
-    """Publish envelopes at the offered rate (a process of its own, as gateways are)."""
-    start_at = datetime.fromisoformat(base)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-rules-pub-{uuid.uuid4()}")
-    client.max_inflight_messages_set(1000)
-    client.connect(host, port)
-    client.loop_start()
+def envelopes(
+    gateways: int, rate: int, seconds: float, base: datetime
+) -> list[tuple[str, bytes, int]]:
+    """Every envelope of a run, made before it starts: (topic, payload, readings), in order.
+
+    The gateways are other machines; encoding their JSON here would spend this machine's
+    cores on what the cloud never does."""
     per_envelope = PER_GATEWAY * MINUTES_PER_ENVELOPE
-    envelopes_per_s = rate / per_envelope  # spread evenly: a steady offered load
     seq = [0] * gateways
-    started.set()
-    began = time.monotonic()
-    k = 0
-    while time.monotonic() - began < seconds:
-        delay = began + k / envelopes_per_s - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    made = []
+    for k in range(int(seconds * rate / per_envelope) + 1):
         rnd, g = divmod(k, gateways)
         records = []
         for m in range(rnd * MINUTES_PER_ENVELOPE, (rnd + 1) * MINUTES_PER_ENVELOPE):
-            taken = start_at + timedelta(minutes=m)
+            taken = base + timedelta(minutes=m)
             for j in range(PER_GATEWAY):
                 zone_index = g * PER_GATEWAY + j
                 seq[g] += 1
@@ -254,9 +239,37 @@ def publisher_main(
                 )
                 records.append((seq[g], body))
         payload = wire.assemble_readings(f"gw{g}", "site", records)
-        client.publish(wire.topic("site", f"gw{g}", "readings"), payload, qos=1)
-        k += 1
-        sent.value += len(records)
+        made.append((wire.topic("site", f"gw{g}", "readings"), payload, len(records)))
+    return made
+
+
+def publisher_main(
+    host: str,
+    port: int,
+    gateways: int,
+    rate: int,
+    seconds: float,
+    base: str,
+    started: Any,
+    sent: Any,
+) -> None:
+    """Publish envelopes at the offered rate (a process of its own, as gateways are)."""
+    made = envelopes(gateways, rate, seconds, datetime.fromisoformat(base))
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-rules-pub-{uuid.uuid4()}")
+    client.max_inflight_messages_set(1000)
+    client.connect(host, port)
+    client.loop_start()
+    envelopes_per_s = rate / (PER_GATEWAY * MINUTES_PER_ENVELOPE)  # spread evenly: steady
+    started.set()
+    began = time.monotonic()
+    for k, (topic, payload, count) in enumerate(made):
+        if time.monotonic() - began >= seconds:
+            break
+        delay = began + k / envelopes_per_s - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        client.publish(topic, payload, qos=1)
+        sent.value += count
     time.sleep(1.0)
     client.loop_stop()
     client.disconnect()

@@ -5,14 +5,14 @@ in batches and decodes them (bad ones become dead letters in the same transactio
 writer thread commits the batch before, and only then acknowledges each of its messages to
 the broker (paho manual acks), in arrival order. A crash before the commit means the broker
 redelivers; the store ignores what it already has. At-least-once on the wire, exactly-once in
-the database. After each commit the writer hands the batch's readings to the rules thread
+the database. Before each commit the writer hands the batch's readings to the rules thread
 through a bounded queue (it waits when the rules fall behind; nothing is dropped), which
-evaluates the cold-chain rules on what has been committed while the writer stores the next
-batches. Each rules transaction records how far the worker got by arrival time; a restarted
-worker first re-evaluates the readings committed after that mark (decision 0011). With
-`rules_process`, the rules run in a process of their own instead, fed through a bounded
-queue the same way, so they do not share the ingest process's interpreter lock
-(cloud.rules_runner, decision 0013).
+evaluates the cold-chain rules on each batch while the writer commits it; the rules commit
+only after the writer says the batch is stored (cloud.rules_runner, decision 0014). Each
+rules transaction records how far the worker got by arrival time; a restarted worker first
+re-evaluates the readings committed after that mark (decision 0011). With `rules_process`,
+the rules run in a process of their own instead, fed through a bounded queue the same way,
+so they do not share the ingest process's interpreter lock (decision 0013).
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ class IngestWorker:
         self.protocol = protocol
         self.client_id = client_id
         self.rules_batch = rules_batch  # readings evaluated together at most
+        self._handed = 0  # batches handed to the rules before their commit
         self._queue: queue.Queue[Delivery] = queue.Queue()
         # One decoded batch waits while the writer commits the one before: decoding overlaps
         # the database's work instead of following it.
@@ -271,11 +272,18 @@ class IngestWorker:
             self._commit_then_ack(deliveries, batch)
 
     def _commit_then_ack(self, deliveries: list[Delivery], batch: Batch | None) -> None:
-        """Commit the batch, retrying until it is stored, then acknowledge every message."""
+        """Commit the batch, retrying until it is stored, then acknowledge every message.
+
+        The rules evaluate its readings meanwhile and wait for the word that it is stored."""
         backoff, singly = 0.5, batch is None
+        number = None if singly or batch is None else self._rules_unstored(batch.readings)
         while True:
             if self._stop.is_set():
+                self._rules_settle(number, stored=False)
                 return  # unacknowledged: the broker redelivers them to the next worker run
+            if singly and number is not None:
+                self._rules_settle(number, stored=False)  # stored one by one, handed so
+                number = None
             try:
                 if singly or batch is None:
                     self._write_singly(deliveries)
@@ -295,13 +303,12 @@ class IngestWorker:
             except Exception:  # a message this code cannot store: find it, keep the thread
                 log.exception("batch failed; writing one by one")
                 singly = True
+        self._rules_settle(number, stored=True)
         for d in deliveries:
             if d.qos > 0:
                 self.client.ack(d.mid, d.qos)
         if batch is None or batch.statuses or singly:
             self._invalidate_rules_config()
-        if batch is not None and not singly:
-            self._hand_to_rules(batch.readings)
 
     # --- rules thread -----------------------------------------------------------------------
 
@@ -314,21 +321,38 @@ class IngestWorker:
             except queue.Full:
                 log.warning("the rules are behind; they see set-up changes within seconds")
 
-    def _hand_to_rules(self, readings: list[Any]) -> None:
-        """Queue committed readings for the rules; wait while the rules are behind."""
+    def _rules_unstored(self, readings: list[Any]) -> int | None:
+        """Hand the rules a batch about to be committed; its number, None if not handed."""
         if not (self.rules and readings):
-            return
+            return None
+        self._handed += 1
+        return (
+            self._handed
+            if self._hand_to_rules((rules_runner.UNSTORED, self._handed, readings))
+            else None
+        )
+
+    def _rules_settle(self, number: int | None, *, stored: bool) -> None:
+        """Tell the rules whether batch `number` was stored: they commit, or roll back."""
+        if number is not None:
+            self._hand_to_rules((rules_runner.STORED if stored else rules_runner.LOST, number))
+
+    def _hand_to_rules(self, message: Any) -> bool:
+        """Queue a message (readings committed, or a batch's) for the rules; wait while the
+        rules are behind. False if the rules are gone."""
+        if not (self.rules and message):
+            return False
         while True:
             try:
-                self._committed.put(readings, timeout=1.0)
-                return
+                self._committed.put(message, timeout=1.0)
+                return True
             except queue.Full:
                 gone = not self._rules.is_alive() or (
                     self._process is not None and not self._process.alive()
                 )
                 if gone:
-                    log.error("the rules are gone; %d readings not evaluated", len(readings))
-                    return
+                    log.error("the rules are gone; readings are not evaluated")
+                    return False
 
     def _rules_loop(self) -> None:
         if self._process is not None and self.rules:
@@ -339,15 +363,12 @@ class IngestWorker:
                 self.store.engine, self.client_id, self._started_at, self._evaluate_rules
             )
         self.caught_up.set()
-        done = False
-        while not done:
-            first = self._committed.get()
-            if first is None:
-                break
-            readings, done = rules_runner.gather(
-                first, self._committed.get_nowait, self.rules_batch, self.rules_config
-            )
-            self._evaluate_rules(readings)
+        feed = rules_runner.Feed(
+            lambda timeout: self._committed.get(timeout=timeout),
+            self.rules_config,
+            self.rules_batch,
+        )
+        rules_runner.serve(feed, self.store.engine, self.client_id, self._reported)
 
     def _report_loop(self) -> None:
         """Process mode: count and pass on what the rules process reports, until it ends."""

@@ -1,10 +1,18 @@
-"""Running the cold-chain rules on committed readings: in the ingest worker's rules thread, or
-in a process of its own fed by it (decision 0013).
+"""Running the cold-chain rules on the ingest worker's readings: in its rules thread, or in
+a process of its own fed by it (decisions 0013, 0014).
 
-Both run the same evaluation: the rules, the alerts of what they opened and the worker's
-rules mark, in one transaction. The process leaves the ingest process's interpreter lock to
-decoding and storing, so the rules use the machine's other core; it reads readings from the
-worker through a bounded queue and reports each evaluation back.
+Both run the same loop (`serve`) over what the worker's writer sends, in order:
+- `("unstored", n, readings)` before it commits batch n, then `("stored", n)` once it has,
+  or `("lost", n)` if the batch was not stored as such (it then sends the readings it did
+  store as committed lists). The rules evaluate batch n while the writer commits it, and
+  commit their own transaction only after `("stored", n)`: nothing the rules conclude is
+  ever committed before the readings it rests on. A lost batch rolls the evaluation back.
+- a list of readings already committed (readings stored one by one, the restart catch-up);
+- INVALIDATE when a gateway's status may have changed sensors or zones; None to end, once
+  everything before it is evaluated.
+When the rules fall behind, what is waiting is evaluated together (up to `limit` readings).
+The process leaves the ingest process's interpreter lock to decoding and storing, so the
+rules use the machine's other core; it reports each evaluation back through a queue.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import logging
 import multiprocessing
 import queue
 import signal
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +36,8 @@ from cloud.store import READING_COLUMNS
 log = logging.getLogger(__name__)
 _GATEWAY, _SEQ, _RECEIVED = (READING_COLUMNS.index(c) for c in ("gateway_id", "seq", "received_at"))
 CAUGHT_UP = "caught-up"  # the process's first report: the restart catch-up is done
-INVALIDATE = "invalidate"  # sent to the process: a gateway's status changed sensors or zones
+INVALIDATE = "invalidate"  # sent to the rules: a gateway's status changed sensors or zones
+UNSTORED, STORED, LOST = "unstored", "stored", "lost"
 
 
 @dataclass(frozen=True)
@@ -40,16 +50,28 @@ class RulesReport:
     triggers: dict[int, datetime] = field(default_factory=dict)  # excursion id -> received_at
 
 
+class Lost(Exception):
+    """A batch the evaluation rests on was not stored: the evaluation is rolled back."""
+
+
 def evaluate(
     engine: Engine,
     worker_id: str,
     readings: Sequence[tuple[Any, ...]],
     config: rules_service.RulesConfig,
+    stored: Callable[[], bool] | None = None,
 ) -> RulesReport | None:
-    """Evaluate committed readings and commit; None (logged) if that failed."""
+    """Evaluate readings and commit; None (logged) if that failed.
+
+    With `stored`, the readings are being committed by the writer meanwhile: it is asked,
+    just before the commit, whether they now are (it waits for the writer); if not, the
+    evaluation is rolled back and Lost raised.
+    """
     try:
         with Session(engine, expire_on_commit=False) as session:
-            outcome = rules_service.evaluate_readings(session, readings, config=config)
+            outcome = rules_service.evaluate_readings(
+                session, readings, config=config, unstored=stored is not None
+            )
             if outcome.excursions or outcome.holds:
                 alerts_service.raise_alerts(
                     session,
@@ -58,9 +80,14 @@ def evaluate(
                     fresh=[*outcome.opened, *outcome.holds],
                 )
             rules_service.record_progress(session, worker_id, readings)
+            if stored is not None and not stored():
+                session.rollback()
+                raise Lost
             session.commit()
+    except Lost:
+        raise
     except Exception:
-        log.exception("rules failed on %d committed readings; ingest goes on", len(readings))
+        log.exception("rules failed on %d readings; ingest goes on", len(readings))
         return None
     return RulesReport(
         len(readings),
@@ -68,6 +95,137 @@ def evaluate(
         tuple(h.id for h in outcome.holds),
         dict(outcome.triggers),
     )
+
+
+@dataclass
+class Work:
+    """Readings to evaluate together: committed ones, and batches the writer is committing
+    (batch number -> readings); `lost`: those of them it did not store."""
+
+    committed: list[Any] = field(default_factory=list)
+    unstored: dict[int, list[Any]] = field(default_factory=dict)
+    lost: set[int] = field(default_factory=set)
+    size: int = 0
+    settled: bool = False  # the writer's word on every unstored batch has been read
+
+    def readings(self, but_lost: bool = False) -> list[Any]:
+        found = list(self.committed)
+        for n, readings in self.unstored.items():
+            if not (but_lost and n in self.lost):
+                found.extend(readings)
+        return found
+
+
+class Feed:
+    """The worker's messages to the rules, read in order (see the module's description).
+
+    `get(timeout)` returns the next message or raises queue.Empty; `gone()` says whether the
+    sender is dead (a process's parent), so waiting for a writer's word can end.
+    """
+
+    def __init__(
+        self,
+        get: Callable[[float | None], Any],
+        config: rules_service.RulesConfig,
+        limit: int,
+        gone: Callable[[], bool] = lambda: False,
+    ):
+        self._get, self._gone = get, gone
+        self.config, self.limit = config, limit
+        self._ahead: deque[Any] = deque()  # read while waiting for a writer's word
+        self._settled: dict[int, bool] = {}  # batch -> stored (True) or lost (False)
+        self.done = False  # None was read: nothing more will come
+
+    def _next(self, timeout: float | None) -> Any:
+        if self._ahead:
+            return self._ahead.popleft()
+        return self._get(timeout)
+
+    def _control(self, message: Any) -> bool:
+        """Handle a message that is not readings; False if it is readings."""
+        if message is None:
+            self.done = True
+        elif isinstance(message, str):
+            if message == INVALIDATE:
+                self.config.invalidate()
+        elif isinstance(message, tuple) and message[0] in (STORED, LOST):
+            self._settled[message[1]] = message[0] == STORED
+        else:
+            return False
+        return True
+
+    def _add(self, work: Work, message: Any) -> None:
+        if isinstance(message, tuple):  # (UNSTORED, n, readings)
+            work.unstored[message[1]] = message[2]
+            work.size += len(message[2])
+        else:
+            work.committed.extend(message)
+            work.size += len(message)
+
+    def take(self, timeout: float | None) -> Work | None:
+        """The next readings and whatever else is already waiting, up to `limit` readings;
+        None if nothing came within `timeout` or the end was read."""
+        work = Work()
+        try:
+            wait: float | None = timeout
+            while not self.done and work.size < self.limit:
+                message = self._next(wait)
+                if not self._control(message):
+                    self._add(work, message)
+                    wait = 0  # only what is already waiting joins it
+        except queue.Empty:
+            pass
+        return work if work.size else None
+
+    def stored(self, work: Work) -> bool:
+        """Wait until the writer has settled every unstored batch of `work`; True if all were
+        stored (else they are noted in `work.lost`). Readings read meanwhile wait for the next
+        `take`."""
+        while any(n not in self._settled for n in work.unstored):
+            try:
+                message = self._get(1.0)
+            except queue.Empty:
+                if self._gone():
+                    log.warning("the ingest worker is gone before its batch was stored")
+                    work.lost.update(n for n in work.unstored if n not in self._settled)
+                    break
+                continue
+            if not self._control(message):
+                self._ahead.append(message)
+        work.lost.update(n for n in work.unstored if not self._settled.pop(n, False))
+        work.settled = True
+        return not work.lost
+
+
+def serve(
+    feed: Feed,
+    engine: Engine,
+    worker_id: str,
+    report: Callable[[RulesReport], None],
+    idle: Callable[[], bool] = lambda: False,
+) -> None:
+    """Evaluate what the feed brings until its end; `idle()` is asked each second without
+    work and ends the loop when True."""
+    while not feed.done:
+        work = feed.take(1.0)
+        if work is None:
+            if idle():
+                return
+            continue
+        if not work.unstored:
+            report(evaluate(engine, worker_id, work.committed, feed.config) or RulesReport(0))
+            continue
+        try:
+            result = evaluate(
+                engine, worker_id, work.readings(), feed.config, lambda w=work: feed.stored(w)
+            )
+        except Lost:
+            kept = work.readings(but_lost=True)
+            log.info("a batch was not stored as such; %d readings evaluated again", len(kept))
+            result = evaluate(engine, worker_id, kept, feed.config) if kept else None
+        if not work.settled:  # the evaluation failed before it asked: read the word anyway
+            feed.stored(work)
+        report(result or RulesReport(0))
 
 
 def catch_up(
@@ -98,29 +256,6 @@ def catch_up(
         log.exception("the rules catch-up failed; the zones concerned show a gap")
 
 
-def gather(
-    first: list[Any],
-    more: Callable[[], Any],
-    limit: int,
-    config: rules_service.RulesConfig,
-) -> tuple[list[Any], bool]:
-    """`first` and whatever else is waiting, up to `limit` readings: one evaluation for several
-    batches when the rules are behind. True when the end (None) was met."""
-    readings = list(first)
-    while len(readings) < limit:
-        try:
-            batch = more()
-        except queue.Empty:
-            return readings, False
-        if batch is None:
-            return readings, True
-        if batch == INVALIDATE:
-            config.invalidate()
-            continue
-        readings.extend(batch)
-    return readings, False
-
-
 def process_main(
     url: str,
     worker_id: str,
@@ -148,22 +283,18 @@ def process_main(
     config = rules_service.RulesConfig()
     catch_up(engine, worker_id, started_at, lambda page: evaluate(engine, worker_id, page, config))
     outbox.put(CAUGHT_UP)
-    done = False
-    while not done:
-        try:
-            first = inbox.get(timeout=1.0)
-        except queue.Empty:
-            if parent is not None and not parent.is_alive():
-                log.warning("the ingest worker is gone; the rules stop")
-                break
-            continue
-        if first is None:
-            break
-        if first == INVALIDATE:
-            config.invalidate()
-            continue
-        readings, done = gather(first, inbox.get_nowait, limit, config)
-        outbox.put(evaluate(engine, worker_id, readings, config) or RulesReport(0))
+
+    def gone() -> bool:
+        return parent is not None and not parent.is_alive()
+
+    def idle() -> bool:
+        if gone():
+            log.warning("the ingest worker is gone; the rules stop")
+            return True
+        return False
+
+    feed = Feed(lambda timeout: inbox.get(timeout=timeout), config, limit, gone)
+    serve(feed, engine, worker_id, outbox.put, idle)
     outbox.put(None)
     engine.dispose()
 

@@ -105,11 +105,27 @@ def _ok(quality: str, value: float | None) -> bool:
     return quality == "ok" and value is not None
 
 
-class _History:
-    """A zone's stored readings and episodes, as late-data re-evaluation reads them."""
+def _with_unstored(stored: list[Sample], unstored: Sequence[Sample]) -> list[Sample]:
+    """Stored samples and those of a batch still being committed, each reading once."""
+    if not unstored:
+        return stored
+    seen = {(s.sensor, s.taken_at, s.value, s.ok) for s in stored}
+    merged = stored + [s for s in unstored if (s.sensor, s.taken_at, s.value, s.ok) not in seen]
+    merged.sort(key=lambda s: s.taken_at)
+    return merged
 
-    def __init__(self, session: Session, zone_id: str, profile: Profile):
+
+class _History:
+    """A zone's stored readings and episodes, as late-data re-evaluation reads them.
+
+    `unstored`: samples of the zone's quantity in a batch the ingest writer is committing
+    while the rules run (the rules commit after it); they count as stored."""
+
+    def __init__(
+        self, session: Session, zone_id: str, profile: Profile, unstored: Sequence[Sample] = ()
+    ):
         self.session, self.zone_id, self.profile = session, zone_id, profile
+        self.unstored = unstored
         self._sensors: list[str] | None = None  # read only if a replay needs them
 
     def _readings(self) -> Any:
@@ -129,16 +145,22 @@ class _History:
             .where(*self._readings(), Reading.taken_at >= start)
             .order_by(Reading.taken_at)
         )
-        return [Sample(s, t, v, _ok(q, v), r) for s, t, v, q, r in rows]
+        stored = [Sample(s, t, v, _ok(q, v), r) for s, t, v, q, r in rows]
+        return _with_unstored(stored, [s for s in self.unstored if s.taken_at >= start])
 
     def last_ok_before(self, t: datetime) -> datetime | None:
-        return self.session.scalar(
+        stored = self.session.scalar(
             select(func.max(Reading.taken_at)).where(
                 *self._readings(),
                 Reading.taken_at < t,
                 Reading.quality == "ok",
                 Reading.value.is_not(None),
             )
+        )
+        return max(
+            (s.taken_at for s in self.unstored if s.ok and s.taken_at < t),
+            default=stored,
+            key=lambda at: at or datetime.min.replace(tzinfo=UTC),
         )
 
     def episodes_since(self, t: datetime) -> list[Episode]:
@@ -273,9 +295,13 @@ def evaluate_readings(
     readings: Sequence[tuple[Any, ...]],
     now: datetime | None = None,
     config: RulesConfig | None = None,
+    unstored: bool = False,
 ) -> RulesOutcome:
-    """Evaluate committed readings (tuples in READING_COLUMNS order) for every zone they touch.
+    """Evaluate readings (tuples in READING_COLUMNS order) for every zone they touch.
 
+    The readings are committed, or (`unstored`) being committed by the ingest writer while
+    the rules run: what the rules read back of the zones' readings (late-data replays,
+    exposure statistics) then includes them, and the caller commits only once they are.
     `config` keeps the zones' set-up between calls (the ingest worker's); without it, it is
     read afresh.
     """
@@ -320,12 +346,13 @@ def evaluate_readings(
     windows = config.suppressions(session, zones, earliest)
     written, pending = [], []
     for zone, name, profile in work:
-        history = _History(session, zone, profile)
+        zone_samples = samples[(zone, profile.quantity)]
+        history = _History(session, zone, profile, zone_samples if unstored else ())
         outcome = evaluate_zone(
             profile,
             windows[zone],
             states.get((zone, name)),
-            samples[(zone, profile.quantity)],
+            zone_samples,
             history,
         )
         if outcome.replayed_from is not None:
@@ -355,7 +382,7 @@ def evaluate_readings(
             ],
         )
     with _as_system(session):
-        _apply(session, pending, result)
+        _apply(session, pending, result, samples if unstored else None)
         session.flush()  # under the rules' name: the caller commits as whoever it is
     return result
 
@@ -498,18 +525,23 @@ def add_suppression(
 Pending = list[tuple[str, Profile, ZoneOutcome]]
 
 
-def _apply(session: Session, pending: Pending, result: RulesOutcome) -> None:
+Unstored = dict[tuple[str, str], list[Sample]] | None  # (zone, quantity) -> being committed
+
+
+def _apply(
+    session: Session, pending: Pending, result: RulesOutcome, unstored: Unstored = None
+) -> None:
     """Excursions, their exposures and holds, written in one flush (one audit append)."""
     if not pending:
         return
     with session.no_autoflush:
-        triggers = _excursions(session, pending, result)
+        triggers = _excursions(session, pending, result, unstored)
     session.flush()
     result.triggers.update((row.id, at) for row, at in triggers)
 
 
 def _excursions(
-    session: Session, pending: Pending, result: RulesOutcome
+    session: Session, pending: Pending, result: RulesOutcome, unstored: Unstored = None
 ) -> list[tuple[Excursion, datetime]]:
     keys = sorted({(z, at) for z, starts in _starts_by_zone(pending).items() for at in starts})
     stored: dict[tuple[str, str, datetime], Excursion] = {
@@ -554,7 +586,7 @@ def _excursions(
                 row.state, row.suppressed_reason = "closed", WITHDRAWN
                 row.ended_at = row.ended_at or end_at or row.started_at
                 result.changed.append(row)
-    _expose(session, [t for t in touched if t[0].suppressed_reason != WITHDRAWN], result)
+    _expose(session, [t for t in touched if t[0].suppressed_reason != WITHDRAWN], result, unstored)
     return triggers
 
 
@@ -598,11 +630,14 @@ def _high(row: Excursion) -> bool:
 
 
 def _zone_values(
-    session: Session, wanted: dict[tuple[str, str], tuple[datetime, datetime]]
+    session: Session,
+    wanted: dict[tuple[str, str], tuple[datetime, datetime]],
+    unstored: Unstored = None,
 ) -> dict[tuple[str, str], list[tuple[datetime, float]]]:
-    """Valid values of each (zone, quantity) over its span: one round trip (UNION ALL)."""
+    """Valid values of each (zone, quantity) over its span, time-ordered: one round trip
+    (UNION ALL), with those of readings being committed (`unstored`) each counted once."""
     parts = [
-        select(literal(n).label("part"), Reading.taken_at, Reading.value).where(
+        select(literal(n).label("part"), Reading.sensor_id, Reading.taken_at, Reading.value).where(
             Reading.sensor_id.in_(select(Sensor.id).where(Sensor.zone_id == zone_id)),
             Reading.quantity == quantity,
             Reading.quality == "ok",
@@ -613,16 +648,23 @@ def _zone_values(
         for n, ((zone_id, quantity), (start, end)) in enumerate(wanted.items())
     ]
     keys = list(wanted)
-    found: dict[tuple[str, str], list[tuple[datetime, float]]] = {k: [] for k in keys}
+    found: dict[tuple[str, str], set[tuple[str, datetime, float]]] = {k: set() for k in keys}
     if parts:
         query = parts[0] if len(parts) == 1 else union_all(*parts)
-        for n, t, v in session.execute(query):
-            found[keys[n]].append((t, v))
-    return found
+        for n, sensor, t, v in session.execute(query):
+            found[keys[n]].add((sensor, t, v))
+    for key, (start, end) in wanted.items():
+        for s in (unstored or {}).get(key, ()):
+            if s.ok and s.value is not None and start <= s.taken_at <= end:
+                found[key].add((s.sensor, s.taken_at, s.value))
+    return {key: sorted((t, v) for _, t, v in values) for key, values in found.items()}
 
 
 def _expose(
-    session: Session, touched: list[tuple[Excursion, Profile, datetime]], result: RulesOutcome
+    session: Session,
+    touched: list[tuple[Excursion, Profile, datetime]],
+    result: RulesOutcome,
+    unstored: Unstored = None,
 ) -> None:
     """Exposures of every batch present during each excursion, then the holds they call for."""
     if not touched:
@@ -648,7 +690,7 @@ def _expose(
         if measured and custody.get(zone_id):
             lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
             wanted[(zone_id, quantity)] = (lo - timedelta(minutes=measured[0].max_gap_min), hi)
-    values_of = _zone_values(session, wanted)
+    values_of = _zone_values(session, wanted, unstored)
     for (zone_id, quantity), items in by_zone.items():
         spans = spans_of[(zone_id, quantity)]
         presences = custody.get(zone_id, [])

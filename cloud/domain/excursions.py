@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 
 from cloud.domain.monitoring import Profile
@@ -74,6 +75,9 @@ class Episode:
         return self.ended_at is None
 
 
+_BY_TIME_AND_SENSOR = attrgetter("taken_at", "sensor")
+
+
 def _dt(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -92,7 +96,11 @@ class _Check:
     back_inside: Callable[[float], bool]
 
 
-def _checks(profile: Profile) -> list[_Check]:
+@lru_cache(maxsize=256)
+def _checks(profile: Profile) -> tuple[list[_Check], list[tuple[Any, str, bool]]]:
+    """The profile's limits as checks, and its cumulative rules with their names: made once
+    a profile (a detector is made for each zone of each batch)."""
+    cumulative = [(c, c.rule, c.direction == "above") for c in profile.cumulative]
     checks = [
         _Check(
             rule=lim.rule,
@@ -120,7 +128,7 @@ def _checks(profile: Profile) -> list[_Check]:
                 back_inside=lambda v: v > freeze,
             )
         )
-    return checks
+    return checks, cumulative
 
 
 class ExcursionDetector:
@@ -135,7 +143,7 @@ class ExcursionDetector:
         self.profile = profile
         self.gap_s = profile.max_gap_min * 60
         self.gap_alarm_s = profile.gap_alarm_min * 60
-        self.checks = _checks(profile)
+        self.checks, cumulative_rules = _checks(profile)
         self.suppressions = sorted(
             (s.started_at.timestamp(), s.ended_at.timestamp(), s.reason, s.grace_min * 60)
             for s in suppressions
@@ -149,13 +157,15 @@ class ExcursionDetector:
         self.runs: dict[str, dict[str, Any]] = {c.rule: runs.get(c.rule, {}) for c in self.checks}
         cumul = state.get("cumulative", {})
         self.cumulative = {
-            c.rule: cumul.get(c.rule) or {"spans": [], "sum": 0.0} for c in profile.cumulative
+            name: cumul.get(name) or {"spans": [], "sum": 0.0} for _, name, _ in cumulative_rules
         }
         # (rule, name, its accumulator, judged on the highest value) computed once: hot path
         self.cumulative_rules = [
-            (c, c.rule, self.cumulative[c.rule], c.direction == "above") for c in profile.cumulative
+            (c, name, self.cumulative[name], above) for c, name, above in cumulative_rules
         ]
         self.check_runs = [(c, self.runs[c.rule]) for c in self.checks]
+        self._quiet_values: dict[float, bool] = {}  # value -> beyond no limit at all
+        self._update_calm()
 
     # --- persistence ----------------------------------------------------------------------
 
@@ -179,7 +189,7 @@ class ExcursionDetector:
 
     def feed(self, samples: Iterable[Sample]) -> list[Episode]:
         """Evaluate samples newer than the watermark; returns every episode that changed."""
-        ordered = sorted(samples, key=lambda s: (s.taken_at, s.sensor))
+        ordered = sorted(samples, key=_BY_TIME_AND_SENSOR)
         if ordered and self.watermark_s is not None:
             first = ordered[0].taken_at.timestamp()
             if first <= self.watermark_s:
@@ -188,9 +198,57 @@ class ExcursionDetector:
                     f"{_dt(self.watermark_s).isoformat()}: use evaluate_zone for late data"
                 )
         changed: list[Episode] = []
-        for taken_at, group in groupby(ordered, key=lambda s: s.taken_at):
-            changed.extend(self._step(taken_at.timestamp(), list(group)))
+        n, i = len(ordered), 0
+        while i < n:
+            s = ordered[i]
+            j = i + 1
+            while j < n and ordered[j].taken_at == s.taken_at:
+                j += 1
+            t = s.taken_at.timestamp()
+            if j == i + 1 and self._calm_step(t, s):
+                i = j
+                continue
+            changed.extend(self._step(t, ordered[i:j]))
+            i = j
         return changed
+
+    def _calm_step(self, t: float, s: Sample) -> bool:
+        """The common case in one step: a zone of one sensor, nothing open or running, and a
+        valid reading within every limit and soon enough after the last one. It changes
+        what `_step` would (the sensor, the last valid reading, the watermark) and nothing
+        else; False, having changed nothing, when any of that does not hold."""
+        v = s.value
+        if not s.ok or v is None or self.gap is not None or self.last_ok is None:
+            return False
+        if t - self.last_ok > self.gap_s:
+            return False
+        sensors = self.sensors
+        if len(sensors) != 1 or s.sensor not in sensors:
+            return False
+        if not self._calm:  # anything running, open or beyond at the last step
+            return False
+        quiet = self._quiet_values.get(v)
+        if quiet is None:
+            quiet = not any(c.beyond(v) for c in self.checks) and not any(
+                r.beyond(v) for r, _, _, _ in self.cumulative_rules
+            )
+            if len(self._quiet_values) > 4096:
+                self._quiet_values.clear()
+            self._quiet_values[v] = quiet
+        if not quiet:
+            return False
+        sensors[s.sensor] = [t, v, True]
+        self.last_ok = t
+        for _, _, acc, _ in self.cumulative_rules:
+            acc["last_t"] = t
+        self.watermark_s = t
+        return True
+
+    def _update_calm(self) -> None:
+        self._calm = not any(self.runs.values()) and not any(
+            acc.get("last_beyond") or acc.get("open") is not None
+            for _, _, acc, _ in self.cumulative_rules
+        )
 
     def _step(self, t: float, group: list[Sample]) -> list[Episode]:
         trigger = None
@@ -221,6 +279,7 @@ class ExcursionDetector:
             else:
                 acc["last_t"] = t  # quiet: nothing accrues, nothing opens or closes
         self.watermark_s = t
+        self._update_calm()
         return out
 
     def _zone_values(self, t: float) -> tuple[float | None, float | None, bool]:

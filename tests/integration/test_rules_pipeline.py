@@ -4,15 +4,18 @@ holds committed; a truck's backlog arriving late raises what it would have raise
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from cloud import rules_service as rules
 from cloud.alerting import Alert
@@ -20,6 +23,8 @@ from cloud.ingest import IngestWorker
 from cloud.models import Reading
 from cloud.quality import Excursion, Exposure, Hold
 from cloud.rules_runner import RulesReport
+from cloud.store import Batch as IngestBatch
+from cloud.store import Store, WriteResult
 from cloud.traceability import Batch
 from edge import wire
 from tests.conftest import ingest_args, start_ingest, wait_until
@@ -237,3 +242,96 @@ def test_stopping_drains_the_rules_queue(
     assert "alarm high > 12 for 15 min" in rules_seen
     assert sum(len(o.opened) for o in outcomes) == len(rules_seen)
     assert sum(o.readings for o in outcomes) == worker.evaluated == len(rows)
+
+
+class HeldStore(Store):
+    """The real store, whose writes wait for `release` (and the first one may be refused, as
+    the database refuses a batch holding a reading its schema does not accept)."""
+
+    def __init__(self, engine: Any, refuse_first: bool = False):
+        super().__init__(engine)
+        self.release = threading.Event()
+        self.refuse_first = refuse_first
+        self.writes = 0
+
+    def write(self, batch: IngestBatch) -> WriteResult:
+        self.release.wait(30)
+        self.writes += 1
+        if self.refuse_first and self.writes == 1:
+            raise IntegrityError("INSERT INTO readings", {}, Exception("refused for the test"))
+        return super().write(batch)
+
+
+def _held_worker(
+    plant: Plant, broker: tuple[str, int], store: Store, process: bool
+) -> IngestWorker:
+    worker = IngestWorker(
+        store,
+        *broker,
+        client_id=f"ingest-held-{uuid.uuid4().hex[:8]}",
+        shared=False,
+        rules_process=process,
+    )
+    worker.start()
+    assert worker.connected.wait(10), "the ingest worker did not connect"
+    time.sleep(0.3)
+    return worker
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["rules-thread", "rules-process"])
+def test_the_rules_commit_only_once_the_readings_they_rest_on_are(
+    plant: Plant, mosquitto: tuple[str, int], process: bool
+) -> None:
+    store = HeldStore(plant.engine)
+    gateway = plant.sensor_of["b-cold"][0]
+    publisher = Publisher(mosquitto)
+    worker = _held_worker(plant, mosquitto, store, process)
+    reports: list[RulesReport] = []
+    worker.on_rules = reports.append
+    try:
+        rows = plant.readings("b-cold", 900, [5.0] * 5 + [13.0] * 20 + [5.0] * 5)
+        publisher.send(plant, "b-cold", rows)  # one envelope, one batch
+        time.sleep(2.0)  # the rules have had the batch; its commit waits for the writer's
+        assert _stored(plant, gateway) == 0
+        assert count(plant, select(func.count(Excursion.id))) == 0
+        assert reports == []
+        store.release.set()
+        opened = select(func.count(Excursion.id)).where(
+            Excursion.zone_id == "b-cold", Excursion.rule == "alarm high > 12 for 15 min"
+        )
+        wait_until(lambda: count(plant, opened) == 1, 30, "the excursion after the readings")
+        assert _stored(plant, gateway) == len(rows)
+        wait_until(lambda: worker.evaluated == len(rows), 10, "the rules' report")
+        assert sum(len(r.opened) for r in reports) >= 1
+    finally:
+        store.release.set()
+        worker.stop()
+        publisher.close()
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["rules-thread", "rules-process"])
+def test_a_batch_refused_as_a_whole_is_evaluated_as_it_was_stored(
+    plant: Plant, mosquitto: tuple[str, int], process: bool
+) -> None:
+    store = HeldStore(plant.engine, refuse_first=True)
+    store.release.set()
+    gateway = plant.sensor_of["b-cold"][0]
+    publisher = Publisher(mosquitto)
+    worker = _held_worker(plant, mosquitto, store, process)
+    try:
+        rows = plant.readings("b-cold", 1200, [5.0] * 5 + [13.0] * 20 + [5.0] * 5)
+        publisher.send(plant, "b-cold", rows)
+        wait_until(lambda: _stored(plant, gateway) == len(rows), 30, "the readings, one by one")
+        wait_until(lambda: worker.evaluated == len(rows), 30, "the rules, once")
+        with plant.session() as s:
+            found = [
+                (e.rule, e.started_at, e.ended_at)
+                for e in s.scalars(select(Excursion).where(Excursion.zone_id == "b-cold"))
+                if e.rule == "alarm high > 12 for 15 min"
+            ]
+        assert found == [("alarm high > 12 for 15 min", at(1205), at(1225))]
+        assert store.writes >= 2  # refused, then written one by one
+    finally:
+        worker.stop()
+        publisher.close()
+    assert worker.evaluated == len(rows)  # the rolled-back evaluation is not counted
