@@ -76,6 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="process",
         help="where the ingest worker runs the rules",
     )
+    parser.add_argument(
+        "--linger-ms",
+        type=float,
+        default=20.0,
+        help="how long the ingest worker gathers a batch while its writer is busy",
+    )
     parser.add_argument("--database", default=PG_ADMIN, help="PostgreSQL admin URL")
     parser.add_argument("--repeat", type=int, default=5, help="timed repeats of the queries")
     parser.add_argument("--only", choices=("latency", "year", "zones"), action="append")
@@ -354,8 +360,11 @@ def _run_latency(
             shared=False,
             session_expiry_s=60,
             rules_process=args.rules_in == "process",
+            linger_s=args.linger_ms / 1000,
         )
         rule_latencies: list[tuple[float, float]] = []
+        # where the time of each opening went: (monotonic, queued, evaluating, waiting, commit)
+        parts: list[tuple[float, float, float, float, float]] = []
         counts = {"excursions": 0, "holds": 0}
 
         def on_rules(outcome: RulesReport) -> None:
@@ -365,6 +374,17 @@ def _run_latency(
                 if excursion_id in opened:
                     ms = (done - trigger).total_seconds() * 1000
                     rule_latencies.append((time.monotonic(), ms))
+                    assert outcome.began is not None
+                    queued = (outcome.began - trigger).total_seconds() * 1000
+                    parts.append(
+                        (
+                            time.monotonic(),
+                            queued,
+                            outcome.evaluating_ms,
+                            outcome.waiting_ms,
+                            outcome.committing_ms,
+                        )
+                    )
             counts["excursions"] += len(outcome.opened)
             counts["holds"] += len(outcome.holds)
 
@@ -397,6 +417,7 @@ def _run_latency(
     warm = began + args.warmup
     measured = [ms for at, ms in rule_latencies if at >= warm]
     stored = [ms for at, ms in store.latencies if at >= warm]
+    split = [p[1:] for p in parts if p[0] >= warm]
     result = {
         "offered_rate_per_s": rate,
         "rules": with_rules,
@@ -423,6 +444,9 @@ def _run_latency(
         "target_p50_ms": 20,
         "target_p99_ms": 50,
     }
+    if split:  # medians of where an opening's time went, up to the rules' commit
+        for n, name in enumerate(("queued", "evaluating", "waiting_for_writer", "committing")):
+            result[f"{name}_p50_ms"] = round(statistics.median(p[n] for p in split), 1)
     if measured and stored:
         result["ratio_p50_to_store"] = round(
             result["p50_ms"] / result["baseline_store_commit_p50_ms"], 2

@@ -70,8 +70,8 @@ def _new_alert(
     title: str,
     subject_kind: str,
     subject_id: str,
-    site_id: str | None,
-    now: datetime | None,
+    site_id: str | None = None,
+    now: datetime | None = None,
 ) -> Alert:
     return Alert(
         kind=kind,
@@ -86,8 +86,22 @@ def _new_alert(
     )
 
 
-def _announce(session: Session, alert: Alert, channels: list[NotificationChannel] | None) -> Alert:
-    enqueue(session, alert, "opened", 0, exact=True, now=alert.opened_at, channels=channels)
+def _announce(
+    session: Session,
+    alert: Alert,
+    channels: list[NotificationChannel] | None,
+    flush: bool = True,
+) -> Alert:
+    enqueue(
+        session,
+        alert,
+        "opened",
+        0,
+        exact=True,
+        now=alert.opened_at,
+        channels=channels,
+        flush=flush,
+    )
     log.info("alert %s opened: %s (%s)", alert.id, alert.title, alert.severity)
     return alert
 
@@ -100,9 +114,16 @@ def _existing(session: Session, subject_kind: str, subject_id: str, kind: str) -
     ).first()
 
 
-def _site_of(session: Session, zone_id: str) -> str | None:
-    zone = session.get(Zone, zone_id)
-    return zone.site_id if zone else None
+def _sites_of(session: Session, zone_ids: set[str]) -> dict[str, str]:
+    if not zone_ids:
+        return {}
+    return dict(session.execute(select(Zone.id, Zone.site_id).where(Zone.id.in_(zone_ids))).all())
+
+
+def _lots_of(session: Session, batch_ids: set[int]) -> dict[int, str]:
+    if not batch_ids:
+        return {}
+    return dict(session.execute(select(Batch.id, Batch.lot).where(Batch.id.in_(batch_ids))).all())
 
 
 def raise_alerts(
@@ -114,54 +135,55 @@ def raise_alerts(
 ) -> list[Alert]:
     """One alert per new excursion and per new hold; raising the same ones again adds none.
 
-    `fresh`: excursions and holds created in this transaction (see raise_alert).
+    `fresh`: excursions and holds created in this transaction (see raise_alert); their
+    alerts are inserted together, in one statement.
     """
-    raised = []
     created = {id(subject) for subject in fresh}
-    excursions, holds = list(excursions), list(holds)
+    excursions = [e for e in excursions if not e.suppressed_reason]  # recorded, not a call
+    holds = list(holds)
     if not (excursions or holds):
-        return raised
+        return []
     channels = active_channels(session)
-    sites: dict[str, str | None] = {}
+    sites = _sites_of(session, {e.zone_id for e in excursions})
+    lots = _lots_of(session, {h.batch_id for h in holds})
+    wanted: list[tuple[dict[str, Any], bool]] = []
     for exc in excursions:
-        if exc.suppressed_reason:
-            continue  # recorded with the excursion, not a call to act
-        severity = domain.excursion_severity(exc.kind, exc.level)
-        if exc.zone_id not in sites:
-            sites[exc.zone_id] = _site_of(session, exc.zone_id)
         title = f"{exc.level.capitalize()}: {exc.kind.replace('_', ' ')} excursion in {exc.zone_id}"
         if exc.peak is not None and exc.limit is not None:
             title += f" (peak {exc.peak:g}, limit {exc.limit:g})"
-        alert = raise_alert(
-            session,
-            kind=f"excursion_{exc.kind}",
-            severity=severity,
-            title=title,
-            subject_kind="excursion",
-            subject_id=str(exc.id),
-            site_id=sites[exc.zone_id],
-            now=now or exc.detected_at,
-            fresh=id(exc) in created,
-            channels=channels,
-        )
-        if alert is not None:
-            raised.append(alert)
+        alert = {
+            "kind": f"excursion_{exc.kind}",
+            "severity": domain.excursion_severity(exc.kind, exc.level),
+            "title": title,
+            "subject_kind": "excursion",
+            "subject_id": str(exc.id),
+            "site_id": sites.get(exc.zone_id),
+            "now": now or exc.detected_at,
+        }
+        wanted.append((alert, id(exc) in created))
     for hold in holds:
-        batch = session.get(Batch, hold.batch_id)
-        lot = batch.lot if batch else str(hold.batch_id)
-        alert = raise_alert(
-            session,
-            kind="hold",
-            severity=domain.Severity.CRITICAL,
-            title=f"Batch {lot} on hold: {hold.reason}",
-            subject_kind="hold",
-            subject_id=str(hold.id),
-            now=now or hold.opened_at,
-            fresh=id(hold) in created,
-            channels=channels,
-        )
-        if alert is not None:
-            raised.append(alert)
+        alert = {
+            "kind": "hold",
+            "severity": domain.Severity.CRITICAL,
+            "title": f"Batch {lots.get(hold.batch_id, hold.batch_id)} on hold: {hold.reason}",
+            "subject_kind": "hold",
+            "subject_id": str(hold.id),
+            "now": now or hold.opened_at,
+        }
+        wanted.append((alert, id(hold) in created))
+    new = [_new_alert(**alert) for alert, is_fresh in wanted if is_fresh]
+    if new:  # no alert can name a subject created in this transaction: one insert for all
+        session.add_all(new)
+        session.flush()
+        for alert in new:
+            _announce(session, alert, channels, flush=False)
+        session.flush()
+    raised = list(new)
+    for alert, is_fresh in wanted:
+        if not is_fresh:
+            found = raise_alert(session, **alert, channels=channels)
+            if found is not None:
+                raised.append(found)
     return raised
 
 

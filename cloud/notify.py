@@ -65,10 +65,12 @@ def enqueue(
     exact: bool,
     now: datetime,
     channels: list[NotificationChannel] | None = None,
+    flush: bool = True,
 ) -> list[Notification]:
     """Queue `event` of `alert` for each active channel its severity and tier reach.
 
-    `channels`: the active channels, when the caller read them once for several alerts.
+    `channels`: the active channels, when the caller read them once for several alerts;
+    `flush=False`: the caller flushes them with others.
     """
     if channels is None:
         channels = active_channels(session)
@@ -93,7 +95,8 @@ def enqueue(
         for ident in sorted(ids)
     ]
     session.add_all(queued)
-    session.flush()
+    if flush:
+        session.flush()
     return queued
 
 

@@ -21,10 +21,11 @@ import logging
 import multiprocessing
 import queue
 import signal
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -48,6 +49,11 @@ class RulesReport:
     opened: tuple[int, ...] = ()  # excursion ids
     holds: tuple[int, ...] = ()  # hold ids
     triggers: dict[int, datetime] = field(default_factory=dict)  # excursion id -> received_at
+    began: datetime | None = None  # when the evaluation started
+    # milliseconds spent evaluating, then waiting for the writer's word, then committing
+    evaluating_ms: float = 0.0
+    waiting_ms: float = 0.0
+    committing_ms: float = 0.0
 
 
 class Lost(Exception):
@@ -67,6 +73,8 @@ def evaluate(
     just before the commit, whether they now are (it waits for the writer); if not, the
     evaluation is rolled back and Lost raised.
     """
+    began, t0 = datetime.now(UTC), time.perf_counter()
+    t1 = t2 = t0
     try:
         with Session(engine, expire_on_commit=False) as session:
             outcome = rules_service.evaluate_readings(
@@ -80,9 +88,11 @@ def evaluate(
                     fresh=[*outcome.opened, *outcome.holds],
                 )
             rules_service.record_progress(session, worker_id, readings)
+            t1 = time.perf_counter()
             if stored is not None and not stored():
                 session.rollback()
                 raise Lost
+            t2 = time.perf_counter()
             session.commit()
     except Lost:
         raise
@@ -94,6 +104,10 @@ def evaluate(
         tuple(e.id for e in outcome.opened),
         tuple(h.id for h in outcome.holds),
         dict(outcome.triggers),
+        began,
+        (t1 - t0) * 1000,
+        (t2 - t1) * 1000,
+        (time.perf_counter() - t2) * 1000,
     )
 
 

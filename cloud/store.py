@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import Engine, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -192,16 +192,40 @@ class Store:
         if dialect not in ("postgresql", "sqlite"):
             raise ValueError(f"unsupported database {dialect!r}: use PostgreSQL or SQLite")
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # Gateways (with their sites) known to be stored: only their last_seen is written.
+        self._known: set[tuple[str, str]] = set()
+        self._seen = (
+            update(Gateway)
+            .where(Gateway.id == bindparam("gateway"))
+            .where(or_(Gateway.last_seen.is_(None), Gateway.last_seen < bindparam("at")))
+            .values(last_seen=bindparam("at"))
+        )
 
     def write(self, batch: Batch) -> WriteResult:
         """Commit everything in the batch in one transaction."""
+        seen = dict(batch.seen)
+        for beat in batch.heartbeats:
+            site, at = seen.get(beat.gateway, (beat.site, beat.at))
+            seen[beat.gateway] = (site, max(at, beat.at))
+        new = {(gateway, site) for gateway, (site, _) in seen.items()} - self._known
+        try:
+            self._write(batch, seen, new)
+        except Exception:
+            self._known.clear()  # whatever failed, know nothing that was not committed
+            raise
+        self._known |= new
+        return WriteResult(len(batch.readings), len(batch.dead_letters))
+
+    def _write(
+        self, batch: Batch, seen: dict[str, tuple[str, datetime]], new: set[tuple[str, str]]
+    ) -> None:
         with self.engine.begin() as conn:
             for status, received_at in batch.statuses:
                 self._apply_status(conn, status, status.at or received_at)
-            for gateway, (site, at) in batch.seen.items():
-                self._touch_gateway(conn, gateway, site, at)
+            self._add_gateways(conn, new)
+            if seen:
+                conn.execute(self._seen, [{"gateway": g, "at": at} for g, (_, at) in seen.items()])
             for beat in batch.heartbeats:
-                self._touch_gateway(conn, beat.gateway, beat.site, beat.at)
                 conn.execute(
                     update(Gateway)
                     .where(Gateway.id == beat.gateway)
@@ -222,7 +246,6 @@ class Store:
                 conn.execute(self._ignore(DeadLetter.__table__), batch.dead_letters)
             if batch.observations:  # last: it serialises writers (see _refresh_custody)
                 self._refresh_custody(conn, {o["epc"] for o in batch.observations})
-        return WriteResult(len(batch.readings), len(batch.dead_letters))
 
     def _refresh_custody(self, conn: Any, epcs: set[str]) -> None:
         """Rebuild the custody of the tags just observed, in the batch's transaction."""
@@ -296,21 +319,26 @@ class Store:
             ],
         )
 
-    def _touch_gateway(self, conn: Any, gateway: str, site: str, at: datetime) -> None:
+    def _add_gateways(self, conn: Any, gateways: set[tuple[str, str]]) -> None:
+        """Gateways (and their sites) heard of for the first time: rows of unknown kind,
+        until their status says more."""
+        if not gateways:
+            return
         conn.execute(
             self._ignore(Site.__table__),
-            {"id": site, "name": site, "kind": "unknown", "timezone": "UTC"},
+            [
+                {"id": site, "name": site, "kind": "unknown", "timezone": "UTC"}
+                for site in sorted({site for _, site in gateways})
+            ],
         )
         conn.execute(
             self._ignore(Gateway.__table__),
-            {"id": gateway, "site_id": site, "state": "unknown"},
+            [{"id": g, "site_id": site, "state": "unknown"} for g, site in sorted(gateways)],
         )
-        conn.execute(
-            update(Gateway)
-            .where(Gateway.id == gateway)
-            .where((Gateway.last_seen.is_(None)) | (Gateway.last_seen < at))
-            .values(last_seen=at)
-        )
+
+    def _touch_gateway(self, conn: Any, gateway: str, site: str, at: datetime) -> None:
+        self._add_gateways(conn, {(gateway, site)})
+        conn.execute(self._seen, {"gateway": gateway, "at": at})
 
     def _apply_status(self, conn: Any, status: wire.StatusMessage, at: datetime) -> None:
         if status.site_info is not None:
