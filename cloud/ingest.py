@@ -276,7 +276,8 @@ class IngestWorker:
 
         The rules evaluate its readings meanwhile and wait for the word that it is stored."""
         backoff, singly = 0.5, batch is None
-        number = None if singly or batch is None else self._rules_unstored(batch.readings)
+        early = batch is not None and self._alongside(batch)
+        number = self._rules_unstored(batch.readings) if early and batch is not None else None
         while True:
             if self._stop.is_set():
                 self._rules_settle(number, stored=False)
@@ -309,6 +310,8 @@ class IngestWorker:
                 self.client.ack(d.mid, d.qos)
         if batch is None or batch.statuses or singly:
             self._invalidate_rules_config()
+        if batch is not None and not singly and not early:
+            self._hand_to_rules(batch.readings)  # committed: the rules may commit at once
 
     # --- rules thread -----------------------------------------------------------------------
 
@@ -320,6 +323,20 @@ class IngestWorker:
                 self._committed.put(rules_runner.INVALIDATE, timeout=1.0)
             except queue.Full:
                 log.warning("the rules are behind; they see set-up changes within seconds")
+
+    def _alongside(self, batch: Batch) -> bool:
+        """Whether the rules may evaluate this batch while it is being committed.
+
+        Not on SQLite (one writer at a time: the store would wait for the rules, which wait
+        for the store), and not for a batch that changes set-up (a status upserts the zones
+        an excursion being inserted refers to) or custody (audited: the store would wait for
+        the audit chain the rules hold): the rules get those once they are committed.
+        """
+        return (
+            self.store.engine.dialect.name != "sqlite"
+            and not batch.statuses
+            and not batch.observations
+        )
 
     def _rules_unstored(self, readings: list[Any]) -> int | None:
         """Hand the rules a batch about to be committed; its number, None if not handed."""
