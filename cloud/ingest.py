@@ -8,7 +8,8 @@ redelivers; the store ignores what it already has. At-least-once on the wire, ex
 the database. Before each commit the writer hands the batch's readings to the rules thread
 through a bounded queue (it waits when the rules fall behind; nothing is dropped), which
 evaluates the cold-chain rules on each batch while the writer commits it; the rules commit
-only after the writer says the batch is stored (cloud.rules_runner, decision 0014). Each
+only after the writer says the batch is stored (cloud.rules_runner, decision 0014). On
+SQLite, and for batches with a status or RFID observations, it hands them after. Each
 rules transaction records how far the worker got by arrival time; a restarted worker first
 re-evaluates the readings committed after that mark (decision 0011). With `rules_process`,
 the rules run in a process of their own instead, fed through a bounded queue the same way,
