@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, literal, or_, select, tuple_, union_all, update
@@ -394,27 +395,33 @@ def progress(session: Session, worker_id: str) -> datetime | None:
     )
 
 
+@lru_cache(maxsize=2)
+def _progress_upsert(dialect_name: str) -> Any:
+    """The rules mark's upsert, built once a dialect (it runs with every evaluation)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    table = RulesProgress.__table__
+    insert = dialect.insert(table).values(
+        worker_id=bindparam("worker_id"),
+        received_through=bindparam("through"),
+        updated_at=bindparam("at"),
+    )
+    newer = (func.greatest if dialect is postgresql else func.max)(
+        table.c.received_through, insert.excluded.received_through
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.worker_id],
+        set_={"received_through": newer, "updated_at": insert.excluded.updated_at},
+    )
+
+
 def record_progress(session: Session, worker_id: str, readings: Sequence[tuple[Any, ...]]) -> None:
     """Note, in the evaluation's transaction, that the worker evaluated these readings."""
     if not readings:
         return
     through = max(r[_RECEIVED] for r in readings)
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    table = RulesProgress.__table__
-    insert = dialect.insert(table).values(
-        worker_id=worker_id, received_through=through, updated_at=utcnow()
-    )
-    newer = (func.greatest if dialect is postgresql else func.max)(
-        table.c.received_through, insert.excluded.received_through
-    )
     session.execute(
-        insert.on_conflict_do_update(
-            index_elements=[table.c.worker_id],
-            set_={
-                "received_through": newer,
-                "updated_at": insert.excluded.updated_at,
-            },
-        )
+        _progress_upsert(session.get_bind().dialect.name),
+        {"worker_id": worker_id, "through": through, "at": utcnow()},
     )
 
 
