@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -64,6 +65,21 @@ def assign_profiles(session: Session, zone_id: str, names: Iterable[str]) -> Non
         if session.get(ZoneProfile, (zone_id, name)) is None:
             session.add(ZoneProfile(zone_id=zone_id, profile_id=name))
     session.flush()
+
+
+def assignments(zone_id: str) -> Any:
+    """The query of a zone's assigned profiles."""
+    return select(ZoneProfile).where(ZoneProfile.zone_id == zone_id)
+
+
+def set_profiles(session: Session, zone_id: str, names: Iterable[str]) -> None:
+    """Monitor a zone with exactly these profiles (none: its kind's presets again). Each
+    assignment added or removed is an audited change."""
+    wanted = set(names)
+    for row in session.scalars(assignments(zone_id)):
+        if row.profile_id not in wanted:
+            session.delete(row)
+    assign_profiles(session, zone_id, sorted(wanted))
 
 
 def _load(session: Session, names: set[str]) -> dict[str, Profile]:

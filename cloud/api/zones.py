@@ -1,14 +1,16 @@
-"""Zones: list, read, register, change their limits (audited), and what is in a zone now
-and was there between two times."""
+"""Zones: list, read, register, change their limits (audited), what is in a zone now and
+was there between two times, the monitoring profiles it is judged by and its suppression
+windows (both audited; a new window re-evaluates the zone from its start)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, jsonify
 from pydantic import Field, model_validator
 from sqlalchemy import select
 
+from cloud import rules_profiles, rules_service
 from cloud.api.contract import Body, endpoint
 from cloud.api.database import get_db
 from cloud.api.lookup import get_or_404
@@ -17,7 +19,9 @@ from cloud.api.problems import Problem, parse_body, parse_query
 from cloud.api.records import Records
 from cloud.api.representations import interval_json, item_json
 from cloud.custody_service import items_in_zone, zone_window_query
+from cloud.domain.monitoring import Profile
 from cloud.models import Site, Zone
+from cloud.quality import SuppressionWindow
 
 bp = Blueprint("zones", __name__, url_prefix="/api/zones")
 
@@ -134,3 +138,114 @@ def in_zone_between(zone_id: str) -> Any:
     get_or_404(db, Zone, zone_id, f"zone {zone_id}")
     assert start is not None and end is not None
     return page_of(zone_window_query(zone_id, start, end, rows=True), window, interval_json)
+
+
+def profile_json(p: Profile) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "description": p.description,
+        "quantity": p.quantity,
+        "limits": [lim.rule for lim in p.limits],
+        "cumulative": [c.rule for c in p.cumulative],
+        "max_gap_min": p.max_gap_min,
+        "gap_alarm_min": p.gap_alarm_min,
+        "freeze_limit": p.freeze_limit,
+    }
+
+
+class ProfileChoice(Body):
+    """The profiles (stored or presets, by name) a zone is judged by; none: its kind's
+    presets. A change of what counts as an excursion needs a reason."""
+
+    profiles: list[str] = Field(max_length=20)
+    reason: str = Field(min_length=1)
+
+
+@bp.get("/<zone_id>/profiles")
+@endpoint("viewer")
+def zone_profiles(zone_id: str) -> Any:
+    """The monitoring profiles the zone is judged by now, and whether they were assigned."""
+    db = get_db()
+    get_or_404(db, Zone, zone_id, f"zone {zone_id}")
+    assigned = bool(db.scalars(rules_profiles.assignments(zone_id)).first())
+    profiles = rules_profiles.zone_profiles(db, {zone_id})[zone_id]
+    return jsonify(
+        {"zone_id": zone_id, "assigned": assigned, "profiles": [profile_json(p) for p in profiles]}
+    )
+
+
+@bp.put("/<zone_id>/profiles")
+@endpoint("admin", body=ProfileChoice)
+def choose_profiles(zone_id: str) -> Any:
+    """Judge the zone by these profiles from now on (running workers within seconds)."""
+    given = parse_body(ProfileChoice)
+    db = get_db()
+    get_or_404(db, Zone, zone_id, f"zone {zone_id}")
+    try:
+        rules_profiles.set_profiles(db, zone_id, given.profiles)
+    except ValueError as exc:
+        raise Problem(422, "validation", "Invalid request", str(exc)) from exc
+    db.commit()
+    return zone_profiles(zone_id)
+
+
+def window_json(w: SuppressionWindow) -> dict[str, Any]:
+    return {
+        "id": w.id,
+        "zone_id": w.zone_id,
+        "from": w.started_at.isoformat(),
+        "to": w.ended_at.isoformat(),
+        "reason": w.reason,
+        "grace_min": w.grace_min,
+    }
+
+
+class NewWindow(Body):
+    """A planned disturbance: runs that start inside it get `grace_min` more before they
+    count; what it absorbs is recorded with the reason."""
+
+    start: Instant = Field(alias="from")
+    end: Instant = Field(alias="to")
+    reason: str = Field(min_length=1, max_length=200)
+    grace_min: float = Field(gt=0, le=24 * 60)
+
+
+@bp.get("/<zone_id>/suppressions")
+@endpoint("viewer", query=Page)
+def suppressions(zone_id: str) -> Any:
+    """The zone's suppression windows, newest first."""
+    page = parse_query(Page)
+    db = get_db()
+    get_or_404(db, Zone, zone_id, f"zone {zone_id}")
+    query = (
+        select(SuppressionWindow)
+        .where(SuppressionWindow.zone_id == zone_id)
+        .order_by(SuppressionWindow.started_at.desc(), SuppressionWindow.id.desc())
+    )
+    return page_of(query, page, window_json)
+
+
+@bp.post("/<zone_id>/suppressions")
+@endpoint("operator", body=NewWindow, status=201)
+def add_suppression(zone_id: str) -> Any:
+    """Add a suppression window; the zone is re-evaluated from its start, and the
+    excursions that changed (absorbed, re-timed) are returned with it."""
+    given = parse_body(NewWindow)
+    db = get_db()
+    get_or_404(db, Zone, zone_id, f"zone {zone_id}")
+    try:
+        outcome = rules_service.add_suppression(
+            db, zone_id, given.start, given.end, given.reason, given.grace_min
+        )
+    except ValueError as exc:
+        raise Problem(422, "validation", "Invalid request", str(exc)) from exc
+    window = db.scalars(
+        select(SuppressionWindow)
+        .where(SuppressionWindow.zone_id == zone_id)
+        .order_by(SuppressionWindow.id.desc())
+    ).first()
+    db.commit()
+    assert window is not None
+    changed = [*outcome.opened, *outcome.closed, *outcome.changed]
+    body = {**window_json(window), "excursions_changed": sorted({e.id for e in changed})}
+    return jsonify(body), 201
