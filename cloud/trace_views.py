@@ -237,7 +237,9 @@ def _exposures(
         name, site, tz = zones.get(excursion.zone_id, (excursion.zone_id, "?", "UTC"))
         lines.append(
             ExposureLine(
-                f"{excursion.level.upper()} {excursion.kind} (excursion {excursion.id})",
+                f"{excursion.level.upper()} {excursion.kind} (excursion {excursion.id})"
+                # absorbed by a suppression window, or withdrawn by late data: said, not hidden
+                + (f" - {excursion.suppressed_reason}" if excursion.suppressed_reason else ""),
                 f"{site} / {name}",
                 exposure.minutes,
                 exposure.min_value,

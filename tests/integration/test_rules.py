@@ -20,6 +20,7 @@ from cloud.rules_profiles import assign_profiles
 from cloud.signatures import Signature, SignatureRefused, create_user
 from cloud.store import Batch as IngestBatch
 from cloud.store import Store
+from cloud.trace_views import trace
 from cloud.traceability import Batch, CustodyInterval, Item, Product
 
 pytestmark = pytest.mark.integration
@@ -226,6 +227,11 @@ def test_a_truck_backlog_a_day_late_raises_what_it_would_have_live(plant: Plant)
         ]
         assert truck_exposures and all(x.minutes == 80.0 for x in truck_exposures)
         assert s.get(Batch, plant.robust.id).status == "held"
+        # the batch trace still lists the withdrawn excursion's exposure, and says so
+        lines = [x.excursion for x in trace(s, plant.robust.id).exposures]
+    of_withdrawn = [x for x in lines if any(f"(excursion {e.id})" in x for e in withdrawn)]
+    assert of_withdrawn and all(x.endswith(rules.WITHDRAWN) for x in of_withdrawn)
+    assert any(x.endswith(")") for x in lines)  # the excursion that stands: no remark
 
 
 def test_a_monitoring_gap_while_product_is_present_is_unknown_conditions(plant: Plant) -> None:
