@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from cloud.db import make_engine  # noqa: E402
 from cloud.ingest import IngestWorker  # noqa: E402
 from cloud.migrate import upgrade  # noqa: E402
+from cloud.runtime import calm_collector  # noqa: E402
 from cloud.store import Store  # noqa: E402
 from edge import wire  # noqa: E402
 from edge.buffer import Buffer  # noqa: E402
@@ -443,6 +444,7 @@ def run_end_to_end(
     settings = MqttSettings(host=host, port=port, records_per_message=rpm)
     gateway = (ChildProcessGateway if gateway_process else InProcessGateway)(backlog, settings)
     left = None
+    calm_collector()  # as `coldchain-cloud ingest` does before it starts the worker
     worker.start()
     try:
         if not worker.connected.wait(10):

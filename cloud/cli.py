@@ -108,6 +108,7 @@ def ingest(
     from cloud.db import make_engine
     from cloud.ingest import IngestWorker
     from cloud.migrate import upgrade
+    from cloud.runtime import calm_collector
     from cloud.store import Store
     from edge.wire import BrokerAddress
 
@@ -129,6 +130,7 @@ def ingest(
         protocol=mqtt_version,
         rules_process=rules_in == "process",
     )
+    calm_collector()
     worker.start()
     _wait_for_signal()
     worker.stop()

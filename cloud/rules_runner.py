@@ -286,6 +286,7 @@ def process_main(
     ignored here; a worker that died without a word is noticed within a second.
     """
     from cloud.db import make_engine
+    from cloud.runtime import calm_collector
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -295,6 +296,7 @@ def process_main(
     )
     engine = make_engine(url)
     config = rules_service.RulesConfig()
+    calm_collector()
     catch_up(engine, worker_id, started_at, lambda page: evaluate(engine, worker_id, page, config))
     outbox.put(CAUGHT_UP)
 
