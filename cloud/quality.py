@@ -123,7 +123,11 @@ class SuppressionWindow(Base):
 
 
 class ZoneRuleState(Base):
-    """The excursion detector of one zone and profile, persisted between evaluations."""
+    """The excursion detector of one zone and profile, persisted between evaluations.
+
+    `version` goes up with every change (the ORM checks and bumps it; the rules' own update
+    does too): an ingest worker keeps the states it wrote and uses them while their version
+    is still the stored one (decision 0016)."""
 
     __tablename__ = "zone_rule_states"
 
@@ -132,6 +136,9 @@ class ZoneRuleState(Base):
     watermark: Mapped[datetime | None]  # the newest reading time evaluated
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class RulesProgress(Base):

@@ -77,17 +77,13 @@ def evaluate(
     t1 = t2 = t0
     try:
         with Session(engine, expire_on_commit=False) as session:
-            outcome = rules_service.evaluate_readings(
-                session, readings, config=config, unstored=stored is not None
-            )
-            if outcome.excursions or outcome.holds:
-                alerts_service.raise_alerts(
-                    session,
-                    outcome.excursions,
-                    outcome.holds,
-                    fresh=[*outcome.opened, *outcome.holds],
-                )
-            rules_service.record_progress(session, worker_id, readings)
+            try:
+                outcome = _evaluate(session, worker_id, readings, config, stored is not None)
+            except rules_service.StaleStates as exc:  # another writer: once more, all read
+                log.info("%s; evaluating again", exc)
+                session.rollback()
+                config.forget_states()
+                outcome = _evaluate(session, worker_id, readings, config, stored is not None)
             t1 = time.perf_counter()
             if stored is not None and not stored():
                 session.rollback()
@@ -95,10 +91,13 @@ def evaluate(
             t2 = time.perf_counter()
             session.commit()
     except Lost:
+        config.forget_states()
         raise
     except Exception:
+        config.forget_states()
         log.exception("rules failed on %d readings; ingest goes on", len(readings))
         return None
+    config.keep_states(outcome.states)
     return RulesReport(
         len(readings),
         tuple(e.id for e in outcome.opened),
@@ -109,6 +108,23 @@ def evaluate(
         (t2 - t1) * 1000,
         (time.perf_counter() - t2) * 1000,
     )
+
+
+def _evaluate(
+    session: Session,
+    worker_id: str,
+    readings: Sequence[tuple[Any, ...]],
+    config: rules_service.RulesConfig,
+    unstored: bool,
+) -> rules_service.RulesOutcome:
+    """The rules, their alerts and the worker's mark, in the session's transaction."""
+    outcome = rules_service.evaluate_readings(session, readings, config=config, unstored=unstored)
+    if outcome.excursions or outcome.holds:
+        alerts_service.raise_alerts(
+            session, outcome.excursions, outcome.holds, fresh=[*outcome.opened, *outcome.holds]
+        )
+    rules_service.record_progress(session, worker_id, readings)
+    return outcome
 
 
 @dataclass

@@ -78,6 +78,8 @@ class RulesOutcome:
     changed: list[Excursion] = field(default_factory=list)  # escalated, withdrawn, re-timed
     holds: list[Hold] = field(default_factory=list)
     triggers: dict[int, datetime] = field(default_factory=dict)  # excursion id -> received_at
+    # (zone, profile) -> (version, detector state) as written: kept by the caller once committed
+    states: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def excursions(self) -> list[Excursion]:
@@ -227,6 +229,8 @@ class RulesConfig:
         self._profiles: dict[str, tuple[tuple[Profile, ...], float]] = {}
         # zone -> (windows ending at or after `since`, since, read at)
         self._windows: dict[str, tuple[list[Suppression], datetime, float]] = {}
+        # (zone, profile) -> (version, detector state) this worker committed last
+        self._states: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         self._generation = self._dropped = 0
 
     def invalidate(self) -> None:
@@ -238,11 +242,18 @@ class RulesConfig:
             self._zone_of.clear()
             self._profiles.clear()
             self._windows.clear()
+            self._states.clear()
 
     def _stale(self, keys: set[str], cache: dict[str, Any]) -> set[str]:
+        """Keys to read again: those missing or expired and, if there are any, every kept
+        one past half its lifetime too, so the entries expire together (one read every
+        `ttl_s`, not one for each batch that brings an expired zone)."""
         self._drop_if_invalidated()
-        fresh_after = time.monotonic() - self.ttl_s
-        return {k for k in keys if k not in cache or cache[k][-1] <= fresh_after}
+        now = time.monotonic()
+        stale = {k for k in keys if k not in cache or cache[k][-1] <= now - self.ttl_s}
+        if stale:
+            stale.update(k for k, v in cache.items() if v[-1] <= now - self.ttl_s / 2)
+        return stale
 
     def zone_of(self, session: Session, sensor_ids: set[str]) -> dict[str, str]:
         stale = self._stale(sensor_ids, self._zone_of)
@@ -285,6 +296,27 @@ class RulesConfig:
         for zone in zones:
             result[zone] = [w for w in self._windows[zone][0] if w.ended_at >= since]
         return result
+
+
+    def kept_states(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
+        """The detector states this worker committed last, of those keys it has."""
+        self._drop_if_invalidated()
+        return {k: self._states[k] for k in keys if k in self._states}
+
+    def keep_states(self, states: dict[tuple[str, str], tuple[int, dict[str, Any]]]) -> None:
+        """States just committed, with their versions (nothing is kept with ttl_s=0)."""
+        if self.ttl_s > 0:
+            self._states.update(states)
+
+    def forget_states(self) -> None:
+        """An evaluation was rolled back: the states it changed in place are not stored."""
+        self._states.clear()
+
+
+class StaleStates(Exception):
+    """A kept detector state was changed by someone else since: evaluate again, afresh."""
 
 
 def _sensors_of(session: Session, zone_id: str) -> list[str]:
@@ -332,9 +364,13 @@ def evaluate_readings(
     if not work:
         return result
     table = ZoneRuleState.__table__
-    # Core, not ORM objects: one locked read and one executemany write per batch.
+    # Core, not ORM objects: one executemany write per batch, and a locked read of the
+    # states this worker has not kept (its own last commit, checked by version on write).
     keys = [(z, p) for z, p, _ in work]
-    states = _locked_states(session, keys)
+    states = config.kept_states(keys)
+    unknown = [k for k in keys if k not in states]
+    if unknown:
+        states.update(_locked_states(session, unknown))
     missing = [k for k in keys if k not in states]
     if missing:  # first readings of a zone: create its rows; a concurrent worker may too
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -349,32 +385,24 @@ def evaluate_readings(
     for zone, name, profile in work:
         zone_samples = samples[(zone, profile.quantity)]
         history = _History(session, zone, profile, zone_samples if unstored else ())
-        outcome = evaluate_zone(
-            profile,
-            windows[zone],
-            states.get((zone, name)),
-            zone_samples,
-            history,
-        )
+        version, state = states[(zone, name)]
+        outcome = evaluate_zone(profile, windows[zone], state, zone_samples, history)
         if outcome.replayed_from is not None:
             log.info("zone %s (%s): late data, replayed from %s", zone, name, outcome.replayed_from)
         row = _state_row(zone, name, outcome.state, now)
+        row["version"] = version
         written.append(row)
+        result.states[(zone, name)] = (version + 1, outcome.state)
         if outcome.changed or outcome.withdrawn:
             pending.append((zone, profile, outcome))
     if written:
-        session.execute(
-            update(table)
-            .where(table.c.zone_id == bindparam("z"), table.c.profile_id == bindparam("p"))
-            .values(
-                state=bindparam("state"),
-                watermark=bindparam("watermark"),
-                updated_at=bindparam("updated_at"),
-            ),
+        done = session.execute(
+            _state_update(),
             [
                 {
                     "z": row["zone_id"],
                     "p": row["profile_id"],
+                    "v": row["version"],
                     "state": row["state"],
                     "watermark": row["watermark"],
                     "updated_at": row["updated_at"],
@@ -382,6 +410,8 @@ def evaluate_readings(
                 for row in written
             ],
         )
+        if done.rowcount != len(written):  # a kept state was changed elsewhere meanwhile
+            raise StaleStates(f"{len(written) - done.rowcount} detector states changed since")
     with _as_system(session):
         _apply(session, pending, result, samples if unstored else None)
         session.flush()  # under the rules' name: the caller commits as whoever it is
@@ -448,15 +478,35 @@ def unevaluated_readings(
 
 
 def _locked_states(session: Session, keys: list[tuple[str, str]]) -> dict:
-    """Detector states of (zone, profile) keys, locked until the caller's commit."""
+    """(version, detector state) of (zone, profile) keys, locked until the caller's commit."""
     table = ZoneRuleState.__table__
     rows = session.execute(
-        select(table.c.zone_id, table.c.profile_id, table.c.state)
+        select(table.c.zone_id, table.c.profile_id, table.c.version, table.c.state)
         .where(tuple_(table.c.zone_id, table.c.profile_id).in_(keys))
         .order_by(table.c.zone_id, table.c.profile_id)
         .with_for_update()
     )
-    return {(z, p): state for z, p, state in rows}
+    return {(z, p): (version, state) for z, p, version, state in rows}
+
+
+@lru_cache(maxsize=1)
+def _state_update() -> Any:
+    """Write a detector state if its version is still the one read or kept, and bump it."""
+    table = ZoneRuleState.__table__
+    return (
+        update(table)
+        .where(
+            table.c.zone_id == bindparam("z"),
+            table.c.profile_id == bindparam("p"),
+            table.c.version == bindparam("v"),
+        )
+        .values(
+            state=bindparam("state"),
+            watermark=bindparam("watermark"),
+            updated_at=bindparam("updated_at"),
+            version=table.c.version + 1,
+        )
+    )
 
 
 def _state_row(zone: str, name: str, state: dict[str, Any], now: datetime | None) -> dict:

@@ -7,15 +7,16 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
+from cloud import rules_runner
 from cloud import rules_service as rules
 from cloud.audit import AuditEntry, verify_trail
 from cloud.db import make_engine, session_factory
 from cloud.domain.holds import DispositionError
 from cloud.models import Gateway, Sensor, Site, Zone
-from cloud.quality import Excursion, Exposure, Hold
+from cloud.quality import Excursion, Exposure, Hold, ZoneRuleState
 from cloud.rules_profiles import assign_profiles
 from cloud.signatures import Signature, SignatureRefused, create_user
 from cloud.store import Batch as IngestBatch
@@ -409,3 +410,54 @@ def test_a_workers_zone_set_up_is_kept_until_it_expires_or_is_dropped(plant: Pla
         s.flush()
         assert rules.RulesConfig(ttl_s=0).zone_of(s, {"a-cold-t1"}) == {"a-cold-t1": "a-cold"}
         s.rollback()
+
+
+def test_a_worker_keeps_its_detector_states_until_another_writer_changes_one(
+    plant: Plant,
+) -> None:
+    """Decision 0016: no locked read of the states the worker committed last; a gap the
+    scheduler opened meanwhile bumped their version, so the worker reads them afresh and
+    the next reading closes that gap (a kept state would have overwritten it)."""
+    config = rules.RulesConfig(ttl_s=3600)
+    statements: list[str] = []
+    event.listen(plant.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    def run(rows: list[tuple]) -> None:
+        batch = IngestBatch()
+        batch.readings.extend(rows)
+        plant.store.write(batch)
+        statements.clear()
+        assert rules_runner.evaluate(plant.engine, "worker-1", rows, config) is not None
+
+    def stored_versions() -> dict[tuple[str, str], int]:
+        with plant.session() as s:
+            rows = s.execute(
+                select(ZoneRuleState.zone_id, ZoneRuleState.profile_id, ZoneRuleState.version)
+            )
+            return {(z, p): v for z, p, v in rows if z == "a-cold"}
+
+    def locked_reads() -> list[str]:
+        return [q for q in statements if "zone_rule_states" in q and "FOR UPDATE" in q]
+
+    run(plant.readings("a-cold", 0, [5.0] * 10))
+    assert locked_reads()  # nothing kept yet
+    run(plant.readings("a-cold", 10, [5.0] * 5))
+    assert locked_reads() == []
+    versions = stored_versions()
+    assert {k: v for k, (v, _) in config.kept_states(list(versions)).items()} == versions
+    with plant.session() as s:
+        (gap,) = rules.check_gaps(s, at(14 + 20)).opened
+        s.commit()
+    run(plant.readings("a-cold", 90, [5.0]))
+    assert locked_reads()  # the kept states were stale: read again
+    with plant.session() as s:
+        ended = s.get(Excursion, gap.id)
+        assert ended is not None and (ended.state, ended.ended_at) == ("closed", at(90))
+    versions = stored_versions()
+    assert {k: v for k, (v, _) in config.kept_states(list(versions)).items()} == versions
+    # An evaluation rolled back (its batch was not stored) keeps nothing it changed.
+    with pytest.raises(rules_runner.Lost):
+        rules_runner.evaluate(
+            plant.engine, "worker-1", plant.readings("a-cold", 91, [5.0]), config, lambda: False
+        )
+    assert config.kept_states(list(versions)) == {}
