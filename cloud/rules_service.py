@@ -297,7 +297,6 @@ class RulesConfig:
             result[zone] = [w for w in self._windows[zone][0] if w.ended_at >= since]
         return result
 
-
     def kept_states(
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
