@@ -132,20 +132,28 @@ def raise_alerts(
     holds: Iterable[Hold],
     now: datetime | None = None,
     fresh: Iterable[Excursion | Hold] = (),
+    channels: list[NotificationChannel] | None = None,
+    sites: dict[str, str] | None = None,
+    lots: dict[int, str] | None = None,
 ) -> list[Alert]:
     """One alert per new excursion and per new hold; raising the same ones again adds none.
 
     `fresh`: excursions and holds created in this transaction (see raise_alert); their
-    alerts are inserted together, in one statement.
+    alerts are inserted together, in one statement. `channels` (the active ones), `sites`
+    (of the excursions' zones) and `lots` (of the holds' batches): what the caller has of
+    them already; the rest is read.
     """
     created = {id(subject) for subject in fresh}
     excursions = [e for e in excursions if not e.suppressed_reason]  # recorded, not a call
     holds = list(holds)
     if not (excursions or holds):
         return []
-    channels = active_channels(session)
-    sites = _sites_of(session, {e.zone_id for e in excursions})
-    lots = _lots_of(session, {h.batch_id for h in holds})
+    if channels is None:
+        channels = active_channels(session)
+    if sites is None:
+        sites = _sites_of(session, {e.zone_id for e in excursions})
+    lots = dict(lots or {})
+    lots.update(_lots_of(session, {h.batch_id for h in holds} - set(lots)))
     wanted: list[tuple[dict[str, Any], bool]] = []
     for exc in excursions:
         title = f"{exc.level.capitalize()}: {exc.kind.replace('_', ' ')} excursion in {exc.zone_id}"

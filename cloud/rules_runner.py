@@ -121,7 +121,13 @@ def _evaluate(
     outcome = rules_service.evaluate_readings(session, readings, config=config, unstored=unstored)
     if outcome.excursions or outcome.holds:
         alerts_service.raise_alerts(
-            session, outcome.excursions, outcome.holds, fresh=[*outcome.opened, *outcome.holds]
+            session,
+            outcome.excursions,
+            outcome.holds,
+            fresh=[*outcome.opened, *outcome.holds],
+            channels=config.channels(session),
+            sites=config.sites(session, {e.zone_id for e in outcome.excursions}),
+            lots=outcome.lots,
         )
     rules_service.record_progress(session, worker_id, readings)
     return outcome

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from cloud.alerting import NotificationChannel
 from cloud.domain import holds as hold_rules
 from cloud.domain.excursions import (
     Episode,
@@ -43,7 +44,8 @@ from cloud.domain.exposure import batch_exposures as overlap
 from cloud.domain.exposure import remaining_budget as budget_left
 from cloud.domain.mkt import durations, mkt, window_for
 from cloud.domain.monitoring import Profile
-from cloud.models import Reading, Sensor, utcnow
+from cloud.models import Reading, Sensor, Zone, utcnow
+from cloud.notify import active_channels
 from cloud.quality import (
     Excursion,
     Exposure,
@@ -78,6 +80,7 @@ class RulesOutcome:
     changed: list[Excursion] = field(default_factory=list)  # escalated, withdrawn, re-timed
     holds: list[Hold] = field(default_factory=list)
     triggers: dict[int, datetime] = field(default_factory=dict)  # excursion id -> received_at
+    lots: dict[int, str] = field(default_factory=dict)  # batch id -> lot, of the holds opened
     # (zone, profile) -> (version, detector state) as written: kept by the caller once committed
     states: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
 
@@ -231,6 +234,8 @@ class RulesConfig:
         self._windows: dict[str, tuple[list[Suppression], datetime, float]] = {}
         # (zone, profile) -> (version, detector state) this worker committed last
         self._states: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        self._sites: dict[str, tuple[str | None, float]] = {}  # zone -> its site
+        self._channels: tuple[list[NotificationChannel], float] | None = None
         self._generation = self._dropped = 0
 
     def invalidate(self) -> None:
@@ -243,6 +248,8 @@ class RulesConfig:
             self._profiles.clear()
             self._windows.clear()
             self._states.clear()
+            self._sites.clear()
+            self._channels = None
 
     def _stale(self, keys: set[str], cache: dict[str, Any]) -> set[str]:
         """Keys to read again: those missing or expired and, if there are any, every kept
@@ -266,6 +273,26 @@ class RulesConfig:
                 self._zone_of[sensor] = (found.get(sensor), now)
         zones = {s: self._zone_of[s][0] for s in sensor_ids}
         return {s: z for s, z in zones.items() if z is not None}
+
+    def sites(self, session: Session, zones: set[str]) -> dict[str, str]:
+        """The site of each zone (alerts name it)."""
+        stale = self._stale(zones, self._sites)
+        if stale:
+            now = time.monotonic()
+            found = dict(
+                session.execute(select(Zone.id, Zone.site_id).where(Zone.id.in_(stale))).all()
+            )
+            for zone in stale:
+                self._sites[zone] = (found.get(zone), now)
+        sites = {z: self._sites[z][0] for z in zones}
+        return {z: site for z, site in sites.items() if site is not None}
+
+    def channels(self, session: Session) -> list[NotificationChannel]:
+        """The active notification channels (read with the session, used after it)."""
+        self._drop_if_invalidated()
+        if self._channels is None or self._channels[1] <= time.monotonic() - self.ttl_s:
+            self._channels = (active_channels(session), time.monotonic())
+        return self._channels[0]
 
     def profiles(self, session: Session, zones: set[str]) -> dict[str, tuple[Profile, ...]]:
         stale = self._stale(zones, self._profiles)
@@ -792,14 +819,19 @@ def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOut
     batch_ids = {x.batch_id for _, x in found}
     batches: dict[int, Batch] = {}
     products: dict[str, Product] = {}
-    for batch, product in session.execute(  # batches with their products: one query
-        select(Batch, Product)
+    undecided: dict[int, Hold] = {}
+    for batch, product, hold in session.execute(  # batches, products, undecided holds: one query
+        select(Batch, Product, Hold)
         .outerjoin(Product, Product.gtin == Batch.gtin)
+        .outerjoin(Hold, (Hold.batch_id == Batch.id) & Hold.status.in_(hold_rules.UNDECIDED))
         .where(Batch.id.in_(batch_ids))
+        .order_by(Hold.id)
     ):
         batches[batch.id] = batch
         if product is not None:
             products[product.gtin] = product
+        if hold is not None:
+            undecided.setdefault(batch.id, hold)
     # Stored exposures, except those being rewritten now, plus the ones just computed.
     spent = _spent(
         session,
@@ -807,12 +839,6 @@ def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOut
         {row.id for row, _ in found if row.id is not None},
         [(x.batch_id, row.kind, x.started_at, x.ended_at) for row, x in found],
     )
-    undecided = {
-        h.batch_id: h
-        for h in session.scalars(
-            select(Hold).where(Hold.batch_id.in_(batch_ids), Hold.status.in_(hold_rules.UNDECIDED))
-        )
-    }
     for row, batch_id in ((row, x.batch_id) for row, x in found):
         batch = batches.get(batch_id)
         if batch is None or batch.status in hold_rules.NOT_HELD:
@@ -851,6 +877,7 @@ def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOut
         if batch.status == "available":
             batch.status = "held"
         result.holds.append(hold)
+        result.lots[batch_id] = batch.lot
         log.info("batch %s held: %s (%s in %s)", batch_id, hold.reason, row.rule, row.zone_id)
 
 

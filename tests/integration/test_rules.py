@@ -16,6 +16,7 @@ from cloud.audit import AuditEntry, verify_trail
 from cloud.db import make_engine, session_factory
 from cloud.domain.holds import DispositionError
 from cloud.models import Gateway, Sensor, Site, Zone
+from cloud.notify import add_channel
 from cloud.quality import Excursion, Exposure, Hold, ZoneRuleState
 from cloud.rules_profiles import assign_profiles
 from cloud.signatures import Signature, SignatureRefused, create_user
@@ -402,7 +403,14 @@ def test_a_workers_zone_set_up_is_kept_until_it_expires_or_is_dropped(plant: Pla
         # Windows from an earlier time than was read are read again.
         found = config.suppressions(s, {"a-cold"}, at(-10))["a-cold"]
         assert [w.reason for w in found] == ["receiving at dock door 2"]
+        assert config.sites(s, {"a-cold", "nowhere"}) == {"a-cold": "wh-a"}
+        assert config.channels(s) == []
+        add_channel(s, "qa-hook", "webhook", "http://127.0.0.1:9/hook", secret="k")
+        s.flush()
+        assert config.channels(s) == []  # kept
+        assert [c.name for c in rules.RulesConfig(ttl_s=0).channels(s)] == ["qa-hook"]
         config.invalidate()
+        assert [c.name for c in config.channels(s)] == ["qa-hook"]
         assert config.zone_of(s, {"a-cold-t1"}) == {"a-cold-t1": "b-cold"}
         assert [p.name for p in config.profiles(s, {"a-cold"})["a-cold"]] == ["15-25C"]
         # Without a lifetime nothing is kept.

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from cloud import rules_service as rules
 from cloud.alerting import Alert
 from cloud.ingest import IngestWorker
-from cloud.models import Reading
+from cloud.models import Reading, Zone
 from cloud.quality import Excursion, Exposure, Hold
 from cloud.rules_runner import RulesReport
 from cloud.store import Batch as IngestBatch
@@ -112,6 +112,16 @@ def test_readings_through_mosquitto_and_ingest_raise_exposures_and_holds(
             alerted = {(a.subject_kind, a.subject_id) for a in s.scalars(select(Alert))}
             assert ("excursion", str(excursion.id)) in alerted
             assert {("hold", str(h.id)) for h in s.scalars(select(Hold))} <= alerted
+            # named by lot and site (the worker's kept lots and sites, no look-ups)
+            hold_alerts = s.scalars(select(Alert).where(Alert.subject_kind == "hold"))
+            assert {a.title.split(":")[0] for a in hold_alerts} == {
+                "Batch INS1 on hold",
+                "Batch SAL1 on hold",
+            }
+            named = select(Alert).where(
+                Alert.subject_kind == "excursion", Alert.subject_id == str(excursion.id)
+            )
+            assert s.scalars(named).one().site_id == s.get(Zone, excursion.zone_id).site_id
 
         # The truck was offline; a day later its backlog arrives, newest envelopes first.
         backlog = plant.readings("t7-reefer", 300, [5.0] * 40 + [-0.8] * 30 + [5.0] * 30)
