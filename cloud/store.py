@@ -120,6 +120,8 @@ READING_COLUMNS = (
     "received_at",
 )
 _COLUMN_LIST = ", ".join(READING_COLUMNS)
+_LATEST_COLUMNS = ("value", "unit", "quality", "taken_at")  # latest_readings, besides its key
+_LATEST_AT = tuple(READING_COLUMNS.index(c) for c in _LATEST_COLUMNS)
 _SENSOR, _QUANTITY, _TAKEN_AT = (
     READING_COLUMNS.index(c) for c in ("sensor_id", "quantity", "taken_at")
 )
@@ -158,23 +160,34 @@ def _copy(cursor: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
             copy.write_row(row)
 
 
-def _copy_readings(conn: Any, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Insert readings on PostgreSQL in the caller's transaction; returns those inserted."""
+class _StoredAlready(Exception):
+    """A batch's COPY met a reading stored before: its transaction is lost, redo it merged."""
+
+
+def _copy_readings(
+    conn: Any, rows: list[tuple[Any, ...]], merge: bool = False
+) -> list[tuple[Any, ...]]:
+    """Insert readings on PostgreSQL in the caller's transaction; returns those inserted.
+
+    COPY straight into the table, the common case: a reading stored before (a redelivery)
+    fails it, and with it the transaction (no savepoint: two round trips a batch saved),
+    so _StoredAlready is raised and the caller redoes the transaction with `merge`: COPY
+    into a staging table, then insert what is not stored yet.
+    """
     driver = conn.connection.driver_connection  # the psycopg connection of this transaction
     with driver.cursor() as cursor:
-        cursor.execute("SAVEPOINT new_readings")
-        try:
-            _copy(cursor, _COPY_READINGS, rows)
-        except psycopg.errors.UniqueViolation:
-            cursor.execute("ROLLBACK TO SAVEPOINT new_readings")
-            cursor.execute(_STAGE)
-            _copy(cursor, _COPY_STAGED, rows)
-            cursor.execute(_MERGE)
-            stored = cursor.fetchall()
-            log.info("%d of %d readings were stored already", len(rows) - len(stored), len(rows))
-            return stored
-        cursor.execute("RELEASE SAVEPOINT new_readings")
-    return rows
+        if not merge:
+            try:
+                _copy(cursor, _COPY_READINGS, rows)
+            except psycopg.errors.UniqueViolation as exc:
+                raise _StoredAlready from exc
+            return rows
+        cursor.execute(_STAGE)
+        _copy(cursor, _COPY_STAGED, rows)
+        cursor.execute(_MERGE)
+        stored = cursor.fetchall()
+    log.info("%d of %d readings were stored already", len(rows) - len(stored), len(rows))
+    return stored
 
 
 @dataclass(frozen=True)
@@ -200,6 +213,14 @@ class Store:
             .where(or_(Gateway.last_seen.is_(None), Gateway.last_seen < bindparam("at")))
             .values(last_seen=bindparam("at"))
         )
+        # Built once: compiling them is cached, building them was not (every batch runs them).
+        self._rollups = rollups.upsert(self._insert)
+        latest = self._insert(LatestReading.__table__)
+        self._latest = latest.on_conflict_do_update(
+            index_elements=["sensor_id", "quantity"],
+            set_={c: latest.excluded[c] for c in _LATEST_COLUMNS},
+            where=LatestReading.__table__.c.taken_at < latest.excluded.taken_at,
+        )
 
     def write(self, batch: Batch) -> WriteResult:
         """Commit everything in the batch in one transaction."""
@@ -209,7 +230,10 @@ class Store:
             seen[beat.gateway] = (site, max(at, beat.at))
         new = {(gateway, site) for gateway, (site, _) in seen.items()} - self._known
         try:
-            self._write(batch, seen, new)
+            try:
+                self._write(batch, seen, new)
+            except _StoredAlready:  # rolled back: again, keeping only the readings not stored
+                self._write(batch, seen, new, merge=True)
         except Exception:
             self._known.clear()  # whatever failed, know nothing that was not committed
             raise
@@ -217,7 +241,11 @@ class Store:
         return WriteResult(len(batch.readings), len(batch.dead_letters))
 
     def _write(
-        self, batch: Batch, seen: dict[str, tuple[str, datetime]], new: set[tuple[str, str]]
+        self,
+        batch: Batch,
+        seen: dict[str, tuple[str, datetime]],
+        new: set[tuple[str, str]],
+        merge: bool = False,
     ) -> None:
         with self.engine.begin() as conn:
             for status, received_at in batch.statuses:
@@ -236,7 +264,7 @@ class Store:
                     )
                 )
             if batch.readings:
-                groups = self._insert_readings(conn, batch.readings)
+                groups = self._insert_readings(conn, batch.readings, merge)
                 self._advance_latest(conn, [g.newest for g in groups if g.newest is not None])
             if batch.observations:
                 conn.execute(self._ignore(Observation.__table__), batch.observations)
@@ -259,7 +287,7 @@ class Store:
         log.debug("custody of %d tags rebuilt: %d intervals", len(epcs), written)
 
     def _insert_readings(
-        self, conn: Any, rows: list[tuple[Any, ...]]
+        self, conn: Any, rows: list[tuple[Any, ...]], merge: bool = False
     ) -> list[rollups.HourlyRollup]:
         """Insert readings, ignoring identities already stored, and merge their rollups.
 
@@ -268,7 +296,7 @@ class Store:
         RETURNING tells which; on PostgreSQL, _copy_readings.
         """
         if self.engine.dialect.name == "postgresql":
-            stored = _copy_readings(conn, rows)
+            stored = _copy_readings(conn, rows, merge)
         else:
             table = Reading.__table__
             stored = conn.execute(
@@ -277,7 +305,7 @@ class Store:
             ).all()
         groups = rollups.roll_up(stored)
         if groups:  # one upsert row per (sensor, quantity, hour), in key order
-            conn.execute(rollups.upsert(self._insert), [g.row() for g in groups])
+            conn.execute(self._rollups, [g.row() for g in groups])
         return groups
 
     def _ignore(self, table: Table | Any) -> Any:
@@ -301,19 +329,13 @@ class Store:
         """
         if not newest:
             return
-        stmt = self._insert(LatestReading.__table__)
-        columns = ("value", "unit", "quality", "taken_at")
         conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["sensor_id", "quantity"],
-                set_={c: stmt.excluded[c] for c in columns},
-                where=LatestReading.__table__.c.taken_at < stmt.excluded.taken_at,
-            ),
+            self._latest,
             [
                 {
                     "sensor_id": r[_SENSOR],
                     "quantity": r[_QUANTITY],
-                    **{c: r[READING_COLUMNS.index(c)] for c in columns},
+                    **{c: r[i] for c, i in zip(_LATEST_COLUMNS, _LATEST_AT, strict=True)},
                 }
                 for r in newest
             ],
