@@ -5,15 +5,17 @@ in batches and decodes them (bad ones become dead letters in the same transactio
 writer thread commits the batch before, and only then acknowledges each of its messages to
 the broker (paho manual acks), in arrival order. A crash before the commit means the broker
 redelivers; the store ignores what it already has. At-least-once on the wire, exactly-once in
-the database. Before each commit the writer hands the batch's readings to the rules thread
-through a bounded queue (it waits when the rules fall behind; nothing is dropped), which
-evaluates the cold-chain rules on each batch while the writer commits it; the rules commit
-only after the writer says the batch is stored (cloud.rules_runner, decision 0014). On
-SQLite, and for batches with a status or RFID observations, it hands them after. Each
-rules transaction records how far the worker got by arrival time; a restarted worker first
-re-evaluates the readings committed after that mark (decision 0011). With `rules_process`,
-the rules run in a process of their own instead, fed through a bounded queue the same way,
-so they do not share the ingest process's interpreter lock (decision 0013).
+the database. As soon as a batch is decoded, the decoder hands its readings to the rules
+thread through a bounded queue (it waits when the rules fall behind; nothing is dropped),
+which evaluates the cold-chain rules on it while the writer finishes the batch before and
+commits this one; the rules commit only after the writer says the batch is stored
+(cloud.rules_runner, decisions 0014, 0017). On SQLite, and for batches with a status or
+RFID observations, the writer hands them once committed, and the batches after them wait
+for that. Each rules transaction records how far the worker got by arrival time; a
+restarted worker first re-evaluates the readings committed after that mark (decision 0011).
+With `rules_process`, the rules run in a process of their own instead, fed through a
+bounded queue the same way, so they do not share the ingest process's interpreter lock
+(decision 0013).
 """
 
 from __future__ import annotations
@@ -46,6 +48,17 @@ class Delivery:
     mid: int
     qos: int
     received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """A decoded batch on its way to the writer: `number`, if the rules have it already
+    (handed when decoded, waiting for the writer's word); `late`, to hand it once committed."""
+
+    deliveries: list[Delivery]
+    batch: Batch | None
+    number: int | None
+    late: bool
 
 
 def decode_batch(deliveries: list[Delivery]) -> Batch:
@@ -107,7 +120,11 @@ class IngestWorker:
         self._queue: queue.Queue[Delivery] = queue.Queue()
         # One decoded batch waits while the writer commits the one before: decoding overlaps
         # the database's work instead of following it.
-        self._decoded: queue.Queue[tuple[list[Delivery], Batch | None]] = queue.Queue(maxsize=1)
+        self._decoded: queue.Queue[_Decoded] = queue.Queue(maxsize=1)
+        # Decoded batches handed to the rules only once committed, not yet handed: while
+        # there are any, later batches wait too (the rules see batches in order).
+        self._late = 0
+        self._order = threading.Lock()
         self._stop = threading.Event()
         self._writer_idle = threading.Event()  # the writer waits for a batch
         self.connected = threading.Event()
@@ -206,6 +223,11 @@ class IngestWorker:
         self._stop.set()
         self._decoder.join(timeout=10)
         self._writer.join(timeout=10)
+        while True:  # decoded, handed to the rules, never written: the broker redelivers them
+            try:
+                self._rules_settle(self._decoded.get_nowait().number, stored=False)
+            except queue.Empty:
+                break
         if self._rules.is_alive() and (self._process is None or self._process.alive()):
             try:  # the rules drain what was committed, then stop
                 self._committed.put(None, timeout=30)
@@ -253,12 +275,27 @@ class IngestWorker:
             except Exception:  # a bug, not bad input (that is a dead letter): write one by one
                 log.exception("decoding a batch failed; it will be written one by one")
                 batch = None
-            while not self._stop.is_set():
+            decoded = self._hand_when_decoded(deliveries, batch)
+            while True:
+                if self._stop.is_set():
+                    self._rules_settle(decoded.number, stored=False)
+                    break
                 try:
-                    self._decoded.put((deliveries, batch), timeout=0.2)
+                    self._decoded.put(decoded, timeout=0.2)
                     break
                 except queue.Full:
                     continue
+
+    def _hand_when_decoded(self, deliveries: list[Delivery], batch: Batch | None) -> _Decoded:
+        """Hand the rules a batch as soon as it is decoded, if it may be evaluated alongside
+        its commit and no batch before it waits to be handed once committed."""
+        with self._order:
+            early = batch is not None and self._late == 0 and self._alongside(batch)
+            if not early:
+                self._late += 1
+        if early and batch is not None:
+            return _Decoded(deliveries, batch, self._rules_unstored(batch.readings), False)
+        return _Decoded(deliveries, batch, None, True)
 
     # --- writer thread ----------------------------------------------------------------------
 
@@ -266,19 +303,19 @@ class IngestWorker:
         while not self._stop.is_set():
             self._writer_idle.set()
             try:
-                deliveries, batch = self._decoded.get(timeout=0.2)
+                decoded = self._decoded.get(timeout=0.2)
             except queue.Empty:
                 continue
             self._writer_idle.clear()
-            self._commit_then_ack(deliveries, batch)
+            self._commit_then_ack(decoded)
 
-    def _commit_then_ack(self, deliveries: list[Delivery], batch: Batch | None) -> None:
+    def _commit_then_ack(self, decoded: _Decoded) -> None:
         """Commit the batch, retrying until it is stored, then acknowledge every message.
 
-        The rules evaluate its readings meanwhile and wait for the word that it is stored."""
+        The rules evaluate its readings meanwhile, if handed when decoded, and wait for the
+        word that it is stored; a late batch is handed to them once committed."""
+        deliveries, batch, number = decoded.deliveries, decoded.batch, decoded.number
         backoff, singly = 0.5, batch is None
-        early = batch is not None and self._alongside(batch)
-        number = self._rules_unstored(batch.readings) if early and batch is not None else None
         while True:
             if self._stop.is_set():
                 self._rules_settle(number, stored=False)
@@ -311,8 +348,11 @@ class IngestWorker:
                 self.client.ack(d.mid, d.qos)
         if batch is None or batch.statuses or singly:
             self._invalidate_rules_config()
-        if batch is not None and not singly and not early:
-            self._hand_to_rules(batch.readings)  # committed: the rules may commit at once
+        if decoded.late:
+            if batch is not None and not singly:
+                self._hand_to_rules(batch.readings)  # committed: the rules may commit at once
+            with self._order:
+                self._late -= 1
 
     # --- rules thread -----------------------------------------------------------------------
 

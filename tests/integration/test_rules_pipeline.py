@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from cloud import rules_service as rules
 from cloud.alerting import Alert
 from cloud.ingest import IngestWorker
-from cloud.models import Reading, Zone
+from cloud.models import Reading, Sensor, Zone
 from cloud.quality import Excursion, Exposure, Hold
 from cloud.rules_runner import RulesReport
 from cloud.store import Batch as IngestBatch
@@ -336,3 +336,52 @@ def test_a_batch_refused_as_a_whole_is_evaluated_as_it_was_stored(
         worker.stop()
         publisher.close()
     assert worker.evaluated == len(rows)  # the rolled-back evaluation is not counted
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["rules-thread", "rules-process"])
+def test_readings_of_a_sensor_a_status_just_added_wait_for_that_status(
+    plant: Plant, mosquitto: tuple[str, int], process: bool
+) -> None:
+    """A batch is handed to the rules when decoded, unless a batch before it waits to be
+    handed once committed (decision 0017): a status adding a sensor is held at the writer
+    while the sensor's first readings are decoded; they are evaluated after the status is
+    committed, with the sensor in its zone, not ignored as a sensor nobody knows."""
+    store = HeldStore(plant.engine)
+    gateway, site = plant.sensor_of["b-cold"][0], SITE_OF["b-cold"]
+    sensor = f"b-cold-t2-{uuid.uuid4().hex[:6]}"
+    publisher = Publisher(mosquitto)
+    worker = _worker(plant, mosquitto, f"ingest-order-{uuid.uuid4().hex[:8]}", True, process, store)
+    try:
+        status = wire.StatusMessage(
+            v=1,
+            gateway=gateway,
+            site=site,
+            state="online",
+            at=datetime.now(UTC),
+            sensors=[
+                wire.SensorInfo(id=sensor, zone="b-cold", model="sim", quantities=["temperature"])
+            ],
+        )
+        topic = wire.topic(site, gateway, "status")
+        publisher.client.publish(topic, wire.encode(status), qos=1).wait_for_publish(10)
+        time.sleep(1.0)  # the status batch is at the writer, held
+        rows = [
+            (g, seq, sensor, *rest)
+            for g, seq, _sensor, *rest in plant.readings(
+                "b-cold", 1500, [5.0] * 5 + [13.0] * 20 + [5.0] * 5
+            )
+        ]
+        publisher.send(plant, "b-cold", rows)
+        time.sleep(1.0)  # decoded meanwhile, while the status waits
+        assert count(plant, select(func.count(Sensor.id)).where(Sensor.id == sensor)) == 0
+        store.release.set()
+        opened = select(func.count(Excursion.id)).where(
+            Excursion.zone_id == "b-cold",
+            Excursion.rule == "alarm high > 12 for 15 min",
+            Excursion.started_at == at(1505),
+        )
+        wait_until(lambda: count(plant, opened) == 1, 30, "the new sensor's excursion")
+    finally:
+        store.release.set()
+        worker.stop()
+        publisher.close()
