@@ -357,7 +357,7 @@ def _run_latency(
         for i, zone in enumerate(zones):
             if i % PER_GATEWAY == 0:
                 add_batch(url, f"L{i}", [(zone, base - timedelta(days=1), None)])
-        engine = make_engine(url)
+        engine = make_engine(url, ping=False)  # as `coldchain-cloud ingest` makes it
         store = TimedStore(engine)
         worker = IngestWorker(
             store,

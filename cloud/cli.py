@@ -116,7 +116,7 @@ def ingest(
     address = BrokerAddress.parse(broker)
     if run_migrations:
         upgrade(database_url)
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, ping=False)  # the worker retries a dropped connection
     if rules_in == "auto":
         rules_in = "process" if engine.dialect.name == "postgresql" else "thread"
     worker = IngestWorker(

@@ -315,7 +315,7 @@ class IngestWorker:
         The rules evaluate its readings meanwhile, if handed when decoded, and wait for the
         word that it is stored; a late batch is handed to them once committed."""
         deliveries, batch, number = decoded.deliveries, decoded.batch, decoded.number
-        backoff, singly = 0.5, batch is None
+        backoff, singly, reconnected = 0.5, batch is None, False
         while True:
             if self._stop.is_set():
                 self._rules_settle(number, stored=False)
@@ -335,7 +335,12 @@ class IngestWorker:
                 # A message the schema refuses must not block the ones behind it.
                 log.error("batch refused by the database (%s); writing one by one", exc.orig)
                 singly = True
-            except DBAPIError as exc:  # the database is unreachable: wait for it
+            except DBAPIError as exc:
+                if exc.connection_invalidated and not reconnected:  # dropped: at once, anew
+                    log.warning("the database connection was lost (%s); writing again", exc.orig)
+                    reconnected = True
+                    continue
+                # the database is unreachable: wait for it
                 log.error("cannot store the batch (%s); retrying in %.1fs", exc.orig, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30)

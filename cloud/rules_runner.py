@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cloud import alerts_service, rules_service
@@ -81,6 +82,15 @@ def evaluate(
                 outcome = _evaluate(session, worker_id, readings, config, stored is not None)
             except rules_service.StaleStates as exc:  # another writer: once more, all read
                 log.info("%s; evaluating again", exc)
+                session.rollback()
+                config.forget_states()
+                outcome = _evaluate(session, worker_id, readings, config, stored is not None)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The database dropped the connection (a restart, a failover): the pool
+                # has thrown its connections away; once more on a new one.
+                log.warning("the database connection was lost; evaluating again")
                 session.rollback()
                 config.forget_states()
                 outcome = _evaluate(session, worker_id, readings, config, stored is not None)
@@ -316,7 +326,7 @@ def process_main(
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s rules[%(process)d] %(message)s"
     )
-    engine = make_engine(url)
+    engine = make_engine(url, ping=False)  # evaluate() retries a dropped connection
     config = rules_service.RulesConfig()
     calm_collector()
     catch_up(engine, worker_id, started_at, lambda page: evaluate(engine, worker_id, page, config))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud import rules_service as rules
 from cloud.alerting import Alert
+from cloud.db import make_engine
 from cloud.ingest import IngestWorker
 from cloud.models import Reading, Sensor, Zone
 from cloud.quality import Excursion, Exposure, Hold
@@ -385,3 +387,41 @@ def test_readings_of_a_sensor_a_status_just_added_wait_for_that_status(
         store.release.set()
         worker.stop()
         publisher.close()
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["rules-thread", "rules-process"])
+def test_a_connection_the_database_drops_loses_no_batch_and_no_evaluation(
+    plant: Plant, mosquitto: tuple[str, int], pg_url: str, process: bool
+) -> None:
+    """The worker's engine does not ping before each transaction (a round trip a batch):
+    when the database drops its connections (a restart, a failover), the writer and the
+    rules each run their transaction again on a new one."""
+    engine = make_engine(pg_url, ping=False)  # as `coldchain-cloud ingest` makes it
+    gateway = plant.sensor_of["b-cold"][0]
+    publisher = Publisher(mosquitto)
+    worker = _worker(
+        plant, mosquitto, f"ingest-drop-{uuid.uuid4().hex[:8]}", True, process, Store(engine)
+    )
+    try:
+        first = plant.readings("b-cold", 2000, [5.0] * 10)
+        publisher.send(plant, "b-cold", first)
+        wait_until(lambda: worker.evaluated == len(first), 30, "the first batch evaluated")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            dropped = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert dropped is not None and dropped[0] >= (2 if process else 1)
+        rows = plant.readings("b-cold", 2010, [13.0] * 20 + [5.0] * 5)
+        publisher.send(plant, "b-cold", rows)
+        opened = select(func.count(Excursion.id)).where(
+            Excursion.zone_id == "b-cold",
+            Excursion.rule == "alarm high > 12 for 15 min",
+            Excursion.started_at == at(2010),
+        )
+        wait_until(lambda: count(plant, opened) == 1, 30, "the excursion after the drop")
+        assert _stored(plant, gateway) == len(first) + len(rows)
+    finally:
+        worker.stop()
+        publisher.close()
+        engine.dispose()
