@@ -375,7 +375,8 @@ def _run_latency(
         counts = {"excursions": 0, "holds": 0}
 
         def on_rules(outcome: RulesReport) -> None:
-            done = datetime.now(UTC)
+            # the commit's moment, as the rules noted it (not when their report got here)
+            done = outcome.committed_at or datetime.now(UTC)
             opened = set(outcome.opened)
             for excursion_id, trigger in outcome.triggers.items():
                 if excursion_id in opened:

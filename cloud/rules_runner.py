@@ -55,6 +55,7 @@ class RulesReport:
     evaluating_ms: float = 0.0
     waiting_ms: float = 0.0
     committing_ms: float = 0.0
+    committed_at: datetime | None = None  # when the commit returned
 
 
 class Lost(Exception):
@@ -100,6 +101,7 @@ def evaluate(
                 raise Lost
             t2 = time.perf_counter()
             session.commit()
+            committed_at = datetime.now(UTC)
     except Lost:
         config.forget_states()
         raise
@@ -117,6 +119,7 @@ def evaluate(
         (t1 - t0) * 1000,
         (t2 - t1) * 1000,
         (time.perf_counter() - t2) * 1000,
+        committed_at,
     )
 
 

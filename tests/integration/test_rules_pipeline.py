@@ -298,6 +298,7 @@ def test_the_rules_commit_only_once_the_readings_they_rest_on_are(
         assert _stored(plant, gateway) == 0
         assert count(plant, select(func.count(Excursion.id))) == 0
         assert reports == []
+        released = datetime.now(UTC)
         store.release.set()
         opened = select(func.count(Excursion.id)).where(
             Excursion.zone_id == "b-cold", Excursion.rule == "alarm high > 12 for 15 min"
@@ -306,6 +307,8 @@ def test_the_rules_commit_only_once_the_readings_they_rest_on_are(
         assert _stored(plant, gateway) == len(rows)
         wait_until(lambda: worker.evaluated == len(rows), 10, "the rules' report")
         assert sum(len(r.opened) for r in reports) >= 1
+        # each report says when its commit returned: after the writer's, which was released
+        assert all(r.committed_at and r.committed_at >= released for r in reports if r.readings)
     finally:
         store.release.set()
         worker.stop()
