@@ -18,10 +18,11 @@ from cloud.traceability import Batch, CustodyInterval, Customer, Item, Order, Or
 
 
 class LoadRefused(Exception):
-    """A load the release gate refuses, with every reason that applies."""
+    """A load (or the plan or pick before it) the release gate refuses, with every reason
+    that applies."""
 
-    def __init__(self, reasons: list[gate.Reason]):
-        super().__init__("load refused: " + "; ".join(r.detail for r in reasons))
+    def __init__(self, reasons: list[gate.Reason], step: str = "load"):
+        super().__init__(f"{step} refused: " + "; ".join(r.detail for r in reasons))
         self.reasons = reasons
 
 

@@ -17,9 +17,8 @@ from cloud.custody_service import rebuild_custody
 from cloud.domain import lifecycle
 from cloud.domain.custody import Place, item_key
 from cloud.models import Site, Zone
-from cloud.release_gate import refuse_load, shipment_destination
+from cloud.release_gate import LoadRefused, gate_reasons, refuse_load, shipment_destination
 from cloud.traceability import (
-    Batch,
     Customer,
     Item,
     Order,
@@ -30,10 +29,6 @@ from cloud.traceability import (
     TransferItem,
     TransferStateChange,
 )
-
-
-class ReleaseBlocked(Exception):
-    """Items that may not move: their batch is held, rejected, recalled or expired."""
 
 
 class UnknownRecord(LookupError):
@@ -49,16 +44,25 @@ def place(db: Session, zone_id: str) -> Place:
     return Place(zone.id, zone.site_id, truck)
 
 
-def release_gate(db: Session, items: Iterable[Item], at: datetime) -> None:
-    """Refuse to move items of batches that are not available or have expired."""
-    batch_ids = {i.batch_id for i in items}
-    blocked = [
-        f"{b.lot} ({'expired' if b.expires_on < at.date() else b.status})"
-        for b in db.scalars(select(Batch).where(Batch.id.in_(batch_ids)).order_by(Batch.lot))
-        if b.status != "available" or b.expires_on < at.date()
-    ]
-    if blocked:
-        raise ReleaseBlocked(f"batches blocked from moving: {', '.join(blocked)}")
+def release_gate(
+    db: Session,
+    items: Iterable[Item],
+    at: datetime,
+    step: str,
+    *,
+    destination: str | None,
+    order_id: str | None = None,
+) -> None:
+    """Refuse to plan or pick items the gate would refuse to load, with every reason that
+    applies (cloud.release_gate: expired, held, rejected, recalled, short-dated for the
+    order, destination not approved). The zone they leave is judged when they are loaded:
+    an excursion open now may have ended by then."""
+    items = list(items)
+    reasons = gate_reasons(
+        db, {i.batch_id for i in items}, None, destination, at=at, order_id=order_id
+    )
+    if reasons:
+        raise LoadRefused(reasons, step)
 
 
 def _fixed(at: datetime) -> lifecycle.Clock:
@@ -76,7 +80,7 @@ def plan_transfer(
             raise UnknownRecord(f"site {site} does not exist")
     if db.get(Transfer, ident) is not None:
         raise ValueError(f"transfer {ident} exists already")
-    release_gate(db, items, at)
+    release_gate(db, items, at, "transfer plan", destination=destination)
     planned = lifecycle.Transfer.plan(
         ident, origin, destination, [item_key(i.gtin, i.serial) for i in items], _fixed(at)
     )
@@ -198,7 +202,8 @@ def pick_shipment(
         raise UnknownRecord(f"order {order_id} does not exist")
     if db.get(Shipment, ident) is not None:
         raise ValueError(f"shipment {ident} exists already")
-    release_gate(db, items, at)
+    destination = shipment_destination(db, order_id)
+    release_gate(db, items, at, "pick", destination=destination, order_id=order_id)
     picked = lifecycle.Shipment.pick(
         ident, order_id, order.customer_id, [item_key(i.gtin, i.serial) for i in items], _fixed(at)
     )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from cloud.api.contract import Body
 from cloud.api.database import get_db
-from cloud.api.lifecycle_store import ReleaseBlocked, UnknownRecord
+from cloud.api.lifecycle_store import UnknownRecord
 from cloud.api.lookup import get_or_404, resolve_item
 from cloud.api.pagination import Page, page_of
 from cloud.api.problems import illegal_transition, response
@@ -49,10 +49,6 @@ def refusals(bp: Blueprint) -> None:
     """Map what the lifecycle refuses to problems. (A blueprint's handler for ValueError would
     win over the app's for its subclass IllegalTransition, so that one is repeated here.)"""
     bp.register_error_handler(IllegalTransition, illegal_transition)
-
-    @bp.errorhandler(ReleaseBlocked)
-    def _blocked(exc: ReleaseBlocked) -> Response:
-        return response(409, "release-blocked", "Release gate", str(exc))
 
     @bp.errorhandler(UnknownRecord)
     def _unknown(exc: UnknownRecord) -> Response:

@@ -65,7 +65,7 @@ class Reason:
 
 
 def _batch_reasons(b: GateBatch, load: Load) -> Iterable[Reason]:
-    if is_expired(b.expires_on, load.today):
+    if is_expired(b.expires_on, load.today) or b.status == "expired":  # its site's midnight
         yield Reason("expired", b.lot, f"batch {b.lot} expired on {b.expires_on.isoformat()}")
     if b.status in ("held", "rejected"):
         yield Reason(b.status, b.lot, f"batch {b.lot} is {b.status}")

@@ -178,3 +178,45 @@ def test_gate_reasons_and_the_check_route(api: Api) -> None:
         headers=api.as_("admin"),
     )
     assert bad.status_code == 422
+
+
+def test_a_plan_or_a_pick_is_refused_with_every_reason_but_the_zone_it_leaves(api: Api) -> None:
+    """Planning a transfer and picking a shipment ask the same gate as loading (the zone the
+    items leave is judged at loading): a destination not approved, an order's shelf life,
+    a batch its site's midnight expired though the UTC date has not turned yet."""
+    c, op = api.client, api.as_("operator")
+    scan(api, 1, 0)
+    db = api.db
+    db.info.update(actor="test-setup", reason="gate test")
+    db.add(SiteApproval(site_id="wh-b", temperature_class="frozen"))
+    db.add(OrderLine(order_id="PO-77", gtin=GTIN, quantity=1, min_shelf_life_days=5000))
+    db.commit()
+    open_excursion(api)  # in a-cold, where the items are: not a reason yet
+    plan = {
+        "id": "TR-1",
+        "origin_site_id": "wh-a",
+        "destination_site_id": "wh-b",
+        "items": [epc(1)],
+        "at": at(1).isoformat(),
+    }
+    refused = problem_of(c.post("/api/transfers", json=plan, headers=op))
+    assert [(r["code"], r["subject"]) for r in refused["reasons"]] == [("destination", "L1")]
+    assert refused["detail"].startswith("transfer plan refused: site wh-b is not approved")
+    pick = {"id": "SH-1", "order_id": "PO-77", "items": [epc(1)], "at": at(1).isoformat()}
+    refused = problem_of(c.post("/api/shipments", json=pick, headers=op))
+    assert [(r["code"], r["subject"]) for r in refused["reasons"]] == [("shelf_life", "L1")]
+    batch = l1(api)
+    batch.status = "expired"  # as the scheduler marks it at the site's midnight
+    db.commit()
+    refused = problem_of(
+        c.post("/api/transfers", json={**plan, "destination_site_id": "wh-a"}, headers=op)
+    )
+    assert [(r["code"], r["subject"]) for r in refused["reasons"]] == [("expired", "L1")]
+    assert c.get("/api/transfers/TR-1", headers=op).status_code == 404  # nothing was planned
+
+
+def problem_of(response: Any) -> dict[str, Any]:
+    assert response.status_code == 409 and response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["type"] == "urn:coldchain:problem:release-blocked"
+    return body
