@@ -314,8 +314,9 @@ class RulesConfig:
             or self._windows[z][2] <= fresh_after
             or self._windows[z][1] > since
         }
-        if stale:
+        if stale:  # with every kept zone past half its lifetime, as _stale does
             now = time.monotonic()
+            stale.update(z for z, kept in self._windows.items() if kept[2] <= now - self.ttl_s / 2)
             found = _suppressions(session, stale, since)
             for zone in stale:
                 self._windows[zone] = (found.get(zone, []), since, now)
