@@ -262,30 +262,25 @@ class RulesConfig:
             stale.update(k for k, v in cache.items() if v[-1] <= now - self.ttl_s / 2)
         return stale
 
-    def zone_of(self, session: Session, sensor_ids: set[str]) -> dict[str, str]:
-        stale = self._stale(sensor_ids, self._zone_of)
+    def _mapped(
+        self, session: Session, keys: set[str], cache: dict[str, Any], key: Any, value: Any
+    ) -> dict[str, str]:
+        """`value` of each of `keys` (the `key` column), from the cache or read again."""
+        stale = self._stale(keys, cache)
         if stale:
             now = time.monotonic()
-            found = dict(
-                session.execute(select(Sensor.id, Sensor.zone_id).where(Sensor.id.in_(stale))).all()
-            )
-            for sensor in stale:
-                self._zone_of[sensor] = (found.get(sensor), now)
-        zones = {s: self._zone_of[s][0] for s in sensor_ids}
-        return {s: z for s, z in zones.items() if z is not None}
+            found = dict(session.execute(select(key, value).where(key.in_(stale))).all())
+            for k in stale:
+                cache[k] = (found.get(k), now)
+        mapped = {k: cache[k][0] for k in keys}
+        return {k: v for k, v in mapped.items() if v is not None}
+
+    def zone_of(self, session: Session, sensor_ids: set[str]) -> dict[str, str]:
+        return self._mapped(session, sensor_ids, self._zone_of, Sensor.id, Sensor.zone_id)
 
     def sites(self, session: Session, zones: set[str]) -> dict[str, str]:
         """The site of each zone (alerts name it)."""
-        stale = self._stale(zones, self._sites)
-        if stale:
-            now = time.monotonic()
-            found = dict(
-                session.execute(select(Zone.id, Zone.site_id).where(Zone.id.in_(stale))).all()
-            )
-            for zone in stale:
-                self._sites[zone] = (found.get(zone), now)
-        sites = {z: self._sites[z][0] for z in zones}
-        return {z: site for z, site in sites.items() if site is not None}
+        return self._mapped(session, zones, self._sites, Zone.id, Zone.site_id)
 
     def channels(self, session: Session) -> list[NotificationChannel]:
         """The active notification channels (read with the session, used after it)."""

@@ -4,7 +4,7 @@ problem listing every reason that applies, and a load with none goes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -49,6 +49,17 @@ def open_excursion(api: Api, zone: str = "a-cold", **changes: Any) -> Excursion:
     api.db.add(excursion)
     api.db.commit()
     return excursion
+
+
+def transfer_plan(ident: str, item: str, when: datetime) -> dict[str, Any]:
+    """A transfer from warehouse A to warehouse B."""
+    return {
+        "id": ident,
+        "origin_site_id": "wh-a",
+        "destination_site_id": "wh-b",
+        "items": [item],
+        "at": when.isoformat(),
+    }
 
 
 def l1(api: Api) -> Batch:
@@ -117,13 +128,7 @@ def test_a_shipment_load_is_refused_with_every_reason(api: Api) -> None:
 def test_a_transfer_load_leaving_a_zone_in_excursion(api: Api) -> None:
     c, op = api.client, api.as_("operator")
     scan(api, 1, 0)
-    plan = {
-        "id": "TR-1",
-        "origin_site_id": "wh-a",
-        "destination_site_id": "wh-b",
-        "items": [epc(1)],
-        "at": at(1).isoformat(),
-    }
+    plan = transfer_plan("TR-1", epc(1), at(1))
     assert c.post("/api/transfers", json=plan, headers=op).status_code == 201
     open_excursion(api, suppressed_reason="receiving: door open within its grace period")
     load = {"items": [epc(1)], "truck_zone_id": "t7-reefer", "at": at(10).isoformat()}
@@ -192,13 +197,7 @@ def test_a_plan_or_a_pick_is_refused_with_every_reason_but_the_zone_it_leaves(ap
     db.add(OrderLine(order_id="PO-77", gtin=GTIN, quantity=1, min_shelf_life_days=5000))
     db.commit()
     open_excursion(api)  # in a-cold, where the items are: not a reason yet
-    plan = {
-        "id": "TR-1",
-        "origin_site_id": "wh-a",
-        "destination_site_id": "wh-b",
-        "items": [epc(1)],
-        "at": at(1).isoformat(),
-    }
+    plan = transfer_plan("TR-1", epc(1), at(1))
     refused = problem_of(c.post("/api/transfers", json=plan, headers=op))
     assert [(r["code"], r["subject"]) for r in refused["reasons"]] == [("destination", "L1")]
     assert refused["detail"].startswith("transfer plan refused: site wh-b is not approved")
