@@ -81,17 +81,14 @@ def evaluate(
         with Session(engine, expire_on_commit=False) as session:
             try:
                 outcome = _evaluate(session, worker_id, readings, config, stored is not None)
-            except rules_service.StaleStates as exc:  # another writer: once more, all read
-                log.info("%s; evaluating again", exc)
-                session.rollback()
-                config.forget_states()
-                outcome = _evaluate(session, worker_id, readings, config, stored is not None)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
+            except (rules_service.StaleStates, DBAPIError) as exc:
+                # Once more, every state read afresh: another writer changed a kept one, or
+                # the database dropped the connection (a restart, a failover: the pool has
+                # thrown its connections away). Any other database error is not retried.
+                if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
                     raise
-                # The database dropped the connection (a restart, a failover): the pool
-                # has thrown its connections away; once more on a new one.
-                log.warning("the database connection was lost; evaluating again")
+                dropped = isinstance(exc, DBAPIError)  # rare; stale states are not with 2 workers
+                log.log(logging.WARNING if dropped else logging.INFO, "%s; evaluating again", exc)
                 session.rollback()
                 config.forget_states()
                 outcome = _evaluate(session, worker_id, readings, config, stored is not None)
