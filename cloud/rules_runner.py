@@ -87,8 +87,10 @@ def evaluate(
                 # thrown its connections away). Any other database error is not retried.
                 if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
                     raise
-                dropped = isinstance(exc, DBAPIError)  # rare; stale states are not with 2 workers
-                log.log(logging.WARNING if dropped else logging.INFO, "%s; evaluating again", exc)
+                # A dropped connection is news; stale states are routine when two workers
+                # share a gateway's zones.
+                level = logging.WARNING if isinstance(exc, DBAPIError) else logging.INFO
+                log.log(level, "%s; evaluating again", exc)
                 session.rollback()
                 config.forget_states()
                 outcome = _evaluate(session, worker_id, readings, config, stored is not None)
