@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, func, literal, or_, select, tuple_, union_all, update
@@ -401,7 +402,7 @@ def evaluate_readings(
             [_state_row(z, p, {}, now) | {"watermark": None} for z, p in missing],
         )
         states.update(_locked_states(session, missing))
-    earliest = min(r[_TAKEN] for r in readings) - timedelta(days=8)
+    earliest = min(map(itemgetter(_TAKEN), readings)) - timedelta(days=8)
     windows = config.suppressions(session, zones, earliest)
     written, pending = [], []
     for zone, name, profile in work:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from operator import attrgetter
+from operator import attrgetter, not_, sub
 from typing import Any, NamedTuple, Protocol
 
 from cloud.domain.monitoring import Profile
@@ -76,6 +76,7 @@ class Episode:
 
 
 _BY_TIME_AND_SENSOR = attrgetter("taken_at", "sensor")
+_TAKEN_AT = attrgetter("taken_at")
 
 
 def _dt(seconds: float) -> datetime:
@@ -190,42 +191,93 @@ class ExcursionDetector:
     def feed(self, samples: Iterable[Sample]) -> list[Episode]:
         """Evaluate samples newer than the watermark; returns every episode that changed."""
         ordered = sorted(samples, key=_BY_TIME_AND_SENSOR)
-        if ordered and self.watermark_s is not None:
-            first = ordered[0].taken_at.timestamp()
-            if first <= self.watermark_s:
-                raise ValueError(
-                    f"sample at {ordered[0].taken_at.isoformat()} is not after the watermark "
-                    f"{_dt(self.watermark_s).isoformat()}: use evaluate_zone for late data"
-                )
+        if not ordered:
+            return []
+        sensors, takens, values, oks, _ = zip(*ordered, strict=True)
+        ts = list(map(datetime.timestamp, takens))
+        if self.watermark_s is not None and ts[0] <= self.watermark_s:
+            raise ValueError(
+                f"sample at {ordered[0].taken_at.isoformat()} is not after the watermark "
+                f"{_dt(self.watermark_s).isoformat()}: use evaluate_zone for late data"
+            )
+        calm = self._calm_samples(sensors, ts, values, oks)
         changed: list[Episode] = []
         n, i = len(ordered), 0
         while i < n:
-            s = ordered[i]
+            t = ts[i]
+            if calm is not None and calm[i] and self._calm_from(sensors[i], t):
+                try:  # every calm sample up to the next one that is not, in one step
+                    end = calm.index(False, i)
+                except ValueError:
+                    end = n
+                self._calm_to(sensors[i], ts[end - 1], values[end - 1])
+                i = end
+                continue
             j = i + 1
-            while j < n and ordered[j].taken_at == s.taken_at:
+            while j < n and ts[j] == t:
                 j += 1
-            t = s.taken_at.timestamp()
-            if j == i + 1 and self._calm_step(t, s):
+            if j == i + 1 and self._calm_step(t, ordered[i]):
                 i = j
                 continue
             changed.extend(self._step(t, ordered[i:j]))
             i = j
         return changed
 
-    def _calm_step(self, t: float, s: Sample) -> bool:
-        """The common case in one step: a zone of one sensor, nothing open or running, and a
-        valid reading within every limit and soon enough after the last one. It changes
-        what `_step` would (the sensor, the last valid reading, the watermark) and nothing
-        else; False, having changed nothing, when any of that does not hold."""
-        v = s.value
-        if not s.ok or v is None or self.gap is not None or self.last_ok is None:
-            return False
-        if t - self.last_ok > self.gap_s:
-            return False
-        sensors = self.sensors
-        if len(sensors) != 1 or s.sensor not in sensors:
-            return False
-        if not self._calm:  # anything running, open or beyond at the last step
+    def _calm_samples(
+        self,
+        sensors: Sequence[str],
+        ts: list[float],
+        values: Sequence[float | None],
+        oks: Sequence[bool],
+    ) -> list[bool] | None:
+        """Which samples `_calm_step` would take as they stand, whatever comes before them:
+        of the zone's one sensor, valid, within every limit, alone at their time and soon
+        enough after the sample before. Made by the builtins over whole columns (a batch of
+        a calm zone costs a few passes in C, not a Python call per sample); None when the
+        zone has more than one sensor, where the shortcut never applies."""
+        if len(self.sensors) != 1:
+            return None
+        (sensor,) = self.sensors
+        loud = {v for v in set(values) if not self._quiet(v)}
+        before = list(map(sub, ts, [ts[0] - 1.0, *ts[:-1]]))  # the first: checked when taken
+        alone = [*map((0.0).__lt__, before[1:]), True]  # no sample after at the same time
+        soon = map(float(self.gap_s).__ge__, before)
+        return list(
+            map(
+                all,
+                zip(
+                    map(sensor.__eq__, sensors),
+                    oks,
+                    map(not_, map(loud.__contains__, values)),
+                    soon,
+                    alone,
+                    strict=True,
+                ),
+            )
+        )
+
+    def _calm_from(self, sensor: str, t: float) -> bool:
+        """Whether the detector's state lets `_calm_step` take a calm sample at t."""
+        return (
+            self._calm
+            and self.gap is None
+            and self.last_ok is not None
+            and t - self.last_ok <= self.gap_s
+            and len(self.sensors) == 1
+            and sensor in self.sensors
+        )
+
+    def _calm_to(self, sensor: str, t: float, value: float | None) -> None:
+        """What `_calm_step` leaves after a run of calm samples, the last at t."""
+        self.sensors[sensor] = [t, value, True]
+        self.last_ok = t
+        for _, _, acc, _ in self.cumulative_rules:
+            acc["last_t"] = t
+        self.watermark_s = t
+
+    def _quiet(self, v: float | None) -> bool:
+        """A value beyond no limit and no cumulative rule's limit (None never is)."""
+        if v is None:
             return False
         quiet = self._quiet_values.get(v)
         if quiet is None:
@@ -235,13 +287,16 @@ class ExcursionDetector:
             if len(self._quiet_values) > 4096:
                 self._quiet_values.clear()
             self._quiet_values[v] = quiet
-        if not quiet:
+        return quiet
+
+    def _calm_step(self, t: float, s: Sample) -> bool:
+        """The common case in one step: a zone of one sensor, nothing open or running, and a
+        valid reading within every limit and soon enough after the last one. It changes
+        what `_step` would (the sensor, the last valid reading, the watermark) and nothing
+        else; False, having changed nothing, when any of that does not hold."""
+        if not s.ok or not self._calm_from(s.sensor, t) or not self._quiet(s.value):
             return False
-        sensors[s.sensor] = [t, v, True]
-        self.last_ok = t
-        for _, _, acc, _ in self.cumulative_rules:
-            acc["last_t"] = t
-        self.watermark_s = t
+        self._calm_to(s.sensor, t, s.value)
         return True
 
     def _update_calm(self) -> None:
@@ -548,7 +603,7 @@ def evaluate_zone(
     watermark = detector.watermark
     if not samples:
         return ZoneOutcome([], [], detector.snapshot())
-    late_from = min(s.taken_at for s in samples)
+    late_from = min(map(_TAKEN_AT, samples))
     if watermark is None or late_from > watermark:
         return ZoneOutcome(latest(detector.feed(samples)), [], detector.snapshot())
     return reevaluate_zone(profile, suppressions, late_from, history)

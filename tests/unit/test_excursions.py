@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -315,7 +316,10 @@ def test_humidity_profile_reports_humidity_excursions() -> None:
 
 
 class StepByStep(ExcursionDetector):
-    """The detector without its shortcut for calm readings: every sample takes the full step."""
+    """The detector without its shortcuts for calm readings: every sample takes the full step."""
+
+    def _calm_samples(self, *columns: Any) -> None:
+        return None
 
     def _calm_step(self, t: float, s: Sample) -> bool:
         return False
@@ -333,7 +337,7 @@ class StepByStep(ExcursionDetector):
         min_size=1,
         max_size=200,
     ),
-    cuts=st.lists(st.integers(0, 200), max_size=4),
+    cuts=st.lists(st.integers(0, 200), max_size=8),
 )
 def test_the_calm_shortcut_changes_nothing_the_full_step_would_not(
     steps: list[tuple[float | None, int, str, bool]], cuts: list[int]
@@ -354,6 +358,33 @@ def test_the_calm_shortcut_changes_nothing_the_full_step_would_not(
         assert fast.feed(chunk) == slow.feed(chunk)
         fast_state, slow_state = fast.snapshot(), slow.snapshot()
         assert fast_state == slow_state
+
+
+def test_a_calm_run_stops_at_a_gap_and_at_two_readings_of_one_time() -> None:
+    # the detector knows its one sensor from the batch before: the next batch's calm readings
+    # are taken as a run, which must end where the full step has something to say
+    at = [0, 1, 2, 3, 30, 31, 32, 32, 33, 34]
+    samples = [Sample("s1", minutes(m), 5.0, True) for m in at]
+    samples[7] = Sample("s1", minutes(32), 13.0, True)  # a second reading at 32: it counts
+    fast, slow = ExcursionDetector(FRIDGE), StepByStep(FRIDGE)
+    assert fast.feed(samples[:1]) == slow.feed(samples[:1]) == []
+    episodes = fast.feed(samples[1:])
+    assert episodes == slow.feed(samples[1:])
+    assert [(e.rule, e.started_at, e.ended_at) for e in episodes] == [
+        ("unknown conditions", minutes(3), minutes(30))
+    ]
+    assert fast.snapshot() == slow.snapshot()
+    assert fast.snapshot()["sensors"]["s1"][1] == 5.0
+    # a calm reading and a freezing one taken at one time are one step: the freezing
+    # excursion's trigger is the later arrival of the two, the calm one's
+    later, earlier = minutes(40), minutes(39)
+    both = [
+        Sample("s1", minutes(35), 5.0, True, later),
+        Sample("s1", minutes(35), -1.0, True, earlier),
+    ]
+    frozen = fast.feed(both)
+    assert frozen == slow.feed(both)
+    assert [(e.kind, e.trigger) for e in frozen] == [("freezing", later)]
 
 
 def test_the_calm_shortcut_leaves_a_zone_of_two_sensors_to_the_full_step() -> None:
