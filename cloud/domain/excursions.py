@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from operator import attrgetter, not_, sub
 from typing import Any, NamedTuple, Protocol
 
@@ -97,10 +96,25 @@ class _Check:
     back_inside: Callable[[float], bool]
 
 
-@lru_cache(maxsize=256)
+# id(profile) -> (profile, its checks, its quiet values): a detector is made for each zone of
+# each batch, and hashing a profile (a tree of frozen dataclasses) for a cache costs more than
+# the rest of making the detector; the profile is kept in the entry so its id stays its own.
+_MADE: dict[int, tuple[Profile, tuple[list[_Check], list[tuple[Any, str, bool]]], dict]] = {}
+
+
+def _made_for(profile: Profile) -> tuple[list[_Check], list[tuple[Any, str, bool]], dict]:
+    """The profile's checks and cumulative rules, and its cache of values beyond no limit."""
+    entry = _MADE.get(id(profile))
+    if entry is None or entry[0] is not profile:
+        if len(_MADE) >= 256:
+            _MADE.clear()
+        entry = _MADE[id(profile)] = (profile, _checks(profile), {})
+    (checks, cumulative), quiet = entry[1], entry[2]
+    return checks, cumulative, quiet
+
+
 def _checks(profile: Profile) -> tuple[list[_Check], list[tuple[Any, str, bool]]]:
-    """The profile's limits as checks, and its cumulative rules with their names: made once
-    a profile (a detector is made for each zone of each batch)."""
+    """The profile's limits as checks, and its cumulative rules with their names."""
     cumulative = [(c, c.rule, c.direction == "above") for c in profile.cumulative]
     checks = [
         _Check(
@@ -144,7 +158,7 @@ class ExcursionDetector:
         self.profile = profile
         self.gap_s = profile.max_gap_min * 60
         self.gap_alarm_s = profile.gap_alarm_min * 60
-        self.checks, cumulative_rules = _checks(profile)
+        self.checks, cumulative_rules, self._quiet_values = _made_for(profile)
         self.suppressions = sorted(
             (s.started_at.timestamp(), s.ended_at.timestamp(), s.reason, s.grace_min * 60)
             for s in suppressions
@@ -165,7 +179,6 @@ class ExcursionDetector:
             (c, name, self.cumulative[name], above) for c, name, above in cumulative_rules
         ]
         self.check_runs = [(c, self.runs[c.rule]) for c in self.checks]
-        self._quiet_values: dict[float, bool] = {}  # value -> beyond no limit at all
         self._update_calm()
 
     # --- persistence ----------------------------------------------------------------------
