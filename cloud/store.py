@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -56,6 +56,9 @@ class Batch:
 
     def add_envelope(self, envelope: wire.ReadingsEnvelope, received_at: datetime) -> None:
         gateway = envelope.gateway
+        # Times in UTC's one tzinfo object: pydantic gives every parsed time a tzinfo of its
+        # own, and two such times compare 10-20 times slower than two in UTC (the rollups'
+        # extremes, the rules' sorting), convert and pickle slower too. The instant is kept.
         self.readings.extend(
             (
                 gateway,
@@ -65,7 +68,7 @@ class Batch:
                 r.value,
                 r.unit,
                 r.quality.value,
-                r.taken_at,
+                r.taken_at.astimezone(UTC),
                 received_at,
             )
             for r in envelope.records

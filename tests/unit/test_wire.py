@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from cloud.store import READING_COLUMNS, Batch
 from edge import wire
 from edge.wire import Quality, WireError
 
@@ -37,6 +38,23 @@ def test_assembled_envelope_decodes_to_the_same_readings() -> None:
     ]
     assert envelope.records[0].taken_at == taken
     assert envelope.sent_at == taken + timedelta(seconds=5)
+
+
+def test_a_decoded_batch_holds_its_times_in_utc_at_the_same_instant() -> None:
+    # a gateway may stamp local time; the batch keeps the instant in UTC's one tzinfo object
+    # (the rollups and the rules compare and sort these times: see Batch.add_envelope)
+    stamped = datetime(2026, 11, 21, 12, 30, tzinfo=timezone(timedelta(hours=2)))
+    payload = (
+        b'{"v":1,"gateway":"gw1","site":"site1","sent_at":"2026-11-21T10:31:00Z","records":['
+        b'{"seq":1,"sensor":"s1","quantity":"temperature","value":4.5,"unit":"C",'
+        b'"quality":"ok","taken_at":"2026-11-21T12:30:00+02:00"}]}'
+    )
+    _, envelope = wire.decode("cc/v1/site1/gw1/readings", payload)
+    batch = Batch()
+    batch.add_envelope(envelope, datetime.now(UTC))  # type: ignore[arg-type]
+    [row] = batch.readings
+    taken = row[READING_COLUMNS.index("taken_at")]
+    assert taken == stamped and taken.tzinfo is UTC
 
 
 def test_time_on_the_wire_is_utc_with_milliseconds() -> None:
