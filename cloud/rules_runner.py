@@ -82,10 +82,11 @@ def evaluate(
             try:
                 outcome = _evaluate(session, worker_id, readings, config, stored is not None)
             except (rules_service.StaleStates, DBAPIError) as exc:
-                # Once more, every state read afresh: another writer changed a kept one, or
-                # the database dropped the connection (a restart, a failover: the pool has
-                # thrown its connections away). Any other database error is not retried.
-                if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+                # Once more, every state read afresh: another writer changed a kept one, the
+                # database dropped the connection (a restart, a failover: the pool has thrown
+                # its connections away), or it broke a deadlock or a serialisation conflict
+                # by aborting this transaction. Any other database error is not retried.
+                if isinstance(exc, DBAPIError) and not _transient(exc):
                     raise
                 # A dropped connection is news; stale states are routine when two workers
                 # share a gateway's zones.
@@ -119,6 +120,18 @@ def evaluate(
         (t2 - t1) * 1000,
         (time.perf_counter() - t2) * 1000,
         committed_at,
+    )
+
+
+# SQLSTATEs of a transaction the database aborted to let another go on: worth one more try
+DEADLOCK, SERIALIZATION = "40P01", "40001"
+
+
+def _transient(exc: DBAPIError) -> bool:
+    """A failure the same evaluation, run again, is expected to get past."""
+    return exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in (
+        DEADLOCK,
+        SERIALIZATION,
     )
 
 

@@ -552,7 +552,13 @@ def _save_state(row: ZoneRuleState, state: dict[str, Any], now: datetime | None)
 def check_gaps(session: Session, now: datetime) -> RulesOutcome:
     """Open or escalate unknown-conditions excursions for zones whose data stopped (scheduler)."""
     result = RulesOutcome()
-    rows = list(session.scalars(select(ZoneRuleState).with_for_update()))
+    rows = list(  # locked in key order, as the workers lock them: no deadlock between them
+        session.scalars(
+            select(ZoneRuleState)
+            .order_by(ZoneRuleState.zone_id, ZoneRuleState.profile_id)
+            .with_for_update()
+        )
+    )
     profiles = zone_profiles(session, {r.zone_id for r in rows})
     pending = []
     for row in rows:

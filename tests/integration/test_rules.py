@@ -3,17 +3,21 @@ excursions, exposures across warehouse -> truck -> warehouse, holds and signed d
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session
 
 from cloud import rules_runner
 from cloud import rules_service as rules
 from cloud.audit import AuditEntry, verify_trail
-from cloud.db import make_engine, session_factory
+from cloud.db import make_engine, normalise_url, session_factory
 from cloud.domain.holds import DispositionError
 from cloud.models import Gateway, Sensor, Site, Zone
 from cloud.notify import add_channel
@@ -469,3 +473,59 @@ def test_a_worker_keeps_its_detector_states_until_another_writer_changes_one(
             plant.engine, "worker-1", plant.readings("a-cold", 91, [5.0]), config, lambda: False
         )
     assert config.kept_states(list(versions)) == {}
+
+
+def test_the_rules_evaluate_again_when_the_database_breaks_a_deadlock(
+    plant: Plant, pg_url: str
+) -> None:
+    """Another transaction locks two zones' detector states in the other order than the
+    rules' update; PostgreSQL aborts the rules' transaction to break the deadlock, and the
+    rules evaluate the batch once more rather than leave its readings unevaluated."""
+    config = rules.RulesConfig(ttl_s=3600)
+    # The rules look for the deadlock after 1 s of waiting; the other side never does.
+    engine = create_engine(
+        normalise_url(pg_url), connect_args={"options": "-c deadlock_timeout=1000"}
+    )
+
+    def stored(rows: list[tuple]) -> list[tuple]:
+        batch = IngestBatch()
+        batch.readings.extend(rows)
+        plant.store.write(batch)
+        return rows
+
+    first = stored(plant.readings("a-cold", 0, [5.0] * 3) + plant.readings("b-cold", 0, [5.0] * 3))
+    assert rules_runner.evaluate(engine, "worker-1", first, config) is not None
+    rows = stored(plant.readings("a-cold", 3, [5.0]) + plant.readings("b-cold", 3, [5.0]))
+    reports: list[Any] = []
+    with psycopg.connect(pg_url) as other:
+        other.execute("SET deadlock_timeout = '60s'")
+        lock = "SELECT 1 FROM zone_rule_states WHERE zone_id = %s FOR UPDATE"
+        other.execute(lock, ("b-cold",))
+        rules_thread = threading.Thread(
+            target=lambda: reports.append(rules_runner.evaluate(engine, "worker-1", rows, config))
+        )
+        rules_thread.start()
+        deadline = time.monotonic() + 10
+        with psycopg.connect(pg_url, autocommit=True) as watch:
+            while time.monotonic() < deadline:  # the rules hold a-cold and wait for b-cold
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database() AND query LIKE 'UPDATE zone_rule_states%%'"
+                ).fetchone()
+                if waiting and waiting[0]:
+                    break
+                time.sleep(0.01)
+            else:
+                raise AssertionError("the rules never waited for the other transaction's lock")
+        other.execute(lock, ("a-cold",))  # a deadlock: granted once the rules are aborted
+        other.commit()
+    rules_thread.join(30)
+    engine.dispose()
+    assert reports and reports[0] is not None, "the batch was left unevaluated"
+    assert reports[0].readings == len(rows)
+    with plant.session() as s:
+        watermarks = {
+            zone: mark
+            for zone, mark in s.execute(select(ZoneRuleState.zone_id, ZoneRuleState.watermark))
+        }
+    assert watermarks["a-cold"] == watermarks["b-cold"] == at(3)
