@@ -688,7 +688,19 @@ def _presences(
 ) -> dict[str, list[Presence]]:
     """Custody in each zone overlapping its span: one query over custody_intervals."""
     lo, hi = min(a for a, _ in spans.values()), max(b for _, b in spans.values())
-    rows = session.execute(
+    rows = session.execute(_presences_query(), {"zones": list(spans), "lo": lo, "hi": hi})
+    found: dict[str, list[Presence]] = defaultdict(list)
+    for zone_id, i, b, s, e in rows:
+        start, end = spans[zone_id]
+        if s <= end and (e is None or e >= start):
+            found[zone_id].append(Presence(i, b, s, e))
+    return found
+
+
+@lru_cache(maxsize=1)
+def _presences_query() -> Any:
+    """Custody intervals in some zones overlapping [lo, hi]: made once (an opening's path)."""
+    return (
         select(
             CustodyInterval.zone_id,
             CustodyInterval.item_id,
@@ -698,17 +710,11 @@ def _presences(
         )
         .join(Item, Item.id == CustodyInterval.item_id)
         .where(
-            CustodyInterval.zone_id.in_(spans),
-            CustodyInterval.started_at <= hi,
-            or_(CustodyInterval.ended_at.is_(None), CustodyInterval.ended_at >= lo),
+            CustodyInterval.zone_id.in_(bindparam("zones", expanding=True)),
+            CustodyInterval.started_at <= bindparam("hi"),
+            or_(CustodyInterval.ended_at.is_(None), CustodyInterval.ended_at >= bindparam("lo")),
         )
     )
-    found: dict[str, list[Presence]] = defaultdict(list)
-    for zone_id, i, b, s, e in rows:
-        start, end = spans[zone_id]
-        if s <= end and (e is None or e >= start):
-            found[zone_id].append(Presence(i, b, s, e))
-    return found
 
 
 def _high(row: Excursion) -> bool:
@@ -891,18 +897,23 @@ def _spent(
     fresh: Sequence[tuple[int, str, datetime, datetime]] = (),
 ) -> dict[int, float]:
     """Minutes out of range each batch has spent, over all its exposures."""
-    query = (
-        select(Exposure.batch_id, Excursion.kind, Exposure.started_at, Exposure.ended_at)
-        .join(Excursion, Excursion.id == Exposure.excursion_id)
-        .where(Exposure.batch_id.in_(batch_ids))
-        .where(or_(Excursion.suppressed_reason.is_(None), Excursion.suppressed_reason != WITHDRAWN))
-    )
-    if rewritten:
-        query = query.where(Exposure.excursion_id.not_in(rewritten))
+    query, values = _spent_query(), {"batches": list(batch_ids), "rewritten": list(rewritten or ())}
     spans: dict[int, list[tuple[str, datetime, datetime]]] = defaultdict(list)
-    for batch_id, kind, a, b in [*session.execute(query), *fresh]:
+    for batch_id, kind, a, b in [*session.execute(query, values), *fresh]:
         spans[batch_id].append((kind, a, b))
     return {batch_id: spent_minutes(s) for batch_id, s in spans.items()}
+
+
+@lru_cache(maxsize=1)
+def _spent_query() -> Any:
+    """Some batches' exposures but those of some excursions (being rewritten): made once."""
+    return (
+        select(Exposure.batch_id, Excursion.kind, Exposure.started_at, Exposure.ended_at)
+        .join(Excursion, Excursion.id == Exposure.excursion_id)
+        .where(Exposure.batch_id.in_(bindparam("batches", expanding=True)))
+        .where(Exposure.excursion_id.not_in(bindparam("rewritten", expanding=True)))
+        .where(or_(Excursion.suppressed_reason.is_(None), Excursion.suppressed_reason != WITHDRAWN))
+    )
 
 
 # --- questions ----------------------------------------------------------------------------
