@@ -35,6 +35,7 @@ from cloud.domain.excursions import (
     ZoneOutcome,
     evaluate_zone,
     reevaluate_zone,
+    stored_through,
 )
 from cloud.domain.exposure import (
     Presence,
@@ -405,10 +406,12 @@ def evaluate_readings(
     earliest = min(map(itemgetter(_TAKEN), readings)) - timedelta(days=8)
     windows = config.suppressions(session, zones, earliest)
     written, pending = [], []
+    marks: dict[str, list[datetime | None]] = defaultdict(list)  # zone -> its states' watermarks
     for zone, name, profile in work:
         zone_samples = samples[(zone, profile.quantity)]
         history = _History(session, zone, profile, zone_samples if unstored else ())
         version, state = states[(zone, name)]
+        marks[zone].append(stored_through(state))
         outcome = evaluate_zone(profile, windows[zone], state, zone_samples, history)
         if outcome.replayed_from is not None:
             log.info("zone %s (%s): late data, replayed from %s", zone, name, outcome.replayed_from)
@@ -436,7 +439,9 @@ def evaluate_readings(
         if done.rowcount != len(written):  # a kept state was changed elsewhere meanwhile
             raise StaleStates(f"{len(written) - done.rowcount} detector states changed since")
     with _as_system(session):
-        _apply(session, pending, result, samples if unstored else None)
+        # what each zone may have stored: through the earliest watermark of its states as read
+        stored_to = {z: None if None in m else min(m) for z, m in marks.items()}  # type: ignore[type-var]
+        _apply(session, pending, result, samples if unstored else None, stored_to)
         session.flush()  # under the rules' name: the caller commits as whoever it is
     return result
 
@@ -471,7 +476,7 @@ def record_progress(session: Session, worker_id: str, readings: Sequence[tuple[A
     """Note, in the evaluation's transaction, that the worker evaluated these readings."""
     if not readings:
         return
-    through = max(r[_RECEIVED] for r in readings)
+    through = max(map(itemgetter(_RECEIVED), readings))
     session.execute(
         _progress_upsert(session.get_bind().dialect.name),
         {"worker_id": worker_id, "through": through, "at": utcnow()},
@@ -615,27 +620,48 @@ Unstored = dict[tuple[str, str], list[Sample]] | None  # (zone, quantity) -> bei
 
 
 def _apply(
-    session: Session, pending: Pending, result: RulesOutcome, unstored: Unstored = None
+    session: Session,
+    pending: Pending,
+    result: RulesOutcome,
+    unstored: Unstored = None,
+    stored_to: dict[str, datetime | None] | None = None,
 ) -> None:
-    """Excursions, their exposures and holds, written in one flush (one audit append)."""
+    """Excursions, their exposures and holds, written in one flush (one audit append).
+
+    `stored_to`: zone -> the watermark through which its episodes may be stored (see
+    `stored_through`); episodes that start later are new, and not looked up."""
     if not pending:
         return
     with session.no_autoflush:
-        triggers = _excursions(session, pending, result, unstored)
+        triggers = _excursions(session, pending, result, unstored, stored_to or {})
     session.flush()
     result.triggers.update((row.id, at) for row, at in triggers)
 
 
 def _excursions(
-    session: Session, pending: Pending, result: RulesOutcome, unstored: Unstored = None
+    session: Session,
+    pending: Pending,
+    result: RulesOutcome,
+    unstored: Unstored = None,
+    stored_to: dict[str, datetime | None] | None = None,
 ) -> list[tuple[Excursion, datetime]]:
-    keys = sorted({(z, at) for z, starts in _starts_by_zone(pending).items() for at in starts})
-    stored: dict[tuple[str, str, datetime], Excursion] = {
-        (row.zone_id, row.rule, row.started_at): row
-        for row in session.scalars(  # one query for every zone of the batch
-            select(Excursion).where(tuple_(Excursion.zone_id, Excursion.started_at).in_(keys))
-        )
-    }
+    stored_to = stored_to or {}
+    keys = sorted(
+        (z, at)
+        for z, starts in _starts_by_zone(pending).items()
+        for at in starts
+        if _maybe_stored(at, stored_to.get(z))
+    )
+    stored: dict[tuple[str, str, datetime], Excursion] = (
+        {
+            (row.zone_id, row.rule, row.started_at): row
+            for row in session.scalars(  # one query for every zone of the batch
+                select(Excursion).where(tuple_(Excursion.zone_id, Excursion.started_at).in_(keys))
+            )
+        }
+        if keys
+        else {}  # every episode starts after what its zone had stored: all new
+    )
     touched: list[tuple[Excursion, Profile, datetime]] = []
     triggers: list[tuple[Excursion, datetime]] = []
     for zone_id, profile, outcome in pending:
@@ -674,6 +700,10 @@ def _excursions(
                 result.changed.append(row)
     _expose(session, [t for t in touched if t[0].suppressed_reason != WITHDRAWN], result, unstored)
     return triggers
+
+
+def _maybe_stored(started_at: datetime, stored_to: datetime | None) -> bool:
+    return stored_to is None or started_at <= stored_to
 
 
 def _starts_by_zone(pending: Pending) -> dict[str, set[datetime]]:

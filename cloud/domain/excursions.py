@@ -581,6 +581,18 @@ class ZoneOutcome:
     replayed_from: datetime | None = None
 
 
+def stored_through(state: dict[str, Any] | None) -> datetime | None:
+    """The watermark of a persisted state, as a detector made from it reads it.
+
+    Every episode an evaluation stores starts at or before the watermark it leaves (a run at
+    its first reading beyond, a gap at the last valid reading, a cumulative rule at a span's
+    start), and the watermark never goes back: an episode that starts after a zone's stored
+    watermark is not stored yet."""
+    if not state or state.get("version") != STATE_VERSION or state.get("watermark") is None:
+        return None
+    return _dt(state["watermark"])
+
+
 def latest(changes: Iterable[Episode]) -> list[Episode]:
     """The last version of each episode, in the order they first changed."""
     by_key: dict[tuple[str, datetime], Episode] = {}

@@ -529,3 +529,35 @@ def test_the_rules_evaluate_again_when_the_database_breaks_a_deadlock(
             for zone, mark in s.execute(select(ZoneRuleState.zone_id, ZoneRuleState.watermark))
         }
     assert watermarks["a-cold"] == watermarks["b-cold"] == at(3)
+
+
+def test_an_episode_starting_after_the_stored_watermark_is_inserted_without_a_look_up(
+    plant: Plant,
+) -> None:
+    """Episodes start at or before the watermark their evaluation leaves: one that starts
+    after a zone's stored watermark cannot be stored yet, and is not looked for; one that
+    started before (it ends now) is looked up and updated, not inserted twice."""
+    config = rules.RulesConfig(ttl_s=3600)
+    statements: list[str] = []
+    event.listen(plant.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    def run(rows: list[tuple]) -> rules_runner.RulesReport:
+        batch = IngestBatch()
+        batch.readings.extend(rows)
+        plant.store.write(batch)
+        statements.clear()
+        report = rules_runner.evaluate(plant.engine, "worker-1", rows, config)
+        assert report is not None
+        return report
+
+    def look_ups() -> list[str]:
+        return [q for q in statements if q.lstrip().startswith("SELECT") and "FROM excursions" in q]
+
+    run(plant.readings("a-cold", 0, [5.0] * 5))
+    opening = run(plant.readings("a-cold", 5, [13.0] * 40))
+    assert opening.opened and look_ups() == []
+    closing = run(plant.readings("a-cold", 45, [5.0] * 5))
+    assert closing.opened == () and look_ups()
+    found = excursions(plant, "a-cold")
+    assert sorted(e.id for e in found.values()) == sorted(opening.opened)
+    assert all(e.state == "closed" and e.ended_at == at(45) for e in found.values())
