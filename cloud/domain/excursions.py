@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter, not_, sub
+from itertools import repeat
+from operator import attrgetter, eq, not_, sub
 from typing import Any, NamedTuple, Protocol
 
 from cloud.domain.monitoring import Profile
@@ -259,7 +260,7 @@ class ExcursionDetector:
             map(
                 all,
                 zip(
-                    map(sensor.__eq__, sensors),
+                    map(eq, sensors, repeat(sensor)),
                     oks,
                     map(not_, map(loud.__contains__, values)),
                     soon,
