@@ -633,7 +633,7 @@ def _apply(
     if not pending:
         return
     with session.no_autoflush:
-        triggers = _excursions(session, pending, result, unstored, stored_to or {})
+        triggers = _excursions(session, pending, result, unstored, stored_to)
     session.flush()
     result.triggers.update((row.id, at) for row, at in triggers)
 
