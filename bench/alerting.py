@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from cloud import reports  # noqa: E402
-from cloud.db import make_engine, session_factory  # noqa: E402
-from cloud.migrate import upgrade  # noqa: E402
-from cloud.release_gate import gate_reasons  # noqa: E402
-from cloud.traceability import Batch  # noqa: E402
+from cloud.adapters.engine import make_engine, session_factory  # noqa: E402
+from cloud.adapters.migrate import upgrade  # noqa: E402
+from cloud.adapters.orm.traceability import Batch  # noqa: E402
+from cloud.service_layer import reports  # noqa: E402
+from cloud.service_layer.release_gate import gate_reasons  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -36,14 +36,14 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cloud.custody_service import (  # noqa: E402
+from cloud.adapters.engine import make_engine, session_factory  # noqa: E402
+from cloud.adapters.migrate import upgrade  # noqa: E402
+from cloud.service_layer.custody import (  # noqa: E402
     batch_timeline_query,
     current_custody,
     find_item,
     zone_window_query,
 )
-from cloud.db import make_engine, session_factory  # noqa: E402
-from cloud.migrate import upgrade  # noqa: E402
 from edge.gs1 import check_digit  # noqa: E402
 
 log = logging.getLogger("bench.custody")

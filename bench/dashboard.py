@@ -30,12 +30,13 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cloud.db import make_engine, session_factory  # noqa: E402
-from cloud.migrate import upgrade  # noqa: E402
-from cloud.models import Reading, utcnow  # noqa: E402
-from cloud.quality import Excursion  # noqa: E402
-from cloud.signatures import create_user  # noqa: E402
-from cloud.store import Batch, Store  # noqa: E402
+from cloud.adapters.engine import make_engine, session_factory  # noqa: E402
+from cloud.adapters.migrate import upgrade  # noqa: E402
+from cloud.adapters.orm.quality import Excursion  # noqa: E402
+from cloud.adapters.orm.readings import Reading  # noqa: E402
+from cloud.domain.clock import utcnow  # noqa: E402
+from cloud.service_layer.signatures import create_user  # noqa: E402
+from cloud.service_layer.store import Batch, Store  # noqa: E402
 from dashboard.app import create_app  # noqa: E402
 from dashboard.present import local  # noqa: E402
 from edge import wire  # noqa: E402

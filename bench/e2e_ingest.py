@@ -38,11 +38,11 @@ from paho.mqtt.properties import Properties
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cloud.db import make_engine  # noqa: E402
-from cloud.ingest import IngestWorker  # noqa: E402
-from cloud.migrate import upgrade  # noqa: E402
-from cloud.runtime import calm_collector  # noqa: E402
-from cloud.store import Store  # noqa: E402
+from cloud.adapters.engine import make_engine  # noqa: E402
+from cloud.adapters.migrate import upgrade  # noqa: E402
+from cloud.entrypoints.ingest import IngestWorker  # noqa: E402
+from cloud.entrypoints.runtime import calm_collector  # noqa: E402
+from cloud.service_layer.store import Store  # noqa: E402
 from edge import wire  # noqa: E402
 from edge.buffer import Buffer  # noqa: E402
 from edge.config import MqttSettings  # noqa: E402

@@ -37,7 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cloud.broker import free_port  # noqa: E402
+from cloud.adapters.broker import free_port  # noqa: E402
 from edge import wire  # noqa: E402
 from edge.buffer import Buffer  # noqa: E402
 from edge.config import Device, MqttSettings, TcpTransport, load_register_map  # noqa: E402

@@ -41,20 +41,20 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cloud import rules_service as rules  # noqa: E402
-from cloud.db import make_engine, session_factory  # noqa: E402
+from cloud.adapters.engine import make_engine, session_factory  # noqa: E402
+from cloud.adapters.migrate import upgrade  # noqa: E402
+from cloud.adapters.orm.quality import Excursion, Exposure  # noqa: E402
+from cloud.adapters.orm.readings import Gateway, Reading, Sensor, Site, Zone  # noqa: E402
+from cloud.adapters.orm.traceability import Batch, CustodyInterval, Item, Product  # noqa: E402
 from cloud.domain.excursions import ExcursionDetector, Sample  # noqa: E402
 from cloud.domain.exposure import Presence, ZoneSeries, batch_exposures  # noqa: E402
 from cloud.domain.monitoring import PRESETS  # noqa: E402
-from cloud.ingest import IngestWorker  # noqa: E402
-from cloud.migrate import upgrade  # noqa: E402
-from cloud.models import Gateway, Reading, Sensor, Site, Zone  # noqa: E402
-from cloud.quality import Excursion, Exposure  # noqa: E402
-from cloud.rules_runner import RulesReport  # noqa: E402
-from cloud.runtime import calm_collector  # noqa: E402
-from cloud.store import Batch as IngestBatch  # noqa: E402
-from cloud.store import Store  # noqa: E402
-from cloud.traceability import Batch, CustodyInterval, Item, Product  # noqa: E402
+from cloud.entrypoints.ingest import IngestWorker  # noqa: E402
+from cloud.entrypoints.rules_runner import RulesReport  # noqa: E402
+from cloud.entrypoints.runtime import calm_collector  # noqa: E402
+from cloud.service_layer import rules  # noqa: E402
+from cloud.service_layer.store import Batch as IngestBatch  # noqa: E402
+from cloud.service_layer.store import Store  # noqa: E402
 from edge import wire  # noqa: E402
 
 log = logging.getLogger("bench.rules")

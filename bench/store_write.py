@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from e2e_ingest import code_version, fresh_database, reading_bodies  # noqa: E402
 
-from cloud.db import make_engine  # noqa: E402
-from cloud.ingest import Delivery, decode_batch  # noqa: E402
-from cloud.store import _COPY_TYPES, READING_COLUMNS, Batch, Store  # noqa: E402
+from cloud.adapters.engine import make_engine  # noqa: E402
+from cloud.entrypoints.ingest import Delivery, decode_batch  # noqa: E402
+from cloud.service_layer.store import _COPY_TYPES, READING_COLUMNS, Batch, Store  # noqa: E402
 from edge import wire  # noqa: E402
 
 log = logging.getLogger("bench.store_write")

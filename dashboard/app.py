@@ -12,8 +12,8 @@ import dash
 from dash import Dash, dcc, html
 from flask import jsonify, redirect, request, session
 
-from cloud.db import make_engine, session_factory
-from cloud.views import ControlRoom
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.views.control_room import ControlRoom
 from dashboard import services
 from dashboard.auth import current_user
 

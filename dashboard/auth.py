@@ -15,7 +15,7 @@ from dash import dcc, html
 from dash.exceptions import PreventUpdate
 from flask import session
 
-from cloud.views import UserView
+from cloud.views.control_room import UserView
 from dashboard import services
 
 # What each role may do in the control room; viewers only look.
@@ -24,7 +24,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "comment": frozenset({"operator", "qa", "admin"}),
     "assign": frozenset({"qa", "admin"}),
     "resolve": frozenset({"qa", "admin"}),
-    "disposition": frozenset({"qa"}),  # release/reject: signed, QA only (cloud.signatures)
+    "disposition": frozenset(
+        {"qa"}
+    ),  # release/reject: signed, QA only (cloud.service_layer.signatures)
     "investigate": frozenset({"qa"}),
     "recall": frozenset({"qa"}),
 }

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cloud.broker import port_is_free
+from cloud.adapters.broker import port_is_free
 
 
 @click.command()

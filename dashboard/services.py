@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloud.views import ControlRoom
+from cloud.views.control_room import ControlRoom
 
 _control_room: ControlRoom | None = None
 

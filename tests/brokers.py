@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.broker import free_port
+from cloud.adapters.broker import free_port
 
 
 def mosquitto_binary() -> str:

@@ -24,9 +24,9 @@ import pytest
 import yaml
 from sqlalchemy.orm import Session
 
-from cloud.broker import EmbeddedBroker, free_port
-from cloud.db import make_engine, session_factory
-from cloud.migrate import upgrade
+from cloud.adapters.broker import EmbeddedBroker, free_port
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.migrate import upgrade
 from edge.config import load_gateway
 from edge.simulator import SensorFarm
 from tests.brokers import private_broker  # noqa: E402,F401  (a fixture)
@@ -278,7 +278,7 @@ def ingest_args(
 ) -> tuple[str, ...]:
     tag = uuid.uuid4().hex[:8]
     args = [
-        "cloud.cli",
+        "cloud.entrypoints.cli",
         "ingest",
         "--database-url",
         database_url,

@@ -1,5 +1,6 @@
 """The audit trail's hash chain as pure values: canonical JSON, entries, hashes, and the walk
-that finds the first entry edited, deleted or moved. No I/O; cloud.audit stores the chain."""
+that finds the first entry edited, deleted or moved. No I/O; cloud.adapters.orm.audit stores
+the chain."""
 
 from __future__ import annotations
 

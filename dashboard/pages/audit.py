@@ -7,8 +7,8 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from cloud.audit_views import actors, audit_entries, audited_tables, integrity
-from cloud.views import UserView
+from cloud.views.audit import actors, audit_entries, audited_tables, integrity
+from cloud.views.control_room import UserView
 from dashboard import services
 from dashboard.auth import guarded, require
 from dashboard.present import badge, local
@@ -66,7 +66,7 @@ def verify(_n: int) -> Any:
         return [
             badge("intact", "CHAIN INTACT"),
             f" all {report.checked} entries verified: every hash and link matches "
-            "(cloud.audit.verify_trail).",
+            "(cloud.adapters.orm.audit.verify_trail).",
         ]
     return [badge("broken", "CHAIN BROKEN"), f" {report.problem}"]
 

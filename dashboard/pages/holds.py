@@ -8,20 +8,18 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from cloud.signatures import SignatureRefused
-from cloud.views import UserView, service
+from cloud.service_layer.signatures import SignatureRefused
+from cloud.views import holds as hold_views
+from cloud.views.control_room import UserView
 from dashboard import services
 from dashboard.auth import guarded, may, require
 from dashboard.present import badge, celsius, duration, local
 
 dash.register_page(__name__, path="/holds", name="Holds", order=3)
-hold_views = service("cloud.hold_views")  # None until the rules service is installed
 
 
 @guarded
 def layout(user: UserView, **_q: str) -> html.Div:
-    if hold_views is None:
-        return html.Div([html.H1("Holds"), html.P("The rules service is not installed.")])
     signer = may("disposition", user)
     return html.Div(
         [

@@ -1,4 +1,4 @@
-"""Login: username and password against the users of the audit trail (cloud.signatures)."""
+"""Login: username and password against the users (cloud.service_layer.signatures)."""
 
 from __future__ import annotations
 

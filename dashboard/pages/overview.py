@@ -9,8 +9,8 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from flask import current_app
 
-from cloud.models import utcnow
-from cloud.views import Counts, GatewayNow, Overview, SiteNow, ZoneNow
+from cloud.domain.clock import utcnow
+from cloud.views.control_room import Counts, GatewayNow, Overview, SiteNow, ZoneNow
 from dashboard import services
 from dashboard.auth import guarded, require
 from dashboard.present import STATES, local, local_time

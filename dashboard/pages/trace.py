@@ -8,9 +8,10 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from cloud.signatures import SignatureRefused
-from cloud.trace_views import BatchTrace, find, trace
-from cloud.views import UserView, service
+from cloud.service_layer.signatures import SignatureRefused
+from cloud.views import recalls
+from cloud.views.control_room import UserView
+from cloud.views.trace import BatchTrace, find, trace
 from dashboard import services
 from dashboard.auth import guarded, may, require
 from dashboard.present import badge, celsius, duration, local
@@ -92,8 +93,7 @@ def show(batch_id: int | None, _changed: int) -> Any:
         return ""
     result = services.control_room().read(trace, batch_id)
     recall: list[Any] = []
-    if may("recall", user) and service("cloud.recall_views") and result.status != "recalled":
-        recalls = service("cloud.recall_views")
+    if may("recall", user) and result.status != "recalled":
         recall = [
             html.Div(
                 [
@@ -227,8 +227,7 @@ def start_recall(
 ) -> Any:
     """Open a signed recall of the batch shown, as the logged-in QA user."""
     user = require("recall")
-    recalls = service("cloud.recall_views")
-    if not clicks or batch_id is None or recalls is None:
+    if not clicks or batch_id is None:
         return no_update, no_update
     if not (reason or "").strip() or not password:
         return html.Span("A recall needs a reason and your password.", className="error"), no_update

@@ -9,9 +9,9 @@ import dash
 from dash import Input, Output, callback, dcc, html
 from flask import current_app
 
-from cloud.models import utcnow
-from cloud.transfer_views import Movement, movements
-from cloud.views import UserView
+from cloud.domain.clock import utcnow
+from cloud.views.control_room import UserView
+from cloud.views.transfers import Movement, movements
 from dashboard import services
 from dashboard.auth import guarded, require
 from dashboard.present import age, badge, local

@@ -8,8 +8,8 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from cloud.models import utcnow
-from cloud.zone_chart import ZoneChart, zone_batches, zone_chart
+from cloud.domain.clock import utcnow
+from cloud.views.zone_chart import ZoneChart, zone_batches, zone_chart
 from dashboard import services
 from dashboard.auth import guarded, require
 from dashboard.present import badge, local

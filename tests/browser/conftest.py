@@ -24,10 +24,10 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from cloud.broker import free_port
-from cloud.db import make_engine
-from cloud.demo_seed import current_readings, demo_configs, seed, write_and_evaluate
-from cloud.migrate import upgrade
+from cloud.adapters.broker import free_port
+from cloud.adapters.engine import make_engine
+from cloud.adapters.migrate import upgrade
+from cloud.entrypoints.demo_seed import current_readings, demo_configs, seed, write_and_evaluate
 from dashboard.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -8,7 +8,7 @@ import json
 
 from selenium.webdriver.common.by import By
 
-from cloud.demo_seed import DEMO_PASSWORD, cooling_failure
+from cloud.entrypoints.demo_seed import DEMO_PASSWORD, cooling_failure
 from tests.browser.conftest import SCENARIO_ZONE as ZONE
 from tests.browser.conftest import ControlRoomServer, Page
 

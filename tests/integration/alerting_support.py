@@ -16,11 +16,12 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session
 
-from cloud.broker import free_port
-from cloud.models import Gateway, Sensor, Site, Zone
-from cloud.quality import Excursion, Hold
-from cloud.signatures import User, create_user
-from cloud.traceability import Batch, Product
+from cloud.adapters.broker import free_port
+from cloud.adapters.orm.people import User
+from cloud.adapters.orm.quality import Excursion, Hold
+from cloud.adapters.orm.readings import Gateway, Sensor, Site, Zone
+from cloud.adapters.orm.traceability import Batch, Product
+from cloud.service_layer.signatures import create_user
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 GTIN = "09506000134352"

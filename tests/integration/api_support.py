@@ -13,13 +13,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.api import create_app
-from cloud.api.database import EXTENSION
-from cloud.api.tokens import issue_token
-from cloud.db import make_engine, session_factory
-from cloud.models import Gateway, ReadPoint, Site, Zone
-from cloud.signatures import create_user
-from cloud.traceability import Batch, Customer, Item, Order, Product
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.readings import Gateway, ReadPoint, Site, Zone
+from cloud.adapters.orm.traceability import Batch, Customer, Item, Order, Product
+from cloud.entrypoints.api import create_app
+from cloud.entrypoints.api.database import EXTENSION
+from cloud.service_layer.signatures import create_user
+from cloud.service_layer.tokens import issue_token
 from edge import gs1
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloud import alerts_service
-from cloud.alerting import Alert, Notification
-from cloud.db import make_engine, session_factory
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.alerting import Alert, Notification
 from cloud.domain.alerts import EscalationPolicy
 from cloud.domain.lifecycle import IllegalTransition
-from cloud.expiry import block_expired
-from cloud.notify import add_channel
-from cloud.scheduler import Scheduler, SchedulerConfig
+from cloud.entrypoints.scheduler import Scheduler, SchedulerConfig
+from cloud.service_layer import alerts as alerts_service
+from cloud.service_layer.expiry import block_expired
+from cloud.service_layer.notifications import add_channel
 from tests.integration.alerting_support import World, at, closed_alarm, seed_world, webhook_receiver
 from tests.integration.api_support import running_api
 

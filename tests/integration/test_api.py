@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cloud.api.contract import PUBLIC, endpoint
-from cloud.api.openapi import openapi_path
-from cloud.api.tokens import ApiToken
-from cloud.audit import AuditEntry
-from cloud.traceability import Batch, TransferStateChange
+from cloud.adapters.orm.audit import AuditEntry
+from cloud.adapters.orm.people import ApiToken
+from cloud.adapters.orm.traceability import Batch, TransferStateChange
+from cloud.entrypoints.api.contract import PUBLIC, endpoint
+from cloud.entrypoints.api.openapi import openapi_path
 from tests.integration.api_support import GTIN, PASSWORD, Api, at, epc, running_api
 
 pytestmark = pytest.mark.integration

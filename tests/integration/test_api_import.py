@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cloud.traceability import Batch, Item, Product
+from cloud.adapters.orm.traceability import Batch, Item, Product
 from tests.integration.api_support import Api, running_api
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cloud.audit import AuditEntry
-from cloud.traceability import OrderLine
+from cloud.adapters.orm.audit import AuditEntry
+from cloud.adapters.orm.traceability import OrderLine
 from tests.integration.api_support import GTIN, Api, at, epc, running_api
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cloud.api.contract import PUBLIC, ROLE_RANK
+from cloud.entrypoints.api.contract import PUBLIC, ROLE_RANK
 from tests.integration.api_support import ROLES, Api, running_api
 
 pytestmark = pytest.mark.integration

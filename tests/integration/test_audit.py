@@ -21,7 +21,8 @@ from sqlalchemy import Engine, Integer, Numeric, String, func, select, text, upd
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from cloud.audit import (
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.audit import (
     GENESIS,
     AuditChainHead,
     AuditEntry,
@@ -29,12 +30,11 @@ from cloud.audit import (
     audited,
     verify_trail,
 )
-from cloud.db import make_engine, session_factory
-from cloud.models import Site, UTCDateTime, Zone
-from cloud.signatures import (
-    Signature,
+from cloud.adapters.orm.base import UTCDateTime
+from cloud.adapters.orm.people import Signature, User
+from cloud.adapters.orm.readings import Site, Zone
+from cloud.service_layer.signatures import (
     SignatureRefused,
-    User,
     check_password,
     create_user,
     sign,
@@ -122,7 +122,7 @@ def seed(sessions: sessionmaker[Session], updates: int) -> None:
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cloud.cli", *args],
+        [sys.executable, "-m", "cloud.entrypoints.cli", *args],
         cwd=ROOT,
         input=stdin,
         capture_output=True,

@@ -9,10 +9,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from cloud.api.tokens import ApiToken, user_of_token
-from cloud.audit import AuditEntry
-from cloud.cli import main as cli
-from cloud.db import make_engine, session_factory
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.audit import AuditEntry
+from cloud.adapters.orm.people import ApiToken
+from cloud.entrypoints.cli import main as cli
+from cloud.service_layer.tokens import user_of_token
 
 pytestmark = pytest.mark.integration
 

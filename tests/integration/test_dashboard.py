@@ -11,11 +11,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from cloud.db import make_engine, session_factory
-from cloud.models import ReadingRollup
-from cloud.signatures import create_user
-from cloud.store import Batch, Store
-from cloud.zone_chart import HourRollup, extremes, rollup_extremes, zone_chart
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.readings import ReadingRollup
+from cloud.service_layer.signatures import create_user
+from cloud.service_layer.store import Batch, Store
+from cloud.views.zone_chart import HourRollup, extremes, rollup_extremes, zone_chart
 from dashboard.app import create_app
 from edge import wire
 
@@ -296,15 +296,15 @@ def test_zone_chart_refuses_an_empty_range(sqlite_url: str) -> None:
 def test_read_models_and_actions_on_the_demo_data(pg_url: str) -> None:
     """On PostgreSQL: the holds, alerts, trace, transfers, expiry and audit read models over
     the demo data, and the actions the pages take through them."""
-    from cloud.alert_views import acknowledge_alert, alert_queue, assign_alert, comment_alert
-    from cloud.audit_views import audit_entries, integrity
-    from cloud.demo_seed import DEMO_PASSWORD, INSULIN, seed
-    from cloud.expiry_views import expiry_board
-    from cloud.hold_views import disposition, frozen_batches
-    from cloud.signatures import SignatureRefused
-    from cloud.trace_views import find, trace
-    from cloud.transfer_views import movements
-    from cloud.views import ControlRoom
+    from cloud.entrypoints.demo_seed import DEMO_PASSWORD, INSULIN, seed
+    from cloud.service_layer.signatures import SignatureRefused
+    from cloud.views.alerts import acknowledge_alert, alert_queue, assign_alert, comment_alert
+    from cloud.views.audit import audit_entries, integrity
+    from cloud.views.control_room import ControlRoom
+    from cloud.views.expiry import expiry_board
+    from cloud.views.holds import disposition, frozen_batches
+    from cloud.views.trace import find, trace
+    from cloud.views.transfers import movements
     from edge.gs1 import encode_sgtin96
 
     assert seed(pg_url)
@@ -376,7 +376,7 @@ def test_cooling_switch_warms_the_zone_and_recovers(tmp_path: Any) -> None:
     """The demo's cooling failure: the flag file stops the cooling, removing it restores it."""
     from click.testing import CliRunner
 
-    from cloud.demo_seed import AMBIENT, CoolingSwitch, main
+    from cloud.entrypoints.demo_seed import AMBIENT, CoolingSwitch, main
 
     switch = CoolingSwitch(tmp_path / "cooling-failure", "wh-leeds-cold1")
     assert switch.offset(5.0, 1000.0) == 0.0

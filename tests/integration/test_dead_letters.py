@@ -11,8 +11,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
-from cloud.db import make_engine
-from cloud.models import DeadLetter, Reading
+from cloud.adapters.engine import make_engine
+from cloud.adapters.orm.readings import DeadLetter, Reading
 from edge import wire
 from edge.wire import Quality
 from tests.conftest import ingest_args, start_ingest, wait_until

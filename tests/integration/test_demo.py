@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cloud.broker import free_port
-from cloud.demo_seed import DEMO_PASSWORD
+from cloud.adapters.broker import free_port
+from cloud.entrypoints.demo_seed import DEMO_PASSWORD
 from tests.conftest import ROOT, wait_until
 
 pytestmark = pytest.mark.integration
@@ -108,7 +108,15 @@ def run_demo(
     log = data_dir.parent / f"demo-{port}.log"
     with open(log, "w") as out:
         demo = subprocess.Popen(
-            [sys.executable, "-m", "cloud.demo", "--data-dir", str(data_dir), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "cloud.entrypoints.demo",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
@@ -166,7 +174,7 @@ def test_demo_refuses_a_taken_port(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "cloud.demo",
+                "cloud.entrypoints.demo",
                 "--data-dir",
                 str(tmp_path / "d"),
                 "--port",

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from cloud.epcis import (
+from cloud.domain.epcis import (
     CELSIUS,
     TEMPERATURE,
     AggregationEvent,

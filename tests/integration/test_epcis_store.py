@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from cloud.cli import main as cli
-from cloud.custody_service import item_timeline, rebuild_custody
-from cloud.epcis import validate
-from cloud.epcis_inbound import import_document
-from cloud.models import Observation, Reading, ReadPoint, Sensor
-from cloud.traceability import Batch, EpcisReceipt, Item, Product, Scan
+from cloud.adapters.orm.readings import Observation, Reading, ReadPoint, Sensor
+from cloud.adapters.orm.traceability import Batch, EpcisReceipt, Item, Product, Scan
+from cloud.domain.epcis import validate
+from cloud.entrypoints.cli import main as cli
+from cloud.service_layer.custody import item_timeline, rebuild_custody
+from cloud.service_layer.epcis_import import import_document
 from edge.gs1 import decode_epc
 from edge.gs1 import parse_epc_uri as decode_epc_uri
 from tests.integration.api_support import GTIN, Api, at, epc, running_api

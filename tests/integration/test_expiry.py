@@ -13,13 +13,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.alerting import Alert
-from cloud.db import make_engine, session_factory
-from cloud.expiry import block_expired, expiry_tiers, fefo_suggestions, warn_expiring
-from cloud.models import Site, Zone
-from cloud.quality import Excursion, Exposure
-from cloud.scheduler import Scheduler
-from cloud.traceability import (
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.alerting import Alert
+from cloud.adapters.orm.quality import Excursion, Exposure
+from cloud.adapters.orm.readings import Site, Zone
+from cloud.adapters.orm.traceability import (
     Batch,
     CustodyInterval,
     Customer,
@@ -28,6 +26,8 @@ from cloud.traceability import (
     OrderLine,
     Product,
 )
+from cloud.entrypoints.scheduler import Scheduler
+from cloud.service_layer.expiry import block_expired, expiry_tiers, fefo_suggestions, warn_expiring
 
 pytestmark = pytest.mark.integration
 GTIN = "09506000134352"
@@ -166,7 +166,15 @@ def test_a_held_batch_is_not_unheld_by_expiry(db: Session, world: dict[str, Batc
 
 def test_the_scheduler_command_runs_a_tick(pg_url: str, world: dict[str, Batch]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cloud.cli", "scheduler", "--database-url", pg_url, "--once"],
+        [
+            sys.executable,
+            "-m",
+            "cloud.entrypoints.cli",
+            "scheduler",
+            "--database-url",
+            pg_url,
+            "--once",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -177,7 +185,7 @@ def test_the_scheduler_command_runs_a_tick(pg_url: str, world: dict[str, Batch])
         [
             sys.executable,
             "-m",
-            "cloud.cli",
+            "cloud.entrypoints.cli",
             "scheduler",
             "--database-url",
             pg_url,

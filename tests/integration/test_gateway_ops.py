@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.broker import free_port
+from cloud.adapters.broker import free_port
 from edge import wire
 from tests.conftest import ROOT, gateway_args, make_gateway_config, wait_until
 from tests.unit.test_buffer import old_format_buffer

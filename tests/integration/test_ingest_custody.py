@@ -10,11 +10,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
-from cloud.db import make_engine, session_factory
-from cloud.models import Observation, ReadPoint
-from cloud.store import Batch as StoreBatch
-from cloud.store import Store
-from cloud.traceability import Batch, CustodyInterval, Item, Product
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.readings import Observation, ReadPoint
+from cloud.adapters.orm.traceability import Batch, CustodyInterval, Item, Product
+from cloud.service_layer.store import Batch as StoreBatch
+from cloud.service_layer.store import Store
 from edge import gs1, wire
 from tests.conftest import ingest_args, start_ingest, wait_until
 

@@ -13,9 +13,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pymodbus.client import ModbusTcpClient
 from sqlalchemy import select
 
-from cloud.broker import free_port
-from cloud.db import make_engine
-from cloud.models import GatewayEvent
+from cloud.adapters.broker import free_port
+from cloud.adapters.engine import make_engine
+from cloud.adapters.orm.readings import GatewayEvent
 from edge import wire
 from edge.config import TcpTransport, load_register_map
 from edge.simulator import SensorFarm, SimulatedSensor

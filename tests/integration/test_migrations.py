@@ -7,9 +7,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
-from cloud.db import normalise_url
-from cloud.migrate import alembic_config
-from cloud.schema import Base
+from cloud.adapters.engine import normalise_url
+from cloud.adapters.migrate import alembic_config
+from cloud.adapters.orm import Base
 
 
 def test_one_head():

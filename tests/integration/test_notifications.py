@@ -10,13 +10,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from cloud import alerts_service
-from cloud.db import make_engine, session_factory
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.quality import Hold
 from cloud.domain.alerts import Backoff, EscalationPolicy, signature_valid
-from cloud.notify import SmtpSettings, default_senders, deliver_due, notifications_of
-from cloud.notify import add_channel as add
-from cloud.quality import Hold
-from cloud.scheduler import Scheduler, SchedulerConfig
+from cloud.entrypoints.scheduler import Scheduler, SchedulerConfig
+from cloud.service_layer import alerts as alerts_service
+from cloud.service_layer.notifications import (
+    SmtpSettings,
+    default_senders,
+    deliver_due,
+    notifications_of,
+)
+from cloud.service_layer.notifications import add_channel as add
 from tests.integration.alerting_support import (
     World,
     at,

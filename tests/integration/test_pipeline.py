@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from cloud.db import make_engine
-from cloud.models import Gateway, Reading, Sensor
+from cloud.adapters.engine import make_engine
+from cloud.adapters.orm.readings import Gateway, Reading, Sensor
 from tests.conftest import (
     gateway_args,
     ingest_args,

@@ -11,9 +11,9 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from cloud.alerting import Alert, RecallItem
-from cloud.signatures import Signature
-from cloud.traceability import Batch
+from cloud.adapters.orm.alerting import Alert, RecallItem
+from cloud.adapters.orm.people import Signature
+from cloud.adapters.orm.traceability import Batch
 from tests.integration.api_support import GTIN, PASSWORD, Api, at, epc, running_api
 
 pytestmark = pytest.mark.integration

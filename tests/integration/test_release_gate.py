@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cloud.alerting import Recall, SiteApproval
-from cloud.quality import Excursion
-from cloud.release_gate import gate_reasons
-from cloud.signatures import User
-from cloud.traceability import Batch, OrderLine
+from cloud.adapters.orm.alerting import Recall, SiteApproval
+from cloud.adapters.orm.people import User
+from cloud.adapters.orm.quality import Excursion
+from cloud.adapters.orm.traceability import Batch, OrderLine
+from cloud.service_layer.release_gate import gate_reasons
 from tests.integration.api_support import GTIN, Api, at, epc, running_api
 
 pytestmark = pytest.mark.integration

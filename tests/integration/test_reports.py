@@ -11,13 +11,13 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy.orm import Session
 
-from cloud import alerts_service
-from cloud.models import Reading
-from cloud.quality import Exposure
-from cloud.recall_service import open_recall
-from cloud.reports import excursion_report, recall_csv, recall_pdf, thin
-from cloud.signatures import sign
-from cloud.traceability import Item
+from cloud.adapters.orm.quality import Exposure
+from cloud.adapters.orm.readings import Reading
+from cloud.adapters.orm.traceability import Item
+from cloud.service_layer import alerts as alerts_service
+from cloud.service_layer.recall import open_recall
+from cloud.service_layer.reports import excursion_report, recall_csv, recall_pdf, thin
+from cloud.service_layer.signatures import sign
 from tests.integration.alerting_support import PASSWORD, World, at, seed_world
 
 pytestmark = pytest.mark.integration

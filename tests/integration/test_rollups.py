@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from sqlalchemy import insert, select
 
-from cloud.db import make_engine
-from cloud.migrate import upgrade
-from cloud.models import LatestReading, Reading, ReadingRollup
-from cloud.store import Batch, Store
+from cloud.adapters.engine import make_engine
+from cloud.adapters.migrate import upgrade
+from cloud.adapters.orm.readings import LatestReading, Reading, ReadingRollup
+from cloud.service_layer.store import Batch, Store
 from tests.conftest import PG_ADMIN
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.broker import free_port
+from cloud.adapters.broker import free_port
 from edge.config import Device, RtuTransport, TcpTransport, load_gateway, load_register_map
 from edge.poller import ModbusDevice, Poller
 from edge.simulator import SensorFarm, SimulatedSensor, clock_curve

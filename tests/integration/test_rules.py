@@ -14,20 +14,21 @@ import pytest
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session
 
-from cloud import rules_runner
-from cloud import rules_service as rules
-from cloud.audit import AuditEntry, verify_trail
-from cloud.db import make_engine, normalise_url, session_factory
+from cloud.adapters.engine import make_engine, normalise_url, session_factory
+from cloud.adapters.orm.audit import AuditEntry, verify_trail
+from cloud.adapters.orm.people import Signature
+from cloud.adapters.orm.quality import Excursion, Exposure, Hold, ZoneRuleState
+from cloud.adapters.orm.readings import Gateway, Sensor, Site, Zone
+from cloud.adapters.orm.traceability import Batch, CustodyInterval, Item, Product
 from cloud.domain.holds import DispositionError
-from cloud.models import Gateway, Sensor, Site, Zone
-from cloud.notify import add_channel
-from cloud.quality import Excursion, Exposure, Hold, ZoneRuleState
-from cloud.rules_profiles import assign_profiles
-from cloud.signatures import Signature, SignatureRefused, create_user
-from cloud.store import Batch as IngestBatch
-from cloud.store import Store
-from cloud.trace_views import trace
-from cloud.traceability import Batch, CustodyInterval, Item, Product
+from cloud.entrypoints import rules_runner
+from cloud.service_layer import rules
+from cloud.service_layer.notifications import add_channel
+from cloud.service_layer.rules.profiles import assign_profiles
+from cloud.service_layer.signatures import SignatureRefused, create_user
+from cloud.service_layer.store import Batch as IngestBatch
+from cloud.service_layer.store import Store
+from cloud.views.trace import trace
 
 pytestmark = pytest.mark.integration
 
@@ -375,8 +376,8 @@ def test_the_rules_run_on_sqlite_too(sqlite_url: str) -> None:
 
 
 def test_the_scheduler_opens_a_gap_and_raises_its_alert(plant: Plant) -> None:
-    from cloud.alerting import Alert
-    from cloud.scheduler import Scheduler
+    from cloud.adapters.orm.alerting import Alert
+    from cloud.entrypoints.scheduler import Scheduler
 
     plant.ingest(plant.readings("a-cold", 0, [5.0] * 10))
     scheduler = Scheduler(plant.sessions, clock=lambda: at(9 + 20), senders={})

@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from cloud.api import create_app
-from cloud.api.database import EXTENSION
-from cloud.audit import AuditEntry
-from cloud.signatures import create_user
+from cloud.adapters.orm.audit import AuditEntry
+from cloud.entrypoints.api import create_app
+from cloud.entrypoints.api.database import EXTENSION
+from cloud.service_layer.signatures import create_user
 from tests.integration.test_rules import PASSWORD, Plant, at
 
 pytestmark = pytest.mark.integration

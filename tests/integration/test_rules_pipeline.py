@@ -18,16 +18,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from cloud import rules_service as rules
-from cloud.alerting import Alert
-from cloud.db import make_engine
-from cloud.ingest import IngestWorker
-from cloud.models import Reading, Sensor, Zone
-from cloud.quality import Excursion, Exposure, Hold
-from cloud.rules_runner import RulesReport
-from cloud.store import Batch as IngestBatch
-from cloud.store import Store, WriteResult
-from cloud.traceability import Batch
+from cloud.adapters.engine import make_engine
+from cloud.adapters.orm.alerting import Alert
+from cloud.adapters.orm.quality import Excursion, Exposure, Hold
+from cloud.adapters.orm.readings import Reading, Sensor, Zone
+from cloud.adapters.orm.traceability import Batch
+from cloud.entrypoints.ingest import IngestWorker
+from cloud.entrypoints.rules_runner import RulesReport
+from cloud.service_layer import rules
+from cloud.service_layer.store import Batch as IngestBatch
+from cloud.service_layer.store import Store, WriteResult
 from edge import wire
 from tests.conftest import ingest_args, start_ingest, wait_until
 from tests.integration.test_rules import ZONES, Plant, at

@@ -10,11 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud import custody_service as custody
-from cloud import store
-from cloud.db import make_engine, session_factory
-from cloud.models import Gateway, ReadPoint, Site, Zone
-from cloud.traceability import (
+from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.readings import Gateway, ReadPoint, Site, Zone
+from cloud.adapters.orm.traceability import (
     Aggregation,
     Batch,
     CustodyInterval,
@@ -32,6 +30,7 @@ from cloud.traceability import (
     TransferItem,
     TransferStateChange,
 )
+from cloud.service_layer import custody, store
 from edge import gs1, wire
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cloud.epcis import (
+from cloud.domain.epcis import (
     CELSIUS,
     EPCIS_CONTEXT,
     TEMPERATURE,

@@ -3,7 +3,7 @@ otherwise; our read points and zones as URNs; what an EPC names, or None."""
 
 from __future__ import annotations
 
-from cloud.epcis_ids import (
+from cloud.domain.epcis.ids import (
     READ_POINT,
     Subject,
     item_uri,

@@ -18,9 +18,9 @@ import pytest
 
 from edge import gs1
 from edge.gs1 import ElementStringError, EpcError, Sgtin, Sscc, Symbology
-from edge.gs1_dictionary import AI_TABLE, DICTIONARY_RELEASE, parse_syntax_dictionary
-from edge.gs1_epc import SGTIN_PARTITIONS, SSCC_PARTITIONS
-from edge.gs1_lint import LINTERS, UNCHECKED_LINTERS
+from edge.gs1.dictionary import AI_TABLE, DICTIONARY_RELEASE, parse_syntax_dictionary
+from edge.gs1.epc import SGTIN_PARTITIONS, SSCC_PARTITIONS
+from edge.gs1.lint import LINTERS, UNCHECKED_LINTERS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFORMANCE = ROOT.parent / "shared" / "conformance" / "gs1"

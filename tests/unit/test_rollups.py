@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from cloud.rollups import roll_up
+from cloud.domain.rollups import roll_up
 
 H = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 
-from cloud.runtime import YOUNG_THRESHOLD
+from cloud.entrypoints.runtime import YOUNG_THRESHOLD
 
 PROBE = """
 import gc, json, weakref
-from cloud.runtime import calm_collector
+from cloud.entrypoints.runtime import calm_collector
 import sqlalchemy  # start-up objects, to be frozen
 calm_collector()
 class Node: pass

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from cloud.store import READING_COLUMNS, Batch
+from cloud.service_layer.store import READING_COLUMNS, Batch
 from edge import wire
 from edge.wire import Quality, WireError
 

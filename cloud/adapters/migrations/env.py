@@ -1,0 +1,24 @@
+"""Alembic environment: runs migrations online against the configured URL."""
+
+from alembic import context
+
+from cloud.adapters.engine import make_engine
+from cloud.adapters.orm import Base
+
+target_metadata = Base.metadata
+
+
+def run() -> None:
+    engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run()

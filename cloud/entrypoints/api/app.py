@@ -1,0 +1,82 @@
+"""Wiring of the API process: config, database, error handlers, authentication, blueprints."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from typing import Any
+
+from flask import Flask
+
+from cloud.entrypoints.api import (
+    access,
+    alerts,
+    auth,
+    batches,
+    customers,
+    database,
+    epcis,
+    expiry,
+    holds,
+    imports,
+    items,
+    openapi,
+    orders,
+    problems,
+    products,
+    recalls,
+    scans,
+    shipments,
+    sites,
+    transfers,
+    zones,
+)
+
+log = logging.getLogger(__name__)
+BLUEPRINTS = (
+    auth.bp,
+    products.bp,
+    batches.bp,
+    items.bp,
+    zones.bp,
+    sites.bp,
+    customers.bp,
+    orders.bp,
+    scans.bp,
+    transfers.bp,
+    shipments.bp,
+    epcis.bp,
+    alerts.bp,
+    recalls.bp,
+    expiry.bp,
+    *holds.BLUEPRINTS,
+    access.bp,
+    imports.bp,
+    openapi.bp,
+)
+
+
+def build_app(database_url: str | None, test_config: dict[str, Any] | None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        DATABASE_URL=database_url or os.environ.get("COLDCHAIN_DATABASE_URL"),
+        SECRET_KEY=os.environ.get("COLDCHAIN_SECRET_KEY"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",  # a cross-site form cannot post with the session
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        PAGE_LIMIT_MAX=500,
+    )
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if not app.config["DATABASE_URL"]:
+        raise ValueError("the API needs a database: pass database_url or COLDCHAIN_DATABASE_URL")
+    if not app.config["SECRET_KEY"]:
+        log.warning("COLDCHAIN_SECRET_KEY is not set: sessions end when the process stops")
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    database.init_app(app)
+    problems.init_app(app)
+    auth.init_app(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    return app

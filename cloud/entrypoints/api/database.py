@@ -1,0 +1,29 @@
+"""One database session per request, carrying the acting user and the reason for the audit."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from cloud.adapters.engine import make_engine, session_factory
+
+EXTENSION = "coldchain.sessions"
+
+
+def init_app(app: Flask) -> None:
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions[EXTENSION] = session_factory(engine)
+    app.teardown_appcontext(close_db)
+
+
+def get_db() -> Session:
+    """The request's session (opened on first use; rolled back unless the route commits)."""
+    if "db" not in g:
+        g.db = current_app.extensions[EXTENSION]()
+    return g.db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()

@@ -1,0 +1,194 @@
+"""Excursions, a batch's exposures, and holds with QA's signed disposition."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from flask import Blueprint, g, jsonify
+from pydantic import Field
+from sqlalchemy import select
+
+from cloud.adapters.orm.quality import EXCURSION_KINDS, Excursion, Exposure, Hold
+from cloud.adapters.orm.traceability import Batch
+from cloud.domain.holds import DispositionError
+from cloud.entrypoints.api.contract import Body, endpoint
+from cloud.entrypoints.api.database import get_db
+from cloud.entrypoints.api.lookup import get_or_404
+from cloud.entrypoints.api.pagination import Page, TimeWindow, page_of, window_bounds
+from cloud.entrypoints.api.problems import Problem, invalid, parse_body, parse_query
+from cloud.service_layer import rules
+from cloud.service_layer.signatures import SignatureRefused
+
+excursions_bp = Blueprint("excursions", __name__, url_prefix="/api/excursions")
+holds_bp = Blueprint("holds", __name__, url_prefix="/api/holds")
+exposures_bp = Blueprint("exposures", __name__, url_prefix="/api/batches")
+BLUEPRINTS = (excursions_bp, holds_bp, exposures_bp)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def excursion_json(e: Excursion) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "zone_id": e.zone_id,
+        "profile_id": e.profile_id,
+        "rule": e.rule,
+        "kind": e.kind,
+        "level": e.level,
+        "started_at": _iso(e.started_at),
+        "ended_at": _iso(e.ended_at),
+        "peak": e.peak,
+        "limit": e.limit,
+        "state": e.state,
+        "suppressed_reason": e.suppressed_reason,
+        "detected_at": _iso(e.detected_at),
+    }
+
+
+def exposure_json(x: Exposure) -> dict[str, Any]:
+    return {
+        "id": x.id,
+        "excursion_id": x.excursion_id,
+        "batch_id": x.batch_id,
+        "items": x.items,
+        "minutes": x.minutes,
+        "min_value": x.min_value,
+        "max_value": x.max_value,
+        "degree_minutes": x.degree_minutes,
+        "started_at": _iso(x.started_at),
+        "ended_at": _iso(x.ended_at),
+    }
+
+
+def hold_json(h: Hold) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "batch_id": h.batch_id,
+        "reason": h.reason,
+        "excursion_id": h.excursion_id,
+        "opened_at": _iso(h.opened_at),
+        "status": h.status,
+        "decided_at": _iso(h.decided_at),
+        "decided_by": h.decided_by,
+        "signature_id": h.signature_id,
+        "decision_reason": h.decision_reason,
+    }
+
+
+class ExcursionFilter(TimeWindow):
+    zone_id: str | None = None
+    kind: Literal[EXCURSION_KINDS] | None = None  # type: ignore[valid-type]
+    state: Literal["open", "closed"] | None = None
+
+
+@excursions_bp.get("")
+@endpoint("viewer", query=ExcursionFilter)
+def list_excursions() -> Any:
+    """Excursions, newest first; filter by zone_id, kind, state and the window from/to."""
+    given = parse_query(ExcursionFilter)
+    start, end = window_bounds(given)
+    query = select(Excursion).order_by(Excursion.started_at.desc(), Excursion.id.desc())
+    if given.zone_id:
+        query = query.where(Excursion.zone_id == given.zone_id)
+    if given.kind:
+        query = query.where(Excursion.kind == given.kind)
+    if given.state:
+        query = query.where(Excursion.state == given.state)
+    if end is not None:
+        query = query.where(Excursion.started_at <= end)
+    if start is not None:
+        query = query.where((Excursion.ended_at.is_(None)) | (Excursion.ended_at >= start))
+    return page_of(query, given, excursion_json)
+
+
+@excursions_bp.get("/<int:excursion_id>")
+@endpoint("viewer")
+def get_excursion(excursion_id: int) -> Any:
+    """One excursion with the exposures of the batches present during it."""
+    db = get_db()
+    excursion = get_or_404(db, Excursion, excursion_id, f"excursion {excursion_id}")
+    exposures = db.scalars(
+        select(Exposure).where(Exposure.excursion_id == excursion_id).order_by(Exposure.batch_id)
+    )
+    return jsonify(
+        {**excursion_json(excursion), "exposures": [exposure_json(x) for x in exposures]}
+    )
+
+
+@exposures_bp.get("/<int:batch_id>/exposures")
+@endpoint("viewer")
+def batch_exposures(batch_id: int) -> Any:
+    """A batch's exposures across every zone, its remaining stability budget and its MKT."""
+    db = get_db()
+    get_or_404(db, Batch, batch_id, f"batch {batch_id}")
+    found = rules.batch_exposures(db, batch_id)
+    return jsonify(
+        {
+            "batch_id": batch_id,
+            "remaining_budget_min": rules.remaining_budget(db, batch_id),
+            "mkt_c": rules.mkt_for_batch(db, batch_id),
+            "exposures": [{**exposure_json(x), "excursion": excursion_json(e)} for x, e in found],
+        }
+    )
+
+
+class HoldFilter(Page):
+    status: Literal["open", "investigating", "released", "rejected"] | None = None
+    batch_id: int | None = None
+
+
+@holds_bp.get("")
+@endpoint("viewer", query=HoldFilter)
+def list_holds() -> Any:
+    """Holds, oldest first; filter by status and batch_id."""
+    given = parse_query(HoldFilter)
+    query = select(Hold).order_by(Hold.opened_at, Hold.id)
+    if given.status:
+        query = query.where(Hold.status == given.status)
+    if given.batch_id is not None:
+        query = query.where(Hold.batch_id == given.batch_id)
+    return page_of(query, given, hold_json)
+
+
+@holds_bp.get("/<int:hold_id>")
+@endpoint("viewer")
+def get_hold(hold_id: int) -> Any:
+    """One hold."""
+    return jsonify(hold_json(get_or_404(get_db(), Hold, hold_id, f"hold {hold_id}")))
+
+
+class Disposition(Body):
+    """Release and reject are electronic signatures: give your password again."""
+
+    decision: Literal["release", "reject", "investigate"]
+    reason: str = Field(min_length=1)
+    password: str | None = None
+    meaning: Literal["release", "rejection"] | None = None
+
+
+@holds_bp.post("/<int:hold_id>/disposition")
+@endpoint("qa", body=Disposition)
+def disposition(hold_id: int) -> Any:
+    """QA decides a hold: release, reject (both signed) or keep under investigation."""
+    given = parse_body(Disposition)
+    db = get_db()
+    get_or_404(db, Hold, hold_id, f"hold {hold_id}")
+    if given.decision != "investigate" and not given.password:
+        raise invalid(
+            422,
+            f"a {given.decision} is an electronic signature: give your password again",
+            [{"field": "password", "message": f"required to sign a {given.decision}"}],
+        )
+    try:
+        hold = rules.disposition_hold(
+            db, hold_id, given.decision, g.user, given.password, given.meaning, given.reason
+        )
+    except SignatureRefused as exc:
+        raise Problem(403, "signature-refused", "Signature refused", str(exc)) from exc
+    except DispositionError as exc:
+        raise Problem(409, "illegal-transition", "Illegal transition", str(exc)) from exc
+    db.commit()
+    return jsonify(hold_json(hold))

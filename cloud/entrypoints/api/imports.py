@@ -1,0 +1,40 @@
+"""Master-data import from CSV: every row validated; any error and nothing is imported."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from cloud.entrypoints.api.contract import endpoint
+from cloud.entrypoints.api.database import get_db
+from cloud.entrypoints.api.problems import Problem
+from cloud.service_layer.master_data import ImportRefused, add_rows, read_csv
+
+bp = Blueprint("imports", __name__, url_prefix="/api/import")
+
+
+@bp.post("/<any(products, batches, items):kind>")
+@endpoint("admin", media="text/csv", status=201)
+def import_csv(kind: str) -> Any:
+    """Import products, batches or items from a CSV file (header row; UTF-8)."""
+    if request.mimetype != "text/csv":
+        raise Problem(415, "about:blank", "Unsupported Media Type", "send the file as text/csv")
+    try:
+        text = request.get_data().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Problem(400, "about:blank", "Bad Request", f"the file is not UTF-8: {exc}") from exc
+    db = get_db()
+    try:
+        records = add_rows(db, kind, read_csv(kind, text))
+    except ImportRefused as exc:
+        errors = [{"line": e.line, "field": e.field, "message": e.message} for e in exc.errors]
+        raise Problem(
+            422,
+            "import-refused",
+            "Import refused",
+            f"{len(errors)} error(s) in the file; nothing was imported",
+            errors=errors,
+        ) from exc
+    db.commit()
+    return jsonify({"kind": kind, "imported": len(records)}), 201

@@ -1,0 +1,118 @@
+"""What transfer and shipment routes share: bodies, refusals as problems, representations,
+and the one way a lifecycle command runs (find, step, commit, answer with the record)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from flask import Blueprint, Response, jsonify
+from pydantic import AwareDatetime, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.adapters.orm.traceability import Item
+from cloud.domain.clock import utcnow
+from cloud.domain.lifecycle import IllegalTransition
+from cloud.entrypoints.api.contract import Body
+from cloud.entrypoints.api.database import get_db
+from cloud.entrypoints.api.lookup import get_or_404, resolve_item
+from cloud.entrypoints.api.pagination import Page, page_of
+from cloud.entrypoints.api.problems import illegal_transition, response
+from cloud.service_layer.movements import UnknownRecord
+
+R = TypeVar("R")
+Ref = str  # an item reference: EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>
+
+
+class Step(Body):
+    """A lifecycle command; `at` defaults to now."""
+
+    at: AwareDatetime | None = None
+
+
+class ItemsStep(Step):
+    items: list[Ref] = Field(min_length=1)
+
+
+def when(step: Step) -> datetime:
+    return step.at or utcnow()
+
+
+def resolve_items(db: Session, refs: list[Ref]) -> list[Item]:
+    return [resolve_item(db, ref) for ref in refs]
+
+
+def refusals(bp: Blueprint) -> None:
+    """Map what the lifecycle refuses to problems. (A blueprint's handler for ValueError would
+    win over the app's for its subclass IllegalTransition, so that one is repeated here.)"""
+    bp.register_error_handler(IllegalTransition, illegal_transition)
+
+    @bp.errorhandler(UnknownRecord)
+    def _unknown(exc: UnknownRecord) -> Response:
+        return response(422, "unknown-reference", "Unknown reference", str(exc))
+
+    @bp.errorhandler(ValueError)
+    def _refused(exc: ValueError) -> Response:
+        return response(422, "refused", "Refused", str(exc))
+
+
+def time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def history_json(db: Session, model: Any, column: str, ident: str) -> list[dict[str, Any]]:
+    rows = db.scalars(
+        select(model).where(getattr(model, column) == ident).order_by(model.at, model.id)
+    )
+    return [{"state": r.state, "at": time(r.at), "actor": r.actor} for r in rows]
+
+
+def lines_json(lines: list[tuple[Any, Item]], times: tuple[str, ...], *extra: str) -> list[Any]:
+    """The items on a transfer or shipment, with the times and fields of their lines."""
+    return [
+        {
+            "element_string": f"(01){item.gtin}(21){item.serial}",
+            "epc": item.epc,
+            **{name: time(getattr(line, name)) for name in times},
+            **{name: getattr(line, name) for name in extra},
+        }
+        for line, item in lines
+    ]
+
+
+@dataclass(frozen=True)
+class Movement(Generic[R]):
+    """One kind of moving record (transfer, shipment): how to find it and show it."""
+
+    model: type[R]
+    what: str
+    render: Callable[[Session, R, bool], dict[str, Any]]
+
+    def find(self, db: Session, ident: str) -> R:
+        return get_or_404(db, self.model, ident, f"{self.what} {ident}")
+
+    def listing(self, query: Any, page: Page) -> Response:
+        db = get_db()
+        return page_of(query, page, lambda row: self.render(db, row, False))
+
+    def show(self, ident: str) -> Response:
+        db = get_db()
+        return jsonify(self.render(db, self.find(db, ident), True))
+
+    def create(self, make: Callable[[Session], R]) -> tuple[Response, int]:
+        db = get_db()
+        row = make(db)
+        db.commit()
+        return jsonify(self.render(db, row, True)), 201
+
+    def step(self, ident: str, name: str, take: Callable[[Session, R], object]) -> Response:
+        """Take a lifecycle step: the step is the audit reason unless the caller gave one."""
+        db = get_db()
+        row = self.find(db, ident)
+        db.info.setdefault("reason", f"{self.what} {ident}: {name}")
+        take(db, row)
+        db.commit()
+        return jsonify(self.render(db, row, True))

@@ -1,0 +1,79 @@
+"""Products (GTINs with their storage profile): list, read, create, change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from pydantic import Field
+from sqlalchemy import select
+
+from cloud.adapters.orm.traceability import Product
+from cloud.entrypoints.api.contract import Body, endpoint
+from cloud.entrypoints.api.database import get_db
+from cloud.entrypoints.api.lookup import get_or_404
+from cloud.entrypoints.api.pagination import Page, page_of
+from cloud.entrypoints.api.problems import Problem, parse_body, parse_query
+from cloud.entrypoints.api.representations import product_json
+from cloud.service_layer.master_data import ProductRow
+
+bp = Blueprint("products", __name__, url_prefix="/api/products")
+
+
+class NewProduct(ProductRow, Body):
+    pass
+
+
+class ProductChange(Body):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    low: float | None = None
+    high: float | None = None
+    freeze_sensitive: bool | None = None
+    humidity_max: float | None = None
+    stability_budget_min: int | None = Field(None, ge=0)
+    shelf_life_days: int | None = Field(None, ge=1)
+
+
+@bp.get("")
+@endpoint("viewer", query=Page)
+def list_products() -> Any:
+    """Products by GTIN."""
+    page = parse_query(Page)
+    return page_of(select(Product).order_by(Product.gtin), page, product_json)
+
+
+@bp.post("")
+@endpoint("admin", body=NewProduct, status=201)
+def create_product() -> Any:
+    """Register a product."""
+    given = parse_body(NewProduct)
+    db = get_db()
+    if db.get(Product, given.gtin) is not None:
+        raise Problem(409, "conflict", "Conflict", f"product {given.gtin} exists already")
+    product = Product(**given.model_dump(exclude={"reason"}))
+    db.add(product)
+    db.commit()
+    return jsonify(product_json(product)), 201
+
+
+@bp.get("/<gtin>")
+@endpoint("viewer")
+def get_product(gtin: str) -> Any:
+    """One product."""
+    return jsonify(product_json(get_or_404(get_db(), Product, gtin, f"product {gtin}")))
+
+
+@bp.patch("/<gtin>")
+@endpoint("admin", body=ProductChange)
+def change_product(gtin: str) -> Any:
+    """Change a product's profile (the fields given)."""
+    given = parse_body(ProductChange)
+    db = get_db()
+    product = get_or_404(db, Product, gtin, f"product {gtin}")
+    for field, value in given.model_dump(exclude={"reason"}, exclude_unset=True).items():
+        setattr(product, field, value)
+    low, high = product.low, product.high
+    if low is not None and high is not None and low >= high:
+        raise Problem(422, "validation", "Invalid request", f"low {low} is not below high {high}")
+    db.commit()
+    return jsonify(product_json(product))

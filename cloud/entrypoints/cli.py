@@ -1,0 +1,529 @@
+"""coldchain-cloud: migrate the database, run an ingest worker, run the embedded broker."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, TextIO
+
+import click
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+DEFAULT_DB = "sqlite:///data/coldchain.sqlite"
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+@click.group()
+def main() -> None:
+    """Cold-chain cloud service."""
+
+
+@main.command()
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+def migrate(database_url: str) -> None:
+    """Create or upgrade the database schema."""
+    from cloud.adapters.migrate import upgrade
+
+    _logging(False)
+    upgrade(database_url)
+    click.echo(f"database at head: {database_url}")
+
+
+@main.command()
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+@click.option(
+    "--broker", envvar="COLDCHAIN_BROKER", default="mqtt://127.0.0.1:1883", show_default=True
+)
+@click.option(
+    "--client-id",
+    default="coldchain-ingest-1",
+    show_default=True,
+    help="Stable per worker: the broker keeps its session while it is down.",
+)
+@click.option(
+    "--shared/--no-shared",
+    default=False,
+    show_default=True,
+    help="Join the shared subscription group (several workers split the load). Mosquitto 2.0 "
+    "forgets shared subscriptions when it restarts, so messages published before the workers "
+    "reconnect are lost: use it with a broker that persists them.",
+)
+@click.option("--group", default="ingest", show_default=True, help="Shared subscription group.")
+@click.option(
+    "--session-expiry",
+    type=int,
+    default=7 * 24 * 3600,
+    show_default=True,
+    help="Seconds the broker keeps this worker's session and queue while it is down.",
+)
+@click.option("--mqtt-version", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True)
+@click.option("--migrate/--no-migrate", "run_migrations", default=True, show_default=True)
+@click.option(
+    "--rules-in",
+    type=click.Choice(["auto", "thread", "process"]),
+    default="auto",
+    show_default=True,
+    help="Run the cold-chain rules in a thread of the worker or a process of their own "
+    "(auto: a process on PostgreSQL, a thread on SQLite).",
+)
+@click.option("-v", "--verbose", is_flag=True)
+def ingest(
+    database_url: str,
+    broker: str,
+    client_id: str,
+    shared: bool,
+    group: str,
+    session_expiry: int,
+    mqtt_version: str,
+    run_migrations: bool,
+    rules_in: str,
+    verbose: bool,
+) -> None:
+    """Store what the gateways publish; acknowledge only after the commit."""
+    from cloud.adapters.engine import make_engine
+    from cloud.adapters.migrate import upgrade
+    from cloud.entrypoints.ingest import IngestWorker
+    from cloud.entrypoints.runtime import calm_collector
+    from cloud.service_layer.store import Store
+    from edge.wire import BrokerAddress
+
+    _logging(verbose)
+    address = BrokerAddress.parse(broker)
+    if run_migrations:
+        upgrade(database_url)
+    engine = make_engine(database_url, ping=False)  # the worker retries a dropped connection
+    if rules_in == "auto":
+        rules_in = "process" if engine.dialect.name == "postgresql" else "thread"
+    worker = IngestWorker(
+        Store(engine),
+        address.host,
+        address.port,
+        client_id=client_id,
+        shared=shared,
+        group=group,
+        session_expiry_s=session_expiry,
+        protocol=mqtt_version,
+        rules_process=rules_in == "process",
+    )
+    calm_collector()
+    worker.start()
+    _wait_for_signal()
+    worker.stop()
+    logging.getLogger(__name__).info("ingest stopped: %d readings written", worker.written)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=1883, show_default=True)
+def broker(host: str, port: int) -> None:
+    """Run the embedded MQTT broker (amqtt) in the foreground."""
+    from cloud.adapters.broker import EmbeddedBroker
+
+    _logging(False)
+    embedded = EmbeddedBroker(host, port).start()
+    click.echo(f"broker listening on {embedded.url}")
+    _wait_for_signal()
+    embedded.stop()
+
+
+@main.command("verify-audit")
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+def verify_audit(database_url: str) -> None:
+    """Walk the audit trail's hash chain; exit 1 at the first entry edited, deleted or moved."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cloud.adapters.engine import make_engine
+    from cloud.adapters.orm.audit import verify_trail
+
+    try:
+        report = verify_trail(make_engine(database_url))
+    except SQLAlchemyError as exc:
+        click.echo(f"cannot read the audit trail at {database_url}: {exc}", err=True)
+        sys.exit(2)
+    if report.problem is not None:
+        click.echo(
+            f"audit trail BROKEN at {report.problem} ({report.checked} entries intact before it)",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"audit trail intact: {report.checked} entries checked, head {report.head_hash}")
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option("--full-name", required=True, help="The printed name shown on signatures.")
+@click.option("--role", type=click.Choice(["viewer", "operator", "qa", "admin"]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option(
+    "--actor",
+    default=None,
+    help="Who creates the account, for the audit trail [default: cli:<login name>].",
+)
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+def create_user(
+    username: str,
+    full_name: str,
+    role: str,
+    password_stdin: bool,
+    actor: str | None,
+    database_url: str,
+) -> None:
+    """Add a user who can sign records (the creation lands in the audit trail)."""
+    import getpass
+
+    from cloud.adapters.engine import make_engine, session_factory
+    from cloud.service_layer.signatures import create_user as add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        session.info["actor"] = actor or f"cli:{getpass.getuser()}"
+        try:
+            user = add_user(session, username, full_name, role, password)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(f"created {user.role} {user.username} ({user.full_name})")
+
+
+@main.group("api-token")
+def api_token() -> None:
+    """Bearer tokens for machines (scanners, integrations), acting as a user."""
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    return actor or f"cli:{getpass.getuser()}"
+
+
+DATABASE = click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+ACTOR = click.option(
+    "--actor", default=None, help="Who acts, for the audit trail [default: cli:<login name>]."
+)
+
+
+@api_token.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="What uses the token, e.g. 'dock scanner 3'.")
+@ACTOR
+@DATABASE
+def api_token_create(username: str, name: str, actor: str | None, database_url: str) -> None:
+    """Issue a token for USERNAME; the secret is printed once, here, and never again."""
+    from cloud.adapters.engine import make_engine, session_factory
+    from cloud.service_layer.tokens import issue_token
+
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        session.info["actor"] = _actor(actor)
+        try:
+            token, secret = issue_token(session, username, name)
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(f"token {token.id} ({name}) for {username}; store it now, it is not shown again:")
+    click.echo(secret)
+
+
+@api_token.command("list")
+@DATABASE
+def api_token_list(database_url: str) -> None:
+    """Tokens with their user, hint and state (never the secrets)."""
+    from sqlalchemy import select
+
+    from cloud.adapters.engine import make_engine, session_factory
+    from cloud.adapters.orm.people import ApiToken, User
+
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        rows = session.execute(
+            select(ApiToken, User.username)
+            .join(User, User.id == ApiToken.user_id)
+            .order_by(ApiToken.id)
+        ).all()
+    click.echo(f"{'id':>4}  {'user':<16}{'name':<28}{'hint':<12}{'created':<22}state")
+    for token, username in rows:
+        state = "live" if token.revoked_at is None else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+        click.echo(
+            f"{token.id:>4}  {username:<16}{token.name:<28}{token.hint:<12}"
+            f"{token.created_at:%Y-%m-%d %H:%M} UTC  {state}"
+        )
+
+
+@api_token.command("revoke")
+@click.argument("token_id", type=int)
+@click.option("--reason", required=True, help="Why, for the audit trail.")
+@ACTOR
+@DATABASE
+def api_token_revoke(token_id: int, reason: str, actor: str | None, database_url: str) -> None:
+    """Revoke token TOKEN_ID: its holder is refused from the next request on."""
+    from cloud.adapters.engine import make_engine, session_factory
+    from cloud.service_layer.tokens import revoke_token
+
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        session.info.update(actor=_actor(actor), reason=reason)
+        try:
+            revoke_token(session, token_id)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(f"token {token_id} revoked")
+
+
+@contextmanager
+def _disposing(engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        engine.dispose()
+
+
+def _instant(_ctx: object, _param: object, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from exc
+    if parsed.utcoffset() is None:
+        raise click.BadParameter(f"{value!r} has no offset: add Z or +01:00")
+    return parsed
+
+
+@main.command("epcis-export")
+@click.option("--batch", help="Batch id, or its lot.")
+@click.option("--item", help="Item: EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>.")
+@click.option("--from", "start", callback=_instant, help="ISO 8601 with offset.")
+@click.option("--to", "end", callback=_instant, help="ISO 8601 with offset.")
+@click.option("--sensors", is_flag=True, help="Add each stay's temperatures (sensorElementList).")
+@click.option(
+    "--validate",
+    "schema",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Check the document against this EPCIS JSON schema; exit 1 if invalid.",
+)
+@click.option("-o", "--output", type=click.File("w"), default="-", show_default=True)
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+def epcis_export(
+    batch: str | None,
+    item: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    sensors: bool,
+    schema: str | None,
+    output: TextIO,
+    database_url: str,
+) -> None:
+    """Export custody of a batch, an item or a time range as an EPCIS 2.0 document."""
+    import json
+
+    from sqlalchemy import select
+
+    from cloud.adapters.engine import make_engine, session_factory
+    from cloud.adapters.orm.traceability import Batch
+    from cloud.domain.epcis import validate
+    from cloud.service_layer.custody import item_by_reference
+    from cloud.service_layer.epcis_export import Selection, batch_selection, export_document
+
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        try:
+            if batch is not None:
+                key = Batch.id == int(batch) if batch.isdigit() else Batch.lot == batch
+                found = session.scalars(select(Batch).where(key)).all()
+                if len(found) != 1:
+                    raise click.ClickException(f"batch {batch}: {len(found)} batches match")
+                selection = batch_selection(session, found[0].id, start, end)
+            elif item is not None:
+                row = item_by_reference(session, item)
+                if row is None:
+                    raise click.ClickException(f"item {item} is not registered")
+                selection = Selection(frozenset({row.id}), start, end)
+            else:
+                selection = Selection(None, start, end)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        doc = export_document(session, selection, sensors=sensors)
+    if schema is not None:
+        problems = validate(doc, schema)
+        if problems:
+            raise click.ClickException("invalid EPCIS document: " + "; ".join(problems[:5]))
+    output.write(json.dumps(doc, indent=2) + "\n")
+    count = len(doc["epcisBody"]["eventList"])
+    click.echo(f"{count} events exported", err=True)
+
+
+@main.command("epcis-import")
+@click.argument("document", type=click.File("r"))
+@click.option(
+    "--actor", default=None, help="Who imports, for the scans [default: cli:<login name>]."
+)
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+def epcis_import(document: TextIO, actor: str | None, database_url: str) -> None:
+    """Take a partner's EPCIS 2.0 document into custody; exit 1 if anything was not placed."""
+    import getpass
+    import json
+
+    from cloud.adapters.engine import make_engine, session_factory
+    from cloud.domain.epcis import EpcisError
+    from cloud.service_layer.epcis_import import import_document
+
+    try:
+        data = json.load(document)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{document.name}: not JSON: {exc}") from exc
+    engine = make_engine(database_url)
+    with _disposing(engine), session_factory(engine)() as session:
+        try:
+            report = import_document(session, data, actor or f"cli:{getpass.getuser()}")
+        except EpcisError as exc:
+            raise click.ClickException(f"{document.name}: {exc}") from exc
+        session.commit()
+    click.echo(
+        f"{report.events} events: {report.imported} imported ({report.sightings} sightings), "
+        f"{report.duplicates} already imported, {len(report.skipped)} skipped"
+    )
+    for uri in report.unknown_locations:
+        click.echo(f"unknown read point or location: {uri}", err=True)
+    for uri in report.unknown_epcs:
+        click.echo(f"unknown EPC: {uri}", err=True)
+    for note in report.skipped:
+        click.echo(f"skipped {note}", err=True)
+    if report.unknown_locations or report.unknown_epcs:
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8060, show_default=True)
+@click.option("--migrate/--no-migrate", "run_migrations", default=True, show_default=True)
+def api(database_url: str, host: str, port: int, run_migrations: bool) -> None:
+    """Serve the REST API (development server; use a WSGI server in production).
+
+    Sessions are signed with COLDCHAIN_SECRET_KEY (random per process when unset).
+    """
+    from cloud.adapters.broker import port_is_free
+    from cloud.adapters.migrate import upgrade
+    from cloud.entrypoints.api import create_app
+
+    _logging(False)
+    if not port_is_free(host, port):
+        click.echo(
+            f"port {port} on {host} is already in use: stop what holds it or pass --port", err=True
+        )
+        sys.exit(2)
+    if run_migrations:
+        upgrade(database_url)
+    app = create_app(database_url)
+    click.echo(f"REST API on http://{host}:{port}/api (OpenAPI: /api/openapi.json)")
+    app.run(host=host, port=port, debug=False)
+
+
+@main.command()
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+@click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds a tick.")
+@click.option(
+    "--escalate-after",
+    default="30,120",
+    show_default=True,
+    help="Minutes unacknowledged after which an alert goes to tier 1, 2, ... channels.",
+)
+@click.option(
+    "--remind-every", type=float, default=60.0, show_default=True, help="Minutes; 0: off."
+)
+@click.option("--smtp-host", envvar="COLDCHAIN_SMTP_HOST", default="127.0.0.1", show_default=True)
+@click.option("--smtp-port", envvar="COLDCHAIN_SMTP_PORT", type=int, default=25, show_default=True)
+@click.option("--smtp-from", envvar="COLDCHAIN_SMTP_FROM", default="coldchain@localhost")
+@click.option("--smtp-starttls/--no-smtp-starttls", default=False, show_default=True)
+@click.option("--smtp-user", envvar="COLDCHAIN_SMTP_USER", default=None)
+@click.option("--smtp-password", envvar="COLDCHAIN_SMTP_PASSWORD", default=None)
+@click.option("--once", is_flag=True, help="Run one tick and exit (for cron or a check).")
+@click.option("-v", "--verbose", is_flag=True)
+def scheduler(
+    database_url: str,
+    interval: float,
+    escalate_after: str,
+    remind_every: float,
+    smtp_host: str,
+    smtp_port: int,
+    smtp_from: str,
+    smtp_starttls: bool,
+    smtp_user: str | None,
+    smtp_password: str | None,
+    once: bool,
+    verbose: bool,
+) -> None:
+    """Escalations, reminders, expiry blocking and warnings, notification delivery."""
+    from cloud.adapters.engine import make_engine, session_factory
+    from cloud.domain.alerts import EscalationPolicy
+    from cloud.entrypoints.scheduler import Scheduler, SchedulerConfig
+    from cloud.service_layer.notifications import SmtpSettings, default_senders
+
+    _logging(verbose)
+    try:
+        policy = EscalationPolicy.parse(escalate_after, remind_every or None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--escalate-after") from exc
+    smtp = SmtpSettings(smtp_host, smtp_port, smtp_from, smtp_starttls, smtp_user, smtp_password)
+    engine = make_engine(database_url)
+    with _disposing(engine):
+        runner = Scheduler(
+            session_factory(engine),
+            SchedulerConfig(policy=policy, interval_s=interval),
+            senders=default_senders(smtp),
+        )
+        if once:
+            click.echo(str(runner.tick()))
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        runner.run(stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,422 @@
+"""The ingest write path: one transaction per batch of MQTT messages, idempotent on replay.
+
+Readings insert with ON CONFLICT DO NOTHING on (gateway_id, seq), so a message the broker
+delivers twice, or a gateway publishes twice, leaves one row; the hourly rollups
+(cloud.domain.rollups) are merged from the rows actually inserted, and the custody of tags in
+RFID observations is rebuilt (cloud.service_layer.custody), in the same transaction. The caller
+acknowledges the messages to the broker only after `write` returned, i.e. after the
+commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, Table, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cloud.adapters.orm.readings import (
+    DeadLetter,
+    Gateway,
+    GatewayEvent,
+    LatestReading,
+    Observation,
+    Reading,
+    ReadPoint,
+    Sensor,
+    Site,
+    Zone,
+)
+from cloud.domain import rollups
+from cloud.service_layer.custody import refresh_custody
+from edge import wire
+
+log = logging.getLogger(__name__)
+CUSTODY_LOCK = 0x43435553  # PostgreSQL advisory lock key held while custody is rebuilt
+
+
+@dataclass
+class Batch:
+    """Decoded messages of one ingest transaction."""
+
+    readings: list[tuple[Any, ...]] = field(default_factory=list)  # in READING_COLUMNS order
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[tuple[wire.StatusMessage, datetime]] = field(default_factory=list)
+    heartbeats: list[wire.Heartbeat] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    seen: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # gateway -> (site, time)
+
+    def add_envelope(self, envelope: wire.ReadingsEnvelope, received_at: datetime) -> None:
+        gateway = envelope.gateway
+        # Times in UTC's one tzinfo object: pydantic gives every parsed time a tzinfo of its
+        # own, and two such times compare 10-20 times slower than two in UTC (the rollups'
+        # extremes, the rules' sorting), convert and pickle slower too. The instant is kept.
+        self.readings.extend(
+            (
+                gateway,
+                r.seq,
+                r.sensor,
+                r.quantity,
+                r.value,
+                r.unit,
+                r.quality.value,
+                r.taken_at.astimezone(UTC),
+                received_at,
+            )
+            for r in envelope.records
+        )
+        self.seen[gateway] = (envelope.site, received_at)
+
+    def add_observations(self, envelope: wire.ObservationsEnvelope, received_at: datetime) -> None:
+        gateway = envelope.gateway
+        self.observations.extend(
+            {"gateway_id": gateway, **o.model_dump(), "received_at": received_at}
+            for o in envelope.records
+        )
+        self.seen[gateway] = (envelope.site, received_at)
+
+    def add_events(self, envelope: wire.EventsEnvelope, received_at: datetime) -> None:
+        gateway = envelope.gateway
+        self.events.extend(
+            {
+                "gateway_id": gateway,
+                **e.model_dump(exclude={"zone"}),
+                "zone_id": e.zone,
+                "received_at": received_at,
+            }
+            for e in envelope.records
+        )
+        self.seen[gateway] = (envelope.site, received_at)
+
+    def add_dead_letter(
+        self, topic: str, payload: bytes, reason: str, received_at: datetime
+    ) -> None:
+        digest = hashlib.sha256(topic.encode() + b"\0" + payload).hexdigest()
+        self.dead_letters.append(
+            {
+                "topic": topic[:512],
+                "payload": payload,
+                "reason": reason,
+                "digest": digest,
+                "received_at": received_at,
+            }
+        )
+
+
+READING_COLUMNS = (
+    "gateway_id",
+    "seq",
+    "sensor_id",
+    "quantity",
+    "value",
+    "unit",
+    "quality",
+    "taken_at",
+    "received_at",
+)
+_COLUMN_LIST = ", ".join(READING_COLUMNS)
+_LATEST_COLUMNS = ("value", "unit", "quality", "taken_at")  # latest_readings, besides its key
+_LATEST_AT = tuple(READING_COLUMNS.index(c) for c in _LATEST_COLUMNS)
+_SENSOR, _QUANTITY, _TAKEN_AT = (
+    READING_COLUMNS.index(c) for c in ("sensor_id", "quantity", "taken_at")
+)
+# PostgreSQL bulk path. Almost every batch holds only new readings: they go straight into
+# the table by binary COPY, the fastest way in (heap multi-insert, no speculative insertion;
+# the primary key still refuses a stored identity). A batch that repeats a stored reading (a
+# redelivery) fails that COPY and takes the slow path from its savepoint: COPY into a staging
+# table, then INSERT .. ON CONFLICT DO NOTHING RETURNING the rows it did insert.
+_COPY_TYPES = (
+    "text",
+    "int8",
+    "text",
+    "text",
+    "float8",
+    "text",
+    "text",
+    "timestamptz",
+    "timestamptz",
+)
+_COPY_READINGS = f"COPY readings ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS incoming_readings (LIKE readings INCLUDING DEFAULTS) "
+    "ON COMMIT DELETE ROWS"
+)
+_COPY_STAGED = f"COPY incoming_readings ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+_MERGE = (
+    f"INSERT INTO readings ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM incoming_readings "
+    f"ON CONFLICT DO NOTHING RETURNING {_COLUMN_LIST}"
+)
+
+
+def _copy(cursor: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    with cursor.copy(statement) as copy:
+        copy.set_types(_COPY_TYPES)  # binary: no text formatting of every value
+        for row in rows:
+            copy.write_row(row)
+
+
+class _StoredAlready(Exception):
+    """A batch's COPY met a reading stored before: its transaction is lost, redo it merged."""
+
+
+def _copy_readings(
+    conn: Any, rows: list[tuple[Any, ...]], merge: bool = False
+) -> list[tuple[Any, ...]]:
+    """Insert readings on PostgreSQL in the caller's transaction; returns those inserted.
+
+    COPY straight into the table, the common case: a reading stored before (a redelivery)
+    fails it, and with it the transaction (no savepoint: two round trips a batch saved),
+    so _StoredAlready is raised and the caller redoes the transaction with `merge`: COPY
+    into a staging table, then insert what is not stored yet.
+    """
+    driver = conn.connection.driver_connection  # the psycopg connection of this transaction
+    with driver.cursor() as cursor:
+        if not merge:
+            try:
+                _copy(cursor, _COPY_READINGS, rows)
+            except psycopg.errors.UniqueViolation as exc:
+                raise _StoredAlready from exc
+            return rows
+        cursor.execute(_STAGE)
+        _copy(cursor, _COPY_STAGED, rows)
+        cursor.execute(_MERGE)
+        stored = cursor.fetchall()
+    log.info("%d of %d readings were stored already", len(rows) - len(stored), len(rows))
+    return stored
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    readings_offered: int
+    dead_letters: int
+
+
+class Store:
+    """Writes ingest batches to PostgreSQL or SQLite."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        dialect = engine.dialect.name
+        if dialect not in ("postgresql", "sqlite"):
+            raise ValueError(f"unsupported database {dialect!r}: use PostgreSQL or SQLite")
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # Gateways (with their sites) known to be stored: only their last_seen is written.
+        self._known: set[tuple[str, str]] = set()
+        self._seen = (
+            update(Gateway)
+            .where(Gateway.id == bindparam("gateway"))
+            .where(or_(Gateway.last_seen.is_(None), Gateway.last_seen < bindparam("at")))
+            .values(last_seen=bindparam("at"))
+        )
+        # Built once: compiling them is cached, building them was not (every batch runs them).
+        self._rollups = rollups.upsert(self._insert)
+        latest = self._insert(LatestReading.__table__)
+        self._latest = latest.on_conflict_do_update(
+            index_elements=["sensor_id", "quantity"],
+            set_={c: latest.excluded[c] for c in _LATEST_COLUMNS},
+            where=LatestReading.__table__.c.taken_at < latest.excluded.taken_at,
+        )
+
+    def write(self, batch: Batch) -> WriteResult:
+        """Commit everything in the batch in one transaction."""
+        seen = dict(batch.seen)
+        for beat in batch.heartbeats:
+            site, at = seen.get(beat.gateway, (beat.site, beat.at))
+            seen[beat.gateway] = (site, max(at, beat.at))
+        new = {(gateway, site) for gateway, (site, _) in seen.items()} - self._known
+        try:
+            try:
+                self._write(batch, seen, new)
+            except _StoredAlready:  # rolled back: again, keeping only the readings not stored
+                self._write(batch, seen, new, merge=True)
+        except Exception:
+            self._known.clear()  # whatever failed, know nothing that was not committed
+            raise
+        self._known |= new
+        return WriteResult(len(batch.readings), len(batch.dead_letters))
+
+    def _write(
+        self,
+        batch: Batch,
+        seen: dict[str, tuple[str, datetime]],
+        new: set[tuple[str, str]],
+        merge: bool = False,
+    ) -> None:
+        with self.engine.begin() as conn:
+            for status, received_at in batch.statuses:
+                self._apply_status(conn, status, status.at or received_at)
+            self._add_gateways(conn, new)
+            if seen:
+                conn.execute(self._seen, [{"gateway": g, "at": at} for g, (_, at) in seen.items()])
+            for beat in batch.heartbeats:
+                conn.execute(
+                    update(Gateway)
+                    .where(Gateway.id == beat.gateway)
+                    .values(
+                        buffer_depth=beat.buffer_depth,
+                        oldest_unsent_age_s=beat.oldest_unsent_age_s,
+                        dropped_records=beat.dropped_records,
+                    )
+                )
+            if batch.readings:
+                groups = self._insert_readings(conn, batch.readings, merge)
+                self._advance_latest(conn, [g.newest for g in groups if g.newest is not None])
+            if batch.observations:
+                conn.execute(self._ignore(Observation.__table__), batch.observations)
+            if batch.events:
+                conn.execute(self._ignore(GatewayEvent.__table__), batch.events)
+            if batch.dead_letters:
+                conn.execute(self._ignore(DeadLetter.__table__), batch.dead_letters)
+            if batch.observations:  # last: it serialises writers (see _refresh_custody)
+                self._refresh_custody(conn, {o["epc"] for o in batch.observations})
+
+    def _refresh_custody(self, conn: Any, epcs: set[str]) -> None:
+        """Rebuild the custody of the tags just observed, in the batch's transaction."""
+        if self.engine.dialect.name == "postgresql":
+            # Two workers rebuilding one item at once would each miss the other's uncommitted
+            # reads and both keep their intervals; one rebuild at a time, until commit.
+            conn.execute(select(func.pg_advisory_xact_lock(CUSTODY_LOCK)))
+        with Session(bind=conn) as session:  # joins the transaction; never commits it
+            written = refresh_custody(session, epcs)
+            session.flush()
+        log.debug("custody of %d tags rebuilt: %d intervals", len(epcs), written)
+
+    def _insert_readings(
+        self, conn: Any, rows: list[tuple[Any, ...]], merge: bool = False
+    ) -> list[rollups.HourlyRollup]:
+        """Insert readings, ignoring identities already stored, and merge their rollups.
+
+        The rollups are aggregated from the readings actually inserted, so a redelivered
+        reading is not counted twice. On SQLite an INSERT .. ON CONFLICT DO NOTHING
+        RETURNING tells which; on PostgreSQL, _copy_readings.
+        """
+        if self.engine.dialect.name == "postgresql":
+            stored = _copy_readings(conn, rows, merge)
+        else:
+            table = Reading.__table__
+            stored = conn.execute(
+                self._ignore(table).returning(*(table.c[c] for c in READING_COLUMNS)),
+                [dict(zip(READING_COLUMNS, r, strict=True)) for r in rows],
+            ).all()
+        groups = rollups.roll_up(stored)
+        if groups:  # one upsert row per (sensor, quantity, hour), in key order
+            conn.execute(self._rollups, [g.row() for g in groups])
+        return groups
+
+    def _ignore(self, table: Table | Any) -> Any:
+        return self._insert(table).on_conflict_do_nothing()
+
+    def _upsert(
+        self, conn: Any, table: Any, rows: Iterable[dict[str, Any]], keys: list[str]
+    ) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        stmt = self._insert(table)
+        changed = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed), rows)
+
+    def _advance_latest(self, conn: Any, newest: list[Any]) -> None:
+        """Move latest_readings on to the newest stored reading of each sensor and quantity.
+
+        `newest` holds one reading per (sensor, quantity), in key order: one lock order for
+        all writers. Readings the batch repeats were stored, and considered, before.
+        """
+        if not newest:
+            return
+        conn.execute(
+            self._latest,
+            [
+                {
+                    "sensor_id": r[_SENSOR],
+                    "quantity": r[_QUANTITY],
+                    **{c: r[i] for c, i in zip(_LATEST_COLUMNS, _LATEST_AT, strict=True)},
+                }
+                for r in newest
+            ],
+        )
+
+    def _add_gateways(self, conn: Any, gateways: set[tuple[str, str]]) -> None:
+        """Gateways (and their sites) heard of for the first time: rows of unknown kind,
+        until their status says more."""
+        if not gateways:
+            return
+        conn.execute(
+            self._ignore(Site.__table__),
+            [
+                {"id": site, "name": site, "kind": "unknown", "timezone": "UTC"}
+                for site in sorted({site for _, site in gateways})
+            ],
+        )
+        conn.execute(
+            self._ignore(Gateway.__table__),
+            [{"id": g, "site_id": site, "state": "unknown"} for g, site in sorted(gateways)],
+        )
+
+    def _touch_gateway(self, conn: Any, gateway: str, site: str, at: datetime) -> None:
+        self._add_gateways(conn, {(gateway, site)})
+        conn.execute(self._seen, {"gateway": gateway, "at": at})
+
+    def _apply_status(self, conn: Any, status: wire.StatusMessage, at: datetime) -> None:
+        if status.site_info is not None:
+            info = status.site_info
+            self._upsert(
+                conn,
+                Site.__table__,
+                [{"id": info.id, "name": info.name, "kind": info.kind, "timezone": info.timezone}],
+                ["id"],
+            )
+        self._touch_gateway(conn, status.gateway, status.site, at)
+        conn.execute(
+            update(Gateway)
+            .where(Gateway.id == status.gateway)
+            .values(state=status.state, state_since=at)
+        )
+        self._upsert(
+            conn,
+            Zone.__table__,
+            [
+                {
+                    "id": z.id,
+                    "site_id": status.site,
+                    "name": z.name,
+                    "kind": z.kind,
+                    "low": z.low,
+                    "high": z.high,
+                }
+                for z in status.zones
+            ],
+            ["id"],
+        )
+        self._upsert(
+            conn,
+            ReadPoint.__table__,
+            [
+                {
+                    "id": p.id,
+                    "zone_id": p.zone,
+                    "gateway_id": status.gateway,
+                    "reader": p.reader,
+                    "business_step": p.business_step,
+                }
+                for p in status.read_points
+            ],
+            ["id"],
+        )
+        self._upsert(
+            conn,
+            Sensor.__table__,
+            [
+                {"id": s.id, "zone_id": s.zone, "gateway_id": status.gateway, "model": s.model}
+                for s in status.sensors
+            ],
+            ["id"],
+        )

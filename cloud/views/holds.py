@@ -1,0 +1,119 @@
+"""Frozen batches as QA sees them (exposure, remaining stability budget, MKT), and the
+signed disposition taken from the control room."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import cloud.service_layer.rules as rules_service
+from cloud.adapters.orm.people import User
+from cloud.adapters.orm.quality import Excursion, Exposure, Hold
+from cloud.adapters.orm.readings import Site, Zone
+from cloud.adapters.orm.traceability import Batch, Product
+
+DECISIONS = {"release": "release", "reject": "rejection"}  # decision -> signature meaning
+MEANING_TEXT = {
+    "release": "I release this batch for use and distribution: its exposure was assessed and "
+    "it remains within its stability data.",
+    "rejection": "I reject this batch: it may not be used or distributed and is to be destroyed.",
+}
+
+
+@dataclass(frozen=True)
+class HoldRow:
+    hold_id: int
+    batch_id: int
+    lot: str
+    gtin: str
+    product: str
+    expires_on: str
+    status: str
+    reason: str
+    opened_at: datetime
+    timezone: str
+    excursion: str  # "ALARM high in Cold room 1, peak 11.2 C"
+    exposures: int
+    exposure_minutes: float
+    min_value: float | None
+    max_value: float | None
+    degree_minutes: float
+    budget_min: float | None  # the product's allowed time out of range
+    remaining_min: float | None
+    mkt: float | None
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def frozen_batches(session: Session) -> list[HoldRow]:
+    """Holds not yet decided, oldest first, with the batch's exposure summary."""
+    holds = [h for h in rules_service.open_holds(session) if h.status in ("open", "investigating")]
+    holds.sort(key=lambda h: (h.opened_at, h.id))
+    rows = []
+    for hold in holds:
+        batch = session.get(Batch, hold.batch_id)
+        assert batch is not None
+        product = session.get(Product, batch.gtin)
+        exposures = list(session.scalars(select(Exposure).where(Exposure.batch_id == batch.id)))
+        excursion_text, timezone = "--", "UTC"
+        if hold.excursion_id is not None:
+            excursion = session.get(Excursion, hold.excursion_id)
+            if excursion is not None:
+                zone = session.get(Zone, excursion.zone_id)
+                site = session.get(Site, zone.site_id) if zone else None
+                timezone = site.timezone if site else "UTC"
+                peak = "" if excursion.peak is None else f", peak {excursion.peak:.1f} \u00b0C"
+                where = f"{site.name} / {zone.name}" if zone and site else excursion.zone_id
+                excursion_text = f"{excursion.level.upper()} {excursion.kind} in {where}{peak}"
+        lows = [e.min_value for e in exposures if e.min_value is not None]
+        highs = [e.max_value for e in exposures if e.max_value is not None]
+        rows.append(
+            HoldRow(
+                hold_id=hold.id,
+                batch_id=batch.id,
+                lot=batch.lot,
+                gtin=batch.gtin,
+                product=product.name if product else batch.gtin,
+                expires_on=batch.expires_on.isoformat(),
+                status=hold.status,
+                reason=hold.reason,
+                opened_at=hold.opened_at,
+                timezone=timezone,
+                excursion=excursion_text,
+                exposures=len(exposures),
+                exposure_minutes=sum(e.minutes for e in exposures),
+                min_value=min(lows) if lows else None,
+                max_value=max(highs) if highs else None,
+                degree_minutes=sum(e.degree_minutes for e in exposures),
+                budget_min=None
+                if product is None or product.stability_budget_min is None
+                else float(product.stability_budget_min),
+                remaining_min=_number(rules_service.remaining_budget(session, batch.id)),
+                mkt=_number(rules_service.mkt_for_batch(session, batch.id)),
+            )
+        )
+    return rows
+
+
+def disposition(
+    session: Session,
+    hold_id: int,
+    decision: str,
+    username: str,
+    password: str,
+    reason: str,
+) -> Hold:
+    """Release or reject a held batch with the user's electronic signature."""
+    if decision not in DECISIONS:
+        raise ValueError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise LookupError(f"user {username!r} does not exist")
+    return rules_service.disposition_hold(
+        session, hold_id, decision, user, password, DECISIONS[decision], reason
+    )
