@@ -36,7 +36,7 @@ from cloud.adapters.orm.quality import Excursion  # noqa: E402
 from cloud.adapters.orm.readings import Reading  # noqa: E402
 from cloud.domain.clock import utcnow  # noqa: E402
 from cloud.service_layer.signatures import create_user  # noqa: E402
-from cloud.service_layer.store import Batch, Store  # noqa: E402
+from cloud.service_layer.store import MessageBatch, Store  # noqa: E402
 from dashboard.app import create_app  # noqa: E402
 from dashboard.present import local  # noqa: E402
 from edge import wire  # noqa: E402
@@ -73,7 +73,7 @@ def fill(url: str, now: datetime) -> None:
     and one zone with a year of readings every minute."""
     engine = make_engine(url)
     store = Store(engine)
-    batch = Batch()
+    batch = MessageBatch()
     readings = []
     seq = 0
     sites = [
@@ -131,14 +131,14 @@ def fill(url: str, now: datetime) -> None:
     status.sensors[:] = [
         wire.SensorInfo(id=CHART_SENSOR, zone=CHART_ZONE, model="HMP4", quantities=["temperature"])
     ]
-    once = Batch()
+    once = MessageBatch()
     once.statuses.append((status, now))
     store.write(once)
     engine.dispose()
 
 
-def _readings(rows: list[tuple[Any, ...]]) -> Batch:
-    batch = Batch()
+def _readings(rows: list[tuple[Any, ...]]) -> MessageBatch:
+    batch = MessageBatch()
     batch.readings = rows
     return batch
 
@@ -297,7 +297,7 @@ def main() -> None:
         store = Store(engine)
         changed_times, changed_bytes, seq = [], 0, 10_000_000
         for round_ in range(args.repeat):  # a tenth of the zones got a new reading
-            fresh = Batch()
+            fresh = MessageBatch()
             at = utcnow()
             for zone in zones[round_ % 10 :: 10]:
                 seq += 1

@@ -53,8 +53,7 @@ from cloud.entrypoints.ingest import IngestWorker  # noqa: E402
 from cloud.entrypoints.rules_runner import RulesReport  # noqa: E402
 from cloud.entrypoints.runtime import calm_collector  # noqa: E402
 from cloud.service_layer import rules  # noqa: E402
-from cloud.service_layer.store import Batch as IngestBatch  # noqa: E402
-from cloud.service_layer.store import Store  # noqa: E402
+from cloud.service_layer.store import MessageBatch, Store  # noqa: E402
 from edge import wire  # noqa: E402
 
 log = logging.getLogger("bench.rules")
@@ -294,7 +293,7 @@ class TimedStore(Store):
         super().__init__(engine)
         self.latencies: list[tuple[float, float]] = []  # (monotonic, ms)
 
-    def write(self, batch: IngestBatch) -> Any:
+    def write(self, batch: MessageBatch) -> Any:
         result = super().write(batch)
         if batch.readings:
             newest = max(r[-1] for r in batch.readings)
@@ -504,7 +503,7 @@ def run_year(args: argparse.Namespace) -> dict:
                 )
                 for m in range(day * 1440, (day + 1) * 1440)
             ]
-            batch = IngestBatch()
+            batch = MessageBatch()
             batch.readings = rows
             store.write(batch)
             with sessions() as s:
@@ -629,7 +628,7 @@ def run_zones(args: argparse.Namespace) -> dict:
                         zone_start + timedelta(minutes=m),
                     )
                 )
-            batch = IngestBatch()
+            batch = MessageBatch()
             batch.readings = rows
             store.write(batch)
             with sessions() as s:

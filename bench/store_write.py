@@ -30,7 +30,7 @@ from e2e_ingest import code_version, fresh_database, reading_bodies  # noqa: E40
 
 from cloud.adapters.engine import make_engine  # noqa: E402
 from cloud.entrypoints.ingest import Delivery, decode_batch  # noqa: E402
-from cloud.service_layer.store import _COPY_TYPES, READING_COLUMNS, Batch, Store  # noqa: E402
+from cloud.service_layer.store import _COPY_TYPES, READING_COLUMNS, MessageBatch, Store  # noqa: E402
 from edge import wire  # noqa: E402
 
 log = logging.getLogger("bench.store_write")
@@ -44,7 +44,7 @@ def backend_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def batches(count: int, per_batch: int) -> list[Batch]:
+def batches(count: int, per_batch: int) -> list[MessageBatch]:
     """Decoded batches of `per_batch` readings, as the ingest worker would hand them over."""
     gateway, site = "bench-gw", "bench-site"
     records = [(SEQ0 + i, body) for i, body in enumerate(reading_bodies(count, site))]

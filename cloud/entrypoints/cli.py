@@ -357,8 +357,8 @@ def epcis_export(
     from sqlalchemy import select
 
     from cloud.adapters.engine import make_engine, session_factory
+    from cloud.adapters.epcis_schema import validate
     from cloud.adapters.orm.traceability import Batch
-    from cloud.domain.epcis import validate
     from cloud.service_layer.custody import item_by_reference
     from cloud.service_layer.epcis_export import Selection, batch_selection, export_document
 

@@ -44,15 +44,14 @@ from cloud.adapters.orm.traceability import (
 from cloud.domain.clock import utcnow
 from cloud.service_layer import alerts, rules
 from cloud.service_layer.signatures import create_user
-from cloud.service_layer.store import Batch as StoreBatch
-from cloud.service_layer.store import Store
+from cloud.service_layer.store import MessageBatch, Store
 from edge import wire
 from edge.config import LoadedGateway, load_gateway
 from edge.gs1 import check_digit, encode_sgtin96
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_CONFIGS = ("warehouse-leeds.yaml", "warehouse-bristol.yaml", "truck-07.yaml")
 DEMO_PASSWORD = "coldchain-demo"
 USERS = (
@@ -134,7 +133,7 @@ def demo_configs() -> list[LoadedGateway]:
 
 def register_inventory(engine: Engine, configs: Sequence[LoadedGateway], now: datetime) -> None:
     """Sites, zones, sensors and read points as the gateways will announce them."""
-    batch = StoreBatch()
+    batch = MessageBatch()
     for loaded in configs:
         batch.statuses.append(
             (
@@ -406,7 +405,7 @@ def failure_readings(
 
 def write_and_evaluate(engine: Engine, readings: list[tuple[Any, ...]]) -> None:
     """Store readings as ingest does, then run the rules and the alerts on them."""
-    batch = StoreBatch()
+    batch = MessageBatch()
     batch.readings = readings
     Store(engine).write(batch)
     evaluate(engine, readings)

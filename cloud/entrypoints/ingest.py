@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cloud.entrypoints import rules_runner
 from cloud.service_layer import rules as rules_service
-from cloud.service_layer.store import Batch, Store
+from cloud.service_layer.store import MessageBatch, Store
 from edge import wire
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,14 @@ class _Decoded:
     (handed when decoded, waiting for the writer's word); `late`, to hand it once committed."""
 
     deliveries: list[Delivery]
-    batch: Batch | None
+    batch: MessageBatch | None
     number: int | None
     late: bool
 
 
-def decode_batch(deliveries: list[Delivery]) -> Batch:
+def decode_batch(deliveries: list[Delivery]) -> MessageBatch:
     """Validate every delivery; what fails becomes a dead letter with the reason."""
-    batch = Batch()
+    batch = MessageBatch()
     for d in deliveries:
         if not d.payload and d.topic.endswith("/status"):
             continue  # an empty retained message clears a status; nothing to store
@@ -272,7 +272,7 @@ class IngestWorker:
             if not deliveries:
                 continue
             try:
-                batch: Batch | None = decode_batch(deliveries)
+                batch: MessageBatch | None = decode_batch(deliveries)
             except Exception:  # a bug, not bad input (that is a dead letter): write one by one
                 log.exception("decoding a batch failed; it will be written one by one")
                 batch = None
@@ -287,7 +287,9 @@ class IngestWorker:
                 except queue.Full:
                     continue
 
-    def _hand_when_decoded(self, deliveries: list[Delivery], batch: Batch | None) -> _Decoded:
+    def _hand_when_decoded(
+        self, deliveries: list[Delivery], batch: MessageBatch | None
+    ) -> _Decoded:
         """Hand the rules a batch as soon as it is decoded, if it may be evaluated alongside
         its commit and no batch before it waits to be handed once committed."""
         with self._order:
@@ -371,7 +373,7 @@ class IngestWorker:
             except queue.Full:
                 log.warning("the rules are behind; they see set-up changes within seconds")
 
-    def _alongside(self, batch: Batch) -> bool:
+    def _alongside(self, batch: MessageBatch) -> bool:
         """Whether the rules may evaluate this batch while it is being committed.
 
         Not on SQLite (one writer at a time: the store would wait for the rules, which wait
@@ -483,7 +485,7 @@ class IngestWorker:
                 raise  # unreachable database: the caller waits and retries
             except Exception as exc:
                 reason = f"could not be stored: {type(exc).__name__}: {exc}"
-            batch = Batch()
+            batch = MessageBatch()
             batch.add_dead_letter(d.topic, d.payload, reason, d.received_at)
             self.store.write(batch)
             self.dead += 1

@@ -20,6 +20,7 @@ from cloud.adapters.orm.quality import Excursion, Exposure, Hold
 from cloud.adapters.orm.readings import Reading, Sensor, Zone
 from cloud.adapters.orm.traceability import Batch
 from cloud.domain.clock import utcnow
+from cloud.domain.thinning import extremes
 from cloud.service_layer.alerts import alerts_about, comments
 from cloud.service_layer.recall import RecallTrace, trace
 from cloud.service_layer.signatures import signature_manifest, signatures_on
@@ -76,43 +77,16 @@ class Report(FPDF):
 
 
 @dataclass(frozen=True, slots=True)
-class Series:
+class ExcursionChart:
+    """What the report's chart draws: the readings, the limits, the excursion, the window."""
+
     points: list[tuple[datetime, float]]
     limits: list[tuple[str, float]]
     span: tuple[datetime, datetime]  # the excursion
     window: tuple[datetime, datetime]
 
 
-def thin(
-    points: list[tuple[datetime, float]], buckets: int | None = None
-) -> list[tuple[datetime, float]]:
-    """At most two points (the min and the max, in time order) per time bucket, so a spike
-    survives any thinning."""
-    buckets = buckets or MAX_BUCKETS
-    if len(points) <= 2 * buckets:
-        return points
-    start, end = points[0][0], points[-1][0]
-    width = max((end - start) / buckets, timedelta(microseconds=1))
-    kept: list[tuple[datetime, float]] = []
-    group: list[tuple[datetime, float]] = []
-    index = 0
-    for point in points:
-        slot = int((point[0] - start) / width)
-        if group and slot != index:
-            kept.extend(_extremes(group))
-            group = []
-        index = slot
-        group.append(point)
-    kept.extend(_extremes(group))
-    return kept
-
-
-def _extremes(group: list[tuple[datetime, float]]) -> list[tuple[datetime, float]]:
-    low, high = min(group, key=lambda p: p[1]), max(group, key=lambda p: p[1])
-    return sorted({low, high})
-
-
-def draw_chart(pdf: Report, series: Series, x: float, y: float, w: float, h: float) -> None:
+def draw_chart(pdf: Report, series: ExcursionChart, x: float, y: float, w: float, h: float) -> None:
     """Readings as a line, limits as dashed red lines, the excursion as a shaded band."""
     values = [v for _, v in series.points] + [v for _, v in series.limits]
     low, high = (min(values), max(values)) if values else (0.0, 10.0)
@@ -281,7 +255,7 @@ def excursion_report(session: Session, excursion_id: int, now: datetime | None =
     chart_y = pdf.get_y() + 2
     draw_chart(
         pdf,
-        Series(thin(points), limits, (excursion.started_at, end), window),
+        ExcursionChart(extremes(points, MAX_BUCKETS), limits, (excursion.started_at, end), window),
         25,
         chart_y,
         155,

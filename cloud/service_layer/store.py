@@ -33,6 +33,7 @@ from cloud.adapters.orm.readings import (
     Sensor,
     Site,
     Zone,
+    upsert_rollups,
 )
 from cloud.domain import rollups
 from cloud.service_layer.custody import refresh_custody
@@ -43,7 +44,7 @@ CUSTODY_LOCK = 0x43435553  # PostgreSQL advisory lock key held while custody is 
 
 
 @dataclass
-class Batch:
+class MessageBatch:
     """Decoded messages of one ingest transaction."""
 
     readings: list[tuple[Any, ...]] = field(default_factory=list)  # in READING_COLUMNS order
@@ -217,7 +218,7 @@ class Store:
             .values(last_seen=bindparam("at"))
         )
         # Built once: compiling them is cached, building them was not (every batch runs them).
-        self._rollups = rollups.upsert(self._insert)
+        self._rollups = upsert_rollups(self._insert)
         latest = self._insert(LatestReading.__table__)
         self._latest = latest.on_conflict_do_update(
             index_elements=["sensor_id", "quantity"],
@@ -225,7 +226,7 @@ class Store:
             where=LatestReading.__table__.c.taken_at < latest.excluded.taken_at,
         )
 
-    def write(self, batch: Batch) -> WriteResult:
+    def write(self, batch: MessageBatch) -> WriteResult:
         """Commit everything in the batch in one transaction."""
         seen = dict(batch.seen)
         for beat in batch.heartbeats:
@@ -245,7 +246,7 @@ class Store:
 
     def _write(
         self,
-        batch: Batch,
+        batch: MessageBatch,
         seen: dict[str, tuple[str, datetime]],
         new: set[tuple[str, str]],
         merge: bool = False,

@@ -8,7 +8,7 @@ times they were taken, so an excursion's peak is always drawn however long the r
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -18,17 +18,19 @@ from sqlalchemy.orm import Session
 
 from cloud.adapters.orm import quality
 from cloud.adapters.orm.readings import Reading, ReadingRollup, Sensor, Site, Zone
+from cloud.domain.thinning import Point, extremes, in_time_order
 from cloud.service_layer.rules import profiles
 
 RAW_SPAN = timedelta(hours=6)  # up to this, readings; beyond, hourly rollups...
 RAW_ROWS = 5000  # ...unless the range holds this few readings (the rollups count them)
 SPARSE_SPAN = timedelta(days=7)  # beyond this, a range is never worth reading raw
 HOUR = timedelta(hours=1)
-Point = tuple[datetime, float]
 
 
 @dataclass(frozen=True)
-class Series:
+class SensorTrace:
+    """One sensor's quantity over the chart's range, thinned for a browser."""
+
     sensor_id: str
     quantity: str
     unit: str
@@ -57,45 +59,10 @@ class ZoneChart:
     start: datetime
     end: datetime
     source: str  # "readings" | "rollups"
-    series: list[Series]
+    series: list[SensorTrace]
     excursions: list[ExcursionSpan]
     levels: list[tuple[str, str, float, float]] = field(default_factory=list)
     # (level, high|low, limit, delay min) of the zone's temperature profile
-
-
-def extremes(points: Sequence[Point], buckets: int, start: datetime, end: datetime) -> list[Point]:
-    """At most 2 points per bucket: each bucket's minimum and maximum, in time order.
-
-    `points` must be in time order. Ties keep the earliest, so a flat line stays put.
-    """
-    if len(points) <= 2 * buckets or buckets <= 0:
-        return list(points)
-    width = (end - start) / buckets
-    kept: list[Point] = []
-    current: int | None = None
-    low: Point | None = None
-    high: Point | None = None
-    for point in points:
-        index = min(buckets - 1, max(0, int((point[0] - start) / width)))
-        if index != current:
-            if low is not None and high is not None:
-                kept.extend(_ordered(low, high))
-            current, low, high = index, point, point
-            continue
-        assert low is not None and high is not None
-        if point[1] < low[1]:
-            low = point
-        if point[1] > high[1]:
-            high = point
-    if low is not None and high is not None:
-        kept.extend(_ordered(low, high))
-    return kept
-
-
-def _ordered(low: Point, high: Point) -> list[Point]:
-    if low is high or low == high:
-        return [low]
-    return [low, high] if low[0] <= high[0] else [high, low]
 
 
 @dataclass(frozen=True)
@@ -129,7 +96,7 @@ def rollup_extremes(
     points: list[Point] = []
     for index in sorted(merged):
         low, high = merged[index]
-        points.extend(_ordered(low, high))
+        points.extend(in_time_order(low, high))
     return points
 
 
@@ -186,7 +153,7 @@ def _from_readings(
     start: datetime,
     end: datetime,
     per_series: int,
-) -> list[Series]:
+) -> list[SensorTrace]:
     rows = session.execute(
         select(Reading.sensor_id, Reading.quantity, Reading.unit, Reading.taken_at, Reading.value)
         .where(
@@ -205,7 +172,7 @@ def _from_readings(
         grouped[(sensor, quantity)].append((taken_at, value))
         units[(sensor, quantity)] = unit
     return [
-        Series(
+        SensorTrace(
             sensor,
             quantity,
             units[(sensor, quantity)],
@@ -243,7 +210,7 @@ def _from_rollups(
     start: datetime,
     end: datetime,
     per_series: int,
-) -> list[Series]:
+) -> list[SensorTrace]:
     first_hour = start.replace(minute=0, second=0, microsecond=0)
     if session.get_bind().dialect.name == "postgresql":
         return _merged_in_postgres(session, sensors, quantities, first_hour, end, per_series)
@@ -270,7 +237,7 @@ def _from_rollups(
     for sensor, quantity, bucket, low, high, low_at, high_at in rows:
         grouped[(sensor, quantity)].append(HourRollup(bucket, low, high, low_at, high_at))
     return [
-        Series(
+        SensorTrace(
             sensor,
             quantity,
             "C" if quantity == "temperature" else "%RH",
@@ -287,7 +254,7 @@ def _merged_in_postgres(
     first_hour: datetime,
     end: datetime,
     per_series: int,
-) -> list[Series]:
+) -> list[SensorTrace]:
     """rollup_extremes done by PostgreSQL: one row per wide bucket instead of per hour."""
     r = ReadingRollup
     width = max(HOUR, (end - first_hour) / max(1, per_series // 2)).total_seconds()
@@ -314,9 +281,11 @@ def _merged_in_postgres(
     )
     grouped: dict[tuple[str, str], list[Point]] = defaultdict(list)
     for sensor, quantity, _, low, low_at, high, high_at in session.execute(query):
-        grouped[(sensor, quantity)].extend(_ordered((_aware(low_at), low), (_aware(high_at), high)))
+        grouped[(sensor, quantity)].extend(
+            in_time_order((_aware(low_at), low), (_aware(high_at), high))
+        )
     return [
-        Series(sensor, quantity, "C" if quantity == "temperature" else "%RH", points)
+        SensorTrace(sensor, quantity, "C" if quantity == "temperature" else "%RH", points)
         for (sensor, quantity), points in grouped.items()
     ]
 

@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.orm.readings import ReadingRollup
+from cloud.domain.thinning import extremes
 from cloud.service_layer.signatures import create_user
-from cloud.service_layer.store import Batch, Store
-from cloud.views.zone_chart import HourRollup, extremes, rollup_extremes, zone_chart
+from cloud.service_layer.store import MessageBatch, Store
+from cloud.views.zone_chart import HourRollup, rollup_extremes, zone_chart
 from dashboard.app import create_app
 from edge import wire
 
@@ -45,7 +46,7 @@ def seed(url: str) -> None:
             wire.SensorInfo(id="f1", zone="frz", model="XY-MD02", quantities=["temperature"]),
         ],
     )
-    batch = Batch()
+    batch = MessageBatch()
     batch.statuses.append((status, now))
 
     def reading(seq: int, sensor: str, quantity: str, value: float, age_s: float) -> tuple:
@@ -187,7 +188,7 @@ def test_overview_shows_every_zone_and_resends_only_changed_cards(sqlite_url: st
 
     # Nothing changed but the clock: the counts come again, unchanged cards do not.
     engine = make_engine(sqlite_url)
-    later = Batch()
+    later = MessageBatch()
     now = datetime.now(UTC)
     later.readings = [("gw1", 7, "a1", "temperature", 20.0, "C", "ok", now, now)]
     Store(engine).write(later)

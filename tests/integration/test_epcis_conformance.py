@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
+from cloud.adapters.epcis_schema import validate
 from cloud.domain.epcis import (
     CELSIUS,
     TEMPERATURE,
@@ -31,7 +32,6 @@ from cloud.domain.epcis import (
     SensorReport,
     document,
     parse_document,
-    validate,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

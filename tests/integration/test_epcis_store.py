@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from cloud.adapters.epcis_schema import validate
 from cloud.adapters.orm.readings import Observation, Reading, ReadPoint, Sensor
 from cloud.adapters.orm.traceability import Batch, EpcisReceipt, Item, Product, Scan
-from cloud.domain.epcis import validate
 from cloud.entrypoints.cli import main as cli
 from cloud.service_layer.custody import item_timeline, rebuild_custody
 from cloud.service_layer.epcis_import import import_document

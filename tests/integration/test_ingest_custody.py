@@ -13,8 +13,7 @@ from sqlalchemy import select
 from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.orm.readings import Observation, ReadPoint
 from cloud.adapters.orm.traceability import Batch, CustodyInterval, Item, Product
-from cloud.service_layer.store import Batch as StoreBatch
-from cloud.service_layer.store import Store
+from cloud.service_layer.store import MessageBatch, Store
 from edge import gs1, wire
 from tests.conftest import ingest_args, start_ingest, wait_until
 
@@ -180,11 +179,11 @@ def test_store_write_rebuilds_custody_on_sqlite(sqlite_url: str) -> None:
     """The embedded default: the same write path on SQLite, replays included."""
     register_items(sqlite_url)
     store = Store(make_engine(sqlite_url))
-    first = StoreBatch()
+    first = MessageBatch()
     first.statuses.append((status("gw-1", "wh-1"), T0))
     first.add_observations(observations("gw-1", "wh-1", [(1, 3, "dock-door", 5)]), T0)
     store.write(first)
-    later = StoreBatch()
+    later = MessageBatch()
     later.add_observations(observations("gw-1", "wh-1", [(2, 3, "cold-door", 9)]), T0)
     later.add_observations(observations("gw-1", "wh-1", [(1, 3, "dock-door", 5)]), T0)
     store.write(later)

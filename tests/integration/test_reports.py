@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from cloud.adapters.orm.quality import Exposure
 from cloud.adapters.orm.readings import Reading
 from cloud.adapters.orm.traceability import Item
+from cloud.domain.thinning import extremes
 from cloud.service_layer import alerts as alerts_service
 from cloud.service_layer.recall import open_recall
-from cloud.service_layer.reports import excursion_report, recall_csv, recall_pdf, thin
+from cloud.service_layer.reports import excursion_report, recall_csv, recall_pdf
 from cloud.service_layer.signatures import sign
 from tests.integration.alerting_support import PASSWORD, World, at, seed_world
 
@@ -112,7 +113,7 @@ def test_report_of_an_unknown_excursion(db: Session) -> None:
 def test_thinning_keeps_spikes() -> None:
     points = [(at(n), 5.0) for n in range(10_000)]
     points[5_001] = (at(5_001), 30.0)
-    kept = thin(points, buckets=100)
+    kept = extremes(points, buckets=100)
     assert len(kept) <= 200
     assert (at(5_001), 30.0) in kept
 

@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from cloud.adapters.engine import make_engine
 from cloud.adapters.migrate import upgrade
 from cloud.adapters.orm.readings import LatestReading, Reading, ReadingRollup
-from cloud.service_layer.store import Batch, Store
+from cloud.service_layer.store import MessageBatch, Store
 from tests.conftest import PG_ADMIN
 
 pytestmark = pytest.mark.integration
@@ -118,7 +118,7 @@ def test_rollups_equal_the_readings_after_replays_and_late_data(url: str) -> Non
     rows = readings("gw-roll", 1500, seed=7)
     store = Store(make_engine(url))
     for delivered in deliveries(rows, seed=11):
-        batch = Batch()
+        batch = MessageBatch()
         batch.readings = delivered
         batch.seen["gw-roll"] = ("wh1", START)
         store.write(batch)
@@ -141,14 +141,14 @@ def test_rollups_equal_the_readings_after_replays_and_late_data(url: str) -> Non
 
 def test_a_bucket_of_only_bad_readings_has_no_extremes(url: str) -> None:
     at = START + timedelta(minutes=5)
-    batch = Batch()
+    batch = MessageBatch()
     batch.readings = [
         ("gw-bad", 1, "s1", "temperature", None, "C", "timeout", at, at),
         ("gw-bad", 2, "s1", "temperature", None, "C", "modbus_exception", at, at),
     ]
     store = Store(make_engine(url))
     store.write(batch)
-    later = Batch()  # a good value later in the same hour takes min and max
+    later = MessageBatch()  # a good value later in the same hour takes min and max
     ist = timezone(timedelta(hours=5, minutes=30))  # a gateway stamping local time, offset
     later.readings = [("gw-bad", 3, "s1", "temperature", 4.5, "C", "ok", at.astimezone(ist), at)]
     store.write(later)

@@ -26,8 +26,7 @@ from cloud.service_layer import rules
 from cloud.service_layer.notifications import add_channel
 from cloud.service_layer.rules.profiles import assign_profiles
 from cloud.service_layer.signatures import SignatureRefused, create_user
-from cloud.service_layer.store import Batch as IngestBatch
-from cloud.service_layer.store import Store
+from cloud.service_layer.store import MessageBatch, Store
 from cloud.views.trace import trace
 
 pytestmark = pytest.mark.integration
@@ -132,7 +131,7 @@ class Plant:
 
     def ingest(self, rows: list[tuple]) -> rules.RulesOutcome:
         """Store as ingest does (commit), then evaluate the committed readings."""
-        batch = IngestBatch()
+        batch = MessageBatch()
         batch.readings.extend(rows)
         self.store.write(batch)
         with self.sessions() as s:
@@ -436,7 +435,7 @@ def test_a_worker_keeps_its_detector_states_until_another_writer_changes_one(
     event.listen(plant.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
 
     def run(rows: list[tuple]) -> None:
-        batch = IngestBatch()
+        batch = MessageBatch()
         batch.readings.extend(rows)
         plant.store.write(batch)
         statements.clear()
@@ -489,7 +488,7 @@ def test_the_rules_evaluate_again_when_the_database_breaks_a_deadlock(
     )
 
     def stored(rows: list[tuple]) -> list[tuple]:
-        batch = IngestBatch()
+        batch = MessageBatch()
         batch.readings.extend(rows)
         plant.store.write(batch)
         return rows
@@ -543,7 +542,7 @@ def test_an_episode_starting_after_the_stored_watermark_is_inserted_without_a_lo
     event.listen(plant.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
 
     def run(rows: list[tuple]) -> rules_runner.RulesReport:
-        batch = IngestBatch()
+        batch = MessageBatch()
         batch.readings.extend(rows)
         plant.store.write(batch)
         statements.clear()

@@ -26,8 +26,7 @@ from cloud.adapters.orm.traceability import Batch
 from cloud.entrypoints.ingest import IngestWorker
 from cloud.entrypoints.rules_runner import RulesReport
 from cloud.service_layer import rules
-from cloud.service_layer.store import Batch as IngestBatch
-from cloud.service_layer.store import Store, WriteResult
+from cloud.service_layer.store import MessageBatch, Store, WriteResult
 from edge import wire
 from tests.conftest import ingest_args, start_ingest, wait_until
 from tests.integration.test_rules import ZONES, Plant, at
@@ -273,7 +272,7 @@ class HeldStore(Store):
         self.refuse_first = refuse_first
         self.writes = 0
 
-    def write(self, batch: IngestBatch) -> WriteResult:
+    def write(self, batch: MessageBatch) -> WriteResult:
         self.release.wait(30)
         self.writes += 1
         if self.refuse_first and self.writes == 1:

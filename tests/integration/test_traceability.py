@@ -141,7 +141,7 @@ def observe(engine_url: str, gateway: str, site: str, reads: list[tuple[int, str
     envelope = wire.ObservationsEnvelope(
         v=1, gateway=gateway, site=site, sent_at=at(0), records=records
     )
-    batch = store.Batch()
+    batch = store.MessageBatch()
     batch.add_observations(envelope, received_at=datetime.now(UTC))
     engine = make_engine(engine_url)
     try:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from cloud.service_layer.store import READING_COLUMNS, Batch
+from cloud.service_layer.store import READING_COLUMNS, MessageBatch
 from edge import wire
 from edge.wire import Quality, WireError
 
@@ -42,7 +42,7 @@ def test_assembled_envelope_decodes_to_the_same_readings() -> None:
 
 def test_a_decoded_batch_holds_its_times_in_utc_at_the_same_instant() -> None:
     # a gateway may stamp local time; the batch keeps the instant in UTC's one tzinfo object
-    # (the rollups and the rules compare and sort these times: see Batch.add_envelope)
+    # (the rollups and the rules compare and sort these times: see MessageBatch.add_envelope)
     stamped = datetime(2026, 11, 21, 12, 30, tzinfo=timezone(timedelta(hours=2)))
     payload = (
         b'{"v":1,"gateway":"gw1","site":"site1","sent_at":"2026-11-21T10:31:00Z","records":['
@@ -50,7 +50,7 @@ def test_a_decoded_batch_holds_its_times_in_utc_at_the_same_instant() -> None:
         b'"quality":"ok","taken_at":"2026-11-21T12:30:00+02:00"}]}'
     )
     _, envelope = wire.decode("cc/v1/site1/gw1/readings", payload)
-    batch = Batch()
+    batch = MessageBatch()
     batch.add_envelope(envelope, datetime.now(UTC))  # type: ignore[arg-type]
     [row] = batch.readings
     taken = row[READING_COLUMNS.index("taken_at")]

@@ -221,7 +221,7 @@ def merged_columns(stored: Any, incoming: Any) -> dict[str, Any]:
     }
 
 
-def upsert(insert: Any) -> Any:
+def upsert_rollups(insert: Any) -> Any:
     """INSERT .. ON CONFLICT DO UPDATE of rollup rows, for the dialect's `insert`."""
     stmt = insert(ReadingRollup.__table__)
     return stmt.on_conflict_do_update(
