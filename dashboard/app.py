@@ -12,8 +12,7 @@ import dash
 from dash import Dash, dcc, html
 from flask import jsonify, redirect, request, session
 
-from cloud.adapters.engine import make_engine, session_factory
-from cloud.views.control_room import ControlRoom
+from cloud import bootstrap
 from dashboard import services
 from dashboard.auth import current_user
 
@@ -25,7 +24,7 @@ PUBLIC_OUTPUTS = ("login-",)
 
 def create_app(database_url: str, refresh_ms: int = 3000, secret_key: str | None = None) -> Dash:
     """A control room on the database at `database_url`."""
-    services.configure(ControlRoom(session_factory(make_engine(database_url))))
+    services.configure(bootstrap.control_room(database_url))
     app = Dash(
         __name__,
         use_pages=True,

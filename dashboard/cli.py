@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cloud.adapters.broker import port_is_free
+from cloud.bootstrap import port_is_free
 
 
 @click.command()

@@ -15,6 +15,7 @@ import click
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
 DEFAULT_DB = "sqlite:///data/coldchain.sqlite"
 
@@ -105,22 +106,16 @@ def ingest(
     verbose: bool,
 ) -> None:
     """Store what the gateways publish; acknowledge only after the commit."""
-    from cloud.adapters.engine import make_engine
-    from cloud.adapters.migrate import upgrade
+    from cloud import bootstrap
     from cloud.entrypoints.ingest import IngestWorker
     from cloud.entrypoints.runtime import calm_collector
-    from cloud.service_layer.store import Store
     from edge.wire import BrokerAddress
 
     _logging(verbose)
     address = BrokerAddress.parse(broker)
-    if run_migrations:
-        upgrade(database_url)
-    engine = make_engine(database_url, ping=False)  # the worker retries a dropped connection
-    if rules_in == "auto":
-        rules_in = "process" if engine.dialect.name == "postgresql" else "thread"
+    wiring = bootstrap.ingest(database_url, migrate=run_migrations, rules_in=rules_in)
     worker = IngestWorker(
-        Store(engine),
+        wiring.store,
         address.host,
         address.port,
         client_id=client_id,
@@ -128,7 +123,7 @@ def ingest(
         group=group,
         session_expiry_s=session_expiry,
         protocol=mqtt_version,
-        rules_process=rules_in == "process",
+        rules_process=wiring.rules_process,
     )
     calm_collector()
     worker.start()
@@ -159,11 +154,11 @@ def verify_audit(database_url: str) -> None:
     """Walk the audit trail's hash chain; exit 1 at the first entry edited, deleted or moved."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from cloud.adapters.engine import make_engine
+    from cloud import bootstrap
     from cloud.adapters.orm.audit import verify_trail
 
     try:
-        report = verify_trail(make_engine(database_url))
+        report = verify_trail(bootstrap.database(database_url).engine)
     except SQLAlchemyError as exc:
         click.echo(f"cannot read the audit trail at {database_url}: {exc}", err=True)
         sys.exit(2)
@@ -200,15 +195,13 @@ def create_user(
     """Add a user who can sign records (the creation lands in the audit trail)."""
     import getpass
 
-    from cloud.adapters.engine import make_engine, session_factory
     from cloud.service_layer.signatures import create_user as add_user
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    engine = make_engine(database_url)
-    with _disposing(engine), session_factory(engine)() as session:
+    with _session(database_url) as session:
         session.info["actor"] = actor or f"cli:{getpass.getuser()}"
         try:
             user = add_user(session, username, full_name, role, password)
@@ -244,11 +237,9 @@ ACTOR = click.option(
 @DATABASE
 def api_token_create(username: str, name: str, actor: str | None, database_url: str) -> None:
     """Issue a token for USERNAME; the secret is printed once, here, and never again."""
-    from cloud.adapters.engine import make_engine, session_factory
     from cloud.service_layer.tokens import issue_token
 
-    engine = make_engine(database_url)
-    with _disposing(engine), session_factory(engine)() as session:
+    with _session(database_url) as session:
         session.info["actor"] = _actor(actor)
         try:
             token, secret = issue_token(session, username, name)
@@ -265,11 +256,9 @@ def api_token_list(database_url: str) -> None:
     """Tokens with their user, hint and state (never the secrets)."""
     from sqlalchemy import select
 
-    from cloud.adapters.engine import make_engine, session_factory
     from cloud.adapters.orm.people import ApiToken, User
 
-    engine = make_engine(database_url)
-    with _disposing(engine), session_factory(engine)() as session:
+    with _session(database_url) as session:
         rows = session.execute(
             select(ApiToken, User.username)
             .join(User, User.id == ApiToken.user_id)
@@ -291,11 +280,9 @@ def api_token_list(database_url: str) -> None:
 @DATABASE
 def api_token_revoke(token_id: int, reason: str, actor: str | None, database_url: str) -> None:
     """Revoke token TOKEN_ID: its holder is refused from the next request on."""
-    from cloud.adapters.engine import make_engine, session_factory
     from cloud.service_layer.tokens import revoke_token
 
-    engine = make_engine(database_url)
-    with _disposing(engine), session_factory(engine)() as session:
+    with _session(database_url) as session:
         session.info.update(actor=_actor(actor), reason=reason)
         try:
             revoke_token(session, token_id)
@@ -311,6 +298,16 @@ def _disposing(engine: Engine) -> Iterator[None]:
         yield
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _session(database_url: str) -> Iterator[Session]:
+    """A session on the database for one command; the engine is closed afterwards."""
+    from cloud import bootstrap
+
+    db = bootstrap.database(database_url)
+    with _disposing(db.engine), db.sessions() as session:
+        yield session
 
 
 def _instant(_ctx: object, _param: object, value: str | None) -> datetime | None:
@@ -356,14 +353,12 @@ def epcis_export(
 
     from sqlalchemy import select
 
-    from cloud.adapters.engine import make_engine, session_factory
     from cloud.adapters.epcis_schema import validate
     from cloud.adapters.orm.traceability import Batch
     from cloud.service_layer.custody import item_by_reference
     from cloud.service_layer.epcis_export import Selection, batch_selection, export_document
 
-    engine = make_engine(database_url)
-    with _disposing(engine), session_factory(engine)() as session:
+    with _session(database_url) as session:
         try:
             if batch is not None:
                 key = Batch.id == int(batch) if batch.isdigit() else Batch.lot == batch
@@ -403,7 +398,6 @@ def epcis_import(document: TextIO, actor: str | None, database_url: str) -> None
     import getpass
     import json
 
-    from cloud.adapters.engine import make_engine, session_factory
     from cloud.domain.epcis import EpcisError
     from cloud.service_layer.epcis_import import import_document
 
@@ -411,8 +405,7 @@ def epcis_import(document: TextIO, actor: str | None, database_url: str) -> None
         data = json.load(document)
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"{document.name}: not JSON: {exc}") from exc
-    engine = make_engine(database_url)
-    with _disposing(engine), session_factory(engine)() as session:
+    with _session(database_url) as session:
         try:
             report = import_document(session, data, actor or f"cli:{getpass.getuser()}")
         except EpcisError as exc:
@@ -498,10 +491,10 @@ def scheduler(
     verbose: bool,
 ) -> None:
     """Escalations, reminders, expiry blocking and warnings, notification delivery."""
-    from cloud.adapters.engine import make_engine, session_factory
+    from cloud import bootstrap
     from cloud.domain.alerts import EscalationPolicy
     from cloud.entrypoints.scheduler import Scheduler, SchedulerConfig
-    from cloud.service_layer.notifications import SmtpSettings, default_senders
+    from cloud.service_layer.notifications import SmtpSettings
 
     _logging(verbose)
     try:
@@ -509,12 +502,12 @@ def scheduler(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--escalate-after") from exc
     smtp = SmtpSettings(smtp_host, smtp_port, smtp_from, smtp_starttls, smtp_user, smtp_password)
-    engine = make_engine(database_url)
-    with _disposing(engine):
+    wiring = bootstrap.scheduler(database_url, smtp)
+    with _disposing(wiring.db.engine):
         runner = Scheduler(
-            session_factory(engine),
+            wiring.db.sessions,
             SchedulerConfig(policy=policy, interval_s=interval),
-            senders=default_senders(smtp),
+            senders=wiring.senders,
         )
         if once:
             click.echo(str(runner.tick()))

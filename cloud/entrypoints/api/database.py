@@ -5,14 +5,13 @@ from __future__ import annotations
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
-from cloud.adapters.engine import make_engine, session_factory
+from cloud import bootstrap
 
 EXTENSION = "coldchain.sessions"
 
 
 def init_app(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"])
-    app.extensions[EXTENSION] = session_factory(engine)
+    app.extensions[EXTENSION] = bootstrap.api(app.config["DATABASE_URL"])
     app.teardown_appcontext(close_db)
 
 
