@@ -55,8 +55,16 @@ def remaining_budget(session: Session, batch_id: int) -> float | None:
     if batch is None:
         raise LookupError(f"batch {batch_id} does not exist")
     product = session.get(Product, batch.gtin)
+    return _budget_left(product, _spent(session, {batch_id}).get(batch_id, 0.0))
+
+
+def _budget_left(product: Product | None, spent_min: float) -> float | None:
+    """Minutes of the product's stability budget left after `spent_min` (None: no budget set).
+
+    The one place a product and the minutes spent make the budget left: `remaining_budget`
+    asks it of stored exposures, automatic holds of those being written (not yet flushed)."""
     budget = None if product is None else product.stability_budget_min
-    return budget_left(budget, _spent(session, {batch_id}).get(batch_id, 0.0))
+    return budget_left(budget, spent_min)
 
 
 def mkt_for_zone(session: Session, zone_id: str, start: datetime, end: datetime) -> float | None:

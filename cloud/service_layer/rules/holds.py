@@ -13,8 +13,7 @@ from cloud.adapters.orm.quality import Excursion, Hold
 from cloud.adapters.orm.traceability import Batch, Product
 from cloud.domain import holds as hold_rules
 from cloud.domain.clock import utcnow
-from cloud.domain.exposure import remaining_budget as budget_left
-from cloud.service_layer.rules.budget import _spent
+from cloud.service_layer.rules.budget import _budget_left, _spent
 from cloud.service_layer.rules.outcome import RulesOutcome
 
 log = logging.getLogger(__package__)  # the package's name: log lines read as they always did
@@ -61,7 +60,7 @@ def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOut
             hold_rules.ProductFacts(
                 freeze_sensitive=bool(product and product.freeze_sensitive), budget_min=budget
             ),
-            None if budget is None else budget_left(budget, spent.get(batch_id, 0.0)),
+            _budget_left(product, spent.get(batch_id, 0.0)),
         )
         if not reasons:
             continue
