@@ -1,0 +1,129 @@
+"""What people decide on the rules' results: QA's disposition of a hold (signed release or
+rejection, or investigation) and a suppression window an operator records for a zone."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud.adapters.orm.people import User
+from cloud.adapters.orm.quality import Hold, SuppressionWindow, ZoneRuleState
+from cloud.adapters.orm.traceability import Batch
+from cloud.domain import holds as hold_rules
+from cloud.domain.clock import utcnow
+from cloud.domain.excursions import reevaluate_zone
+from cloud.service_layer.rules.config import _suppressions
+from cloud.service_layer.rules.evaluation import _apply
+from cloud.service_layer.rules.history import _History
+from cloud.service_layer.rules.outcome import RulesOutcome, _as_system
+from cloud.service_layer.rules.profiles import zone_profiles
+from cloud.service_layer.rules.states import _save_state
+from cloud.service_layer.signatures import sign
+
+log = logging.getLogger(__package__)  # the package's name: log lines read as they always did
+
+
+def open_holds(session: Session) -> list[Hold]:
+    """Holds waiting for QA (open or under investigation), oldest first."""
+    return list(
+        session.scalars(
+            select(Hold)
+            .where(Hold.status.in_(hold_rules.UNDECIDED))
+            .order_by(Hold.opened_at, Hold.id)
+        )
+    )
+
+
+def _user(session: Session, user: User | str | int) -> User:
+    if isinstance(user, User):
+        return user
+    found = (
+        session.get(User, user)
+        if isinstance(user, int)
+        else session.scalar(select(User).where(User.username == user))
+    )
+    if found is None:
+        raise LookupError(f"user {user!r} does not exist")
+    return found
+
+
+def disposition_hold(
+    session: Session,
+    hold_id: int,
+    decision: str,
+    user: User | str | int,
+    password: str | None,
+    meaning: str | None = None,
+    reason: str = "",
+) -> Hold:
+    """QA decides a hold: release and reject are signed (password again), investigate is not."""
+    hold = session.get(Hold, hold_id, with_for_update=True)
+    if hold is None:
+        raise LookupError(f"hold {hold_id} does not exist")
+    if not reason.strip():
+        raise hold_rules.DispositionError("a disposition needs a reason")
+    status, needed = hold_rules.decide(hold.status, decision, meaning)
+    if needed is not None and not password:
+        raise hold_rules.DispositionError(f"a {decision} needs your password to sign it")
+    signer = _user(session, user)
+    previous = session.info.get("reason")
+    session.info["reason"] = reason
+    try:
+        hold.status = status
+        hold.decision_reason = reason
+        if needed is not None:
+            assert password is not None
+            hold.decided_at, hold.decided_by = utcnow(), signer.id
+            signature = sign(session, signer, password, hold, needed, reason)
+            hold.signature_id = signature.id  # the link; the signature covers the decision
+        batch = session.get(Batch, hold.batch_id)
+        if batch is not None:
+            others = session.scalar(
+                select(func.count(Hold.id)).where(
+                    Hold.batch_id == hold.batch_id,
+                    Hold.id != hold.id,
+                    Hold.status.in_(hold_rules.UNDECIDED),
+                )
+            )
+            batch.status = hold_rules.batch_status_after(decision, batch.status, others or 0)
+        session.flush()
+    finally:
+        if previous is None:
+            session.info.pop("reason", None)
+        else:
+            session.info["reason"] = previous
+    log.info("hold %s %s by %s", hold_id, status, signer.username)
+    return hold
+
+
+def add_suppression(
+    session: Session, zone_id: str, start: datetime, end: datetime, reason: str, grace_min: float
+) -> RulesOutcome:
+    """Record a suppression window and re-evaluate the zone from its start."""
+    if end <= start:
+        raise ValueError(f"suppression window ends ({end.isoformat()}) before it starts")
+    if not reason.strip() or grace_min <= 0:
+        raise ValueError("a suppression window needs a reason and a grace period over 0 minutes")
+    result = RulesOutcome()
+    session.add(
+        SuppressionWindow(
+            zone_id=zone_id, started_at=start, ended_at=end, reason=reason, grace_min=grace_min
+        )
+    )
+    session.flush()
+    windows = _suppressions(session, {zone_id}, start - timedelta(days=8))[zone_id]
+    pending = []
+    for profile in zone_profiles(session, {zone_id})[zone_id]:
+        state = session.get(ZoneRuleState, (zone_id, profile.name), with_for_update=True)
+        if state is None or state.watermark is None or state.watermark < start:
+            continue
+        outcome = reevaluate_zone(profile, windows, start, _History(session, zone_id, profile))
+        _save_state(state, outcome.state, None)
+        pending.append((zone_id, profile, outcome))
+    with _as_system(session):
+        _apply(session, pending, result)
+        session.flush()
+    return result
