@@ -24,7 +24,7 @@ from cloud.entrypoints.demo_seed import DEMO_PASSWORD, FAILURE_ZONE, seed
 
 log = logging.getLogger("coldchain.demo")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: firmware-configs/ lives there
 GATEWAYS = ("warehouse-leeds.yaml", "warehouse-bristol.yaml", "truck-07.yaml")
 
 

@@ -52,7 +52,7 @@ from edge.gs1 import check_digit, encode_sgtin96
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: firmware-configs/ lives there
 GATEWAY_CONFIGS = ("warehouse-leeds.yaml", "warehouse-bristol.yaml", "truck-07.yaml")
 DEMO_PASSWORD = "coldchain-demo"
 USERS = (
