@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, Table, bindparam, func, or_, select, update
+from sqlalchemy import Engine, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from cloud.adapters.orm.readings import (
     LatestReading,
     Observation,
     Reading,
+    ReadingRollup,
     ReadPoint,
     Sensor,
     Site,
@@ -217,7 +218,7 @@ class Store:
             .values(last_seen=bindparam("at"))
         )
         # Built once: compiling them is cached, building them was not (every batch runs them).
-        self._rollups = rollups.upsert(self._insert)
+        self._rollups = _rollup_upsert(self._insert)
         latest = self._insert(LatestReading.__table__)
         self._latest = latest.on_conflict_do_update(
             index_elements=["sensor_id", "quantity"],
@@ -420,3 +421,39 @@ class Store:
             ],
             ["id"],
         )
+
+
+def _merged_rollup(stored: Any, incoming: Any) -> dict[str, Any]:
+    """SET clause of the rollup upsert: the stored row combined with the incoming one.
+
+    The same merge as cloud.domain.rollups, in SQL, so it stays commutative.
+    """
+    takes_min = (
+        (stored.min.is_(None))
+        | (incoming.min < stored.min)
+        | ((incoming.min == stored.min) & (incoming.min_at < stored.min_at))
+    )
+    takes_max = (
+        (stored.max.is_(None))
+        | (incoming.max > stored.max)
+        | ((incoming.max == stored.max) & (incoming.max_at < stored.max_at))
+    )
+    has_values = incoming.min.is_not(None)
+    return {
+        "n": stored.n + incoming.n,
+        "sum": stored.sum + incoming.sum,
+        "min": case((has_values & takes_min, incoming.min), else_=stored.min),
+        "min_at": case((has_values & takes_min, incoming.min_at), else_=stored.min_at),
+        "max": case((has_values & takes_max, incoming.max), else_=stored.max),
+        "max_at": case((has_values & takes_max, incoming.max_at), else_=stored.max_at),
+        "bad": stored.bad + incoming.bad,
+    }
+
+
+def _rollup_upsert(insert: Any) -> Any:
+    """INSERT .. ON CONFLICT DO UPDATE of rollup rows, for the dialect's `insert`."""
+    stmt = insert(ReadingRollup.__table__)
+    return stmt.on_conflict_do_update(
+        index_elements=["sensor_id", "quantity", "bucket_start"],
+        set_=_merged_rollup(ReadingRollup.__table__.c, stmt.excluded),
+    )
