@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test services lint bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0])'
@@ -26,7 +26,11 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# PostgreSQL, Mosquitto and Chromium: installed and started when missing (see the script).
+services:
+	@tests/services.sh
+
+test: services lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev-installed
