@@ -63,7 +63,7 @@ def reachable(host: str, port: int) -> bool:
 def mosquitto() -> tuple[str, int]:
     if not reachable(*MOSQUITTO):
         pytest.fail(
-            f"Mosquitto is not running on {MOSQUITTO[0]}:{MOSQUITTO[1]} (.ci/run starts it)"
+            f"Mosquitto is not running on {MOSQUITTO[0]}:{MOSQUITTO[1]} (make test starts it)"
         )
     return MOSQUITTO
 

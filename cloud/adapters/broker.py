@@ -66,13 +66,37 @@ class EmbeddedBroker:
         for noisy in ("amqtt", "transitions"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
         self._thread.start()
-        self._broker = Broker(broker_config(self.host, self.port), loop=self._loop)
-        asyncio.run_coroutine_threadsafe(self._broker.start(), self._loop).result(timeout=15)
+        self._broker = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(15)
         log.info("embedded broker listening on %s", self.url)
         return self
 
+    async def _start(self) -> Broker:
+        # Built on its own loop: Broker() makes its broadcast-shutdown future on the loop
+        # current where it is constructed. Made in the caller's thread, that future belonged
+        # to another loop, shutdown() never woke the broadcast loop, and after 5 s amqtt
+        # cancelled it, logging a traceback and leaving a broadcast task pending.
+        broker = Broker(broker_config(self.host, self.port))
+        await broker.start()
+        return broker
+
     def stop(self) -> None:
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
         if self._broker is not None:
-            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(timeout=15)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+            await self._broker.shutdown()
+            self._broker = None
+        # amqtt can leave tasks behind (a client's handler, a delivery under way). Cancelled
+        # and awaited here, none is left pending when the loop stops, so none is reported
+        # "destroyed but pending" at exit.
+        current = asyncio.current_task()
+        rest = [task for task in asyncio.all_tasks() if task is not current]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+        await self._loop.shutdown_asyncgens()

@@ -1,7 +1,8 @@
 """Browser tier: the control room served for real and driven in headless Chromium.
 
-Debian's chromium and chromium-driver are installed by .ci/run; a missing browser fails
-these tests (nothing is skipped). Screenshots land in tests/artifacts/screenshots/.
+Debian's chromium and chromium-driver are installed by tests/services.sh, make test's first
+step; a missing browser fails these tests (nothing is skipped). Screenshots land in
+tests/artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def _chromium() -> tuple[str, str]:
     if browser is None or driver is None:
         pytest.fail(
             "Chromium and chromedriver are needed (apt-get install chromium chromium-driver; "
-            ".ci/run installs them)"
+            "make test installs them)"
         )
     return browser, driver
 

@@ -138,6 +138,15 @@ def run_demo(
     return subprocess.CompletedProcess(demo.args, code, log.read_text(), ""), page
 
 
+def assert_stopped_cleanly(run: subprocess.CompletedProcess[str]) -> None:
+    """Ctrl-C ends the demo with code 0 and nothing left half-stopped in its output."""
+    assert run.returncode == 0, run.stdout
+    assert "demo stopped" in run.stdout
+    # amqtt's tasks must all be finished when its loop stops, and nothing may raise on the way
+    assert "Task was destroyed" not in run.stdout, run.stdout
+    assert "Traceback" not in run.stdout, run.stdout
+
+
 def test_demo_runs_stops_cleanly_and_continues(tmp_path: Path) -> None:
     data = tmp_path / "data"
     database = data / "coldchain.sqlite"
@@ -146,6 +155,7 @@ def test_demo_runs_stops_cleanly_and_continues(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stdout
     assert "Leeds distribution centre" in page and "Truck 07" in page
     assert "demo stopped" in first.stdout
+    assert_stopped_cleanly(first)
     before = max_seqs(database)
     assert len(before) == 3
 
@@ -155,6 +165,7 @@ def test_demo_runs_stops_cleanly_and_continues(tmp_path: Path) -> None:
 
     second, _ = run_demo(data, free_port(), ready=advanced)
     assert second.returncode == 0, second.stdout
+    assert_stopped_cleanly(second)
     after = max_seqs(database)
     with sqlite3.connect(database) as db:
         duplicates = db.execute(

@@ -1,11 +1,10 @@
-"""EPCIS 2.0 against GS1's own material in shared/conformance/epcis, used as it is.
+"""EPCIS 2.0 against GS1's own material in tests/fixtures/conformance/epcis, used as it is.
 
 What the export writes for a day at a warehouse (receiving at the dock, storing in a cold room
 with temperature readings, packing onto a pallet, loading, shipping) validates against the
 official JSON schema with date-time and URI format checks on; every GS1 example document
 imports, with the right events and fields; and export -> import gives the same events back.
-The shared folder sits beside the repo (CI clones it there); if it is missing, the tests fail
-saying so, they are never skipped.
+If that material is missing, the tests fail saying so, they are never skipped.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from cloud.domain.epcis import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-EPCIS_DIR = ROOT.parent / "shared" / "conformance" / "epcis"
+EPCIS_DIR = ROOT / "tests" / "fixtures" / "conformance" / "epcis"
 SCHEMA = EPCIS_DIR / "EPCIS-JSON-Schema.json"
 # EPCIS documents per example folder at the pinned gs1/EPCIS commit (its README counts the
 # 47 in JSON/; JSON-simple-context/ repeats the 18 sensor examples with the simple context)
@@ -56,8 +55,8 @@ LOGGER = f"urn:epc:id:giai:{COMPANY}.9001"
 
 def _missing(path: Path) -> str:
     return (
-        f"EPCIS conformance material {path} is missing: check out the shared/ repository "
-        f"beside {ROOT.name}/ (it holds GS1's EPCIS 2.0 schema and example documents)"
+        f"EPCIS conformance material {path} is missing: tests/fixtures/conformance/epcis "
+        "holds GS1's EPCIS 2.0 schema and example documents (see the README there)"
     )
 
 

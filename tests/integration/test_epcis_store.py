@@ -25,7 +25,8 @@ from tests.integration.api_support import GTIN, Api, at, epc, running_api
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = ROOT.parent / "shared" / "conformance" / "epcis" / "EPCIS-JSON-Schema.json"
+CONFORMANCE = ROOT / "tests" / "fixtures" / "conformance"
+SCHEMA = CONFORMANCE / "epcis" / "EPCIS-JSON-Schema.json"
 
 
 @pytest.fixture
@@ -262,7 +263,7 @@ def test_the_cli_exports_and_imports(api: Api, pg_url: str, tmp_path: Path) -> N
     assert batch_id and item.batch_id == batch_id
 
 
-EXAMPLES = ROOT.parent / "shared" / "conformance" / "epcis"
+EXAMPLES = CONFORMANCE / "epcis"
 
 
 def test_every_gs1_example_imports_and_a_mapped_read_point_places_its_items(api: Api) -> None:

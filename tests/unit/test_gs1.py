@@ -1,9 +1,8 @@
-"""GS1 decoding against the external conformance vectors in shared/conformance/gs1.
+"""GS1 decoding against the external conformance vectors in tests/fixtures/conformance/gs1.
 
 Every case of every section is its own test. The vectors come from the GS1 EPC Tag Data
 Standard, the GS1 Syntax Engine, biip, epc-tds, epcpy and Nike epc-standards (each case names
-its source). The shared folder sits beside the repo (CI clones it there); if it is missing,
-the tests fail with a message saying so.
+its source). If a vector file is missing, the tests fail with a message saying so.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from edge.gs1.epc import SGTIN_PARTITIONS, SSCC_PARTITIONS
 from edge.gs1.lint import LINTERS, UNCHECKED_LINTERS
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFORMANCE = ROOT.parent / "shared" / "conformance" / "gs1"
+CONFORMANCE = ROOT / "tests" / "fixtures" / "conformance" / "gs1"
 EPC_VECTORS = "epc_tds_vectors.json"
 ELEMENT_VECTORS = "element_string_vectors.json"
 DICTIONARY = "gs1-syntax-dictionary.txt"
@@ -32,8 +31,8 @@ GS = gs1.GS
 
 def _missing(name: str) -> str:
     return (
-        f"GS1 conformance file {CONFORMANCE / name} is missing: check out the shared/ "
-        f"repository beside {ROOT.name}/ (it holds the external vectors these tests prove)"
+        f"GS1 conformance file {CONFORMANCE / name} is missing: tests/fixtures/conformance/gs1 "
+        "holds the external vectors these tests prove (see the README there)"
     )
 
 

@@ -1,4 +1,4 @@
-"""Mean kinetic temperature: the shared worked examples and the invariants of the formula."""
+"""Mean kinetic temperature: the published worked examples and the invariants of the formula."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cloud.domain.mkt import COLD_WINDOW, ROOM_WINDOW, MKTError, durations, mkt, window_for
 
 EXAMPLES = (
-    Path(__file__).resolve().parents[3] / "shared" / "conformance" / "mkt_worked_examples.json"
+    Path(__file__).resolve().parents[1] / "fixtures" / "conformance" / "mkt_worked_examples.json"
 )
 R_KJ = 0.0083144
 
