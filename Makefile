@@ -29,6 +29,7 @@ demo: $(VENV)/.demo-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # PostgreSQL, Mosquitto and Chromium: installed and started when missing (see the script).
 services:
