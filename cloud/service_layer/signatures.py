@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cloud.adapters.orm.audit import canonical_json, json_value, record_key
 from cloud.adapters.orm.people import MEANINGS, ROLES, SIGNING_ROLES, Signature, User
 from cloud.domain.clock import utcnow
+from cloud.service_layer.audit import audit_reason
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +124,8 @@ def sign(
         record_hash=record_hash(session, record),
     )
     session.add(signature)
-    previous = session.info.get("reason")
-    session.info["reason"] = reason  # the signature's audit entry carries its own reason
-    try:
+    with audit_reason(session, reason):  # the signature's audit entry carries its own reason
         session.flush()
-    finally:
-        if previous is None:
-            session.info.pop("reason", None)
-        else:
-            session.info["reason"] = previous
     return signature
 
 
