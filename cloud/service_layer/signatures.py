@@ -62,13 +62,26 @@ def check_password(user: User, password: str) -> bool:
     return hmac.compare_digest(digest.hex(), expected)
 
 
+def user_named(session: Session, username: str) -> User | None:
+    """The user with this username, or None."""
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def existing_user(session: Session, username: str) -> User:
+    """The user with this username; LookupError if there is none."""
+    user = user_named(session, username)
+    if user is None:
+        raise LookupError(f"user {username!r} does not exist")
+    return user
+
+
 def create_user(session: Session, username: str, full_name: str, role: str, password: str) -> User:
     """Add an active user (audited: the session needs an actor)."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if not username.strip() or not full_name.strip():
         raise ValueError("a user needs a username and a printed full name")
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
+    if user_named(session, username) is not None:
         raise ValueError(f"user {username!r} exists already")
     user = User(username=username, full_name=full_name, role=role, active=True)
     set_password(user, password)

@@ -13,6 +13,7 @@ from cloud.adapters.orm.alerting import Alert, AlertComment
 from cloud.adapters.orm.people import User
 from cloud.adapters.orm.quality import Excursion
 from cloud.adapters.orm.readings import Site
+from cloud.service_layer.signatures import existing_user
 
 
 @dataclass(frozen=True)
@@ -106,24 +107,19 @@ def open_alert_count(session: Session) -> int:
     return session.scalar(select(func.count()).where(Alert.state != "resolved")) or 0
 
 
-def _user(session: Session, username: str) -> User:
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise LookupError(f"user {username!r} does not exist")
-    return user
-
-
 def acknowledge_alert(session: Session, alert_id: int, username: str) -> Alert:
-    return alerts_service.acknowledge(session, alert_id, _user(session, username))
+    return alerts_service.acknowledge(session, alert_id, existing_user(session, username))
 
 
 def resolve_alert(session: Session, alert_id: int, username: str) -> Alert:
-    return alerts_service.resolve(session, alert_id, _user(session, username))
+    return alerts_service.resolve(session, alert_id, existing_user(session, username))
 
 
 def comment_alert(session: Session, alert_id: int, username: str, text: str) -> AlertComment:
-    return alerts_service.comment(session, alert_id, _user(session, username), text)
+    return alerts_service.comment(session, alert_id, existing_user(session, username), text)
 
 
 def assign_alert(session: Session, alert_id: int, assignee: str | None) -> Alert:
-    return alerts_service.assign(session, alert_id, _user(session, assignee) if assignee else None)
+    return alerts_service.assign(
+        session, alert_id, existing_user(session, assignee) if assignee else None
+    )

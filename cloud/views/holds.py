@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import cloud.service_layer.rules as rules_service
-from cloud.adapters.orm.people import User
 from cloud.adapters.orm.quality import Excursion, Exposure, Hold
 from cloud.adapters.orm.readings import Site, Zone
 from cloud.adapters.orm.traceability import Batch, Product
+from cloud.service_layer.signatures import existing_user
 
 DECISIONS = {"release": "release", "reject": "rejection"}  # decision -> signature meaning
 MEANING_TEXT = {
@@ -111,9 +111,7 @@ def disposition(
     """Release or reject a held batch with the user's electronic signature."""
     if decision not in DECISIONS:
         raise ValueError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise LookupError(f"user {username!r} does not exist")
+    user = existing_user(session, username)
     return rules_service.disposition_hold(
         session, hold_id, decision, user, password, DECISIONS[decision], reason
     )

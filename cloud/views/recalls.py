@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import cloud.service_layer.recall as recall_service
-from cloud.adapters.orm.people import User
+from cloud.service_layer.signatures import existing_user
 
 MEANING = "approval"
 MEANING_TEXT = (
@@ -17,8 +16,6 @@ MEANING_TEXT = (
 
 def start(session: Session, batch_id: int, username: str, password: str, reason: str) -> str:
     """Open a recall of the batch signed by the user; returns what happened, in words."""
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise LookupError(f"user {username!r} does not exist")
+    user = existing_user(session, username)
     recall = recall_service.open_recall(session, batch_id, user, password, reason)
     return f"recall {recall.id} opened; the batch is recalled and every item traced"

@@ -14,7 +14,7 @@ from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import Problem, invalid, not_found, parse_body, parse_query
 from cloud.entrypoints.api.representations import token_json, user_json
-from cloud.service_layer.signatures import MIN_PASSWORD, create_user
+from cloud.service_layer.signatures import MIN_PASSWORD, create_user, user_named
 from cloud.service_layer.tokens import issue_token, revoke_token
 
 bp = Blueprint("access", __name__, url_prefix="/api")
@@ -40,7 +40,7 @@ class NewToken(Body):
 
 
 def _user(username: str) -> User:
-    user = get_db().scalars(select(User).where(User.username == username)).first()
+    user = user_named(get_db(), username)
     if user is None:
         raise not_found(f"user {username}")
     return user
@@ -59,7 +59,7 @@ def add_user() -> Any:
     """Add a user (the creation lands in the audit trail)."""
     given = parse_body(NewUser)
     db = get_db()
-    if db.scalar(select(User.id).where(User.username == given.username)) is not None:
+    if user_named(db, given.username) is not None:
         raise Problem(409, "conflict", "Conflict", f"user {given.username} exists already")
     try:
         user = create_user(db, given.username, given.full_name, given.role, given.password)

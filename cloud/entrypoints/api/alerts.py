@@ -19,6 +19,7 @@ from cloud.service_layer import alerts as alerts_service
 from cloud.service_layer.notifications import add_channel, notifications_of
 from cloud.service_layer.release_gate import LoadRefused
 from cloud.service_layer.reports import excursion_report
+from cloud.service_layer.signatures import user_named
 
 bp = Blueprint("alerts", __name__, url_prefix="/api")
 
@@ -163,7 +164,7 @@ def assign(alert_id: int) -> Any:
     alert = _alert(alert_id)
     user = None
     if given.username is not None:
-        user = db.scalars(select(User).where(User.username == given.username)).first()
+        user = user_named(db, given.username)
         if user is None:
             raise not_found(f"user {given.username}")
     try:
