@@ -1,15 +1,16 @@
-"""The QA alert queue as the control room shows it, and the actions taken from it."""
+"""The QA alert queue as the control room shows it, the actions taken from it, and the
+alerts and notification channels the API lists."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 import cloud.service_layer.alerts as alerts_service
-from cloud.adapters.orm.alerting import Alert, AlertComment
+from cloud.adapters.orm.alerting import Alert, AlertComment, NotificationChannel
 from cloud.adapters.orm.people import User
 from cloud.adapters.orm.quality import Excursion
 from cloud.adapters.orm.readings import Site
@@ -123,3 +124,33 @@ def assign_alert(session: Session, alert_id: int, assignee: str | None) -> Alert
     return alerts_service.assign(
         session, alert_id, existing_user(session, assignee) if assignee else None
     )
+
+
+# --- the API's lists ----------------------------------------------------------------------
+
+
+def alerts(
+    state: str | None = None, severity: str | None = None, subject_kind: str | None = None
+) -> Select[tuple[Alert]]:
+    """Alerts, newest first; state "unresolved" is every state but resolved."""
+    query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc())
+    if state == "unresolved":
+        query = query.where(Alert.state != "resolved")
+    elif state:
+        query = query.where(Alert.state == state)
+    if severity:
+        query = query.where(Alert.severity == severity)
+    if subject_kind:
+        query = query.where(Alert.subject_kind == subject_kind)
+    return query
+
+
+def channels() -> Select[tuple[NotificationChannel]]:
+    """Notification channels in the order they were added."""
+    return select(NotificationChannel).order_by(NotificationChannel.id)
+
+
+def channel_named(session: Session, name: str) -> NotificationChannel | None:
+    """The notification channel with this name, or None."""
+    query = select(NotificationChannel).where(NotificationChannel.name == name)
+    return session.scalars(query).first()

@@ -1,12 +1,12 @@
-"""Frozen batches as QA sees them (exposure, remaining stability budget, MKT), and the
-signed disposition taken from the control room."""
+"""Frozen batches as QA sees them (exposure, remaining stability budget, MKT), the signed
+disposition taken from the control room, and the excursions and holds the API lists."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 import cloud.service_layer.rules as rules_service
@@ -115,3 +115,46 @@ def disposition(
     return rules_service.disposition_hold(
         session, hold_id, decision, user, password, DECISIONS[decision], reason
     )
+
+
+# --- the API's lists ----------------------------------------------------------------------
+
+
+def excursions(
+    zone_id: str | None = None,
+    kind: str | None = None,
+    state: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Select[tuple[Excursion]]:
+    """Excursions, newest first; with a window, those that overlap [start, end]."""
+    query = select(Excursion).order_by(Excursion.started_at.desc(), Excursion.id.desc())
+    if zone_id:
+        query = query.where(Excursion.zone_id == zone_id)
+    if kind:
+        query = query.where(Excursion.kind == kind)
+    if state:
+        query = query.where(Excursion.state == state)
+    if end is not None:
+        query = query.where(Excursion.started_at <= end)
+    if start is not None:
+        query = query.where((Excursion.ended_at.is_(None)) | (Excursion.ended_at >= start))
+    return query
+
+
+def exposures_of(session: Session, excursion_id: int) -> list[Exposure]:
+    """The exposures of the batches present during an excursion, by batch."""
+    query = (
+        select(Exposure).where(Exposure.excursion_id == excursion_id).order_by(Exposure.batch_id)
+    )
+    return list(session.scalars(query))
+
+
+def holds(status: str | None = None, batch_id: int | None = None) -> Select[tuple[Hold]]:
+    """Holds, oldest first."""
+    query = select(Hold).order_by(Hold.opened_at, Hold.id)
+    if status:
+        query = query.where(Hold.status == status)
+    if batch_id is not None:
+        query = query.where(Hold.batch_id == batch_id)
+    return query

@@ -1,10 +1,13 @@
-"""Starting a recall from the control room: a signed approval by QA (cloud.service_layer.recall)."""
+"""Starting a recall from the control room: a signed approval by QA (cloud.service_layer.recall);
+and the recalls the API lists."""
 
 from __future__ import annotations
 
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 import cloud.service_layer.recall as recall_service
+from cloud.adapters.orm.alerting import Recall
 from cloud.service_layer.signatures import existing_user
 
 MEANING = "approval"
@@ -19,3 +22,8 @@ def start(session: Session, batch_id: int, username: str, password: str, reason:
     user = existing_user(session, username)
     recall = recall_service.open_recall(session, batch_id, user, password, reason)
     return f"recall {recall.id} opened; the batch is recalled and every item traced"
+
+
+def recalls() -> Select[tuple[Recall]]:
+    """Recalls, newest first."""
+    return select(Recall).order_by(Recall.opened_at.desc(), Recall.id.desc())

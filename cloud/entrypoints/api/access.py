@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from flask import Blueprint, jsonify
 from pydantic import Field
-from sqlalchemy import select
 
 from cloud.adapters.orm.people import ApiToken, User
 from cloud.entrypoints.api.contract import Body, endpoint
@@ -16,6 +15,7 @@ from cloud.entrypoints.api.problems import Problem, invalid, not_found, parse_bo
 from cloud.entrypoints.api.representations import token_json, user_json
 from cloud.service_layer.signatures import MIN_PASSWORD, create_user, user_named
 from cloud.service_layer.tokens import issue_token, revoke_token
+from cloud.views import people
 
 bp = Blueprint("access", __name__, url_prefix="/api")
 Role = Literal["viewer", "operator", "qa", "admin"]
@@ -50,7 +50,7 @@ def _user(username: str) -> User:
 @endpoint("admin", query=Page)
 def list_users() -> Any:
     """Users by username."""
-    return page_of(select(User).order_by(User.username), parse_query(Page), user_json)
+    return page_of(people.users(), parse_query(Page), user_json)
 
 
 @bp.post("/users")
@@ -86,10 +86,8 @@ def change_user(username: str) -> Any:
 @endpoint("admin", query=Page)
 def list_tokens() -> Any:
     """API tokens (never their secrets)."""
-    db = get_db()
-    names = {row.id: row.username for row in db.execute(select(User.id, User.username))}
-    query = select(ApiToken).order_by(ApiToken.id)
-    return page_of(query, parse_query(Page), lambda t: token_json(t, names[t.user_id]))
+    names = people.usernames(get_db())
+    return page_of(people.tokens(), parse_query(Page), lambda t: token_json(t, names[t.user_id]))
 
 
 @bp.post("/tokens")

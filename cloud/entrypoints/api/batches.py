@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from flask import Blueprint, g, jsonify
 from pydantic import Field
-from sqlalchemy import select
 
 from cloud.adapters.orm.traceability import Batch
 from cloud.entrypoints.api.contract import Body, endpoint
@@ -19,6 +18,7 @@ from cloud.entrypoints.api.representations import batch_json, interval_json, sig
 from cloud.service_layer.custody import batch_timeline_query
 from cloud.service_layer.master_data import BatchRow, ImportRefused, add_rows
 from cloud.service_layer.signatures import SignatureRefused, sign
+from cloud.views import records
 
 bp = Blueprint("batches", __name__, url_prefix="/api/batches")
 FINAL = frozenset({"rejected", "recalled"})  # a disposition QA cannot take back here
@@ -53,13 +53,7 @@ def import_refused(exc: ImportRefused) -> Problem:
 def list_batches() -> Any:
     """Batches, soonest expiry first; filter by gtin, status, expires_before."""
     given = parse_query(BatchFilter)
-    query = select(Batch).order_by(Batch.expires_on, Batch.id)
-    if given.gtin:
-        query = query.where(Batch.gtin == given.gtin)
-    if given.status:
-        query = query.where(Batch.status == given.status)
-    if given.expires_before:
-        query = query.where(Batch.expires_on < given.expires_before)
+    query = records.batches(given.gtin, given.status, given.expires_before)
     return page_of(query, given, batch_json)
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify
-from sqlalchemy import select
 
-from cloud.adapters.orm.traceability import Item
 from cloud.entrypoints.api.batches import import_refused
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
@@ -17,6 +15,7 @@ from cloud.entrypoints.api.problems import parse_body, parse_query
 from cloud.entrypoints.api.representations import interval_json, item_json
 from cloud.service_layer.custody import current_custody, item_timeline
 from cloud.service_layer.master_data import ImportRefused, ItemRow, add_rows
+from cloud.views import records
 
 bp = Blueprint("items", __name__, url_prefix="/api/items")
 
@@ -35,12 +34,7 @@ class NewItem(ItemRow, Body):
 def list_items() -> Any:
     """Items; filter by gtin or batch_id."""
     given = parse_query(ItemFilter)
-    query = select(Item).order_by(Item.id)
-    if given.gtin:
-        query = query.where(Item.gtin == given.gtin)
-    if given.batch_id is not None:
-        query = query.where(Item.batch_id == given.batch_id)
-    return page_of(query, given, item_json)
+    return page_of(records.items(given.gtin, given.batch_id), given, item_json)
 
 
 @bp.post("")

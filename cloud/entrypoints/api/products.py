@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 from pydantic import Field
-from sqlalchemy import select
 
 from cloud.adapters.orm.traceability import Product
 from cloud.entrypoints.api.contract import Body, endpoint
@@ -16,6 +15,7 @@ from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import Problem, parse_body, parse_query
 from cloud.entrypoints.api.representations import product_json
 from cloud.service_layer.master_data import ProductRow
+from cloud.views import records
 
 bp = Blueprint("products", __name__, url_prefix="/api/products")
 
@@ -39,7 +39,7 @@ class ProductChange(Body):
 def list_products() -> Any:
     """Products by GTIN."""
     page = parse_query(Page)
-    return page_of(select(Product).order_by(Product.gtin), page, product_json)
+    return page_of(records.products(), page, product_json)
 
 
 @bp.post("")
