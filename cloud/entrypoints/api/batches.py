@@ -14,9 +14,10 @@ from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404
 from cloud.entrypoints.api.pagination import Page, TimeWindow, page_of, window_bounds
 from cloud.entrypoints.api.problems import Problem, invalid, parse_body, parse_query
+from cloud.entrypoints.api.records import register
 from cloud.entrypoints.api.representations import batch_json, interval_json, signature_json
 from cloud.service_layer.custody import batch_timeline_query
-from cloud.service_layer.master_data import BatchRow, ImportRefused, add_rows
+from cloud.service_layer.master_data import BatchRow
 from cloud.service_layer.signatures import SignatureRefused, sign
 from cloud.views import records
 
@@ -43,11 +44,6 @@ class StatusChange(Body):
     password: str | None = None
 
 
-def import_refused(exc: ImportRefused) -> Problem:
-    errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-    return invalid(422, "; ".join(f"{e.field}: {e.message}" for e in exc.errors), errors)
-
-
 @bp.get("")
 @endpoint("viewer", query=BatchFilter)
 def list_batches() -> Any:
@@ -61,14 +57,7 @@ def list_batches() -> Any:
 @endpoint("admin", body=NewBatch, status=201)
 def create_batch() -> Any:
     """Register a batch of a product."""
-    given = parse_body(NewBatch)
-    db = get_db()
-    try:
-        (batch,) = add_rows(db, "batches", [(1, given)])
-    except ImportRefused as exc:
-        raise import_refused(exc) from exc
-    db.commit()
-    return jsonify(batch_json(batch)), 201
+    return register("batches", parse_body(NewBatch), batch_json)
 
 
 @bp.get("/<int:batch_id>")

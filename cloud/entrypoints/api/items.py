@@ -6,15 +6,15 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from cloud.entrypoints.api.batches import import_refused
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import resolve_item
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import parse_body, parse_query
+from cloud.entrypoints.api.records import register
 from cloud.entrypoints.api.representations import interval_json, item_json
 from cloud.service_layer.custody import current_custody, item_timeline
-from cloud.service_layer.master_data import ImportRefused, ItemRow, add_rows
+from cloud.service_layer.master_data import ItemRow
 from cloud.views import records
 
 bp = Blueprint("items", __name__, url_prefix="/api/items")
@@ -41,14 +41,7 @@ def list_items() -> Any:
 @endpoint("admin", body=NewItem, status=201)
 def create_item() -> Any:
     """Register a serialised item of a batch (by gtin and lot)."""
-    given = parse_body(NewItem)
-    db = get_db()
-    try:
-        (item,) = add_rows(db, "items", [(1, given)])
-    except ImportRefused as exc:
-        raise import_refused(exc) from exc
-    db.commit()
-    return jsonify(item_json(item)), 201
+    return register("items", parse_body(NewItem), item_json)
 
 
 @bp.get("/<ref>")
