@@ -15,6 +15,7 @@ from cloud.adapters.orm.people import User
 from cloud.adapters.orm.quality import Excursion
 from cloud.adapters.orm.readings import Site
 from cloud.service_layer.signatures import existing_user
+from cloud.views.pages import where_given
 
 
 @dataclass(frozen=True)
@@ -131,21 +132,17 @@ def assign_alert(session: Session, alert_id: int, assignee: str | None) -> Alert
 
 def alerts(
     state: str | None = None, severity: str | None = None, subject_kind: str | None = None
-) -> Select[tuple[Alert]]:
+) -> Select[Alert]:
     """Alerts, newest first; state "unresolved" is every state but resolved."""
     query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc())
     if state == "unresolved":
         query = query.where(Alert.state != "resolved")
     elif state:
         query = query.where(Alert.state == state)
-    if severity:
-        query = query.where(Alert.severity == severity)
-    if subject_kind:
-        query = query.where(Alert.subject_kind == subject_kind)
-    return query
+    return where_given(query, Alert, severity=severity, subject_kind=subject_kind)
 
 
-def channels() -> Select[tuple[NotificationChannel]]:
+def channels() -> Select[NotificationChannel]:
     """Notification channels in the order they were added."""
     return select(NotificationChannel).order_by(NotificationChannel.id)
 

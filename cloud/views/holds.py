@@ -14,6 +14,7 @@ from cloud.adapters.orm.quality import Excursion, Exposure, Hold
 from cloud.adapters.orm.readings import Site, Zone
 from cloud.adapters.orm.traceability import Batch, Product
 from cloud.service_layer.signatures import existing_user
+from cloud.views.pages import where_given
 
 DECISIONS = {"release": "release", "reject": "rejection"}  # decision -> signature meaning
 MEANING_TEXT = {
@@ -126,15 +127,10 @@ def excursions(
     state: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-) -> Select[tuple[Excursion]]:
+) -> Select[Excursion]:
     """Excursions, newest first; with a window, those that overlap [start, end]."""
     query = select(Excursion).order_by(Excursion.started_at.desc(), Excursion.id.desc())
-    if zone_id:
-        query = query.where(Excursion.zone_id == zone_id)
-    if kind:
-        query = query.where(Excursion.kind == kind)
-    if state:
-        query = query.where(Excursion.state == state)
+    query = where_given(query, Excursion, zone_id=zone_id, kind=kind, state=state)
     if end is not None:
         query = query.where(Excursion.started_at <= end)
     if start is not None:
@@ -150,11 +146,7 @@ def exposures_of(session: Session, excursion_id: int) -> list[Exposure]:
     return list(session.scalars(query))
 
 
-def holds(status: str | None = None, batch_id: int | None = None) -> Select[tuple[Hold]]:
+def holds(status: str | None = None, batch_id: int | None = None) -> Select[Hold]:
     """Holds, oldest first."""
     query = select(Hold).order_by(Hold.opened_at, Hold.id)
-    if status:
-        query = query.where(Hold.status == status)
-    if batch_id is not None:
-        query = query.where(Hold.batch_id == batch_id)
-    return query
+    return where_given(query, Hold, status=status, batch_id=batch_id)

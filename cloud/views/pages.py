@@ -21,3 +21,11 @@ def page(
         # One entity or column: its values; several columns: rows with attribute access.
         found = list(result.scalars() if len(query.column_descriptions) == 1 else result)
     return found[:limit], len(found) > limit
+
+
+def where_given(query: Select[Any], model: Any, **values: object) -> Select[Any]:
+    """The query narrowed to rows whose columns equal the values given (None or "": any)."""
+    for column, value in values.items():
+        if value is not None and value != "":
+            query = query.where(getattr(model, column) == value)
+    return query

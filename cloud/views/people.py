@@ -8,12 +8,12 @@ from sqlalchemy.orm import Session
 from cloud.adapters.orm.people import ApiToken, User
 
 
-def users() -> Select[tuple[User]]:
+def users() -> Select[User]:
     """Users by username."""
     return select(User).order_by(User.username)
 
 
-def tokens() -> Select[tuple[ApiToken]]:
+def tokens() -> Select[ApiToken]:
     """API tokens in the order they were issued."""
     return select(ApiToken).order_by(ApiToken.id)
 

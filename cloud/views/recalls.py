@@ -24,6 +24,6 @@ def start(session: Session, batch_id: int, username: str, password: str, reason:
     return f"recall {recall.id} opened; the batch is recalled and every item traced"
 
 
-def recalls() -> Select[tuple[Recall]]:
+def recalls() -> Select[Recall]:
     """Recalls, newest first."""
     return select(Recall).order_by(Recall.opened_at.desc(), Recall.id.desc())

@@ -18,64 +18,49 @@ from cloud.adapters.orm.traceability import (
     Product,
     Shipment,
 )
+from cloud.views.pages import where_given
 
 
-def products() -> Select[tuple[Product]]:
+def products() -> Select[Product]:
     """Products by GTIN."""
     return select(Product).order_by(Product.gtin)
 
 
 def batches(
     gtin: str | None = None, status: str | None = None, expires_before: date | None = None
-) -> Select[tuple[Batch]]:
+) -> Select[Batch]:
     """Batches, soonest expiry first."""
     query = select(Batch).order_by(Batch.expires_on, Batch.id)
-    if gtin:
-        query = query.where(Batch.gtin == gtin)
-    if status:
-        query = query.where(Batch.status == status)
+    query = where_given(query, Batch, gtin=gtin, status=status)
     if expires_before:
         query = query.where(Batch.expires_on < expires_before)
     return query
 
 
-def items(gtin: str | None = None, batch_id: int | None = None) -> Select[tuple[Item]]:
+def items(gtin: str | None = None, batch_id: int | None = None) -> Select[Item]:
     """Items by id."""
-    query = select(Item).order_by(Item.id)
-    if gtin:
-        query = query.where(Item.gtin == gtin)
-    if batch_id is not None:
-        query = query.where(Item.batch_id == batch_id)
-    return query
+    return where_given(select(Item).order_by(Item.id), Item, gtin=gtin, batch_id=batch_id)
 
 
-def sites(kind: str | None = None) -> Select[tuple[Site]]:
+def sites(kind: str | None = None) -> Select[Site]:
     """Sites by id."""
-    query = select(Site).order_by(Site.id)
-    if kind:
-        query = query.where(Site.kind == kind)
-    return query
+    return where_given(select(Site).order_by(Site.id), Site, kind=kind)
 
 
-def zones(site_id: str | None = None) -> Select[tuple[Zone]]:
+def zones(site_id: str | None = None) -> Select[Zone]:
     """Zones by id."""
-    query = select(Zone).order_by(Zone.id)
-    if site_id:
-        query = query.where(Zone.site_id == site_id)
-    return query
+    return where_given(select(Zone).order_by(Zone.id), Zone, site_id=site_id)
 
 
-def customers() -> Select[tuple[Customer]]:
+def customers() -> Select[Customer]:
     """Customers by id."""
     return select(Customer).order_by(Customer.id)
 
 
-def orders(customer_id: str | None = None) -> Select[tuple[Order]]:
+def orders(customer_id: str | None = None) -> Select[Order]:
     """Orders, newest first."""
     query = select(Order).order_by(Order.placed_at.desc(), Order.id)
-    if customer_id:
-        query = query.where(Order.customer_id == customer_id)
-    return query
+    return where_given(query, Order, customer_id=customer_id)
 
 
 def order_lines(session: Session, order_id: str) -> list[OrderLine]:

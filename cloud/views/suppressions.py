@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from cloud.adapters.orm.quality import SuppressionWindow
 
 
-def windows(zone_id: str) -> Select[tuple[SuppressionWindow]]:
+def windows(zone_id: str) -> Select[SuppressionWindow]:
     """The zone's suppression windows, newest first."""
     return (
         select(SuppressionWindow)

@@ -25,6 +25,7 @@ from cloud.adapters.orm.traceability import (
 )
 from cloud.service_layer import release_gate as gate
 from cloud.service_layer.movements import Kind
+from cloud.views.pages import where_given
 
 MOVING = {"transfer": ("loaded", "in_transit"), "shipment": ("loaded", "shipped")}
 WAITING = {"transfer": ("planned",), "shipment": ("picked",)}
@@ -207,15 +208,11 @@ def _movement(
     )
 
 
-def records(
-    kind: Kind, state: str | None = None, order_id: str | None = None
-) -> Select[tuple[Any]]:
+def records(kind: Kind, state: str | None = None, order_id: str | None = None) -> Select[Any]:
     """Transfers or shipments as the API lists them, newest first; a state the kind does not
     have filters nothing, and order_id applies to shipments."""
     model = kind.model
     query = select(model).order_by(model.created_at.desc(), model.id)
     if state in kind.states:
         query = query.where(model.state == state)
-    if order_id:
-        query = query.where(model.order_id == order_id)
-    return query
+    return where_given(query, model, order_id=order_id)
