@@ -30,6 +30,8 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	@# Listing queries live in cloud/views/: the API blueprints parse, call and map errors.
+	@! grep -rn "select(" cloud/entrypoints/api || { echo "select( in an API blueprint: move the query to cloud/views/" >&2; exit 1; }
 
 # PostgreSQL, Mosquitto and Chromium: installed and started when missing (see the script).
 services:

@@ -30,7 +30,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from cloud.adapters.engine import make_engine, session_factory
-from cloud.adapters.orm.people import User
 from cloud.adapters.orm.readings import ReadPoint, Sensor, Zone
 from cloud.adapters.orm.traceability import (
     Batch,
@@ -43,7 +42,7 @@ from cloud.adapters.orm.traceability import (
 )
 from cloud.domain.clock import utcnow
 from cloud.service_layer import alerts, rules
-from cloud.service_layer.signatures import create_user
+from cloud.service_layer.signatures import create_user, user_named
 from cloud.service_layer.store import MessageBatch, Store
 from edge import wire
 from edge.config import LoadedGateway, load_gateway
@@ -170,7 +169,7 @@ def seed(
     try:
         sessions = session_factory(engine)
         with sessions() as session:
-            if session.scalar(select(User.id).where(User.username == "qa")) is not None:
+            if user_named(session, "qa") is not None:
                 return False
         configs = demo_configs()
         register_inventory(engine, configs, now - timedelta(days=8))

@@ -262,6 +262,21 @@ HEX_EPC = re.compile(r"[0-9A-Fa-f]{24,}")
 REFERENCE_FORMS = "{ref!r} is not an EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>"
 
 
+def items_scanned(session: Session, scan: Scan) -> set[int]:
+    """The items a scan places: the item itself, or everything packed in the unit."""
+    if scan.gtin and scan.serial:
+        item = find_item(session, scan.gtin, scan.serial)
+        return {item.id} if item is not None else set()
+    ids: set[int] = set()
+    units, seen = {scan.sscc}, set()
+    while units:
+        seen |= units
+        links = list(session.scalars(select(Aggregation).where(Aggregation.parent_sscc.in_(units))))
+        ids |= {a.child_item_id for a in links if a.child_item_id is not None}
+        units = {a.child_sscc for a in links if a.child_sscc is not None} - seen
+    return ids
+
+
 def current_custody(session: Session, item_id: int) -> CustodyInterval | None:
     """Where the item is now: its open interval; None if not known to be anywhere now."""
     query = select(CustodyInterval).where(

@@ -19,6 +19,7 @@ from cloud.domain.clock import utcnow
 from cloud.domain.fefo import Candidate, Suggestion, suggest
 from cloud.service_layer import rules as rules_service
 from cloud.service_layer.alerts import raise_alert
+from cloud.service_layer.audit import audit_reason
 
 log = logging.getLogger(__name__)
 TIER_SEVERITY = ((7, "critical"), (30, "warning"))  # tighter tiers are more urgent
@@ -129,19 +130,12 @@ def block_expired(session: Session, now: datetime) -> list[Batch]:
         return []
     query = select(Batch).where(Batch.id.in_(expired_ids), Batch.status == "available")
     blocked = list(session.scalars(query.order_by(Batch.id)))
-    previous = session.info.get("reason")
     session.info.setdefault("actor", "scheduler")
-    session.info["reason"] = "expired: blocked at midnight site time"
-    try:
+    with audit_reason(session, "expired: blocked at midnight site time"):
         for batch in blocked:
             batch.status = "expired"
             log.info("batch %s (%s) expired on %s: blocked", batch.id, batch.lot, batch.expires_on)
         session.flush()
-    finally:
-        if previous is None:
-            session.info.pop("reason", None)
-        else:
-            session.info["reason"] = previous
     for batch in blocked:
         raise_alert(
             session,

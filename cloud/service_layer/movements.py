@@ -8,13 +8,17 @@ actor, and the per-item records, then rebuilds the custody of the items it moved
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.readings import Site, Zone
 from cloud.adapters.orm.traceability import (
+    SHIPMENT_STATES,
+    TRANSFER_STATES,
     Customer,
     Item,
     Order,
@@ -38,6 +42,89 @@ from cloud.service_layer.release_gate import (
 
 class UnknownRecord(LookupError):
     """A referenced site, zone, order or record that does not exist."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of moving record: its table, its item lines, its state changes, and the
+    column that names the record in both."""
+
+    name: str
+    model: type[Any]
+    line: type[Any]
+    change: type[Any]
+    key: str
+    states: tuple[str, ...]
+
+
+TRANSFER = Kind(
+    "transfer", Transfer, TransferItem, TransferStateChange, "transfer_id", TRANSFER_STATES
+)
+SHIPMENT = Kind(
+    "shipment", Shipment, ShipmentItem, ShipmentStateChange, "shipment_id", SHIPMENT_STATES
+)
+
+
+def lines(db: Session, kind: Kind, ident: str) -> list[tuple[Any, Item]]:
+    """The record's item lines with their items, by item."""
+    query = (
+        select(kind.line, Item)
+        .join(Item, Item.id == kind.line.item_id)
+        .where(getattr(kind.line, kind.key) == ident)
+        .order_by(Item.id)
+    )
+    return [(line, item) for line, item in db.execute(query)]
+
+
+def history(db: Session, kind: Kind, ident: str) -> list[Any]:
+    """The record's state changes, oldest first."""
+    change = kind.change
+    query = select(change).where(getattr(change, kind.key) == ident)
+    return list(db.scalars(query.order_by(change.at, change.id)))
+
+
+def _history(db: Session, kind: Kind, ident: str) -> tuple[lifecycle.StateChange, ...]:
+    return tuple(lifecycle.StateChange(r.state, r.at) for r in history(db, kind, ident))
+
+
+def _unused(db: Session, kind: Kind, ident: str) -> None:
+    if db.get(kind.model, ident) is not None:
+        raise ValueError(f"{kind.name} {ident} exists already")
+
+
+def _opened(db: Session, kind: Kind, row: Any, items: list[Item], at: datetime) -> Any:
+    """Store a new record with its item lines and its first state."""
+    db.add(row)
+    db.flush()
+    db.add_all(kind.line(**{kind.key: row.id}, item_id=i.id) for i in items)
+    db.add(kind.change(**{kind.key: row.id}, state=row.state, at=at, actor=db.info.get("actor")))
+    db.flush()
+    return row
+
+
+def _stepped(db: Session, kind: Kind, row: Any, state: str, at: datetime, moved: list[int]) -> Any:
+    """Store the record's new state and rebuild the custody of the items the step moved."""
+    row.state = state
+    db.add(kind.change(**{kind.key: row.id}, state=state, at=at, actor=db.info.get("actor")))
+    db.flush()
+    rebuild_custody(db, moved)
+    return row
+
+
+def take_step(
+    db: Session,
+    row: Transfer | Shipment,
+    step: str,
+    at: datetime,
+    items: list[Item] | None = None,
+    zone_id: str | None = None,
+) -> Transfer | Shipment:
+    """Take a lifecycle step on a transfer or a shipment and store what it changed."""
+    if isinstance(row, Transfer):
+        return step_transfer(db, row, step, at, items, zone_id)
+    if items:
+        raise ValueError("a shipment moves every item it picked: name none")
+    return step_shipment(db, row, step, at, zone_id)
 
 
 def place(db: Session, zone_id: str) -> Place:
@@ -83,59 +170,30 @@ def plan_transfer(
     for site in (origin, destination):
         if db.get(Site, site) is None:
             raise UnknownRecord(f"site {site} does not exist")
-    if db.get(Transfer, ident) is not None:
-        raise ValueError(f"transfer {ident} exists already")
+    _unused(db, TRANSFER, ident)
     release_gate(db, items, at, "transfer plan", destination=destination)
     planned = lifecycle.Transfer.plan(
         ident, origin, destination, [item_key(i.gtin, i.serial) for i in items], _fixed(at)
     )
     row = Transfer(
-        id=ident, origin_site_id=origin, destination_site_id=destination, state="planned"
+        id=ident, origin_site_id=origin, destination_site_id=destination, state=planned.state
     )
-    db.add(row)
-    db.flush()
-    db.add_all(TransferItem(transfer_id=ident, item_id=i.id) for i in items)
-    db.add(
-        TransferStateChange(
-            transfer_id=ident, state=planned.state, at=at, actor=db.info.get("actor")
-        )
-    )
-    db.flush()
-    return row
-
-
-def transfer_lines(db: Session, ident: str) -> list[tuple[TransferItem, Item]]:
-    query = (
-        select(TransferItem, Item)
-        .join(Item, Item.id == TransferItem.item_id)
-        .where(TransferItem.transfer_id == ident)
-        .order_by(Item.id)
-    )
-    return [(line, item) for line, item in db.execute(query)]
-
-
-def _history(
-    db: Session, model: type, column: str, ident: str
-) -> tuple[lifecycle.StateChange, ...]:
-    rows = db.scalars(
-        select(model).where(getattr(model, column) == ident).order_by(model.at, model.id)
-    )
-    return tuple(lifecycle.StateChange(r.state, r.at) for r in rows)
+    return _opened(db, TRANSFER, row, items, at)
 
 
 def _domain_transfer(db: Session, row: Transfer) -> lifecycle.Transfer:
-    lines = transfer_lines(db, row.id)
-    key = {item.id: item_key(item.gtin, item.serial) for _, item in lines}
+    found = lines(db, TRANSFER, row.id)
+    key = {item.id: item_key(item.gtin, item.serial) for _, item in found}
     return lifecycle.Transfer(
         id=row.id,
         origin=row.origin_site_id,
         destination=row.destination_site_id,
-        planned=frozenset(key[ln.item_id] for ln, _ in lines if ln.discrepancy != "unexpected"),
+        planned=frozenset(key[ln.item_id] for ln, _ in found if ln.discrepancy != "unexpected"),
         state=row.state,
         truck=place(db, row.truck_zone_id) if row.truck_zone_id else None,
-        loaded=frozenset(key[ln.item_id] for ln, _ in lines if ln.loaded_at is not None),
-        received=frozenset(key[ln.item_id] for ln, _ in lines if ln.received_at is not None),
-        history=_history(db, TransferStateChange, "transfer_id", row.id),
+        loaded=frozenset(key[ln.item_id] for ln, _ in found if ln.loaded_at is not None),
+        received=frozenset(key[ln.item_id] for ln, _ in found if ln.received_at is not None),
+        history=_history(db, TRANSFER, row.id),
     )
 
 
@@ -158,36 +216,28 @@ def step_transfer(
         after = before.depart(clock)
     else:
         after = before.receive(keys, place(db, _required(zone_id, "zone_id")), clock)
-    lines = {item_key(item.gtin, item.serial): line for line, item in transfer_lines(db, row.id)}
+    stored = {item_key(item.gtin, item.serial): line for line, item in lines(db, TRANSFER, row.id)}
     if step == "load":
         row.truck_zone_id = after.truck.zone if after.truck else None
         for key in keys:
-            lines[key].loaded_at = at
+            stored[key].loaded_at = at
     elif step == "receive":
         row.receiving_zone_id = zone_id
         for key, item in keys.items():
-            line = lines.get(key)
+            line = stored.get(key)
             if line is None:
                 db.add(TransferItem(transfer_id=row.id, item_id=item.id, received_at=at))
             else:
                 line.received_at = at
         for found in after.discrepancies:
-            if found.item in lines:
-                lines[found.item].discrepancy = found.kind.value
+            if found.item in stored:
+                stored[found.item].discrepancy = found.kind.value
             else:
                 db.flush()
                 extra = db.get(TransferItem, (row.id, keys[found.item].id))
                 assert extra is not None
                 extra.discrepancy = found.kind.value
-    row.state = after.state
-    db.add(
-        TransferStateChange(
-            transfer_id=row.id, state=after.state, at=at, actor=db.info.get("actor")
-        )
-    )
-    db.flush()
-    rebuild_custody(db, [i.id for i in keys.values()])
-    return row
+    return _stepped(db, TRANSFER, row, after.state, at, [i.id for i in keys.values()])
 
 
 def _required(value: str | None, field: str) -> str:
@@ -205,56 +255,36 @@ def pick_shipment(
     order = db.get(Order, order_id)
     if order is None:
         raise UnknownRecord(f"order {order_id} does not exist")
-    if db.get(Shipment, ident) is not None:
-        raise ValueError(f"shipment {ident} exists already")
+    _unused(db, SHIPMENT, ident)
     destination = shipment_destination(db, order_id)
     release_gate(db, items, at, "pick", destination=destination, order_id=order_id)
     picked = lifecycle.Shipment.pick(
         ident, order_id, order.customer_id, [item_key(i.gtin, i.serial) for i in items], _fixed(at)
     )
-    row = Shipment(id=ident, order_id=order_id, state="picked")
-    db.add(row)
-    db.flush()
-    db.add_all(ShipmentItem(shipment_id=ident, item_id=i.id) for i in items)
-    db.add(
-        ShipmentStateChange(
-            shipment_id=ident, state=picked.state, at=at, actor=db.info.get("actor")
-        )
-    )
-    db.flush()
-    return row
-
-
-def shipment_lines(db: Session, ident: str) -> list[tuple[ShipmentItem, Item]]:
-    query = (
-        select(ShipmentItem, Item)
-        .join(Item, Item.id == ShipmentItem.item_id)
-        .where(ShipmentItem.shipment_id == ident)
-        .order_by(Item.id)
-    )
-    return [(line, item) for line, item in db.execute(query)]
+    row = Shipment(id=ident, order_id=order_id, state=picked.state)
+    return _opened(db, SHIPMENT, row, items, at)
 
 
 def step_shipment(
     db: Session, row: Shipment, step: str, at: datetime, zone_id: str | None = None
 ) -> Shipment:
     """Take `step` (load, ship, deliver) and store what it changed."""
-    lines = shipment_lines(db, row.id)
+    picked = lines(db, SHIPMENT, row.id)
     order = db.get(Order, row.order_id)
     customer = db.get(Customer, order.customer_id) if order else None
     before = lifecycle.Shipment(
         id=row.id,
         order=row.order_id,
         customer=customer.id if customer else "",
-        items=frozenset(item_key(i.gtin, i.serial) for _, i in lines),
+        items=frozenset(item_key(i.gtin, i.serial) for _, i in picked),
         state=row.state,
         truck=place(db, row.truck_zone_id) if row.truck_zone_id else None,
-        history=_history(db, ShipmentStateChange, "shipment_id", row.id),
+        history=_history(db, SHIPMENT, row.id),
     )
     clock = _fixed(at)
     if step == "load":
         destination = shipment_destination(db, row.order_id)
-        refuse_load(db, [i for _, i in lines], at, destination=destination, order_id=row.order_id)
+        refuse_load(db, [i for _, i in picked], at, destination=destination, order_id=row.order_id)
         after = before.load(place(db, _required(zone_id, "truck_zone_id")), clock)
         row.truck_zone_id = zone_id
     elif step == "ship":
@@ -262,17 +292,9 @@ def step_shipment(
     else:
         after = before.deliver(place(db, _required(zone_id, "zone_id")), clock)
         row.delivery_zone_id = zone_id
-    for line, _ in lines:
+    for line, _ in picked:
         if step == "load":
             line.loaded_at = at
         elif step == "deliver":
             line.delivered_at = at
-    row.state = after.state
-    db.add(
-        ShipmentStateChange(
-            shipment_id=row.id, state=after.state, at=at, actor=db.info.get("actor")
-        )
-    )
-    db.flush()
-    rebuild_custody(db, [i.id for _, i in lines])
-    return row
+    return _stepped(db, SHIPMENT, row, after.state, at, [i.id for _, i in picked])

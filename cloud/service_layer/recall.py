@@ -26,6 +26,7 @@ from cloud.adapters.orm.traceability import (
 )
 from cloud.domain.clock import utcnow
 from cloud.service_layer.alerts import raise_alert
+from cloud.service_layer.audit import audit_reason
 from cloud.service_layer.signatures import sign, signatures_on
 
 log = logging.getLogger(__name__)
@@ -143,16 +144,9 @@ def open_recall(
                 since=where.since,
             )
         )
-    previous = session.info.get("reason")
-    session.info["reason"] = f"recall {recall.id}: {reason}"
-    try:
+    with audit_reason(session, f"recall {recall.id}: {reason}"):
         batch.status = "recalled"  # blocks picking, transfers and shipments of all its stock
         session.flush()
-    finally:
-        if previous is None:
-            session.info.pop("reason", None)
-        else:
-            session.info["reason"] = previous
     raise_alert(
         session,
         kind="recall",

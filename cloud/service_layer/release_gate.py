@@ -51,6 +51,17 @@ def destination_of(session: Session, site_id: str) -> gate.Destination:
     return gate.Destination(site_id=site_id, approved=frozenset(approved) if approved else None)
 
 
+def set_site_approvals(session: Session, site_id: str, classes: Iterable[str]) -> None:
+    """Replace the temperature classes the site is approved to receive (audited: a reason)."""
+    wanted = set(classes)
+    query = select(SiteApproval).where(SiteApproval.site_id == site_id)
+    for row in session.scalars(query):
+        if row.temperature_class not in wanted:
+            session.delete(row)
+        wanted.discard(row.temperature_class)
+    session.add_all(SiteApproval(site_id=site_id, temperature_class=c) for c in sorted(wanted))
+
+
 def open_excursions(session: Session, zones: tuple[str, ...]) -> tuple[tuple[str, int, str], ...]:
     if not zones:
         return ()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cloud.adapters.orm.audit import canonical_json, json_value, record_key
 from cloud.adapters.orm.people import MEANINGS, ROLES, SIGNING_ROLES, Signature, User
 from cloud.domain.clock import utcnow
+from cloud.service_layer.audit import audit_reason
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,26 @@ def check_password(user: User, password: str) -> bool:
     return hmac.compare_digest(digest.hex(), expected)
 
 
+def user_named(session: Session, username: str) -> User | None:
+    """The user with this username, or None."""
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def existing_user(session: Session, username: str) -> User:
+    """The user with this username; LookupError if there is none."""
+    user = user_named(session, username)
+    if user is None:
+        raise LookupError(f"user {username!r} does not exist")
+    return user
+
+
 def create_user(session: Session, username: str, full_name: str, role: str, password: str) -> User:
     """Add an active user (audited: the session needs an actor)."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if not username.strip() or not full_name.strip():
         raise ValueError("a user needs a username and a printed full name")
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
+    if user_named(session, username) is not None:
         raise ValueError(f"user {username!r} exists already")
     user = User(username=username, full_name=full_name, role=role, active=True)
     set_password(user, password)
@@ -123,15 +137,8 @@ def sign(
         record_hash=record_hash(session, record),
     )
     session.add(signature)
-    previous = session.info.get("reason")
-    session.info["reason"] = reason  # the signature's audit entry carries its own reason
-    try:
+    with audit_reason(session, reason):  # the signature's audit entry carries its own reason
         session.flush()
-    finally:
-        if previous is None:
-            session.info.pop("reason", None)
-        else:
-            session.info["reason"] = previous
     return signature
 
 

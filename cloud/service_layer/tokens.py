@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.people import PREFIX, ApiToken, User
 from cloud.domain.clock import utcnow
+from cloud.service_layer.signatures import existing_user
 
 
 def token_hash(secret: str) -> str:
@@ -24,9 +25,7 @@ def token_hash(secret: str) -> str:
 def issue_token(session: Session, username: str, name: str) -> tuple[ApiToken, str]:
     """A new token for the user (audited: the session needs an actor); the secret is returned
     here and never again."""
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise LookupError(f"user {username!r} does not exist")
+    user = existing_user(session, username)
     if not user.active:
         raise ValueError(f"user {username!r} is inactive")
     if not name.strip():

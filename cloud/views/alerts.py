@@ -1,18 +1,21 @@
-"""The QA alert queue as the control room shows it, and the actions taken from it."""
+"""The QA alert queue as the control room shows it, the actions taken from it, and the
+alerts and notification channels the API lists."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 import cloud.service_layer.alerts as alerts_service
-from cloud.adapters.orm.alerting import Alert, AlertComment
+from cloud.adapters.orm.alerting import Alert, AlertComment, NotificationChannel
 from cloud.adapters.orm.people import User
 from cloud.adapters.orm.quality import Excursion
 from cloud.adapters.orm.readings import Site
+from cloud.service_layer.signatures import existing_user
+from cloud.views.pages import where_given
 
 
 @dataclass(frozen=True)
@@ -106,24 +109,45 @@ def open_alert_count(session: Session) -> int:
     return session.scalar(select(func.count()).where(Alert.state != "resolved")) or 0
 
 
-def _user(session: Session, username: str) -> User:
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise LookupError(f"user {username!r} does not exist")
-    return user
-
-
 def acknowledge_alert(session: Session, alert_id: int, username: str) -> Alert:
-    return alerts_service.acknowledge(session, alert_id, _user(session, username))
+    return alerts_service.acknowledge(session, alert_id, existing_user(session, username))
 
 
 def resolve_alert(session: Session, alert_id: int, username: str) -> Alert:
-    return alerts_service.resolve(session, alert_id, _user(session, username))
+    return alerts_service.resolve(session, alert_id, existing_user(session, username))
 
 
 def comment_alert(session: Session, alert_id: int, username: str, text: str) -> AlertComment:
-    return alerts_service.comment(session, alert_id, _user(session, username), text)
+    return alerts_service.comment(session, alert_id, existing_user(session, username), text)
 
 
 def assign_alert(session: Session, alert_id: int, assignee: str | None) -> Alert:
-    return alerts_service.assign(session, alert_id, _user(session, assignee) if assignee else None)
+    return alerts_service.assign(
+        session, alert_id, existing_user(session, assignee) if assignee else None
+    )
+
+
+# --- the API's lists ----------------------------------------------------------------------
+
+
+def alerts(
+    state: str | None = None, severity: str | None = None, subject_kind: str | None = None
+) -> Select[Alert]:
+    """Alerts, newest first; state "unresolved" is every state but resolved."""
+    query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc())
+    if state == "unresolved":
+        query = query.where(Alert.state != "resolved")
+    elif state:
+        query = query.where(Alert.state == state)
+    return where_given(query, Alert, severity=severity, subject_kind=subject_kind)
+
+
+def channels() -> Select[NotificationChannel]:
+    """Notification channels in the order they were added."""
+    return select(NotificationChannel).order_by(NotificationChannel.id)
+
+
+def channel_named(session: Session, name: str) -> NotificationChannel | None:
+    """The notification channel with this name, or None."""
+    query = select(NotificationChannel).where(NotificationChannel.name == name)
+    return session.scalars(query).first()

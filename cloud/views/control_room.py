@@ -22,7 +22,7 @@ from cloud.adapters.orm.quality import Excursion
 from cloud.adapters.orm.readings import Gateway, LatestReading, Sensor, Site, Zone
 from cloud.adapters.orm.traceability import Batch
 from cloud.domain.clock import utcnow
-from cloud.service_layer.signatures import check_password
+from cloud.service_layer.signatures import check_password, user_named
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class ControlRoom:
     def authenticate(self, username: str, password: str) -> UserView | None:
         """The active user with this username and password, else None."""
         with self.sessions() as session:
-            user = session.scalars(select(User).where(User.username == username)).first()
+            user = user_named(session, username)
             if user is None or not user.active or not check_password(user, password):
                 log.info("control room login refused for %r", username)
                 return None

@@ -1,19 +1,20 @@
-"""Frozen batches as QA sees them (exposure, remaining stability budget, MKT), and the
-signed disposition taken from the control room."""
+"""Frozen batches as QA sees them (exposure, remaining stability budget, MKT), the signed
+disposition taken from the control room, and the excursions and holds the API lists."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 import cloud.service_layer.rules as rules_service
-from cloud.adapters.orm.people import User
 from cloud.adapters.orm.quality import Excursion, Exposure, Hold
 from cloud.adapters.orm.readings import Site, Zone
 from cloud.adapters.orm.traceability import Batch, Product
+from cloud.service_layer.signatures import existing_user
+from cloud.views.pages import where_given
 
 DECISIONS = {"release": "release", "reject": "rejection"}  # decision -> signature meaning
 MEANING_TEXT = {
@@ -111,9 +112,41 @@ def disposition(
     """Release or reject a held batch with the user's electronic signature."""
     if decision not in DECISIONS:
         raise ValueError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise LookupError(f"user {username!r} does not exist")
+    user = existing_user(session, username)
     return rules_service.disposition_hold(
         session, hold_id, decision, user, password, DECISIONS[decision], reason
     )
+
+
+# --- the API's lists ----------------------------------------------------------------------
+
+
+def excursions(
+    zone_id: str | None = None,
+    kind: str | None = None,
+    state: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Select[Excursion]:
+    """Excursions, newest first; with a window, those that overlap [start, end]."""
+    query = select(Excursion).order_by(Excursion.started_at.desc(), Excursion.id.desc())
+    query = where_given(query, Excursion, zone_id=zone_id, kind=kind, state=state)
+    if end is not None:
+        query = query.where(Excursion.started_at <= end)
+    if start is not None:
+        query = query.where((Excursion.ended_at.is_(None)) | (Excursion.ended_at >= start))
+    return query
+
+
+def exposures_of(session: Session, excursion_id: int) -> list[Exposure]:
+    """The exposures of the batches present during an excursion, by batch."""
+    query = (
+        select(Exposure).where(Exposure.excursion_id == excursion_id).order_by(Exposure.batch_id)
+    )
+    return list(session.scalars(query))
+
+
+def holds(status: str | None = None, batch_id: int | None = None) -> Select[Hold]:
+    """Holds, oldest first."""
+    query = select(Hold).order_by(Hold.opened_at, Hold.id)
+    return where_given(query, Hold, status=status, batch_id=batch_id)

@@ -1,12 +1,14 @@
-"""Starting a recall from the control room: a signed approval by QA (cloud.service_layer.recall)."""
+"""Starting a recall from the control room: a signed approval by QA (cloud.service_layer.recall);
+and the recalls the API lists."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 import cloud.service_layer.recall as recall_service
-from cloud.adapters.orm.people import User
+from cloud.adapters.orm.alerting import Recall
+from cloud.service_layer.signatures import existing_user
 
 MEANING = "approval"
 MEANING_TEXT = (
@@ -17,8 +19,11 @@ MEANING_TEXT = (
 
 def start(session: Session, batch_id: int, username: str, password: str, reason: str) -> str:
     """Open a recall of the batch signed by the user; returns what happened, in words."""
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise LookupError(f"user {username!r} does not exist")
+    user = existing_user(session, username)
     recall = recall_service.open_recall(session, batch_id, user, password, reason)
     return f"recall {recall.id} opened; the batch is recalled and every item traced"
+
+
+def recalls() -> Select[Recall]:
+    """Recalls, newest first."""
+    return select(Recall).order_by(Recall.opened_at.desc(), Recall.id.desc())

@@ -1,13 +1,15 @@
 """Transfers and shipments for the control room: what is on the road with the truck
-compartment's live temperature, release gate results, and discrepancies on receipt."""
+compartment's live temperature, release gate results, and discrepancies on receipt; and
+the API's lists of them."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.readings import LatestReading, Sensor, Site, Zone
@@ -22,6 +24,8 @@ from cloud.adapters.orm.traceability import (
     TransferItem,
 )
 from cloud.service_layer import release_gate as gate
+from cloud.service_layer.movements import Kind
+from cloud.views.pages import where_given
 
 MOVING = {"transfer": ("loaded", "in_transit"), "shipment": ("loaded", "shipped")}
 WAITING = {"transfer": ("planned",), "shipment": ("picked",)}
@@ -202,3 +206,13 @@ def _movement(
         discrepancies=discrepancies,
         created_at=created_at,
     )
+
+
+def records(kind: Kind, state: str | None = None, order_id: str | None = None) -> Select[Any]:
+    """Transfers or shipments as the API lists them, newest first; a state the kind does not
+    have filters nothing, and order_id applies to shipments."""
+    model = kind.model
+    query = select(model).order_by(model.created_at.desc(), model.id)
+    if state in kind.states:
+        query = query.where(model.state == state)
+    return where_given(query, model, order_id=order_id)

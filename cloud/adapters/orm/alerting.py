@@ -11,7 +11,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
-    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -22,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.adapters.orm.audit import audited
-from cloud.adapters.orm.base import Base
+from cloud.adapters.orm.base import Base, one_of
 from cloud.domain.clock import utcnow
 
 ALERT_STATES = ("open", "acknowledged", "resolved")
@@ -31,11 +30,6 @@ SUBJECT_KINDS = ("excursion", "hold", "expiry", "recall", "gateway")
 CHANNEL_KINDS = ("webhook", "email")
 DELIVERY_STATES = ("pending", "delivered", "failed")
 RECALL_STATES = ("open", "closed")
-
-
-def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
-    listed = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({listed})", name=name)
 
 
 class Alert(Base):
@@ -64,9 +58,9 @@ class Alert(Base):
     __table_args__ = (
         # One alert per subject and kind: raising again is a no-op.
         UniqueConstraint("subject_kind", "subject_id", "kind", name="alerts_subject"),
-        _one_of("state", ALERT_STATES, "alerts_state"),
-        _one_of("severity", SEVERITIES, "alerts_severity"),
-        _one_of("subject_kind", SUBJECT_KINDS, "alerts_subject_kind"),
+        one_of("state", ALERT_STATES, "alerts_state"),
+        one_of("severity", SEVERITIES, "alerts_severity"),
+        one_of("subject_kind", SUBJECT_KINDS, "alerts_subject_kind"),
         Index("alerts_state_opened", "state", "opened_at"),
     )
 
@@ -97,8 +91,8 @@ class NotificationChannel(Base):
     active: Mapped[bool] = mapped_column(default=True)
 
     __table_args__ = (
-        _one_of("kind", CHANNEL_KINDS, "notification_channels_kind"),
-        _one_of("min_severity", SEVERITIES, "notification_channels_severity"),
+        one_of("kind", CHANNEL_KINDS, "notification_channels_kind"),
+        one_of("min_severity", SEVERITIES, "notification_channels_severity"),
     )
 
 
@@ -122,7 +116,7 @@ class Notification(Base):
 
     __table_args__ = (
         UniqueConstraint("alert_id", "channel_id", "event", name="notifications_once"),
-        _one_of("state", DELIVERY_STATES, "notifications_state"),
+        one_of("state", DELIVERY_STATES, "notifications_state"),
         Index("notifications_due", "state", "next_attempt_at"),
     )
 
@@ -141,7 +135,7 @@ class Recall(Base):
     opened_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     previous_status: Mapped[str] = mapped_column(String(16))  # the batch's, before the recall
 
-    __table_args__ = (_one_of("state", RECALL_STATES, "recalls_state"),)
+    __table_args__ = (one_of("state", RECALL_STATES, "recalls_state"),)
 
 
 @audited

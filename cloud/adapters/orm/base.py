@@ -1,4 +1,5 @@
-"""The declarative base of every table, and the UTC time type they store times in.
+"""The declarative base of every table, the UTC time type they store times in, and the
+CHECK constraint that keeps a text column to a closed list of values.
 
 On PostgreSQL time columns are timestamptz; SQLite has no time zones, so UTCDateTime stores
 naive UTC there and hands back aware datetimes on both.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import CheckConstraint, DateTime, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -34,3 +35,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime}
+
+
+def one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    """A CHECK that `column` holds one of `values` (a state, kind or level)."""
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name)

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.adapters.orm.audit import audited
-from cloud.adapters.orm.base import Base
+from cloud.adapters.orm.base import Base, one_of
 from cloud.adapters.orm.readings import Reading
 from cloud.domain.clock import utcnow
 
@@ -35,11 +34,6 @@ EXCURSION_STATES = ("open", "closed")
 HOLD_STATUSES = ("open", "investigating", "released", "rejected")
 LIMIT_KINDS = ("high", "low")
 DIRECTIONS = ("above", "below")
-
-
-def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
-    listed = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({listed})", name=name)
 
 
 @audited
@@ -72,8 +66,8 @@ class MonitoringLevel(Base):
     deadband: Mapped[float] = mapped_column(Float, default=0.0)
 
     __table_args__ = (
-        _one_of("level", LEVELS, "monitoring_levels_level"),
-        _one_of("kind", LIMIT_KINDS, "monitoring_levels_kind"),
+        one_of("level", LEVELS, "monitoring_levels_level"),
+        one_of("kind", LIMIT_KINDS, "monitoring_levels_kind"),
     )
 
 
@@ -92,8 +86,8 @@ class CumulativeRule(Base):
     window_min: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (
-        _one_of("level", LEVELS, "cumulative_rules_level"),
-        _one_of("direction", DIRECTIONS, "cumulative_rules_direction"),
+        one_of("level", LEVELS, "cumulative_rules_level"),
+        one_of("direction", DIRECTIONS, "cumulative_rules_direction"),
     )
 
 
@@ -180,9 +174,9 @@ class Excursion(Base):
     detected_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
-        _one_of("kind", EXCURSION_KINDS, "excursions_kind"),
-        _one_of("level", LEVELS, "excursions_level"),
-        _one_of("state", EXCURSION_STATES, "excursions_state"),
+        one_of("kind", EXCURSION_KINDS, "excursions_kind"),
+        one_of("level", LEVELS, "excursions_level"),
+        one_of("state", EXCURSION_STATES, "excursions_state"),
         UniqueConstraint("zone_id", "rule", "started_at", name="excursions_identity"),
         Index("excursions_zone_time", "zone_id", "started_at"),
     )
@@ -228,4 +222,4 @@ class Hold(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     excursion: Mapped[Excursion | None] = relationship(lazy="raise_on_sql")
 
-    __table_args__ = (_one_of("status", HOLD_STATUSES, "holds_status"),)
+    __table_args__ = (one_of("status", HOLD_STATUSES, "holds_status"),)

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.adapters.orm.audit import audited
-from cloud.adapters.orm.base import Base
+from cloud.adapters.orm.base import Base, one_of
 from cloud.domain.clock import utcnow
 
 BATCH_STATUSES = ("available", "held", "rejected", "expired", "recalled")
@@ -34,11 +34,6 @@ TRANSFER_STATES = ("planned", "loaded", "in_transit", "received")
 SHIPMENT_STATES = ("picked", "loaded", "shipped", "delivered")
 CUSTODY_BASES = ("observed", "inferred", "via_parent")
 BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
-
-
-def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
-    listed = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({listed})", name=name)
 
 
 class Product(Base):
@@ -72,7 +67,7 @@ class Batch(Base):
 
     __table_args__ = (
         UniqueConstraint("gtin", "lot", name="batches_gtin_lot"),
-        _one_of("status", BATCH_STATUSES, "batches_status"),
+        one_of("status", BATCH_STATUSES, "batches_status"),
         Index("batches_expiry", "expires_on"),
     )
 
@@ -161,7 +156,7 @@ class Transfer(Base):
     state: Mapped[str] = mapped_column(String(16), default="planned")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (_one_of("state", TRANSFER_STATES, "transfers_state"),)
+    __table_args__ = (one_of("state", TRANSFER_STATES, "transfers_state"),)
 
 
 class TransferItem(Base):
@@ -198,7 +193,7 @@ class Shipment(Base):
     state: Mapped[str] = mapped_column(String(16), default="picked")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (_one_of("state", SHIPMENT_STATES, "shipments_state"),)
+    __table_args__ = (one_of("state", SHIPMENT_STATES, "shipments_state"),)
 
 
 class ShipmentItem(Base):
@@ -252,7 +247,7 @@ class CustodyInterval(Base):
     basis: Mapped[str] = mapped_column(String(16))
 
     __table_args__ = (
-        _one_of("basis", CUSTODY_BASES, "custody_basis"),
+        one_of("basis", CUSTODY_BASES, "custody_basis"),
         Index("custody_item_time", "item_id", "started_at"),
         Index("custody_zone_time", "zone_id", "started_at"),
         # "What is in zone Z now" reads only the open intervals.

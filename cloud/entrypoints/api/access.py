@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from flask import Blueprint, jsonify
 from pydantic import Field
-from sqlalchemy import select
 
 from cloud.adapters.orm.people import ApiToken, User
 from cloud.entrypoints.api.contract import Body, endpoint
@@ -14,8 +13,9 @@ from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import Problem, invalid, not_found, parse_body, parse_query
 from cloud.entrypoints.api.representations import token_json, user_json
-from cloud.service_layer.signatures import MIN_PASSWORD, create_user
+from cloud.service_layer.signatures import MIN_PASSWORD, create_user, user_named
 from cloud.service_layer.tokens import issue_token, revoke_token
+from cloud.views import people
 
 bp = Blueprint("access", __name__, url_prefix="/api")
 Role = Literal["viewer", "operator", "qa", "admin"]
@@ -40,7 +40,7 @@ class NewToken(Body):
 
 
 def _user(username: str) -> User:
-    user = get_db().scalars(select(User).where(User.username == username)).first()
+    user = user_named(get_db(), username)
     if user is None:
         raise not_found(f"user {username}")
     return user
@@ -50,7 +50,7 @@ def _user(username: str) -> User:
 @endpoint("admin", query=Page)
 def list_users() -> Any:
     """Users by username."""
-    return page_of(select(User).order_by(User.username), parse_query(Page), user_json)
+    return page_of(people.users(), parse_query(Page), user_json)
 
 
 @bp.post("/users")
@@ -59,7 +59,7 @@ def add_user() -> Any:
     """Add a user (the creation lands in the audit trail)."""
     given = parse_body(NewUser)
     db = get_db()
-    if db.scalar(select(User.id).where(User.username == given.username)) is not None:
+    if user_named(db, given.username) is not None:
         raise Problem(409, "conflict", "Conflict", f"user {given.username} exists already")
     try:
         user = create_user(db, given.username, given.full_name, given.role, given.password)
@@ -86,10 +86,8 @@ def change_user(username: str) -> Any:
 @endpoint("admin", query=Page)
 def list_tokens() -> Any:
     """API tokens (never their secrets)."""
-    db = get_db()
-    names = {row.id: row.username for row in db.execute(select(User.id, User.username))}
-    query = select(ApiToken).order_by(ApiToken.id)
-    return page_of(query, parse_query(Page), lambda t: token_json(t, names[t.user_id]))
+    names = people.usernames(get_db())
+    return page_of(people.tokens(), parse_query(Page), lambda t: token_json(t, names[t.user_id]))
 
 
 @bp.post("/tokens")

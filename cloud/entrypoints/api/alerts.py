@@ -7,10 +7,8 @@ from typing import Any, Literal
 
 from flask import Blueprint, Response, g, jsonify
 from pydantic import Field
-from sqlalchemy import select
 
 from cloud.adapters.orm.alerting import Alert, NotificationChannel
-from cloud.adapters.orm.people import User
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.pagination import Page, page_of
@@ -19,6 +17,9 @@ from cloud.service_layer import alerts as alerts_service
 from cloud.service_layer.notifications import add_channel, notifications_of
 from cloud.service_layer.release_gate import LoadRefused
 from cloud.service_layer.reports import excursion_report
+from cloud.service_layer.signatures import user_named
+from cloud.views import alerts as alert_views
+from cloud.views import people
 
 bp = Blueprint("alerts", __name__, url_prefix="/api")
 
@@ -73,7 +74,7 @@ def alert_json(a: Alert, names: dict[int, str] | None = None) -> dict[str, Any]:
 
 
 def _names() -> dict[int, str]:
-    return {uid: name for uid, name in get_db().execute(select(User.id, User.username))}
+    return people.usernames(get_db())
 
 
 def _alert(alert_id: int) -> Alert:
@@ -112,15 +113,7 @@ def _full(alert: Alert) -> dict[str, Any]:
 def list_alerts() -> Any:
     """Alerts, newest first; filter by state (or unresolved), severity, subject_kind."""
     given = parse_query(AlertFilter)
-    query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc())
-    if given.state == "unresolved":
-        query = query.where(Alert.state != "resolved")
-    elif given.state:
-        query = query.where(Alert.state == given.state)
-    if given.severity:
-        query = query.where(Alert.severity == given.severity)
-    if given.subject_kind:
-        query = query.where(Alert.subject_kind == given.subject_kind)
+    query = alert_views.alerts(given.state, given.severity, given.subject_kind)
     names = _names()
     return page_of(query, given, lambda a: alert_json(a, names))
 
@@ -163,7 +156,7 @@ def assign(alert_id: int) -> Any:
     alert = _alert(alert_id)
     user = None
     if given.username is not None:
-        user = db.scalars(select(User).where(User.username == given.username)).first()
+        user = user_named(db, given.username)
         if user is None:
             raise not_found(f"user {given.username}")
     try:
@@ -203,8 +196,7 @@ def channel_json(c: NotificationChannel) -> dict[str, Any]:
 @endpoint("admin", query=Page)
 def list_channels() -> Any:
     """Where alerts are sent: webhooks and e-mail addresses, with severity and tier."""
-    query = select(NotificationChannel).order_by(NotificationChannel.id)
-    return page_of(query, parse_query(Page), channel_json)
+    return page_of(alert_views.channels(), parse_query(Page), channel_json)
 
 
 @bp.post("/notification-channels")
@@ -214,7 +206,7 @@ def create_channel() -> Any:
     level n of escalations past tier n."""
     given = parse_body(NewChannel)
     db = get_db()
-    if db.scalar(select(NotificationChannel.id).where(NotificationChannel.name == given.name)):
+    if alert_views.channel_named(db, given.name) is not None:
         return response(409, "conflict", "Conflict", f"channel {given.name} exists already")
     try:
         channel = add_channel(

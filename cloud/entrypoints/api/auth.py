@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, session
-from sqlalchemy import select
 
 from cloud.adapters.orm.people import User
 from cloud.entrypoints.api.contract import PUBLIC, Body, allows, contract_of, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.problems import Problem, parse_body
 from cloud.entrypoints.api.representations import user_json
-from cloud.service_layer.signatures import check_password
+from cloud.service_layer.signatures import check_password, user_named
 from cloud.service_layer.tokens import user_of_token
 
 bp = Blueprint("session", __name__, url_prefix="/api/session")
@@ -102,7 +101,7 @@ def login() -> Any:
     """Log in with username and password: the response sets the session cookie."""
     given = parse_body(Login)
     db = get_db()
-    user = db.scalars(select(User).where(User.username == given.username)).first()
+    user = user_named(db, given.username)
     if user is None or not user.active or not check_password(user, given.password):
         raise unauthenticated("wrong username or password, or the account is inactive")
     session.clear()

@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from flask import Blueprint, g, jsonify
 from pydantic import Field
-from sqlalchemy import select
 
 from cloud.adapters.orm.traceability import Batch
 from cloud.entrypoints.api.contract import Body, endpoint
@@ -15,10 +14,12 @@ from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404
 from cloud.entrypoints.api.pagination import Page, TimeWindow, page_of, window_bounds
 from cloud.entrypoints.api.problems import Problem, invalid, parse_body, parse_query
+from cloud.entrypoints.api.records import register
 from cloud.entrypoints.api.representations import batch_json, interval_json, signature_json
 from cloud.service_layer.custody import batch_timeline_query
-from cloud.service_layer.master_data import BatchRow, ImportRefused, add_rows
+from cloud.service_layer.master_data import BatchRow
 from cloud.service_layer.signatures import SignatureRefused, sign
+from cloud.views import records
 
 bp = Blueprint("batches", __name__, url_prefix="/api/batches")
 FINAL = frozenset({"rejected", "recalled"})  # a disposition QA cannot take back here
@@ -43,23 +44,12 @@ class StatusChange(Body):
     password: str | None = None
 
 
-def import_refused(exc: ImportRefused) -> Problem:
-    errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-    return invalid(422, "; ".join(f"{e.field}: {e.message}" for e in exc.errors), errors)
-
-
 @bp.get("")
 @endpoint("viewer", query=BatchFilter)
 def list_batches() -> Any:
     """Batches, soonest expiry first; filter by gtin, status, expires_before."""
     given = parse_query(BatchFilter)
-    query = select(Batch).order_by(Batch.expires_on, Batch.id)
-    if given.gtin:
-        query = query.where(Batch.gtin == given.gtin)
-    if given.status:
-        query = query.where(Batch.status == given.status)
-    if given.expires_before:
-        query = query.where(Batch.expires_on < given.expires_before)
+    query = records.batches(given.gtin, given.status, given.expires_before)
     return page_of(query, given, batch_json)
 
 
@@ -67,14 +57,7 @@ def list_batches() -> Any:
 @endpoint("admin", body=NewBatch, status=201)
 def create_batch() -> Any:
     """Register a batch of a product."""
-    given = parse_body(NewBatch)
-    db = get_db()
-    try:
-        (batch,) = add_rows(db, "batches", [(1, given)])
-    except ImportRefused as exc:
-        raise import_refused(exc) from exc
-    db.commit()
-    return jsonify(batch_json(batch)), 201
+    return register("batches", parse_body(NewBatch), batch_json)
 
 
 @bp.get("/<int:batch_id>")

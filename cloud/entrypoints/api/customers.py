@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint
 from pydantic import Field
-from sqlalchemy import select
 
 from cloud.adapters.orm.readings import Site
 from cloud.adapters.orm.traceability import Customer
@@ -14,6 +13,7 @@ from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.pagination import Page
 from cloud.entrypoints.api.problems import parse_body, parse_query
 from cloud.entrypoints.api.records import Records
+from cloud.views import records
 
 bp = Blueprint("customers", __name__, url_prefix="/api/customers")
 Gln = Field(None, pattern=r"^\d{13}$", description="Global Location Number, 13 digits")
@@ -43,7 +43,7 @@ CUSTOMERS = Records(Customer, "customer", customer_json, {"site_id": (Site, "sit
 @endpoint("viewer", query=Page)
 def list_customers() -> Any:
     """Customers by id."""
-    return CUSTOMERS.listing(select(Customer).order_by(Customer.id), parse_query(Page))
+    return CUSTOMERS.listing(records.customers(), parse_query(Page))
 
 
 @bp.post("")

@@ -7,9 +7,7 @@ from typing import Any, Literal
 
 from flask import Blueprint, jsonify
 from pydantic import Field
-from sqlalchemy import select
 
-from cloud.adapters.orm.alerting import SiteApproval
 from cloud.adapters.orm.readings import Site
 from cloud.domain.clock import utcnow
 from cloud.entrypoints.api.contract import Body, endpoint
@@ -17,7 +15,7 @@ from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404
 from cloud.entrypoints.api.problems import not_found, parse_body
 from cloud.service_layer.expiry import expiry_tiers, fefo_suggestions
-from cloud.service_layer.release_gate import gate_reasons
+from cloud.service_layer.release_gate import destination_of, gate_reasons, set_site_approvals
 
 bp = Blueprint("expiry", __name__, url_prefix="/api")
 TemperatureClass = Literal["frozen", "2-8C", "15-25C", "uncontrolled"]  # cloud.domain.release_gate
@@ -87,8 +85,7 @@ def fefo(line_id: int) -> Any:
 
 
 def _approvals(site_id: str) -> list[str]:
-    query = select(SiteApproval.temperature_class).where(SiteApproval.site_id == site_id)
-    return sorted(get_db().scalars(query))
+    return sorted(destination_of(get_db(), site_id).approved or ())
 
 
 @bp.get("/sites/<site_id>/approvals")
@@ -106,12 +103,7 @@ def set_approvals(site_id: str) -> Any:
     given = parse_body(Approvals)
     db = get_db()
     get_or_404(db, Site, site_id, f"site {site_id}")
-    wanted = set(given.temperature_classes)
-    for row in db.scalars(select(SiteApproval).where(SiteApproval.site_id == site_id)):
-        if row.temperature_class not in wanted:
-            db.delete(row)
-        wanted.discard(row.temperature_class)
-    db.add_all(SiteApproval(site_id=site_id, temperature_class=c) for c in sorted(wanted))
+    set_site_approvals(db, site_id, given.temperature_classes)
     db.commit()
     return jsonify({"site_id": site_id, "temperature_classes": _approvals(site_id)})
 

@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from flask import Blueprint, g, jsonify
 from pydantic import Field
-from sqlalchemy import select
 
 from cloud.adapters.orm.quality import EXCURSION_KINDS, Excursion, Exposure, Hold
 from cloud.adapters.orm.traceability import Batch
@@ -19,6 +18,7 @@ from cloud.entrypoints.api.pagination import Page, TimeWindow, page_of, window_b
 from cloud.entrypoints.api.problems import Problem, invalid, parse_body, parse_query
 from cloud.service_layer import rules
 from cloud.service_layer.signatures import SignatureRefused
+from cloud.views import holds as quality
 
 excursions_bp = Blueprint("excursions", __name__, url_prefix="/api/excursions")
 holds_bp = Blueprint("holds", __name__, url_prefix="/api/holds")
@@ -90,17 +90,7 @@ def list_excursions() -> Any:
     """Excursions, newest first; filter by zone_id, kind, state and the window from/to."""
     given = parse_query(ExcursionFilter)
     start, end = window_bounds(given)
-    query = select(Excursion).order_by(Excursion.started_at.desc(), Excursion.id.desc())
-    if given.zone_id:
-        query = query.where(Excursion.zone_id == given.zone_id)
-    if given.kind:
-        query = query.where(Excursion.kind == given.kind)
-    if given.state:
-        query = query.where(Excursion.state == given.state)
-    if end is not None:
-        query = query.where(Excursion.started_at <= end)
-    if start is not None:
-        query = query.where((Excursion.ended_at.is_(None)) | (Excursion.ended_at >= start))
+    query = quality.excursions(given.zone_id, given.kind, given.state, start, end)
     return page_of(query, given, excursion_json)
 
 
@@ -110,9 +100,7 @@ def get_excursion(excursion_id: int) -> Any:
     """One excursion with the exposures of the batches present during it."""
     db = get_db()
     excursion = get_or_404(db, Excursion, excursion_id, f"excursion {excursion_id}")
-    exposures = db.scalars(
-        select(Exposure).where(Exposure.excursion_id == excursion_id).order_by(Exposure.batch_id)
-    )
+    exposures = quality.exposures_of(db, excursion_id)
     return jsonify(
         {**excursion_json(excursion), "exposures": [exposure_json(x) for x in exposures]}
     )
@@ -145,12 +133,7 @@ class HoldFilter(Page):
 def list_holds() -> Any:
     """Holds, oldest first; filter by status and batch_id."""
     given = parse_query(HoldFilter)
-    query = select(Hold).order_by(Hold.opened_at, Hold.id)
-    if given.status:
-        query = query.where(Hold.status == given.status)
-    if given.batch_id is not None:
-        query = query.where(Hold.batch_id == given.batch_id)
-    return page_of(query, given, hold_json)
+    return page_of(quality.holds(given.status, given.batch_id), given, hold_json)
 
 
 @holds_bp.get("/<int:hold_id>")

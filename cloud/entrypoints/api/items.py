@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify
-from sqlalchemy import select
 
-from cloud.adapters.orm.traceability import Item
-from cloud.entrypoints.api.batches import import_refused
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import resolve_item
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import parse_body, parse_query
+from cloud.entrypoints.api.records import register
 from cloud.entrypoints.api.representations import interval_json, item_json
 from cloud.service_layer.custody import current_custody, item_timeline
-from cloud.service_layer.master_data import ImportRefused, ItemRow, add_rows
+from cloud.service_layer.master_data import ItemRow
+from cloud.views import records
 
 bp = Blueprint("items", __name__, url_prefix="/api/items")
 
@@ -35,26 +34,14 @@ class NewItem(ItemRow, Body):
 def list_items() -> Any:
     """Items; filter by gtin or batch_id."""
     given = parse_query(ItemFilter)
-    query = select(Item).order_by(Item.id)
-    if given.gtin:
-        query = query.where(Item.gtin == given.gtin)
-    if given.batch_id is not None:
-        query = query.where(Item.batch_id == given.batch_id)
-    return page_of(query, given, item_json)
+    return page_of(records.items(given.gtin, given.batch_id), given, item_json)
 
 
 @bp.post("")
 @endpoint("admin", body=NewItem, status=201)
 def create_item() -> Any:
     """Register a serialised item of a batch (by gtin and lot)."""
-    given = parse_body(NewItem)
-    db = get_db()
-    try:
-        (item,) = add_rows(db, "items", [(1, given)])
-    except ImportRefused as exc:
-        raise import_refused(exc) from exc
-    db.commit()
-    return jsonify(item_json(item)), 201
+    return register("items", parse_body(NewItem), item_json)
 
 
 @bp.get("/<ref>")

@@ -1,16 +1,16 @@
-"""What transfer and shipment routes share: bodies, refusals as problems, representations,
-and the one way a lifecycle command runs (find, step, commit, answer with the record)."""
+"""What transfer and shipment routes share: bodies, refusals as problems, the
+representation, and the one way a lifecycle command runs (find, step, commit, answer with
+the record), each parameterised by the kind of moving record."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from pydantic import AwareDatetime, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.traceability import Item
@@ -21,9 +21,8 @@ from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404, resolve_item
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import illegal_transition, response
-from cloud.service_layer.movements import UnknownRecord
+from cloud.service_layer.movements import Kind, UnknownRecord, history, lines, take_step
 
-R = TypeVar("R")
 Ref = str  # an item reference: EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>
 
 
@@ -63,36 +62,36 @@ def time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def history_json(db: Session, model: Any, column: str, ident: str) -> list[dict[str, Any]]:
-    rows = db.scalars(
-        select(model).where(getattr(model, column) == ident).order_by(model.at, model.id)
-    )
-    return [{"state": r.state, "at": time(r.at), "actor": r.actor} for r in rows]
-
-
-def lines_json(lines: list[tuple[Any, Item]], times: tuple[str, ...], *extra: str) -> list[Any]:
-    """The items on a transfer or shipment, with the times and fields of their lines."""
-    return [
-        {
-            "element_string": f"(01){item.gtin}(21){item.serial}",
-            "epc": item.epc,
-            **{name: time(getattr(line, name)) for name in times},
-            **{name: getattr(line, name) for name in extra},
-        }
-        for line, item in lines
-    ]
-
-
 @dataclass(frozen=True)
-class Movement(Generic[R]):
-    """One kind of moving record (transfer, shipment): how to find it and show it."""
+class MovementKind:
+    """How the API shows one kind of moving record (transfer, shipment) and runs its steps."""
 
-    model: type[R]
-    what: str
-    render: Callable[[Session, R, bool], dict[str, Any]]
+    kind: Kind
+    fields: tuple[str, ...]  # of the record, in listings and in full
+    times: tuple[str, ...]  # of each item line
+    extra: tuple[str, ...] = ()  # other fields of each item line
 
-    def find(self, db: Session, ident: str) -> R:
-        return get_or_404(db, self.model, ident, f"{self.what} {ident}")
+    def render(self, db: Session, row: Any, full: bool = True) -> dict[str, Any]:
+        """The record; in full with its items and its state history."""
+        body: dict[str, Any] = {name: getattr(row, name) for name in self.fields}
+        if full:
+            body["items"] = [
+                {
+                    "element_string": f"(01){item.gtin}(21){item.serial}",
+                    "epc": item.epc,
+                    **{name: time(getattr(line, name)) for name in self.times},
+                    **{name: getattr(line, name) for name in self.extra},
+                }
+                for line, item in lines(db, self.kind, row.id)
+            ]
+            body["history"] = [
+                {"state": r.state, "at": time(r.at), "actor": r.actor}
+                for r in history(db, self.kind, row.id)
+            ]
+        return body
+
+    def find(self, db: Session, ident: str) -> Any:
+        return get_or_404(db, self.kind.model, ident, f"{self.kind.name} {ident}")
 
     def listing(self, query: Any, page: Page) -> Response:
         db = get_db()
@@ -102,17 +101,25 @@ class Movement(Generic[R]):
         db = get_db()
         return jsonify(self.render(db, self.find(db, ident), True))
 
-    def create(self, make: Callable[[Session], R]) -> tuple[Response, int]:
+    def create(self, make: Callable[[Session], Any]) -> tuple[Response, int]:
         db = get_db()
         row = make(db)
         db.commit()
         return jsonify(self.render(db, row, True)), 201
 
-    def step(self, ident: str, name: str, take: Callable[[Session, R], object]) -> Response:
+    def step(
+        self,
+        ident: str,
+        name: str,
+        given: Step,
+        zone_id: str | None = None,
+        items: list[Ref] | None = None,
+    ) -> Response:
         """Take a lifecycle step: the step is the audit reason unless the caller gave one."""
         db = get_db()
         row = self.find(db, ident)
-        db.info.setdefault("reason", f"{self.what} {ident}: {name}")
-        take(db, row)
+        db.info.setdefault("reason", f"{self.kind.name} {ident}: {name}")
+        moved = None if items is None else resolve_items(db, items)
+        take_step(db, row, name, when(given), moved, zone_id)
         db.commit()
         return jsonify(self.render(db, row, True))

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 from pydantic import AwareDatetime, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from cloud.adapters.orm.traceability import Customer, Order, OrderLine, Product, Shipment
+from cloud.adapters.orm.traceability import Customer, Order, OrderLine, Product
 from cloud.domain.clock import utcnow
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
@@ -18,6 +18,7 @@ from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import Problem, parse_body, parse_query
 from cloud.entrypoints.api.records import Records, unknown_reference
 from cloud.service_layer.master_data import Gtin
+from cloud.views import records
 
 bp = Blueprint("orders", __name__, url_prefix="/api/orders")
 
@@ -48,7 +49,7 @@ class OrderFilter(Page):
 
 
 def order_json(db: Session, o: Order) -> dict[str, Any]:
-    lines = db.scalars(select(OrderLine).where(OrderLine.order_id == o.id).order_by(OrderLine.id))
+    lines = records.order_lines(db, o.id)
     return {
         "id": o.id,
         "customer_id": o.customer_id,
@@ -81,11 +82,8 @@ def _add_lines(db: Session, order_id: str, lines: list[Line]) -> None:
 def list_orders() -> Any:
     """Orders, newest first; filter by customer_id."""
     given = parse_query(OrderFilter)
-    query = select(Order).order_by(Order.placed_at.desc(), Order.id)
-    if given.customer_id:
-        query = query.where(Order.customer_id == given.customer_id)
     db = get_db()
-    return page_of(query, given, lambda o: order_json(db, o))
+    return page_of(records.orders(given.customer_id), given, lambda o: order_json(db, o))
 
 
 @bp.post("")
@@ -128,7 +126,7 @@ def change_order(order_id: str) -> Any:
     if "deliver_by" in given.model_fields_set:
         order.deliver_by = given.deliver_by
     if given.lines is not None:
-        if db.scalar(select(Shipment.id).where(Shipment.order_id == order_id)) is not None:
+        if records.order_shipped(db, order_id):
             raise Problem(
                 409, "conflict", "Conflict", f"order {order_id} has shipments: lines are fixed"
             )

@@ -13,6 +13,7 @@ from sqlalchemy import Select
 from cloud.entrypoints.api.contract import Query
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.problems import invalid
+from cloud.views.pages import page as page_rows
 
 
 def _plus_back(value: Any) -> Any:
@@ -45,21 +46,14 @@ def page_of(
     rows: Select[Any] | list[Any], page: Page, render: Callable[[Any], dict[str, Any]]
 ) -> Response:
     """One page of the query's rows (or of a list) as {items, limit, offset, next}."""
-    if isinstance(rows, list):
-        rows = rows[page.offset : page.offset + page.limit + 1]
-    else:
-        query = rows.limit(page.limit + 1).offset(page.offset)
-        result = get_db().execute(query)
-        # One entity or column: its values; several columns: rows with attribute access.
-        rows = list(result.scalars() if len(query.column_descriptions) == 1 else result)
-    more = len(rows) > page.limit
+    shown, more = page_rows(get_db(), rows, page.limit, page.offset)
     next_url = None
     if more:
         args = {**request.args.to_dict(), "limit": page.limit, "offset": page.offset + page.limit}
         next_url = url_for(request.endpoint or "", **(request.view_args or {}), **args)
     response = jsonify(
         {
-            "items": [render(row) for row in rows[: page.limit]],
+            "items": [render(row) for row in shown],
             "limit": page.limit,
             "offset": page.offset,
             "next": next_url,

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 from pydantic import Field
-from sqlalchemy import select
 
 from cloud.adapters.orm.traceability import Product
 from cloud.entrypoints.api.contract import Body, endpoint
@@ -14,8 +13,10 @@ from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import Problem, parse_body, parse_query
+from cloud.entrypoints.api.records import register
 from cloud.entrypoints.api.representations import product_json
 from cloud.service_layer.master_data import ProductRow
+from cloud.views import records
 
 bp = Blueprint("products", __name__, url_prefix="/api/products")
 
@@ -39,7 +40,7 @@ class ProductChange(Body):
 def list_products() -> Any:
     """Products by GTIN."""
     page = parse_query(Page)
-    return page_of(select(Product).order_by(Product.gtin), page, product_json)
+    return page_of(records.products(), page, product_json)
 
 
 @bp.post("")
@@ -47,13 +48,10 @@ def list_products() -> Any:
 def create_product() -> Any:
     """Register a product."""
     given = parse_body(NewProduct)
-    db = get_db()
-    if db.get(Product, given.gtin) is not None:
+    # A product that exists is a conflict here (the CSV import lists it as a row error).
+    if get_db().get(Product, given.gtin) is not None:
         raise Problem(409, "conflict", "Conflict", f"product {given.gtin} exists already")
-    product = Product(**given.model_dump(exclude={"reason"}))
-    db.add(product)
-    db.commit()
-    return jsonify(product_json(product)), 201
+    return register("products", given, product_json)
 
 
 @bp.get("/<gtin>")

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify
 from pydantic import Field
-from sqlalchemy import select
 
 from cloud.adapters.orm.alerting import Recall
 from cloud.entrypoints.api.contract import Body, endpoint
@@ -18,6 +17,7 @@ from cloud.entrypoints.api.representations import signature_json
 from cloud.service_layer.recall import RecallRefused, open_recall, trace
 from cloud.service_layer.reports import recall_csv, recall_pdf
 from cloud.service_layer.signatures import SignatureRefused
+from cloud.views import recalls as recall_views
 
 bp = Blueprint("recalls", __name__, url_prefix="/api/recalls")
 
@@ -91,8 +91,7 @@ def _trace_json(recall_id: int) -> dict[str, Any]:
 @endpoint("viewer", query=Page)
 def list_recalls() -> Any:
     """Recalls, newest first."""
-    query = select(Recall).order_by(Recall.opened_at.desc(), Recall.id.desc())
-    return page_of(query, parse_query(Page), recall_json)
+    return page_of(recall_views.recalls(), parse_query(Page), recall_json)
 
 
 @bp.post("")

@@ -1,6 +1,7 @@
-"""What master-record routes (sites, zones, customers, orders) share: find, list, show,
-create with its references checked, and change the fields given (an audited update for
-audited records: the reason comes with the request)."""
+"""What master-record routes share: for sites, zones, customers and orders find, list,
+show, create with its references checked, and change the fields given (an audited update
+for audited records: the reason comes with the request); for products, batches and items
+one record registered as an imported row would be."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from sqlalchemy.orm import Session
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404
 from cloud.entrypoints.api.pagination import Page, page_of
-from cloud.entrypoints.api.problems import Problem
+from cloud.entrypoints.api.problems import Problem, invalid
+from cloud.service_layer.master_data import ImportRefused, add_rows
 
 R = TypeVar("R")
 # field -> (model, what) a given value must name, e.g. "site_id": (Site, "site")
@@ -24,6 +26,22 @@ References = dict[str, tuple[type, str]]
 
 def unknown_reference(detail: str) -> Problem:
     return Problem(422, "unknown-reference", "Unknown reference", detail)
+
+
+def import_refused(exc: ImportRefused) -> Problem:
+    errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+    return invalid(422, "; ".join(f"{e.field}: {e.message}" for e in exc.errors), errors)
+
+
+def register(kind: str, given: BaseModel, render: Callable[[Any], dict[str, Any]]) -> Any:
+    """Add one product, batch or item, checked against what is stored like a CSV row."""
+    db = get_db()
+    try:
+        (row,) = add_rows(db, kind, [(1, given)])
+    except ImportRefused as exc:
+        raise import_refused(exc) from exc
+    db.commit()
+    return jsonify(render(row)), 201
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ from zoneinfo import available_timezones
 
 from flask import Blueprint
 from pydantic import Field, field_validator
-from sqlalchemy import select
 
 from cloud.adapters.orm.readings import Site
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.pagination import Page
 from cloud.entrypoints.api.problems import parse_body, parse_query
 from cloud.entrypoints.api.records import Records
+from cloud.views import records
 
 bp = Blueprint("sites", __name__, url_prefix="/api/sites")
 SiteKind = Literal["warehouse", "truck", "customer"]
@@ -58,10 +58,7 @@ SITES = Records(Site, "site", site_json)
 def list_sites() -> Any:
     """Sites by id; filter by kind."""
     given = parse_query(SiteFilter)
-    query = select(Site).order_by(Site.id)
-    if given.kind:
-        query = query.where(Site.kind == given.kind)
-    return SITES.listing(query, given)
+    return SITES.listing(records.sites(given.kind), given)
 
 
 @bp.post("")

@@ -5,25 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from cloud.adapters.orm.traceability import TRANSFER_STATES, Transfer, TransferStateChange
 from cloud.entrypoints.api.contract import endpoint
 from cloud.entrypoints.api.movements import (
     ItemsStep,
-    Movement,
+    MovementKind,
     Ref,
     Step,
-    history_json,
-    lines_json,
     refusals,
     resolve_items,
     when,
 )
 from cloud.entrypoints.api.pagination import Page
 from cloud.entrypoints.api.problems import parse_body, parse_query
-from cloud.service_layer.movements import plan_transfer, step_transfer, transfer_lines
+from cloud.service_layer.movements import TRANSFER, plan_transfer
+from cloud.views.transfers import records
 
 bp = Blueprint("transfers", __name__, url_prefix="/api/transfers")
 refusals(bp)
@@ -49,23 +45,19 @@ class TransferFilter(Page):
     state: str | None = None
 
 
-def transfer_json(db: Session, t: Transfer, full: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": t.id,
-        "origin_site_id": t.origin_site_id,
-        "destination_site_id": t.destination_site_id,
-        "truck_zone_id": t.truck_zone_id,
-        "receiving_zone_id": t.receiving_zone_id,
-        "state": t.state,
-    }
-    if full:
-        lines = transfer_lines(db, t.id)
-        body["items"] = lines_json(lines, ("loaded_at", "received_at"), "discrepancy")
-        body["history"] = history_json(db, TransferStateChange, "transfer_id", t.id)
-    return body
-
-
-TRANSFERS = Movement(Transfer, "transfer", transfer_json)
+TRANSFERS = MovementKind(
+    TRANSFER,
+    (
+        "id",
+        "origin_site_id",
+        "destination_site_id",
+        "truck_zone_id",
+        "receiving_zone_id",
+        "state",
+    ),
+    ("loaded_at", "received_at"),
+    ("discrepancy",),
+)
 
 
 @bp.get("")
@@ -73,10 +65,7 @@ TRANSFERS = Movement(Transfer, "transfer", transfer_json)
 def list_transfers() -> Any:
     """Transfers, newest first; filter by state."""
     given = parse_query(TransferFilter)
-    query = select(Transfer).order_by(Transfer.created_at.desc(), Transfer.id)
-    if given.state in TRANSFER_STATES:
-        query = query.where(Transfer.state == given.state)
-    return TRANSFERS.listing(query, given)
+    return TRANSFERS.listing(records(TRANSFER, given.state), given)
 
 
 @bp.post("")
@@ -108,23 +97,14 @@ def get_transfer(ident: str) -> Any:
 def load(ident: str) -> Any:
     """Load planned items onto the truck (again, for more items)."""
     given = parse_body(Load)
-    return TRANSFERS.step(
-        ident,
-        "load",
-        lambda db, row: step_transfer(
-            db, row, "load", when(given), resolve_items(db, given.items), given.truck_zone_id
-        ),
-    )
+    return TRANSFERS.step(ident, "load", given, given.truck_zone_id, given.items)
 
 
 @bp.post("/<ident>/depart")
 @endpoint("operator", body=Step)
 def depart(ident: str) -> Any:
     """The truck leaves the origin."""
-    given = parse_body(Step, optional=True)
-    return TRANSFERS.step(
-        ident, "depart", lambda db, row: step_transfer(db, row, "depart", when(given))
-    )
+    return TRANSFERS.step(ident, "depart", parse_body(Step, optional=True))
 
 
 @bp.post("/<ident>/receive")
@@ -132,10 +112,4 @@ def depart(ident: str) -> Any:
 def receive(ident: str) -> Any:
     """What arrived goes into a zone at the destination; differences become discrepancies."""
     given = parse_body(Receive)
-    return TRANSFERS.step(
-        ident,
-        "receive",
-        lambda db, row: step_transfer(
-            db, row, "receive", when(given), resolve_items(db, given.items), given.zone_id
-        ),
-    )
+    return TRANSFERS.step(ident, "receive", given, given.zone_id, given.items)

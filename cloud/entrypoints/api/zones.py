@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 from pydantic import Field, model_validator
-from sqlalchemy import select
 
 from cloud.adapters.orm.quality import SuppressionWindow
 from cloud.adapters.orm.readings import Site, Zone
@@ -23,6 +22,8 @@ from cloud.entrypoints.api.representations import interval_json, item_json
 from cloud.service_layer import rules as rules_service
 from cloud.service_layer.custody import items_in_zone, zone_window_query
 from cloud.service_layer.rules import profiles as rules_profiles
+from cloud.views import records
+from cloud.views import suppressions as suppressions_view
 
 bp = Blueprint("zones", __name__, url_prefix="/api/zones")
 
@@ -85,10 +86,7 @@ def _limits_in_order(zone: Zone) -> None:
 def list_zones() -> Any:
     """Zones by id; filter by site_id."""
     given = parse_query(ZoneFilter)
-    query = select(Zone).order_by(Zone.id)
-    if given.site_id:
-        query = query.where(Zone.site_id == given.site_id)
-    return ZONES.listing(query, given)
+    return ZONES.listing(records.zones(given.site_id), given)
 
 
 @bp.post("")
@@ -218,12 +216,7 @@ def suppressions(zone_id: str) -> Any:
     page = parse_query(Page)
     db = get_db()
     get_or_404(db, Zone, zone_id, f"zone {zone_id}")
-    query = (
-        select(SuppressionWindow)
-        .where(SuppressionWindow.zone_id == zone_id)
-        .order_by(SuppressionWindow.started_at.desc(), SuppressionWindow.id.desc())
-    )
-    return page_of(query, page, window_json)
+    return page_of(suppressions_view.windows(zone_id), page, window_json)
 
 
 @bp.post("/<zone_id>/suppressions")
@@ -240,11 +233,7 @@ def add_suppression(zone_id: str) -> Any:
         )
     except ValueError as exc:
         raise Problem(422, "validation", "Invalid request", str(exc)) from exc
-    window = db.scalars(
-        select(SuppressionWindow)
-        .where(SuppressionWindow.zone_id == zone_id)
-        .order_by(SuppressionWindow.id.desc())
-    ).first()
+    window = suppressions_view.last_added(db, zone_id)
     db.commit()
     assert window is not None
     changed = [*outcome.opened, *outcome.closed, *outcome.changed]

@@ -15,13 +15,14 @@ from cloud.adapters.orm.traceability import Batch
 from cloud.domain import holds as hold_rules
 from cloud.domain.clock import utcnow
 from cloud.domain.excursions import reevaluate_zone
+from cloud.service_layer.audit import audit_reason
 from cloud.service_layer.rules.config import _suppressions
 from cloud.service_layer.rules.evaluation import _apply
 from cloud.service_layer.rules.history import _History
 from cloud.service_layer.rules.outcome import RulesOutcome, _as_system
 from cloud.service_layer.rules.profiles import zone_profiles
 from cloud.service_layer.rules.states import _save_state
-from cloud.service_layer.signatures import sign
+from cloud.service_layer.signatures import existing_user, sign
 
 log = logging.getLogger(__package__)  # the package's name: log lines read as they always did
 
@@ -40,11 +41,9 @@ def open_holds(session: Session) -> list[Hold]:
 def _user(session: Session, user: User | str | int) -> User:
     if isinstance(user, User):
         return user
-    found = (
-        session.get(User, user)
-        if isinstance(user, int)
-        else session.scalar(select(User).where(User.username == user))
-    )
+    if isinstance(user, str):
+        return existing_user(session, user)
+    found = session.get(User, user)
     if found is None:
         raise LookupError(f"user {user!r} does not exist")
     return found
@@ -69,9 +68,7 @@ def disposition_hold(
     if needed is not None and not password:
         raise hold_rules.DispositionError(f"a {decision} needs your password to sign it")
     signer = _user(session, user)
-    previous = session.info.get("reason")
-    session.info["reason"] = reason
-    try:
+    with audit_reason(session, reason):
         hold.status = status
         hold.decision_reason = reason
         if needed is not None:
@@ -90,11 +87,6 @@ def disposition_hold(
             )
             batch.status = hold_rules.batch_status_after(decision, batch.status, others or 0)
         session.flush()
-    finally:
-        if previous is None:
-            session.info.pop("reason", None)
-        else:
-            session.info["reason"] = previous
     log.info("hold %s %s by %s", hold_id, status, signer.username)
     return hold
 
