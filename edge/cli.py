@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from edge.config import ConfigError, load_gateway
+from edge.config import ConfigError, LoadedGateway, load_gateway
 
 
 def _logging(verbose: bool) -> None:
@@ -22,7 +22,7 @@ def _logging(verbose: bool) -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-def _load(config: Path):
+def _load(config: Path) -> LoadedGateway:
     from edge.rfid import load_reader_profiles
 
     try:
@@ -188,12 +188,15 @@ def probe(
             raise click.BadParameter(f"{tcp!r}: expected HOST or HOST:PORT", param_hint="--tcp")
         transport = TcpTransport(host=host, port=int(port))
     else:
-        transport = RtuTransport(
-            kind="rtu",
-            port=rtu,
-            baudrate=int(baudrate),  # type: ignore[arg-type]
-            parity=parity,  # type: ignore[arg-type]
-            stopbits=int(stopbits),  # type: ignore[arg-type]
+        # the choices click offers are the literals the model allows: it checks them again
+        transport = RtuTransport.model_validate(
+            {
+                "kind": "rtu",
+                "port": rtu,
+                "baudrate": int(baudrate),
+                "parity": parity,
+                "stopbits": int(stopbits),
+            }
         )
     device = Device(
         id="probe",

@@ -85,7 +85,7 @@ class Backoff:
     def failed(self, now: float) -> float:
         """Count a poll without an answer; returns the delay before the next attempt."""
         self.failures += 1
-        delay = min(self.max_s, self.first_s * 2 ** min(self.failures - 1, 32))
+        delay = min(self.max_s, self.first_s * 2.0 ** min(self.failures - 1, 32))
         self.next_at = now + delay
         return delay
 

@@ -78,4 +78,4 @@ class MqttSubscriber:
             self.problem("disconnected", f"broker {self.transport.host}: {reason}")
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self.deliver(message.payload)
+        self.deliver(bytes(message.payload))
