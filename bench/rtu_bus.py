@@ -99,9 +99,9 @@ def measure(line: PacedLine, sensors: int, dead: int, cycles: int, baudrate: int
     try:
         for _ in range(cycles):
             started = time.perf_counter()
-            samples = poller.cycle()
+            polled = poller.cycle()
             times.append((time.perf_counter() - started) * 1000)
-            bad += sum(1 for s in samples if s.sensor in live and s.quality.value != "ok")
+            bad += sum(1 for s in polled if s.sensor in live and s.quality.value != "ok")
     finally:
         poller.close()
         asyncio.run_coroutine_threadsafe(farm.stop(), loop).result(10)

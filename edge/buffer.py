@@ -103,7 +103,7 @@ def _offsets(stored: bytes) -> Sequence[int]:
     return memoryview(stored).cast("I")
 
 
-def encode_chunk(first: int, bodies: Sequence[str]) -> tuple[bytes, array]:
+def encode_chunk(first: int, bodies: Sequence[str]) -> tuple[bytes, array[int]]:
     """Bodies as envelope records numbered from `first`, and where each one ends."""
     encoded = [wire.encode_record(seq, body).encode() for seq, body in enumerate(bodies, first)]
     ends = array("I")
@@ -224,7 +224,7 @@ class Buffer:
             if version < FORMAT:
                 self._migrate()
                 self._db.execute(f"PRAGMA user_version = {FORMAT}")
-        self._depth = self._db.execute(
+        self._depth: int = self._db.execute(
             "SELECT coalesce(sum(last - first + 1), 0) FROM chunks"
         ).fetchone()[0]
         self._memory = _Memory(memory_bytes, self._last_seq() + 1)
@@ -343,7 +343,10 @@ class Buffer:
         return spans
 
     def _last_seq(self) -> int:
-        return self._db.execute("SELECT value FROM counters WHERE name = 'last_seq'").fetchone()[0]
+        seq: int = self._db.execute(
+            "SELECT value FROM counters WHERE name = 'last_seq'"
+        ).fetchone()[0]
+        return seq
 
     def _drop_oldest(self, count: int) -> None:
         """Make room by dropping the oldest records; the loss is counted, never silent."""
@@ -381,18 +384,12 @@ class Buffer:
                 continue
             start, stop = keep_first - first, keep_last - first + 1
             begin = 0 if start == 0 else chunk.ends[start - 1] + 1
-            piece = Chunk(
-                kind,
-                keep_first,
-                keep_last,
-                created,
-                chunk.piece(start, stop),
-                array("I", (end - begin for end in chunk.ends[start:stop])),
-            )
+            offsets = array("I", (end - begin for end in chunk.ends[start:stop]))
+            piece = Chunk(kind, keep_first, keep_last, created, chunk.piece(start, stop), offsets)
             self._db.execute(
                 "INSERT INTO chunks (first, last, kind, created, ends, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (keep_first, keep_last, kind, created, piece.ends.tobytes(), piece.data),
+                (keep_first, keep_last, kind, created, offsets.tobytes(), piece.data),
             )
             pieces.append(piece)
         self._memory.replace(first, pieces)
@@ -493,12 +490,12 @@ class Buffer:
                             "AND kind = ?",
                             inside,
                         )
-                        for straddling in self._db.execute(
+                        for chunk_first, chunk_last in self._db.execute(
                             "SELECT first, last FROM chunks WHERE first BETWEEN ? AND ? "
                             "AND last >= ? AND kind = ?",
                             (first - MAX_CHUNK_RECORDS + 1, last, first, kind),
                         ).fetchall():
-                            deleted += self._remove(kind, *straddling, first, last)
+                            deleted += self._remove(kind, chunk_first, chunk_last, first, last)
             except BaseException:
                 self._forget_memory()
                 raise
@@ -552,7 +549,8 @@ class Buffer:
 
     def integrity_check(self) -> str:
         with self._lock:
-            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+            verdict: str = self._db.execute("PRAGMA integrity_check").fetchone()[0]
+            return verdict
 
     def close(self) -> None:
         with self._lock:

@@ -75,7 +75,7 @@ class Bus:
                     # On TCP a late answer would arrive in the next request's place, so the
                     # connection goes; a serial client flushes its input before each request.
                     if isinstance(self._client, ModbusTcpClient):
-                        self._client.close()
+                        self._client.close()  # type: ignore[no-untyped-call]  # pymodbus: untyped
                     continue
                 except Exception as exc:  # every library failure is a failed read, never a crash
                     if not isinstance(exc, ModbusException | OSError):
@@ -85,7 +85,7 @@ class Bus:
                         if self._client.connected
                         else f"cannot {self._opening} {self.name}"
                     )
-                    self._client.close()
+                    self._client.close()  # type: ignore[no-untyped-call]  # pymodbus: untyped
                     continue
                 if response.isError():
                     raise ReadFailed(
@@ -113,7 +113,7 @@ class Bus:
                 response = self._client.write_coil(address, on, device_id=unit_id)
             except Exception as exc:  # every library failure is a failed write, never a crash
                 if isinstance(self._client, ModbusTcpClient):
-                    self._client.close()
+                    self._client.close()  # type: ignore[no-untyped-call]  # pymodbus: untyped
                 raise ReadFailed(Quality.TIMEOUT, f"unit {unit_id} on {self.name}: {exc}") from None
             if response.isError():
                 raise ReadFailed(
@@ -128,4 +128,4 @@ class Bus:
 
     def close(self) -> None:
         with self._lock:
-            self._client.close()
+            self._client.close()  # type: ignore[no-untyped-call]  # pymodbus: untyped

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from edge.config import ConfigError, load_gateway
+from edge.config import ConfigError, LoadedGateway, load_gateway
 
 
 def _logging(verbose: bool) -> None:
@@ -22,7 +22,7 @@ def _logging(verbose: bool) -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-def _load(config: Path):
+def _load(config: Path) -> LoadedGateway:
     from edge.rfid import load_reader_profiles
 
     try:
@@ -188,12 +188,15 @@ def probe(
             raise click.BadParameter(f"{tcp!r}: expected HOST or HOST:PORT", param_hint="--tcp")
         transport = TcpTransport(host=host, port=int(port))
     else:
-        transport = RtuTransport(
-            kind="rtu",
-            port=rtu,
-            baudrate=int(baudrate),  # type: ignore[arg-type]
-            parity=parity,  # type: ignore[arg-type]
-            stopbits=int(stopbits),  # type: ignore[arg-type]
+        # the choices click offers are the literals the model allows: it checks them again
+        transport = RtuTransport.model_validate(
+            {
+                "kind": "rtu",
+                "port": rtu,
+                "baudrate": int(baudrate),
+                "parity": parity,
+                "stopbits": int(stopbits),
+            }
         )
     device = Device(
         id="probe",
@@ -211,18 +214,18 @@ def probe(
     try:
         for n in range(1, count + 1):
             started = time.monotonic()
-            samples = sensor.read(bus)
+            polled = sensor.read(bus)
             took_ms = (time.monotonic() - started) * 1000
-            quality = samples[0].quality.value
-            if samples[0].registers:
+            quality = polled[0].quality.value
+            if polled[0].registers:
                 registers_read += 1
             if quality != "timeout":
                 answered += 1
-            at = samples[0].taken_at.isoformat(sep=" ", timespec="milliseconds")
-            why = "" if samples[0].registers else f": {sensor.last_failure}"
+            at = polled[0].taken_at.isoformat(sep=" ", timespec="milliseconds")
+            why = "" if polled[0].registers else f": {sensor.last_failure}"
             click.echo(f"\nread {n}/{count} at {at}, {took_ms:.0f} ms{why}")
             click.echo(f"{'quantity':<14}{'registers':<16}{'value':>12}  {'unit':<6}quality")
-            for s in samples:
+            for s in polled:
                 words = " ".join(f"0x{w:04X}" for w in s.registers) or "-"
                 value = "-" if s.value is None else f"{s.value:g}"
                 click.echo(f"{s.quantity:<14}{words:<16}{value:>12}  {s.unit:<6}{s.quality}")

@@ -20,17 +20,17 @@ from edge.alarm_output import CoilOutput
 from edge.buffer import Buffer
 from edge.config import LoadedGateway
 from edge.host import Systemd, clock_synchronised, disk_free_bytes
-from edge.poller import ModbusDevice, Poller, Sample
+from edge.poller import ModbusDevice, PolledValue, Poller
 from edge.publisher import Publisher
 from edge.rfid import RfidService
 
 log = logging.getLogger(__name__)
 
 
-def reading_bodies(samples: list[Sample]) -> list[str]:
+def reading_bodies(polled: list[PolledValue]) -> list[str]:
     return [
         wire.encode_reading_body(s.sensor, s.quantity, s.value, s.unit, s.quality, s.taken_at)
-        for s in samples
+        for s in polled
     ]
 
 
@@ -130,23 +130,23 @@ class Gateway:
 
     def poll_once(self) -> int:
         """One poll cycle committed to the buffer in one transaction; returns readings taken."""
-        samples = self.poller.cycle()
+        polled = self.poller.cycle()
         now = datetime.now(UTC)
         temperatures: dict[str, list[float]] = {}
-        for s in samples:
+        for s in polled:
             if s.quantity == "temperature" and s.quality is wire.Quality.OK and s.value is not None:
                 temperatures.setdefault(self._zone_of[s.sensor], []).append(s.value)
         events = [_alarm_event(change) for change in self.alarm.observe(temperatures, now)]
         if self.alarm.dirty:
             self.buffer.save_state("local_alarm", json.dumps(self.alarm.snapshot()))
         events += self._drive_outputs(now)
-        spans = self.buffer.append_many({"reading": reading_bodies(samples), "event": events})
+        spans = self.buffer.append_many({"reading": reading_bodies(polled), "event": events})
         if "reading" in spans:
             first = spans["reading"][0] if self.seq_span is None else self.seq_span[0]
             self.seq_span = (first, spans["reading"][1])
-            self.taken += len(samples)
+            self.taken += len(polled)
         self.publisher.notify()
-        return len(samples)
+        return len(polled)
 
     def _drive_outputs(self, now: datetime) -> list[str]:
         events = []

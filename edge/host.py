@@ -20,7 +20,7 @@ def clock_synchronised() -> bool | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         timex = ctypes.create_string_buffer(512)  # struct timex with modes = 0: read only
-        state = libc.adjtimex(timex)
+        state: int = libc.adjtimex(timex)
     except (OSError, AttributeError):
         return None
     if state < 0:

@@ -1,7 +1,7 @@
 """Modbus polling: each device's register blocks become readings with a quality flag.
 
 Devices that share a transport endpoint form a bus and are polled one request at a time;
-buses are polled in parallel, one thread each, and a cycle returns every device's samples.
+buses are polled in parallel, one thread each, and a cycle returns every device's polled values.
 A failed poll is a flagged reading and a counted error, never an exception out of here.
 A device that stops answering backs off (1, 2, 4 ... s, capped) so that it cannot stall its bus.
 """
@@ -29,7 +29,7 @@ FAILED = (Quality.TIMEOUT, Quality.MODBUS_EXCEPTION)
 
 
 @dataclass(frozen=True, slots=True)
-class Sample:
+class PolledValue:
     """One decoded value of one device, as the poller took it."""
 
     sensor: str
@@ -85,7 +85,7 @@ class Backoff:
     def failed(self, now: float) -> float:
         """Count a poll without an answer; returns the delay before the next attempt."""
         self.failures += 1
-        delay = min(self.max_s, self.first_s * 2 ** min(self.failures - 1, 32))
+        delay = min(self.max_s, self.first_s * 2.0 ** min(self.failures - 1, 32))
         self.next_at = now + delay
         return delay
 
@@ -129,13 +129,13 @@ class ModbusDevice:
                 f"reports {[p.quantity for p in rmap.points]}"
             )
 
-    def poll(self, bus: RegisterReader) -> list[Sample]:
+    def poll(self, bus: RegisterReader) -> list[PolledValue]:
         """One scheduled poll; while backing off, points flagged timeout and no I/O at all."""
         now = self.clock.monotonic()
         if not self.backoff.due(now):
             return self._flag_all(Quality.TIMEOUT, self.clock.wall())
-        samples = self.read(bus, now)
-        if samples[0].quality is Quality.TIMEOUT:
+        polled = self.read(bus, now)
+        if polled[0].quality is Quality.TIMEOUT:
             delay = self.backoff.failed(now)
             log.log(
                 logging.WARNING if self.backoff.failures == 1 else logging.DEBUG,
@@ -148,9 +148,9 @@ class ModbusDevice:
             if self.backoff.failures:
                 log.info("%s: answers again after %d polls", self.device.id, self.backoff.failures)
             self.backoff.answered()
-        return samples
+        return polled
 
-    def read(self, bus: RegisterReader, now: float | None = None) -> list[Sample]:
+    def read(self, bus: RegisterReader, now: float | None = None) -> list[PolledValue]:
         """Read and decode every point now, whatever the schedule (the probe uses this)."""
         now = self.clock.monotonic() if now is None else now
         taken_at = self.clock.wall()
@@ -175,12 +175,12 @@ class ModbusDevice:
 
     def _decode(
         self, point: Point, words: dict[tuple[str, int], int], taken_at: datetime, frozen: bool
-    ) -> Sample:
+    ) -> PolledValue:
         registers = tuple(words[(point.table, point.address + i)] for i in range(point.width))
         raw = decode_raw(list(registers), point, self.rmap)
         measured = scaled(raw, point)
         if not math.isfinite(measured):  # a float32 probe reporting NaN: no number to send
-            return self._sample(point, None, Quality.OUT_OF_RANGE, taken_at, registers)
+            return self._polled(point, None, Quality.OUT_OF_RANGE, taken_at, registers)
         value = round(measured + self._offsets.get(point.quantity, 0.0), 6)
         # The valid range is the sensor's own, so it is checked before calibration.
         if (
@@ -195,27 +195,27 @@ class ModbusDevice:
             quality = Quality.CALIBRATION_OVERDUE
         else:
             quality = Quality.OK
-        return self._sample(point, value, quality, taken_at, registers)
+        return self._polled(point, value, quality, taken_at, registers)
 
     def calibration_overdue(self, taken_at: datetime) -> bool:
         """Taken after the (UTC) date the sensor was due for calibration."""
         calibration = self.device.calibration
         return calibration is not None and taken_at.astimezone(UTC).date() > calibration.due
 
-    def _sample(
+    def _polled(
         self,
         point: Point,
         value: float | None,
         quality: Quality,
         taken_at: datetime,
         registers: tuple[int, ...] = (),
-    ) -> Sample:
-        return Sample(
+    ) -> PolledValue:
+        return PolledValue(
             self.device.id, point.quantity, value, point.unit, quality, taken_at, registers
         )
 
-    def _flag_all(self, quality: Quality, taken_at: datetime) -> list[Sample]:
-        return [self._sample(p, None, quality, taken_at) for p in self.rmap.points]
+    def _flag_all(self, quality: Quality, taken_at: datetime) -> list[PolledValue]:
+        return [self._polled(p, None, quality, taken_at) for p in self.rmap.points]
 
 
 BusOpener = Callable[[TcpTransport | RtuTransport], RegisterReader]
@@ -243,23 +243,23 @@ class Poller:
             else None
         )
 
-    def cycle(self) -> list[Sample]:
-        """Poll every device once; all samples, in config order, for one buffer commit."""
+    def cycle(self) -> list[PolledValue]:
+        """Poll every device once; all polled values, in config order, for one buffer commit."""
         names = list(self.buses)
         if self._pool is None:
             results = [self._poll_bus(name) for name in names]
         else:
             results = list(self._pool.map(self._poll_bus, names))
-        taken = {d.device.id: samples for result in results for d, samples in result}
-        out: list[Sample] = []
+        taken = {d.device.id: polled for result in results for d, polled in result}
+        out: list[PolledValue] = []
         for device in self.devices:
-            samples = taken[device.device.id]
-            if any(s.quality in FAILED for s in samples):
+            polled = taken[device.device.id]
+            if any(s.quality in FAILED for s in polled):
                 self.errors[device.device.id] += 1
-            out.extend(samples)
+            out.extend(polled)
         return out
 
-    def _poll_bus(self, name: str) -> list[tuple[ModbusDevice, list[Sample]]]:
+    def _poll_bus(self, name: str) -> list[tuple[ModbusDevice, list[PolledValue]]]:
         bus, devices = self.buses[name]
         started = time.monotonic()
         polled = [(device, device.poll(bus)) for device in devices]

@@ -148,8 +148,9 @@ class Publisher:
             CallbackAPIVersion.VERSION2,
             client_id=f"gw-{self.gateway}",
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-            # A persistent session: commands sent while the gateway is offline wait for it.
-            **({} if v5 else {"clean_session": False}),
+            # A persistent session: commands sent while the gateway is offline wait for it
+            # (on MQTT 5 the session is kept by clean_start and its expiry, set on connect).
+            clean_session=None if v5 else False,
         )
         # In flight at most a window; what is handed beyond it (one more window at most)
         # paho sends from its own thread as PUBACKs come in, as a bare publisher's would.
@@ -181,7 +182,8 @@ class Publisher:
         low, high = self.settings.reconnect_min_s, self.settings.reconnect_max_s
         ceiling = min(high, low * 2 ** min(self._attempts, 16))
         delay = random.uniform(low, max(low, ceiling))
-        client.reconnect_delay_set(min_delay=delay, max_delay=delay)
+        # paho annotates the delays int but waits float seconds: the jitter needs a fraction
+        client.reconnect_delay_set(min_delay=delay, max_delay=delay)  # type: ignore[arg-type]
 
     # --- paho callbacks (network thread): record and wake, nothing more --------------------
 
@@ -222,20 +224,24 @@ class Publisher:
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         if self._on_command is not None and msg.topic.startswith(self._command_prefix):
-            self._on_command(msg.topic[len(self._command_prefix) :], msg.payload)
+            self._on_command(msg.topic[len(self._command_prefix) :], bytes(msg.payload))
 
     # --- the drain loop (own thread) ------------------------------------------------------
 
     def start(self, host: str, port: int) -> None:
+        v5 = self.settings.protocol == "5"
         properties = None
-        if self.settings.protocol == "5":
-            properties = Properties(PacketTypes.CONNECT)
+        if v5:
+            # paho leaves Properties() unannotated
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = 7 * 24 * 3600
         self.client.connect_async(
             host,
             port,
             keepalive=self.settings.keepalive_s,
-            **({"clean_start": False, "properties": properties} if properties else {}),
+            # MQTT 3.1.1 takes only the default: its session is set by clean_session
+            clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
         )
         self.client.loop_start()
         self._thread.start()

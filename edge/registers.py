@@ -91,7 +91,7 @@ class RegisterMap(BaseModel):
             if points:
                 first = points[0].address
                 last = max(p.address + p.width for p in points)
-                spans.append((kind, first, last - first))  # type: ignore[arg-type]
+                spans.append((kind, first, last - first))
         return spans
 
 
@@ -112,7 +112,10 @@ def decode_raw(registers: list[int], point: Point, rmap: RegisterMap) -> int | f
         raise ValueError(
             f"{point.quantity}: {point.data_type} needs {count} registers, got {len(registers)}"
         )
-    return struct.unpack(">" + fmt, _to_bytes(registers, rmap.byte_order, rmap.word_order))[0]
+    value: int | float = struct.unpack(
+        ">" + fmt, _to_bytes(registers, rmap.byte_order, rmap.word_order)
+    )[0]
+    return value
 
 
 def encode_value(value: float, point: Point, rmap: RegisterMap) -> list[int]:

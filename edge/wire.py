@@ -63,7 +63,7 @@ def parse_topic(name: str) -> tuple[str, str, Channel]:
     parts = name.split("/")
     if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT or parts[4] not in CHANNELS:
         raise TopicError(f"topic {name!r} is not {TOPIC_ROOT}/<site>/<gateway>/<channel>")
-    return parts[2], parts[3], parts[4]  # type: ignore[return-value]
+    return parts[2], parts[3], parts[4]
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ class Heartbeat(_Strict):
 
 
 Message = ReadingsEnvelope | ObservationsEnvelope | EventsEnvelope | StatusMessage | Heartbeat
-_MODELS: dict[Channel, type[BaseModel]] = {
+_MODELS: dict[Channel, type[Message]] = {
     "readings": ReadingsEnvelope,
     "rfid": ObservationsEnvelope,
     "events": EventsEnvelope,
@@ -321,14 +321,14 @@ def decode(topic_name: str, payload: bytes) -> tuple[Channel, Message]:
         message = _MODELS[channel].model_validate_json(payload)
     except ValidationError as exc:
         raise WireError(_explain(payload, exc)) from None
-    if message.v not in SUPPORTED_VERSIONS:  # type: ignore[attr-defined]
-        raise WireError(_unsupported(message.v))  # type: ignore[attr-defined]
-    if message.gateway != gateway or message.site != site:  # type: ignore[attr-defined]
+    if message.v not in SUPPORTED_VERSIONS:
+        raise WireError(_unsupported(message.v))
+    if message.gateway != gateway or message.site != site:
         raise WireError(
-            f"envelope says gateway {message.gateway!r} at site {message.site!r} "  # type: ignore[attr-defined]
+            f"envelope says gateway {message.gateway!r} at site {message.site!r} "
             f"but was published on {topic_name!r}"
         )
-    return channel, message  # type: ignore[return-value]
+    return channel, message
 
 
 def _unsupported(version: object) -> str:

@@ -26,7 +26,7 @@ from itertools import repeat
 from operator import attrgetter, eq, not_, sub
 from typing import Any, NamedTuple, Protocol
 
-from cloud.domain.monitoring import Profile
+from cloud.domain.monitoring import Cumulative, Profile
 
 GAP_RULE = "unknown conditions"
 STATE_VERSION = 1
@@ -100,10 +100,15 @@ class _Check:
 # id(profile) -> (profile, its checks, its quiet values): a detector is made for each zone of
 # each batch, and hashing a profile (a tree of frozen dataclasses) for a cache costs more than
 # the rest of making the detector; the profile is kept in the entry so its id stays its own.
-_MADE: dict[int, tuple[Profile, tuple[list[_Check], list[tuple[Any, str, bool]]], dict]] = {}
+_MADE: dict[
+    int,
+    tuple[Profile, tuple[list[_Check], list[tuple[Cumulative, str, bool]]], dict[float, bool]],
+] = {}
 
 
-def _made_for(profile: Profile) -> tuple[list[_Check], list[tuple[Any, str, bool]], dict]:
+def _made_for(
+    profile: Profile,
+) -> tuple[list[_Check], list[tuple[Cumulative, str, bool]], dict[float, bool]]:
     """The profile's checks and cumulative rules, and its cache of values beyond no limit."""
     entry = _MADE.get(id(profile))
     if entry is None or entry[0] is not profile:
@@ -114,7 +119,7 @@ def _made_for(profile: Profile) -> tuple[list[_Check], list[tuple[Any, str, bool
     return checks, cumulative, quiet
 
 
-def _checks(profile: Profile) -> tuple[list[_Check], list[tuple[Any, str, bool]]]:
+def _checks(profile: Profile) -> tuple[list[_Check], list[tuple[Cumulative, str, bool]]]:
     """The profile's limits as checks, and its cumulative rules with their names."""
     cumulative = [(c, c.rule, c.direction == "above") for c in profile.cumulative]
     checks = [
@@ -424,7 +429,7 @@ class ExcursionDetector:
 
     def _accumulate(
         self,
-        rule: Any,
+        rule: Cumulative,
         name: str,
         acc: dict[str, Any],
         t: float,
@@ -432,7 +437,7 @@ class ExcursionDetector:
         beyond: bool,
         have_ok: bool,
         trigger: Any,
-        out: list,
+        out: list[Episode],
     ) -> None:
         spans: list[list[float]] = acc["spans"]
         last_t, last_beyond = acc.get("last_t"), acc.get("last_beyond", False)
@@ -472,7 +477,7 @@ class ExcursionDetector:
             if not beyond and have_ok and value is not None:
                 out.append(self._cumulative_episode(rule, name, acc, t, trigger))
                 acc["open"] = None
-        if beyond:
+        if beyond and value is not None:  # only a value is ever beyond a limit
             if not last_beyond:
                 acc["run_start"], acc["run_peak"] = t, value
             else:
@@ -484,7 +489,7 @@ class ExcursionDetector:
 
     @staticmethod
     def _cumulative_episode(
-        rule: Any, name: str, acc: dict[str, Any], end: float | None, trigger: Any
+        rule: Cumulative, name: str, acc: dict[str, Any], end: float | None, trigger: Any
     ) -> Episode:
         return Episode(
             rule=name,

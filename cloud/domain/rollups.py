@@ -65,8 +65,8 @@ def roll_up(readings: Iterable[Sequence[Any]]) -> list[HourlyRollup]:
         t = r[_TAKEN_AT]
         local[r[_SENSOR], r[_QUANTITY], t.year, t.month, t.day, t.hour, t.tzinfo].append(r)
     members: dict[tuple[str, str, datetime], list[Sequence[Any]]] = defaultdict(list)
-    for (sensor, quantity, *hour, tz), rows in local.items():
-        start = datetime(*hour, tzinfo=tz).astimezone(UTC)
+    for (sensor, quantity, year, month, day, hour, tz), rows in local.items():
+        start = datetime(year, month, day, hour, tzinfo=tz).astimezone(UTC)
         if start.minute == 0:
             members[sensor, quantity, start].extend(rows)
         else:  # an offset of hours and minutes: a local hour spans two UTC hours

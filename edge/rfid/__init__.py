@@ -2,6 +2,7 @@
 
 The flow, one module each:
   http_push, mqtt_sub, serial_line, simulator   reader adapters (threads; raw payloads in)
+  receiver                                      what http_push, mqtt_sub, serial_line share
   profiles                                      reader profiles (firmware-configs/readers)
   decode                                        payload -> TagRead by a profile
   feed                                          one reader: reads -> read points -> passes

@@ -76,7 +76,7 @@ class _Pass:
         outer, inner = self.point.outer_antenna, self.point.inner_antenna
         if outer not in self.first_on or inner not in self.first_on:
             return None
-        first_outer, first_inner = self.first_on[outer], self.first_on[inner]  # type: ignore[index]
+        first_outer, first_inner = self.first_on[outer], self.first_on[inner]
         return "in" if first_outer < first_inner else "out"
 
     def observation(self) -> Observation:

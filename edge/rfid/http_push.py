@@ -9,32 +9,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from edge.config import HttpReaderTransport
+from edge.rfid.receiver import PayloadReceiver
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 8 * 1024 * 1024
 
 
-class HttpReceiver:
-    """Listens for one reader's POSTs and hands each body to `deliver` (False: unusable)."""
+class HttpReceiver(PayloadReceiver[HttpReaderTransport]):
+    """Hands each body one reader POSTs to `deliver`; ready once listening."""
 
-    def __init__(
-        self,
-        reader_id: str,
-        transport: HttpReaderTransport,
-        deliver: Callable[[bytes], bool],
-        problem: Callable[[str, str], None],
-    ):
-        self.reader_id = reader_id
-        self.transport = transport
-        self.deliver = deliver
-        self.problem = problem
-        self.ready = threading.Event()
+    def _set_up(self) -> None:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -7,35 +7,23 @@ so a broker restart costs the reads published meanwhile and nothing else.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.config import MqttReaderTransport
+from edge.rfid.receiver import PayloadReceiver
 
 log = logging.getLogger(__name__)
 
 
-class MqttSubscriber:
-    """Subscribes to one reader's topic and hands each message payload to `deliver`."""
+class MqttSubscriber(PayloadReceiver[MqttReaderTransport]):
+    """Hands each payload on one reader's topic to `deliver`; ready while subscribed."""
 
-    def __init__(
-        self,
-        reader_id: str,
-        transport: MqttReaderTransport,
-        deliver: Callable[[bytes], bool],
-        problem: Callable[[str, str], None],
-    ):
-        self.reader_id = reader_id
-        self.transport = transport
-        self.deliver = deliver
-        self.problem = problem
-        self.ready = threading.Event()  # set while subscribed
-        client_id = transport.client_id or f"rfid-{reader_id}-{uuid.uuid4().hex[:8]}"
+    def _set_up(self) -> None:
+        client_id = self.transport.client_id or f"rfid-{self.reader_id}-{uuid.uuid4().hex[:8]}"
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -78,4 +66,4 @@ class MqttSubscriber:
             self.problem("disconnected", f"broker {self.transport.host}: {reason}")
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self.deliver(message.payload)
+        self.deliver(bytes(message.payload))

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
 
 import serial
 
 from edge.config import SerialReaderTransport
+from edge.rfid.receiver import PayloadReceiver
 
 log = logging.getLogger(__name__)
 
@@ -22,23 +22,12 @@ MAX_LINE = 1024
 _EOL = re.compile(rb"[\r\n]")
 
 
-class SerialLineReader:
-    """Reads lines from one serial port and hands each to `deliver`."""
+class SerialLineReader(PayloadReceiver[SerialReaderTransport]):
+    """Reads lines from one serial port and hands each to `deliver`; ready while it is open."""
 
-    def __init__(
-        self,
-        reader_id: str,
-        transport: SerialReaderTransport,
-        deliver: Callable[[bytes], bool],
-        problem: Callable[[str, str], None],
-    ):
-        self.reader_id = reader_id
-        self.transport = transport
-        self.deliver = deliver
-        self.problem = problem
-        self.ready = threading.Event()  # set while the port is open
+    def _set_up(self) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"rfid-serial-{reader_id}")
+        self._thread = threading.Thread(target=self._run, name=f"rfid-serial-{self.reader_id}")
 
     def start(self) -> None:
         self._thread.start()

@@ -29,12 +29,14 @@ def portal_pass(
 ) -> list[TagRead]:
     """Raw reads of tags crossing a read point, oldest first: going in, outer antenna first."""
     rng = rng or random.Random(0)
+    first: int | None
+    second: int | None
     if point.outer_antenna is not None and point.inner_antenna is not None:
         first, second = point.outer_antenna, point.inner_antenna
         if direction == "out":
             first, second = second, first
     else:
-        first = second = min(point.ports, default=None)  # type: ignore[assignment]
+        first = second = min(point.ports, default=None)
     reads = []
     count = max(4, round(pass_s * reads_per_s))
     for epc in epcs:

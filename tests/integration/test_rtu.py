@@ -114,16 +114,16 @@ def ten_second_clock(_quantity: str, now: float) -> float:
     return 20.0 + now % 10.0
 
 
-def assert_dated(samples) -> None:
-    for s in samples:
+def assert_dated(polled) -> None:
+    for s in polled:
         drift = abs((s.value - 20.0 - s.taken_at.timestamp() % 10 + 5) % 10 - 5)
         assert drift < 0.3, f"{s.sensor} {s.quantity} {s.value} taken {s.taken_at}"
 
 
 def timed_cycle(poller: Poller):
     started = time.monotonic()
-    samples = poller.cycle()
-    return samples, time.monotonic() - started
+    polled = poller.cycle()
+    return polled, time.monotonic() - started
 
 
 def test_rtu_bus_reads_live_sensors_and_backs_off_a_dead_one(pty_pair) -> None:

@@ -85,8 +85,8 @@ def device(unit_id: int = 1, **fields: object) -> Device:
     )
 
 
-def by_quantity(samples) -> dict[str, tuple[float | None, Quality]]:
-    return {s.quantity: (s.value, s.quality) for s in samples}
+def by_quantity(polled) -> dict[str, tuple[float | None, Quality]]:
+    return {s.quantity: (s.value, s.quality) for s in polled}
 
 
 # --- backoff ------------------------------------------------------------------------------
@@ -113,11 +113,11 @@ def test_a_dead_device_is_polled_less_often_then_returns_to_its_cadence() -> Non
     attempts: list[float] = []
     for _ in range(40):  # a poll every 0.5 s for 20 s
         before = len(bus.requests)
-        samples = sensor.poll(bus)
+        polled = sensor.poll(bus)
         if len(bus.requests) > before:
             attempts.append(fake.t)
-        assert all(s.quality is Quality.TIMEOUT and s.value is None for s in samples)
-        assert all(s.registers == () for s in samples)
+        assert all(s.quality is Quality.TIMEOUT and s.value is None for s in polled)
+        assert all(s.registers == () for s in polled)
         fake.advance(0.5)
     # tried at 0, then 1, 2, 4 and 8 s apart, then every 8 s (the cap)
     assert attempts == [0.0, 1.0, 3.0, 7.0, 15.0]
@@ -154,17 +154,17 @@ def test_a_cycle_returns_every_device_in_config_order_and_counts_errors() -> Non
     bus = FakeBus({1: xy_words(3.0, 45.0), 3: xy_words(5.0, 55.0)})
     devices = [ModbusDevice(device(unit), XY, fake.clock()) for unit in (3, 2, 1)]
     poller = Poller(devices, open_bus=lambda transport: bus)
-    samples = poller.cycle()
-    assert [(s.sensor, s.quantity) for s in samples] == [
+    polled = poller.cycle()
+    assert [(s.sensor, s.quantity) for s in polled] == [
         (sensor, quantity)
         for sensor in ("s3", "s2", "s1")
         for quantity in ("temperature", "humidity")
     ]
-    assert by_quantity(samples[:2]) == {
+    assert by_quantity(polled[:2]) == {
         "temperature": (5.0, Quality.OK),
         "humidity": (55.0, Quality.OK),
     }
-    assert [s.quality for s in samples[2:4]] == [Quality.TIMEOUT] * 2
+    assert [s.quality for s in polled[2:4]] == [Quality.TIMEOUT] * 2
     fake.advance(0.5)
     poller.cycle()  # s2 is backing off: flagged again, not asked
     assert [r[0] for r in bus.requests] == [3, 2, 1, 3, 1]
@@ -207,11 +207,11 @@ def test_buses_are_polled_in_parallel_and_each_bus_one_request_at_a_time() -> No
     ]
     poller = Poller(devices, open_bus=open_bus)
     try:
-        samples = poller.cycle()
+        polled = poller.cycle()
     finally:
         poller.close()
     assert len(opened) == 2
-    assert {s.quality for s in samples} == {Quality.OK}
+    assert {s.quality for s in polled} == {Quality.OK}
     assert most == {"rtu:///dev/ttyUSB0": 1, "rtu:///dev/ttyUSB1": 1}
 
 
@@ -281,12 +281,12 @@ def test_a_failed_poll_does_not_make_a_frozen_probe_look_alive() -> None:
 def test_calibration_offsets_are_added_to_the_engineering_value() -> None:
     calibration = {"offsets": {"temperature": -0.3, "humidity": 1.5}, "due": "2027-01-31"}
     sensor = ModbusDevice(device(1, calibration=calibration), XY, FakeClock().clock())
-    samples = sensor.poll(FakeBus({1: xy_words(4.5, 50.0)}))
-    assert by_quantity(samples) == {
+    polled = sensor.poll(FakeBus({1: xy_words(4.5, 50.0)}))
+    assert by_quantity(polled) == {
         "temperature": (4.2, Quality.OK),
         "humidity": (51.5, Quality.OK),
     }
-    assert samples[0].registers == (45,)
+    assert polled[0].registers == (45,)
 
 
 def test_readings_after_the_due_date_are_flagged_calibration_overdue() -> None:
@@ -309,9 +309,9 @@ def test_out_of_range_outranks_stale_and_calibration() -> None:
     bus = FakeBus({1: {("input", 1): 0x7FFF, ("input", 2): 400}})  # the probe's "broken" value
     for _ in range(3):
         fake.advance(1)
-        samples = by_quantity(sensor.poll(bus))
-    assert samples["temperature"][1] is Quality.OUT_OF_RANGE
-    assert samples["humidity"][1] is Quality.STALE
+        values = by_quantity(sensor.poll(bus))
+    assert values["temperature"][1] is Quality.OUT_OF_RANGE
+    assert values["humidity"][1] is Quality.STALE
 
 
 def test_a_calibration_for_a_quantity_the_sensor_lacks_is_refused() -> None:
@@ -324,6 +324,6 @@ def test_a_float_probe_reporting_nan_is_out_of_range_without_a_value() -> None:
     nan = struct.unpack(">HH", struct.pack(">f", float("nan")))
     words = {("holding", 0): nan[1], ("holding", 1): nan[0], ("holding", 2): 0, ("holding", 3): 0}
     sensor = ModbusDevice(device(1), HMP, FakeClock().clock())
-    samples = by_quantity(sensor.poll(FakeBus({1: words})))
-    assert samples["humidity"] == (None, Quality.OUT_OF_RANGE)
-    assert samples["temperature"] == (0.0, Quality.OK)
+    values = by_quantity(sensor.poll(FakeBus({1: words})))
+    assert values["humidity"] == (None, Quality.OUT_OF_RANGE)
+    assert values["temperature"] == (0.0, Quality.OK)

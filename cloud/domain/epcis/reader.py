@@ -98,7 +98,8 @@ class _Fields:
         return value
 
     def text(self, key: str, required: bool = False) -> str | None:
-        return self._get(key, str, "a string", required)
+        value: str | None = self._get(key, str, "a string", required)
+        return value
 
     def number(self, key: str) -> float | None:
         value = self._get(key, (int, float), "a number", False)
