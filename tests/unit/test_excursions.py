@@ -16,9 +16,8 @@ from cloud.domain.excursions import (
     ExcursionDetector,
     Sample,
     Suppression,
-    evaluate_zone,
-    latest,
 )
+from cloud.domain.late_data import evaluate_zone, latest
 from cloud.domain.monitoring import PRESETS, Cumulative, Limit, Profile
 
 T0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)

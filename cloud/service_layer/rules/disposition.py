@@ -14,7 +14,7 @@ from cloud.adapters.orm.quality import Hold, SuppressionWindow, ZoneRuleState
 from cloud.adapters.orm.traceability import Batch
 from cloud.domain import holds as hold_rules
 from cloud.domain.clock import utcnow
-from cloud.domain.excursions import reevaluate_zone
+from cloud.domain.late_data import reevaluate_zone
 from cloud.service_layer.audit import audit_reason
 from cloud.service_layer.rules.config import _suppressions
 from cloud.service_layer.rules.evaluation import _apply

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.quality import Excursion, ZoneRuleState
 from cloud.domain.clock import utcnow
-from cloud.domain.excursions import Sample, ZoneOutcome, evaluate_zone, stored_through
+from cloud.domain.excursions import Sample
+from cloud.domain.late_data import ZoneOutcome, evaluate_zone, stored_through
 from cloud.domain.monitoring import Profile
 from cloud.service_layer.rules.config import RulesConfig
 from cloud.service_layer.rules.exposure import _expose

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.quality import ZoneRuleState
-from cloud.domain.excursions import ExcursionDetector, ZoneOutcome
+from cloud.domain.excursions import ExcursionDetector
+from cloud.domain.late_data import ZoneOutcome
 from cloud.service_layer.rules.evaluation import _apply
 from cloud.service_layer.rules.outcome import RulesOutcome, _as_system
 from cloud.service_layer.rules.profiles import zone_profiles
