@@ -31,7 +31,7 @@ def create_app(database_url: str, refresh_ms: int = 3000, secret_key: str | None
         pages_folder=str(HERE / "pages"),
         assets_folder=str(HERE / "assets"),
         title="Cold-chain control room",
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # documented: None leaves the title alone
         suppress_callback_exceptions=True,
     )
     server = app.server

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dash import html
@@ -33,11 +34,16 @@ STATES = {
 }
 
 
+def aria(**attributes: str) -> dict[str, Any]:
+    """aria-* attributes to spread into a Dash component: aria(hidden="true")."""
+    return {f"aria-{name}": value for name, value in attributes.items()}
+
+
 def badge(state: str, text: str | None = None) -> html.Span:
     """A state as shape + label, coloured by the theme through its class."""
     shape, label = STATES.get(state, ("\u25cb", state.upper()))
     return html.Span(
-        [html.Span(shape, className="shape", **{"aria-hidden": "true"}), f" {text or label}"],
+        [html.Span(shape, className="shape", **aria(hidden="true")), f" {text or label}"],
         className=f"badge state-{state}",
     )
 

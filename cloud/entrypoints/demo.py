@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -167,7 +168,7 @@ def main(data_dir: Path, broker: str | None, port: int) -> None:
         log.info("demo stopped")
 
 
-def _stop_on_signals():  # type: ignore[no-untyped-def]
+def _stop_on_signals() -> Callable[[], bool]:
     flag = {"stop": False}
 
     def handler(*_: object) -> None:

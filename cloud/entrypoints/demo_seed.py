@@ -19,7 +19,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -428,9 +428,9 @@ def cooling_failure(
     engine = make_engine(database_url)
     try:
         with session_factory(engine)() as session:
-            if session.get(Zone, zone_id) is None:
-                raise LookupError(f"zone {zone_id!r} does not exist")
             zone = session.get(Zone, zone_id)
+            if zone is None:
+                raise LookupError(f"zone {zone_id!r} does not exist")
             sensors = list(session.scalars(select(Sensor.id).where(Sensor.zone_id == zone_id)))
         if not sensors:
             raise LookupError(f"zone {zone_id!r} has no sensors")
@@ -473,7 +473,9 @@ class CoolingSwitch:
         return self.peak_offset * math.exp(-(now - self.recovered_at) / 60 / 10)
 
 
-def switched_curve(zone: Any, phase: float, switch: CoolingSwitch, speed: float):  # type: ignore[no-untyped-def]
+def switched_curve(
+    zone: Any, phase: float, switch: CoolingSwitch, speed: float
+) -> Callable[[str, float], float]:
     """The zone's normal curve plus what a failed cooling adds (`speed` x real time)."""
 
     def value(quantity: str, now: float) -> float:

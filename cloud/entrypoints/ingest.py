@@ -69,21 +69,22 @@ def decode_batch(deliveries: list[Delivery]) -> MessageBatch:
         if not d.payload and d.topic.endswith("/status"):
             continue  # an empty retained message clears a status; nothing to store
         try:
-            channel, message = wire.decode(d.topic, d.payload)
+            _channel, message = wire.decode(d.topic, d.payload)
         except wire.WireError as exc:
             log.warning("dead letter from %s: %s", d.topic, exc)
             batch.add_dead_letter(d.topic, d.payload, str(exc), d.received_at)
             continue
-        if channel == "readings":
-            batch.add_envelope(message, d.received_at)  # type: ignore[arg-type]
-        elif channel == "rfid":
-            batch.add_observations(message, d.received_at)  # type: ignore[arg-type]
-        elif channel == "events":
-            batch.add_events(message, d.received_at)  # type: ignore[arg-type]
-        elif channel == "status":
-            batch.statuses.append((message, d.received_at))  # type: ignore[arg-type]
-        else:
-            batch.heartbeats.append(message)  # type: ignore[arg-type]
+        match message:  # each channel has its own model
+            case wire.ReadingsEnvelope():
+                batch.add_envelope(message, d.received_at)
+            case wire.ObservationsEnvelope():
+                batch.add_observations(message, d.received_at)
+            case wire.EventsEnvelope():
+                batch.add_events(message, d.received_at)
+            case wire.StatusMessage():
+                batch.statuses.append((message, d.received_at))
+            case wire.Heartbeat():
+                batch.heartbeats.append(message)
     return batch
 
 
@@ -161,7 +162,7 @@ class IngestWorker:
             client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
             manual_ack=True,
-            **({} if v5 else {"clean_session": False}),
+            clean_session=None if v5 else False,  # MQTT 5 has clean_start instead
         )
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
@@ -199,22 +200,24 @@ class IngestWorker:
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         # Decoded on the writer thread (decode_batch): measured faster than here, where it
         # competes with paho's own work for the interpreter lock.
-        self._queue.put(Delivery(msg.topic, msg.payload, msg.mid, msg.qos, datetime.now(UTC)))
+        # paho hands bytes (typed bytes | bytearray); bytes() of bytes is the same object
+        payload = bytes(msg.payload)
+        self._queue.put(Delivery(msg.topic, payload, msg.mid, msg.qos, datetime.now(UTC)))
 
     def start(self) -> None:
         properties = None
-        kwargs: dict[str, object] = {}
+        clean_start: mqtt.CleanStartOption = mqtt.MQTT_CLEAN_START_FIRST_ONLY  # paho's default
         if self.protocol == "5":
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = self.session_expiry_s
             properties.ReceiveMaximum = 2 * self.max_batch
-            kwargs["clean_start"] = False
+            clean_start = False
         self._started_at = datetime.now(UTC)  # what arrives from now on is evaluated live
         if self._process is not None and self.rules:
             self._process.start(self._started_at)
         self._rules.start()
         self.client.connect_async(
-            self.host, self.port, keepalive=30, properties=properties, **kwargs
+            self.host, self.port, keepalive=30, clean_start=clean_start, properties=properties
         )
         self.client.loop_start()
         self._decoder.start()

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -279,7 +280,7 @@ def serve(
             continue
         try:
             result = evaluate(
-                engine, worker_id, work.readings(), feed.config, lambda w=work: feed.stored(w)
+                engine, worker_id, work.readings(), feed.config, partial(feed.stored, work)
             )
         except Lost:
             kept = work.readings(but_lost=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import Select, String, and_, cast, select
 from sqlalchemy.exc import IntegrityError
@@ -127,6 +127,18 @@ def _lots_of(session: Session, batch_ids: set[int]) -> dict[int, str]:
     return dict(session.execute(select(Batch.id, Batch.lot).where(Batch.id.in_(batch_ids))).all())
 
 
+class _Wanted(TypedDict):
+    """An alert raise_alerts means to raise: the arguments of raise_alert."""
+
+    kind: str
+    severity: str
+    title: str
+    subject_kind: str
+    subject_id: str
+    site_id: NotRequired[str | None]
+    now: datetime | None
+
+
 def raise_alerts(
     session: Session,
     excursions: Iterable[Excursion],
@@ -155,12 +167,12 @@ def raise_alerts(
         sites = _sites_of(session, {e.zone_id for e in excursions})
     lots = dict(lots or {})
     lots.update(_lots_of(session, {h.batch_id for h in holds} - set(lots)))
-    wanted: list[tuple[dict[str, Any], bool]] = []
+    wanted: list[tuple[_Wanted, bool]] = []
     for exc in excursions:
         title = f"{exc.level.capitalize()}: {exc.kind.replace('_', ' ')} excursion in {exc.zone_id}"
         if exc.peak is not None and exc.limit is not None:
             title += f" (peak {exc.peak:g}, limit {exc.limit:g})"
-        alert = {
+        alert: _Wanted = {
             "kind": f"excursion_{exc.kind}",
             "severity": domain.excursion_severity(exc.kind, exc.level),
             "title": title,
@@ -184,8 +196,8 @@ def raise_alerts(
     if new:  # no alert can name a subject created in this transaction: one insert for all
         session.add_all(new)
         session.flush()
-        for alert in new:
-            _announce(session, alert, channels, flush=False)
+        for opened in new:
+            _announce(session, opened, channels, flush=False)
         session.flush()
     raised = list(new)
     for alert, is_fresh in wanted:

@@ -268,7 +268,8 @@ def items_scanned(session: Session, scan: Scan) -> set[int]:
         item = find_item(session, scan.gtin, scan.serial)
         return {item.id} if item is not None else set()
     ids: set[int] = set()
-    units, seen = {scan.sscc}, set()
+    units = {scan.sscc} if scan.sscc is not None else set()
+    seen: set[str] = set()
     while units:
         seen |= units
         links = list(session.scalars(select(Aggregation).where(Aggregation.parent_sscc.in_(units))))
@@ -305,7 +306,7 @@ def custody_in_zone(
 
 def zone_window_query(
     zone_id: str, start: datetime, end: datetime, *, rows: bool = False
-) -> Select[Any]:
+) -> Select[*tuple[Any, ...]]:  # CustodyInterval, or INTERVAL_FIELDS
     """The query behind custody_in_zone, for callers that page it in SQL; rows=True selects
     INTERVAL_FIELDS as plain rows (no ORM objects: a page of them costs a third)."""
     return (
@@ -345,7 +346,7 @@ def batch_timeline(session: Session, batch_id: int) -> list[CustodyInterval]:
 
 def batch_timeline_query(
     batch_id: int, start: datetime | None = None, end: datetime | None = None, *, rows: bool = False
-) -> Select[Any]:
+) -> Select[*tuple[Any, ...]]:  # CustodyInterval, or INTERVAL_FIELDS
     """The query behind batch_timeline, narrowed to intervals touching [start, end]; rows=True
     selects INTERVAL_FIELDS as plain rows."""
     query = (

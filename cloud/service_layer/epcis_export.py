@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import Select, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.readings import Observation, Reading, ReadPoint, Sensor
@@ -40,7 +40,6 @@ from cloud.domain.epcis import (
     CELSIUS,
     TEMPERATURE,
     AggregationEvent,
-    Event,
     ObjectEvent,
     SensorElement,
     SensorReport,
@@ -87,11 +86,13 @@ def export_document(
     return document(export_events(session, selection, sensors=sensors), utcnow())
 
 
-def export_events(session: Session, selection: Selection, *, sensors: bool = False) -> list[Event]:
+def export_events(
+    session: Session, selection: Selection, *, sensors: bool = False
+) -> list[ObjectEvent | AggregationEvent]:
     """The selection's events, oldest first."""
     ids = selection.item_ids
     names = _Names(session, active_items(session, selection) if ids is None else ids)
-    events: list[Event] = [
+    events: list[ObjectEvent | AggregationEvent] = [
         *_reads(session, selection, names),
         *_scans(session, selection, names),
         *_movements(session, selection, names),
@@ -99,7 +100,7 @@ def export_events(session: Session, selection: Selection, *, sensors: bool = Fal
     ]
     if sensors:
         events += _stays(session, selection, names)
-    return sorted(events, key=lambda e: (e.event_time, e.event_id or ""))  # type: ignore[union-attr]
+    return sorted(events, key=lambda e: (e.event_time, e.event_id or ""))
 
 
 def _id(*parts: object) -> str:
@@ -178,7 +179,10 @@ def _reads(session: Session, selection: Selection, names: _Names) -> Iterator[Ob
 
 
 def _scans(session: Session, selection: Selection, names: _Names) -> Iterator[ObjectEvent]:
-    by_sgtin = {(i.gtin, i.serial): names.uri[i.id] for i in names.items.values()}
+    # keyed as a scan names an item: a scan of a unit has neither
+    by_sgtin: dict[tuple[str | None, str | None], str] = {
+        (i.gtin, i.serial): names.uri[i.id] for i in names.items.values()
+    }
     query = select(Scan).where(*selection.within(Scan.scanned_at))
     keys = [tuple_(Scan.gtin, Scan.serial).in_(list(by_sgtin))] if by_sgtin else []
     keys += [Scan.sscc.in_(list(names.unit_uri))] if names.unit_uri else []
@@ -194,19 +198,24 @@ def _scans(session: Session, selection: Selection, names: _Names) -> Iterator[Ob
 
 def _movements(session: Session, selection: Selection, names: _Names) -> Iterator[ObjectEvent]:
     """Loading, departure, receiving and delivery of transfers and shipments."""
-    for kind, model, line_model, history, column, moves in (
+    records_of: tuple[_Records, ...] = (
         ("transfer", Transfer, TransferItem, TransferStateChange, "transfer_id", TRANSFER_MOVES),
         ("shipment", Shipment, ShipmentItem, ShipmentStateChange, "shipment_id", SHIPMENT_MOVES),
-    ):
-        lines = select(line_model).where(line_model.item_id.in_(list(names.uri)))
+    )
+    for kind, model, line_model, history, column, moves in records_of:
+        # the selects are typed: of a union of classes, select() would infer their base
+        of_lines: Select[TransferItem | ShipmentItem] = select(line_model)
+        of_records: Select[Transfer | Shipment] = select(model)
+        of_changes: Select[TransferStateChange | ShipmentStateChange] = select(history)
+        lines = of_lines.where(line_model.item_id.in_(list(names.uri)))
         by_record: dict[str, list[Any]] = defaultdict(list)
         for line in session.scalars(lines):
             if line.item_id in names.uri:
                 by_record[getattr(line, column)].append(line)
-        records = session.scalars(select(model).where(model.id.in_(list(by_record))))
+        records = session.scalars(of_records.where(model.id.in_(list(by_record))))
         for record in records:
             yield from _moves(kind, record, by_record[record.id], names, moves, selection)
-        changes = select(history).where(
+        changes = of_changes.where(
             getattr(history, column).in_(list(by_record)), history.state.in_(DEPARTURES)
         )
         for change in session.scalars(changes.where(*selection.within(history.at))):
@@ -223,6 +232,16 @@ def _movements(session: Session, selection: Selection, names: _Names) -> Iterato
                     epc_list=tuple(sorted(set(loaded))),
                 )
 
+
+# kind, record, its lines, its state changes, the lines' column naming it, its moves
+_Records = tuple[
+    str,
+    type[Transfer | Shipment],
+    type[TransferItem | ShipmentItem],
+    type[TransferStateChange | ShipmentStateChange],
+    str,
+    tuple[tuple[str, str, str, str], ...],
+]
 
 DEPARTURES = ("in_transit", "shipped")
 # (line time attribute, record zone attribute, bizStep, disposition)

@@ -76,7 +76,7 @@ def expiry_tiers(session: Session, now: datetime) -> list[ExpiringBatch]:
     rows = []
     for batch in batches:
         tiers = product_tiers(products[batch.gtin])
-        sites: dict[str | None, int] = dict(where.get(batch.id, {})) or {None: 0}
+        sites: dict[str | None, int] = dict(where.get(batch.id, {}).items()) or {None: 0}
         for site_id, count in sorted(sites.items(), key=lambda kv: kv[0] or ""):
             today = rules.site_today(now, zones.get(site_id) if site_id else None)
             expired = rules.is_expired(batch.expires_on, today)

@@ -109,7 +109,7 @@ def gate_reasons(
     if order is not None:
         delivery = order.deliver_by
         lines = session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))
-        need = {}
+        need: dict[str, int] = {}
         for line in lines:
             need[line.gtin] = max(need.get(line.gtin, 0), line.min_shelf_life_days)
         min_days = {b.id: need[b.gtin] for b in batches if need.get(b.gtin)}

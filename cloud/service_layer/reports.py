@@ -143,7 +143,11 @@ def zone_readings(
         )
         .order_by(Reading.taken_at)
     )
-    return [(taken_at, float(value)) for taken_at, value in session.execute(query)]
+    return [
+        (taken_at, float(value))
+        for taken_at, value in session.execute(query)
+        if value is not None  # the query keeps none
+    ]
 
 
 # --- the excursion investigation report ---------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.audit import AuditEntry, ChainReport, verify_trail
@@ -120,5 +120,6 @@ def actors(session: Session) -> list[str]:
 
 def integrity(session: Session) -> Integrity:
     """Walk the whole chain (cloud.adapters.orm.audit.verify_trail) and say whether it is intact."""
-    report: ChainReport = verify_trail(session.get_bind())  # type: ignore[arg-type]
+    bind = session.get_bind()
+    report: ChainReport = verify_trail(bind if isinstance(bind, Engine) else bind.engine)
     return Integrity(report.intact, report.checked, None if report.intact else str(report.problem))

@@ -158,7 +158,7 @@ class ControlRoom:
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and now - hit[0] < ttl_s:
-            return hit[1]  # type: ignore[no-any-return]
+            return hit[1]
         value = compute(*args)
         self._cache[key] = (now, value)
         return value

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm import alerting, quality
@@ -97,12 +96,12 @@ def find(session: Session, query: str) -> Found:
     if _EPC.match(text):
         item = session.scalars(select(Item).where(Item.epc == text.upper())).first()
         rows = session.execute(base.where(Batch.id == item.batch_id)).all() if item else []
-        return Found(f"EPC {text.upper()}", [tuple(r) for r in rows])
+        return _found(f"EPC {text.upper()}", rows)
     if _GTIN.match(text):
         gtin = text.zfill(14)
         rows = session.execute(base.where(Batch.gtin == gtin).order_by(Batch.expires_on)).all()
         if rows:
-            return Found(f"GTIN {gtin}", [tuple(r) for r in rows])
+            return _found(f"GTIN {gtin}", rows)
     parser = _gs1_parser(text)
     if parser is not None:
         try:
@@ -117,19 +116,21 @@ def find(session: Session, query: str) -> Found:
             ).first()
             if item is not None:
                 rows = session.execute(base.where(Batch.id == item.batch_id)).all()
-                return Found(
-                    f"item (01){scanned.gtin}(21){scanned.serial}", [tuple(r) for r in rows]
-                )
+                return _found(f"item (01){scanned.gtin}(21){scanned.serial}", rows)
         if scanned.gtin and scanned.lot:
             rows = session.execute(
                 base.where(Batch.gtin == scanned.gtin, Batch.lot == scanned.lot)
             ).all()
-            return Found(f"(01){scanned.gtin}(10){scanned.lot}", [tuple(r) for r in rows])
+            return _found(f"(01){scanned.gtin}(10){scanned.lot}", rows)
         if scanned.gtin:
             rows = session.execute(base.where(Batch.gtin == scanned.gtin)).all()
-            return Found(f"GTIN {scanned.gtin}", [tuple(r) for r in rows])
+            return _found(f"GTIN {scanned.gtin}", rows)
         return Found(f"scan {scanned.bracketed()} names no GTIN", [])
     return _by_lot(session, base, text)
+
+
+def _found(understood: str, rows: Sequence[Row[int, str, str, str]]) -> Found:
+    return Found(understood, [(id_, lot, gtin, name) for id_, lot, gtin, name in rows])
 
 
 def _gs1_parser(text: str) -> Callable[[str], ElementString] | None:
@@ -148,9 +149,9 @@ def _gs1_parser(text: str) -> Callable[[str], ElementString] | None:
     return None
 
 
-def _by_lot(session: Session, base: Select[Any], lot: str) -> Found:
+def _by_lot(session: Session, base: Select[int, str, str, str], lot: str) -> Found:
     rows = session.execute(base.where(Batch.lot == lot).order_by(Batch.gtin)).all()
-    return Found(f"lot {lot}", [tuple(r) for r in rows])
+    return _found(f"lot {lot}", rows)
 
 
 def trace(session: Session, batch_id: int) -> BatchTrace:

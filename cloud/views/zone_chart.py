@@ -169,6 +169,8 @@ def _from_readings(
     grouped: dict[tuple[str, str], list[Point]] = defaultdict(list)
     units: dict[tuple[str, str], str] = {}
     for sensor, quantity, unit, taken_at, value in rows:
+        if value is None:  # the query keeps none
+            continue
         grouped[(sensor, quantity)].append((taken_at, value))
         units[(sensor, quantity)] = unit
     return [
@@ -235,6 +237,8 @@ def _from_rollups(
     ).all()
     grouped: dict[tuple[str, str], list[HourRollup]] = defaultdict(list)
     for sensor, quantity, bucket, low, high, low_at, high_at in rows:
+        if low is None or high is None or low_at is None or high_at is None:
+            continue  # only a rollup of no good reading (n = 0) lacks them: the query keeps none
         grouped[(sensor, quantity)].append(HourRollup(bucket, low, high, low_at, high_at))
     return [
         SensorTrace(

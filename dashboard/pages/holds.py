@@ -13,7 +13,7 @@ from cloud.views import holds as hold_views
 from cloud.views.control_room import UserView
 from dashboard import services
 from dashboard.auth import guarded, may, require
-from dashboard.present import badge, celsius, duration, local
+from dashboard.present import aria, badge, celsius, duration, local
 
 dash.register_page(__name__, path="/holds", name="Holds", order=3)
 
@@ -46,7 +46,7 @@ def _dialog(user: UserView) -> html.Div:
         children=html.Div(
             className="dialog",
             role="dialog",
-            **{"aria-modal": "true", "aria-labelledby": "holds-dialog-title"},
+            **aria(modal="true", labelledby="holds-dialog-title"),
             children=[
                 html.H2("Electronic signature", id="holds-dialog-title"),
                 html.Div(id="holds-dialog-record"),

@@ -169,7 +169,8 @@ def _sites(overview: Overview, cards: Cards) -> list[html.Section]:
 def _site(site: SiteNow, cards: Cards) -> html.Section:
     def card(kind: str, ident: str) -> html.Div:
         return html.Div(
-            cards[f"{kind[0]}:{ident}"],
+            # a card is a serialised component, which Dash renders but its types do not list
+            cards[f"{kind[0]}:{ident}"],  # type: ignore[arg-type]
             id={"type": f"overview-{kind}", kind: ident},
             className="slot",
         )

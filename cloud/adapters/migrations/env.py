@@ -9,7 +9,10 @@ target_metadata = Base.metadata
 
 
 def run() -> None:
-    engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic.ini sets no sqlalchemy.url")
+    engine = make_engine(url)
     with engine.connect() as connection:
         context.configure(
             connection=connection,

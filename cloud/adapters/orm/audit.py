@@ -355,7 +355,7 @@ def _refuse_bulk_writes(state: ORMExecuteState) -> None:
     mapper = state.bind_mapper
     if mapper is not None and (is_audited(mapper.class_) or mapper.class_ is AuditEntry):
         raise AuditError(
-            f"bulk writes to {mapper.local_table.name} bypass the audit trail: "
+            f"bulk writes to {mapper.local_table.description} bypass the audit trail: "
             f"load the objects and change them in the session"
         )
 

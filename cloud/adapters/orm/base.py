@@ -8,8 +8,9 @@ naive UTC there and hands back aware datetimes on both.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import CheckConstraint, DateTime, TypeDecorator
+from sqlalchemy import CheckConstraint, DateTime, Table, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -35,6 +36,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime}
+
+    if TYPE_CHECKING:
+        # SQLAlchemy types __table__ as any FromClause; every class here maps a Table.
+        __table__: ClassVar[Table]
 
 
 def one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:

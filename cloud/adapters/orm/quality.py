@@ -9,7 +9,7 @@ cloud.domain (monitoring, excursions, exposure); this module only stores.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -28,7 +28,8 @@ from cloud.adapters.orm.base import Base, one_of
 from cloud.adapters.orm.readings import Reading
 from cloud.domain.clock import utcnow
 
-EXCURSION_KINDS = ("high", "low", "freezing", "humidity", "cumulative", "unknown_conditions")
+ExcursionKind = Literal["high", "low", "freezing", "humidity", "cumulative", "unknown_conditions"]
+EXCURSION_KINDS: tuple[ExcursionKind, ...] = get_args(ExcursionKind)
 LEVELS = ("warning", "alarm")
 EXCURSION_STATES = ("open", "closed")
 HOLD_STATUSES = ("open", "investigating", "released", "rejected")

@@ -39,6 +39,7 @@ def endpoint(
         raise ValueError(f"unknown role {role!r}")
 
     def declare(view: F) -> F:
+        # a function's attributes are not typed: contract_of reads this one back
         view.contract = Contract(  # type: ignore[attr-defined]
             role=role, body=body, query=query, media=media, status=status
         )

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from flask import Blueprint, g, jsonify
 from pydantic import Field
 
-from cloud.adapters.orm.quality import EXCURSION_KINDS, Excursion, Exposure, Hold
+from cloud.adapters.orm.quality import Excursion, ExcursionKind, Exposure, Hold
 from cloud.adapters.orm.traceability import Batch
 from cloud.domain.holds import DispositionError
 from cloud.entrypoints.api.contract import Body, endpoint
@@ -80,7 +80,7 @@ def hold_json(h: Hold) -> dict[str, Any]:
 
 class ExcursionFilter(TimeWindow):
     zone_id: str | None = None
-    kind: Literal[EXCURSION_KINDS] | None = None  # type: ignore[valid-type]
+    kind: ExcursionKind | None = None
     state: Literal["open", "closed"] | None = None
 
 

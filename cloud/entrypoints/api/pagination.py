@@ -49,7 +49,11 @@ def page_of(
     shown, more = page_rows(get_db(), rows, page.limit, page.offset)
     next_url = None
     if more:
-        args = {**request.args.to_dict(), "limit": page.limit, "offset": page.offset + page.limit}
+        args: dict[str, Any] = {
+            **request.args.to_dict(),
+            "limit": page.limit,
+            "offset": page.offset + page.limit,
+        }
         next_url = url_for(request.endpoint or "", **(request.view_args or {}), **args)
     response = jsonify(
         {

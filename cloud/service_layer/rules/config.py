@@ -90,7 +90,9 @@ class RulesConfig:
         stale = self._stale(keys, cache)
         if stale:
             now = time.monotonic()
-            found = dict(session.execute(select(key, value).where(key.in_(stale))).all())
+            found: dict[str, str | None] = dict(
+                session.execute(select(key, value).where(key.in_(stale))).all()
+            )
             for k in stale:
                 cache[k] = (found.get(k), now)
         mapped = {k: cache[k][0] for k in keys}

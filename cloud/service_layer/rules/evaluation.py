@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import CursorResult, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -119,25 +119,31 @@ def evaluate_readings(
         if outcome.changed or outcome.withdrawn:
             pending.append((zone, profile, outcome))
     if written:
-        done = session.execute(
-            _state_update(),
-            [
-                {
-                    "z": row["zone_id"],
-                    "p": row["profile_id"],
-                    "v": row["version"],
-                    "state": row["state"],
-                    "watermark": row["watermark"],
-                    "updated_at": row["updated_at"],
-                }
-                for row in written
-            ],
+        # an UPDATE's result is a CursorResult, which Session.execute is not typed to say
+        done = cast(
+            "CursorResult[Any]",
+            session.execute(
+                _state_update(),
+                [
+                    {
+                        "z": row["zone_id"],
+                        "p": row["profile_id"],
+                        "v": row["version"],
+                        "state": row["state"],
+                        "watermark": row["watermark"],
+                        "updated_at": row["updated_at"],
+                    }
+                    for row in written
+                ],
+            ),
         )
         if done.rowcount != len(written):  # a kept state was changed elsewhere meanwhile
             raise StaleStates(f"{len(written) - done.rowcount} detector states changed since")
     with _as_system(session):
         # what each zone may have stored: through the earliest watermark of its states as read
-        stored_to = {z: None if None in m else min(m) for z, m in marks.items()}  # type: ignore[type-var]
+        stored_to = {
+            z: None if None in m else min(t for t in m if t is not None) for z, m in marks.items()
+        }
         _apply(session, pending, result, samples if unstored else None, stored_to)
         session.flush()  # under the rules' name: the caller commits as whoever it is
     return result

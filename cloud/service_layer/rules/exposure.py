@@ -83,7 +83,8 @@ def _zone_values(
     if parts:
         query = parts[0] if len(parts) == 1 else union_all(*parts)
         for n, sensor, t, v in session.execute(query):
-            found[keys[n]].add((sensor, t, v))
+            if v is not None:  # the query keeps none
+                found[keys[n]].add((sensor, t, v))
     for key, (start, end) in wanted.items():
         for s in (unstored or {}).get(key, ()):
             if s.ok and s.value is not None and start <= s.taken_at <= end:

@@ -25,6 +25,9 @@ def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOut
     batches: dict[int, Batch] = {}
     products: dict[str, Product] = {}
     undecided: dict[int, Hold] = {}
+    batch: Batch | None
+    product: Product | None  # outer joins: a batch may have neither
+    hold: Hold | None
     for batch, product, hold in session.execute(  # batches, products, undecided holds: one query
         select(Batch, Product, Hold)
         .outerjoin(Product, Product.gtin == Batch.gtin)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import Update, bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -32,7 +32,7 @@ def _locked_states(session: Session, keys: list[tuple[str, str]]) -> dict:
 
 
 @lru_cache(maxsize=1)
-def _state_update() -> Any:
+def _state_update() -> Update:
     """Write a detector state if its version is still the one read or kept, and bump it."""
     table = ZoneRuleState.__table__
     return (
