@@ -30,6 +30,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	@# Listing queries live in cloud/views/: the API blueprints parse, call and map errors.
 	@! grep -rn "select(" cloud/entrypoints/api || { echo "select( in an API blueprint: move the query to cloud/views/" >&2; exit 1; }
 
