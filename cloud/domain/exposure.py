@@ -136,3 +136,56 @@ def spent_minutes(exposures: Sequence[tuple[str, datetime, datetime]]) -> float:
 def remaining_budget(budget_min: float | None, spent_min: float) -> float | None:
     """Minutes of the stability budget left (negative when overspent); None if no budget."""
     return None if budget_min is None else budget_min - spent_min
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureLine:
+    """One stored exposure of a batch, as a summary reads it."""
+
+    zone_id: str
+    kind: str
+    level: str
+    started_at: datetime
+    ended_at: datetime
+    degree_minutes: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureSummary:
+    """A batch's exposure counted once: the union of its spans, and each level's own union."""
+
+    minutes: float
+    degree_minutes: float
+    by_level: dict[str, float]  # level -> minutes (the union of that level's spans)
+
+
+def summarise(lines: Sequence[ExposureLine]) -> ExposureSummary:
+    """Time out of range counted once across levels and rules (as the budget counts it).
+
+    Exposures of one zone whose spans overlap belong to one episode seen at several levels
+    (or by a cumulative rule): its degree-minutes are the largest any of them measured, not
+    their sum, since each measured the same readings against the same episode."""
+    spans = [(x.started_at.timestamp(), x.ended_at.timestamp()) for x in lines]
+    minutes = sum(b - a for a, b in union(spans)) / 60
+    by_level: dict[str, float] = {}
+    for level in sorted({x.level for x in lines}):
+        mine = [
+            (x.started_at.timestamp(), x.ended_at.timestamp()) for x in lines if x.level == level
+        ]
+        by_level[level] = sum(b - a for a, b in union(mine)) / 60
+    degree_minutes = 0.0
+    by_zone: dict[str, list[ExposureLine]] = {}
+    for x in lines:
+        by_zone.setdefault(x.zone_id, []).append(x)
+    for zone_lines in by_zone.values():
+        zone_lines.sort(key=lambda x: x.started_at)
+        episode_end: datetime | None = None
+        largest = 0.0
+        for x in zone_lines:
+            if episode_end is not None and x.started_at > episode_end:
+                degree_minutes += largest
+                largest = 0.0
+            largest = max(largest, x.degree_minutes)
+            episode_end = x.ended_at if episode_end is None else max(episode_end, x.ended_at)
+        degree_minutes += largest
+    return ExposureSummary(minutes, degree_minutes, by_level)

@@ -47,8 +47,17 @@ def hold_reasons(
         elif excursion.level == "alarm":
             reasons.append(f"alarm-level excursion ({excursion.rule})")
     if remaining_min is not None and remaining_min <= 0:
-        reasons.append(f"stability budget exhausted ({abs(remaining_min):.0f} min over)")
+        reasons.append(_budget_spent(product.budget_min, remaining_min))
     return reasons
+
+
+def _budget_spent(budget_min: float | None, remaining_min: float) -> str:
+    """ "stability budget exhausted: 185 of 180 min spent (5 over)": the figures QA weighs."""
+    if budget_min is None:  # a remaining budget implies a budget; said plainly if not
+        return f"stability budget exhausted ({-remaining_min:.0f} min over)"
+    spent = budget_min - remaining_min
+    over = f" ({-remaining_min:.0f} over)" if round(-remaining_min) >= 1 else ""
+    return f"stability budget exhausted: {spent:.0f} of {budget_min:.0f} min spent{over}"
 
 
 def decide(status: str, decision: str, meaning: str | None) -> tuple[str, str | None]:

@@ -13,6 +13,7 @@ import cloud.service_layer.rules as rules_service
 from cloud.adapters.orm.quality import Excursion, Exposure, Hold
 from cloud.adapters.orm.readings import Site, Zone
 from cloud.adapters.orm.traceability import Batch, Product
+from cloud.domain.exposure import ExposureLine, summarise
 from cloud.service_layer.signatures import existing_user
 from cloud.views.pages import where_given
 
@@ -36,9 +37,10 @@ class HoldRow:
     reason: str
     opened_at: datetime
     timezone: str
-    excursion: str  # "ALARM high in Cold room 1, peak 11.2 C"
+    excursion: str  # the most severe: "ALARM high in Cold room 1, peak 11.2 C"
     exposures: int
-    exposure_minutes: float
+    exposure_minutes: float  # the union of the exposures' spans: an episode's levels once
+    level_minutes: dict[str, float]  # each level's own union, shown separately
     min_value: float | None
     max_value: float | None
     degree_minutes: float
@@ -47,8 +49,34 @@ class HoldRow:
     mkt: float | None
 
 
+LEVEL_RANK = {"alarm": 2, "warning": 1}
+KIND_RANK = {"freezing": 4, "high": 3, "low": 3, "cumulative": 2, "humidity": 1}
+
+
 def _number(value: float | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _severity(excursion: Excursion) -> tuple[int, int, int, datetime]:
+    """Unsuppressed first, then alarm before warning, then the kind, then the latest."""
+    return (
+        excursion.suppressed_reason is None,
+        LEVEL_RANK.get(excursion.level, 0),
+        KIND_RANK.get(excursion.kind, 0),
+        excursion.started_at,
+    )
+
+
+def _headline(session: Session, excursion: Excursion | None) -> tuple[str, str]:
+    """ "ALARM high in Leeds / Cold room 1, peak 11.2 C" and the site's time zone."""
+    if excursion is None:
+        return "--", "UTC"
+    zone = session.get(Zone, excursion.zone_id)
+    site = session.get(Site, zone.site_id) if zone else None
+    peak = "" if excursion.peak is None else f", peak {excursion.peak:.1f} \u00b0C"
+    where = f"{site.name} / {zone.name}" if zone and site else excursion.zone_id
+    text = f"{excursion.level.upper()} {excursion.kind} in {where}{peak}"
+    return text, site.timezone if site else "UTC"
 
 
 def frozen_batches(session: Session) -> list[HoldRow]:
@@ -60,17 +88,32 @@ def frozen_batches(session: Session) -> list[HoldRow]:
         batch = session.get(Batch, hold.batch_id)
         assert batch is not None
         product = session.get(Product, batch.gtin)
-        exposures = list(session.scalars(select(Exposure).where(Exposure.batch_id == batch.id)))
-        excursion_text, timezone = "--", "UTC"
-        if hold.excursion_id is not None:
-            excursion = session.get(Excursion, hold.excursion_id)
-            if excursion is not None:
-                zone = session.get(Zone, excursion.zone_id)
-                site = session.get(Site, zone.site_id) if zone else None
-                timezone = site.timezone if site else "UTC"
-                peak = "" if excursion.peak is None else f", peak {excursion.peak:.1f} \u00b0C"
-                where = f"{site.name} / {zone.name}" if zone and site else excursion.zone_id
-                excursion_text = f"{excursion.level.upper()} {excursion.kind} in {where}{peak}"
+        found = session.execute(
+            select(Exposure, Excursion)
+            .join(Excursion, Excursion.id == Exposure.excursion_id)
+            .where(Exposure.batch_id == batch.id)
+        ).all()
+        exposures = [exposure for exposure, _ in found]
+        # The headline is the most severe excursion the batch saw, not the first that held it.
+        candidates = [excursion for _, excursion in found]
+        if hold.excursion_id is not None and not candidates:
+            first = session.get(Excursion, hold.excursion_id)
+            candidates = [] if first is None else [first]
+        worst = max(candidates, key=_severity, default=None)
+        excursion_text, timezone = _headline(session, worst)
+        summary = summarise(
+            [
+                ExposureLine(
+                    excursion.zone_id,
+                    excursion.kind,
+                    excursion.level,
+                    exposure.started_at,
+                    exposure.ended_at,
+                    exposure.degree_minutes,
+                )
+                for exposure, excursion in found
+            ]
+        )
         lows = [e.min_value for e in exposures if e.min_value is not None]
         highs = [e.max_value for e in exposures if e.max_value is not None]
         rows.append(
@@ -87,10 +130,11 @@ def frozen_batches(session: Session) -> list[HoldRow]:
                 timezone=timezone,
                 excursion=excursion_text,
                 exposures=len(exposures),
-                exposure_minutes=sum(e.minutes for e in exposures),
+                exposure_minutes=summary.minutes,
+                level_minutes=summary.by_level,
                 min_value=min(lows) if lows else None,
                 max_value=max(highs) if highs else None,
-                degree_minutes=sum(e.degree_minutes for e in exposures),
+                degree_minutes=summary.degree_minutes,
                 budget_min=None
                 if product is None or product.stability_budget_min is None
                 else float(product.stability_budget_min),

@@ -114,6 +114,13 @@ def table(_changed: int) -> Any:
                             [
                                 html.Div(duration(r.exposure_minutes)),
                                 html.Div(
+                                    ", ".join(
+                                        f"{level} {duration(minutes)}"
+                                        for level, minutes in sorted(r.level_minutes.items())
+                                    ),
+                                    className="muted",
+                                ),
+                                html.Div(
                                     f"{r.degree_minutes:.0f} \u00b0C\u00b7min, "
                                     f"{r.exposures} exposure(s)",
                                     className="muted",

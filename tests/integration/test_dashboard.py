@@ -321,6 +321,12 @@ def test_read_models_and_actions_on_the_demo_data(pg_url: str) -> None:
     assert {"INS-2401", "INS-2402", "INS-2403"} <= lots  # yesterday's failure in Leeds
     first = next(h for h in held if h.lot == "INS-2401")
     assert first.exposure_minutes > 60 and first.max_value is not None and first.max_value > 12
+    # The failure lasted two hours: the warning and alarm levels of the one episode are
+    # counted once (they were added up: 340 min), and shown apart.
+    assert first.exposure_minutes <= 120
+    assert set(first.level_minutes) == {"warning", "alarm"}
+    assert all(0 < m <= first.exposure_minutes for m in first.level_minutes.values())
+    assert first.excursion.startswith("ALARM high")  # the most severe level heads the row
     assert first.budget_min == INSULIN.budget_min and first.mkt is not None
 
     with pytest.raises(SignatureRefused):

@@ -9,11 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cloud.domain.exposure import (
+    ExposureLine,
     Presence,
     ZoneSeries,
     batch_exposures,
     remaining_budget,
     spent_minutes,
+    summarise,
     union,
 )
 
@@ -110,7 +112,10 @@ def test_hold_reasons_follow_the_product_rules() -> None:
     assert hold_reasons(facts("high"), ROBUST, None) == ["alarm-level excursion (alarm high)"]
     assert hold_reasons(facts("high", "warning"), SENSITIVE, 10) == []
     assert hold_reasons(facts("high", "warning"), SENSITIVE, -0.0) == [
-        "stability budget exhausted (0 min over)"
+        "stability budget exhausted: 600 of 600 min spent"
+    ]
+    assert hold_reasons(facts("high", "warning"), SENSITIVE, -45.2) == [
+        "stability budget exhausted: 645 of 600 min spent (45 over)"
     ]
     assert hold_reasons(facts("unknown_conditions", "warning"), SENSITIVE, 100) == []
     assert hold_reasons(facts("unknown_conditions"), SENSITIVE, 100) == [
@@ -137,3 +142,65 @@ def test_batch_status_after_a_decision() -> None:
     assert batch_status_after("release", "recalled", 0) == "recalled"
     assert batch_status_after("reject", "held", 1) == "rejected"
     assert batch_status_after("investigate", "held", 0) == "held"
+
+
+# --- a batch's exposure summary: an episode's levels counted once ---------------------------
+
+T_SUMMARY = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def line(zone: str, level: str, start: float, end: float, dm: float) -> ExposureLine:
+    return ExposureLine(
+        zone,
+        "high",
+        level,
+        T_SUMMARY + timedelta(minutes=start),
+        T_SUMMARY + timedelta(minutes=end),
+        dm,
+    )
+
+
+def test_an_episode_seen_at_two_levels_counts_its_time_once() -> None:
+    summary = summarise([line("z", "warning", 0, 180, 987.5), line("z", "alarm", 30, 180, 700.0)])
+    assert summary.minutes == 180
+    assert summary.by_level == {"alarm": 150, "warning": 180}
+    assert summary.degree_minutes == 987.5  # not 1,687.5
+
+
+def test_separate_episodes_and_zones_add_up() -> None:
+    summary = summarise(
+        [
+            line("z", "warning", 0, 60, 10.0),
+            line("z", "warning", 120, 150, 5.0),
+            line("y", "alarm", 0, 30, 7.0),
+        ]
+    )
+    assert summary.minutes == 90  # 0-60 and 120-150; zone y's 0-30 lies within 0-60
+    assert summary.degree_minutes == 22.0
+
+
+spans = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b"]),
+        st.sampled_from(["warning", "alarm"]),
+        st.integers(0, 600),
+        st.integers(1, 240),
+        st.floats(0, 1000, allow_nan=False),
+    ),
+    max_size=12,
+)
+
+
+@given(spans)
+def test_summary_bounds(raw: list[tuple[str, str, int, int, float]]) -> None:
+    lines = [line(z, lv, s, s + d, dm) for z, lv, s, d, dm in raw]
+    summary = summarise(lines)
+    total = sum(d for *_, d, _ in raw)
+    assert summary.minutes <= total + 1e-6
+    assert summary.minutes >= max((d for *_, d, _ in raw), default=0) - 1e-6
+    assert all(m <= summary.minutes + 1e-6 for m in summary.by_level.values())
+    assert summary.degree_minutes <= sum(dm for *_, dm in raw) + 1e-6
+    assert summary.degree_minutes >= max((dm for *_, dm in raw), default=0.0) - 1e-6
+    disjoint = sorted((s, s + d) for _, _, s, d, _ in raw)
+    if all(b1 < a2 for (_, b1), (a2, _) in zip(disjoint, disjoint[1:], strict=False)):
+        assert summary.minutes == pytest.approx(total)
