@@ -31,6 +31,10 @@ from cloud.domain.monitoring import Cumulative, Profile
 
 GAP_RULE = "unknown conditions"
 STATE_VERSION = 1
+GAP_LEVELS = ("warning", "alarm")
+RECOVERED = "conditions recovered from the gateway's backlog"
+
+EpisodeKey = tuple[str, str, str, datetime]  # profile, rule, level, started_at
 
 
 class Sample(NamedTuple):
@@ -55,8 +59,11 @@ class Suppression:
 
 @dataclass(frozen=True, kw_only=True)
 class Episode:
-    """An excursion as the rules see it; (rule, started_at) is its identity in a zone."""
+    """An excursion as the rules see it; (profile, rule, level, started_at) is its identity
+    in a zone: the profiles of a zone (temperature, humidity) and the levels of one rule (a
+    monitoring gap's warning and alarm) each have episodes of their own (decision 0020)."""
 
+    profile: str
     rule: str
     kind: str
     level: str
@@ -68,8 +75,8 @@ class Episode:
     trigger: datetime | None = field(default=None, compare=False)  # received_at that decided it
 
     @property
-    def key(self) -> tuple[str, datetime]:
-        return (self.rule, self.started_at)
+    def key(self) -> EpisodeKey:
+        return (self.profile, self.rule, self.level, self.started_at)
 
     @property
     def is_open(self) -> bool:
@@ -394,7 +401,9 @@ class ExcursionDetector:
             else:
                 run["last"] = t
                 run["peak"] = max(run["peak"], value) if c.high else min(run["peak"], value)
-            if not run["counted"]:
+            if run["counted"]:  # open: its peak (and its exposures) follow the zone
+                out.append(self._episode(c, run, None, None, trigger))
+            else:
                 grace, _ = self._grace(run["since"])
                 if t - run["since"] >= c.delay_s + grace:
                     run["counted"] = True
@@ -406,17 +415,19 @@ class ExcursionDetector:
             if c.back_inside(value):
                 out.append(self._episode(c, run, t, None, trigger))
                 run.clear()
+            else:  # in the deadband: still open, and its exposures go on
+                out.append(self._episode(c, run, None, None, trigger))
             return
         grace, reason = self._grace(run["since"])
         if reason is not None and run["last"] - run["since"] >= c.delay_s:
             out.append(self._episode(c, run, t, reason, trigger))  # absorbed, and recorded
         run.clear()
 
-    @staticmethod
     def _episode(
-        c: _Check, run: dict[str, Any], end: float | None, reason: str | None, trigger: Any
+        self, c: _Check, run: dict[str, Any], end: float | None, reason: str | None, trigger: Any
     ) -> Episode:
         return Episode(
+            profile=self.profile.name,
             rule=c.rule,
             kind=c.kind,
             level=c.level,
@@ -462,6 +473,7 @@ class ExcursionDetector:
                     if rule.direction == "above"
                     else min(acc["peak"], value)
                 )
+                out.append(self._cumulative_episode(rule, name, acc, None, trigger))
             elif have_ok and value is not None:
                 out.append(self._cumulative_episode(rule, name, acc, t, trigger))
                 acc["open"] = None
@@ -488,11 +500,11 @@ class ExcursionDetector:
                 )
         acc["last_t"], acc["last_beyond"] = t, beyond
 
-    @staticmethod
     def _cumulative_episode(
-        rule: Cumulative, name: str, acc: dict[str, Any], end: float | None, trigger: Any
+        self, rule: Cumulative, name: str, acc: dict[str, Any], end: float | None, trigger: Any
     ) -> Episode:
         return Episode(
+            profile=self.profile.name,
             rule=name,
             kind="cumulative",
             level=rule.level,
@@ -504,30 +516,38 @@ class ExcursionDetector:
         )
 
     # --- monitoring gaps ------------------------------------------------------------------
+    # A gap is one episode a level: its warning once silent for max_gap_min, its alarm once
+    # silent for gap_alarm_min, both from the last valid reading to the next (decision 0020).
 
-    def _gap_level(self, seconds: float) -> str:
-        return "alarm" if seconds > self.gap_alarm_s else "warning"
+    def _gap_levels(self, seconds: float) -> list[str]:
+        """The levels a silence this long reaches."""
+        reached = {"warning": seconds > self.gap_s, "alarm": seconds > self.gap_alarm_s}
+        return [level for level in GAP_LEVELS if reached[level]]
+
+    @staticmethod
+    def _opened(gap: dict[str, Any] | None) -> list[str]:
+        """The levels of the open gap (a state kept before levels were episodes has one)."""
+        if gap is None:
+            return []
+        return list(gap.get("levels") or [gap["level"]])
 
     def _gap_ends(self, t: float, trigger: Any, out: list[Episode]) -> None:
-        last, gap = self.last_ok, self.gap
+        last, opened = self.last_ok, self._opened(self.gap)
         self.last_ok, self.gap = t, None
         if last is None:
             return
-        length = t - last
-        if gap is None and length <= self.gap_s:
-            return
-        level = self._gap_level(length)
-        reason = None
-        if gap is not None:
-            level = max(level, gap["level"], key=("warning", "alarm").index)
-            if length <= self.gap_s:
-                reason = "conditions recovered from the gateway's backlog"
-        out.append(self._gap_episode(last, t, level, reason, trigger))
+        reached = self._gap_levels(t - last)
+        for level in GAP_LEVELS:
+            if level in reached:
+                out.append(self._gap_episode(last, t, level, None, trigger))
+            elif level in opened:  # opened by the clock; the backlog shows a shorter silence
+                out.append(self._gap_episode(last, t, level, RECOVERED, trigger))
 
     def _gap_episode(
         self, since: float, end: float | None, level: str, reason: str | None, trigger: Any
     ) -> Episode:
         return Episode(
+            profile=self.profile.name,
             rule=GAP_RULE,
             kind="unknown_conditions",
             level=level,
@@ -540,26 +560,31 @@ class ExcursionDetector:
         )
 
     def tick(self, now: datetime) -> list[Episode]:
-        """Open (or escalate) an unknown-conditions episode when valid data stopped."""
+        """Open the unknown-conditions episode of each level a silence reached (the clock)."""
         if self.last_ok is None:
             return []
-        silent = now.timestamp() - self.last_ok
-        if silent <= self.gap_s:
+        opened = self._opened(self.gap)
+        new = [
+            level
+            for level in self._gap_levels(now.timestamp() - self.last_ok)
+            if level not in opened
+        ]
+        if not new:
             return []
-        level = self._gap_level(silent)
-        if self.gap is not None and self.gap["level"] == level:
-            return []
-        self.gap = {"level": level}
-        return [self._gap_episode(self.last_ok, None, level, None, None)]
+        self.gap = {"levels": opened + new}
+        return [self._gap_episode(self.last_ok, None, level, None, None) for level in new]
 
     def adopt_open_gap(self, episode: Episode) -> bool:
         """Carry over a live-opened gap that replayed data has not closed."""
         if (
             episode.rule == GAP_RULE
+            and episode.profile == self.profile.name
             and episode.is_open
             and self.last_ok is not None
             and episode.started_at == _dt(self.last_ok)
         ):
-            self.gap = {"level": episode.level}
+            opened = self._opened(self.gap)
+            if episode.level not in opened:
+                self.gap = {"levels": [lv for lv in GAP_LEVELS if lv in {*opened, episode.level}]}
             return True
         return False

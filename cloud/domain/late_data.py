@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from cloud.domain.excursions import (
     STATE_VERSION,
     Episode,
+    EpisodeKey,
     ExcursionDetector,
     Sample,
     Suppression,
@@ -57,7 +58,7 @@ def stored_through(state: dict[str, Any] | None) -> datetime | None:
 
 def latest(changes: Iterable[Episode]) -> list[Episode]:
     """The last version of each episode, in the order they first changed."""
-    by_key: dict[tuple[str, datetime], Episode] = {}
+    by_key: dict[EpisodeKey, Episode] = {}
     for e in changes:
         by_key[e.key] = e
     return list(by_key.values())

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cloud.domain.excursions import (
     GAP_RULE,
     Episode,
+    EpisodeKey,
     ExcursionDetector,
     Sample,
     Suppression,
@@ -124,6 +125,7 @@ def test_a_monitoring_gap_is_unknown_conditions_with_its_level_by_length() -> No
     gaps = [e for e in run(FRIDGE, samples) if e.rule == GAP_RULE]
     assert [(g.started_at, g.ended_at, g.level) for g in gaps] == [
         (minutes(1), minutes(30), "warning"),
+        (minutes(30), minutes(200), "warning"),  # a gap is one episode a level it reached
         (minutes(30), minutes(200), "alarm"),
     ]
 
@@ -135,10 +137,13 @@ def test_the_clock_opens_a_gap_when_data_stops_and_escalates_it() -> None:
     (opened,) = detector.tick(minutes(20))
     assert (opened.kind, opened.level, opened.is_open) == ("unknown_conditions", "warning", True)
     assert detector.tick(minutes(30)) == []
-    (escalated,) = detector.tick(minutes(70))
-    assert escalated.key == opened.key and escalated.level == "alarm"
-    (closed,) = [e for e in detector.feed([Sample("s1", minutes(90), 5, True)])]
-    assert closed.key == opened.key and closed.ended_at == minutes(90) and closed.level == "alarm"
+    (alarm,) = detector.tick(minutes(70))  # the alarm is an episode of its own, same start
+    assert (alarm.level, alarm.started_at, alarm.is_open) == ("alarm", opened.started_at, True)
+    assert alarm.key == ("2-8C", GAP_RULE, "alarm", minutes(2)) != opened.key
+    assert detector.tick(minutes(80)) == []
+    closed = detector.feed([Sample("s1", minutes(90), 5, True)])
+    assert [e.key for e in closed] == [opened.key, alarm.key]
+    assert all(e.ended_at == minutes(90) and e.suppressed_reason is None for e in closed)
 
 
 def test_a_backlog_closes_a_live_gap_as_recovered() -> None:
@@ -147,6 +152,31 @@ def test_a_backlog_closes_a_live_gap_as_recovered() -> None:
     (opened,) = detector.tick(minutes(40))
     (closed,) = detector.feed([Sample("s1", minutes(2), 5, True)])
     assert closed.key == opened.key and closed.suppressed_reason is not None
+
+
+def test_a_backlog_shorter_than_the_alarm_keeps_the_live_alarm_as_recovered() -> None:
+    detector = ExcursionDetector(FRIDGE)
+    detector.feed(series([5, 5]))
+    warning, alarm = detector.tick(minutes(70))
+    closed = detector.feed([Sample("s1", minutes(31), 5, True)])  # silent 30 min, in truth
+    assert [(e.key, e.ended_at) for e in closed] == [
+        (warning.key, minutes(31)),
+        (alarm.key, minutes(31)),
+    ]
+    assert closed[0].suppressed_reason is None and closed[1].suppressed_reason is not None
+
+
+def test_a_state_kept_with_one_gap_level_still_closes_it() -> None:
+    detector = ExcursionDetector(FRIDGE)
+    detector.feed(series([5, 5]))
+    state = detector.snapshot() | {"gap": {"level": "warning"}}  # as kept before 0020
+    resumed = ExcursionDetector(FRIDGE, state=state)
+    assert [e.level for e in resumed.tick(minutes(70))] == ["alarm"]
+    closed = resumed.feed([Sample("s1", minutes(80), 5, True)])
+    assert [(e.level, e.ended_at) for e in closed] == [
+        ("warning", minutes(80)),
+        ("alarm", minutes(80)),
+    ]
 
 
 def test_bad_quality_never_proves_good_conditions() -> None:
@@ -222,7 +252,7 @@ class ListHistory:
 
     def __init__(self) -> None:
         self.samples: list[Sample] = []
-        self.episodes: dict[tuple[str, datetime], Episode] = {}
+        self.episodes: dict[EpisodeKey, Episode] = {}
 
     def samples_since(self, start: datetime) -> list[Sample]:
         return sorted((s for s in self.samples if s.taken_at >= start), key=lambda s: s.taken_at)
@@ -297,9 +327,9 @@ def test_late_data_in_any_order_gives_the_same_episodes(
     assert evaluate_in_chunks(FRIDGE, shuffled) == in_order
 
 
-def test_episode_identity_is_rule_and_start() -> None:
+def test_episode_identity_is_profile_rule_level_and_start() -> None:
     (episode,) = run(SIMPLE, series([9] * 12))
-    assert episode.key == ("alarm high > 8 for 10 min", minutes(0))
+    assert episode.key == ("simple", "alarm high > 8 for 10 min", "alarm", minutes(0))
     assert replace(episode, trigger=minutes(99)) == episode
 
 
@@ -394,3 +424,133 @@ def test_the_calm_shortcut_leaves_a_zone_of_two_sensors_to_the_full_step() -> No
     assert fast.feed(samples) == slow.feed(samples) == []
     assert fast.snapshot() == slow.snapshot()
     assert list(fast.snapshot()["sensors"]) == ["s1"]
+
+
+# --- several profiles on one zone ----------------------------------------------------------
+
+TWO_TEMPERATURES = replace(SIMPLE, name="tight")  # a second temperature profile on the zone
+ZONE_PROFILES = (FRIDGE, TWO_TEMPERATURES, PRESETS["humidity"])
+
+
+class ZoneRecord:
+    """One zone's stored samples (by quantity) and its episodes in one table, keyed as the
+    excursions table is: what a profile reads back is its own, as the service reads it."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[Sample]] = {"temperature": [], "humidity": []}
+        self.episodes: dict[EpisodeKey, Episode] = {}
+
+    def of(self, profile: Profile) -> ListHistory:
+        history = ListHistory()
+        history.samples = self.samples[profile.quantity]
+        history.episodes = {k: e for k, e in self.episodes.items() if e.profile == profile.name}
+        return history
+
+
+def evaluate_zone_in_chunks(chunks: list[dict[str, list[Sample]]]) -> list[Episode]:
+    record, states = ZoneRecord(), {p.name: None for p in ZONE_PROFILES}
+    for chunk in chunks:
+        for quantity, samples in chunk.items():
+            record.samples[quantity].extend(samples)  # committed before the rules run
+        for profile in ZONE_PROFILES:
+            samples = chunk[profile.quantity]
+            outcome = evaluate_zone(profile, (), states[profile.name], samples, record.of(profile))
+            for e in outcome.changed:
+                record.episodes[e.key] = e
+            for e in outcome.withdrawn:
+                del record.episodes[e.key]
+            states[profile.name] = outcome.state  # type: ignore[assignment]
+    return sorted(record.episodes.values(), key=lambda e: e.key)
+
+
+def single_pass(samples: dict[str, list[Sample]]) -> list[Episode]:
+    """Every profile's episodes from one detector fed everything: a list, so no key hides one."""
+    found = [e for p in ZONE_PROFILES for e in run(p, samples[p.quantity])]
+    return sorted(found, key=lambda e: e.key)
+
+
+def peak_of_readings(episode: Episode, samples: list[Sample]) -> float:
+    """The extreme of the raw readings over the episode's span (to the data's end if open)."""
+    end = episode.ended_at or max(s.taken_at for s in samples)
+    values = [
+        s.value for s in samples if s.value is not None and episode.started_at <= s.taken_at <= end
+    ]
+    return max(values) if " > " in episode.rule else min(values)
+
+
+def ramps(low: float, high: float) -> st.SearchStrategy[list[float | None]]:
+    """Values in runs that climb or fall (long enough to count, with peaks that move), some
+    of them missing."""
+    segment = st.tuples(
+        st.floats(low, high, allow_nan=False),
+        st.floats(-0.4, 0.4, allow_nan=False),
+        st.integers(1, 50),
+    )
+
+    def flatten(segments: list[tuple[float, float, int]]) -> list[float | None]:
+        return [v + slope * k for v, slope, n in segments for k in range(n)][:160]
+
+    return st.lists(segment, min_size=1, max_size=8).map(flatten)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    temperatures=ramps(-2, 16),
+    humidities=ramps(40, 85),
+    missing=st.sets(st.integers(0, 160), max_size=8),
+    cuts=st.lists(st.integers(0, 160), max_size=5),
+    order=st.randoms(use_true_random=False),
+    bad=st.sets(st.integers(0, 160), max_size=10),
+    skips=st.sets(st.integers(0, 160), max_size=60),
+)
+def test_several_profiles_in_chunks_give_a_single_passs_episodes_and_true_peaks(
+    temperatures: list[float | None],
+    humidities: list[float | None],
+    missing: set[int],
+    cuts: list[int],
+    order: object,
+    bad: set[int],
+    skips: set[int],
+) -> None:
+    temperatures = [None if i in missing else v for i, v in enumerate(temperatures)]
+    humidities = (humidities * 160)[: len(temperatures)]
+    minutes_kept = [i for i in range(len(temperatures)) if i not in skips]  # holes: gaps
+    samples = {
+        "temperature": [
+            Sample("s1", minutes(i), temperatures[i], i not in bad and temperatures[i] is not None)
+            for i in minutes_kept
+        ],
+        "humidity": [
+            Sample("s1", minutes(i), humidities[i], humidities[i] is not None) for i in minutes_kept
+        ],
+    }
+    bounds = sorted({0, len(minutes_kept), *(c for c in cuts if c < len(minutes_kept))})
+    chunks = [
+        {q: column[a:b] for q, column in samples.items()}
+        for a, b in zip(bounds, bounds[1:], strict=False)
+        if b > a
+    ]
+    expected = single_pass(samples)
+    assert evaluate_zone_in_chunks(chunks) == expected  # in order: the incremental path
+    order.shuffle(chunks)  # type: ignore[attr-defined]
+    assert evaluate_zone_in_chunks(chunks) == expected  # out of order: replays too
+    for e in expected:
+        if e.kind != "unknown_conditions" and e.kind != "cumulative":
+            quantity = "humidity" if e.profile == "humidity" else "temperature"
+            assert e.peak == peak_of_readings(e, samples[quantity]), e
+
+
+def test_a_temperature_and_a_humidity_gap_of_one_start_are_two_episodes() -> None:
+    samples = {
+        q: [Sample("s1", minutes(m), v, True) for m in (0, 1, 150)]
+        for q, v in (("temperature", 5.0), ("humidity", 50.0))
+    }
+    gaps = [(e.profile, e.level) for e in single_pass(samples) if e.rule == GAP_RULE]
+    assert gaps == [
+        ("2-8C", "alarm"),
+        ("2-8C", "warning"),
+        ("humidity", "warning"),  # 149 min: under the humidity profile's 240 for an alarm
+        ("tight", "alarm"),
+        ("tight", "warning"),
+    ]
+    assert evaluate_zone_in_chunks([samples]) == single_pass(samples)

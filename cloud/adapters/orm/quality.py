@@ -178,7 +178,10 @@ class Excursion(Base):
         one_of("kind", EXCURSION_KINDS, "excursions_kind"),
         one_of("level", LEVELS, "excursions_level"),
         one_of("state", EXCURSION_STATES, "excursions_state"),
-        UniqueConstraint("zone_id", "rule", "started_at", name="excursions_identity"),
+        # an episode's key in its zone (cloud.domain.excursions.Episode.key, decision 0020)
+        UniqueConstraint(
+            "zone_id", "profile_id", "rule", "level", "started_at", name="excursions_identity"
+        ),
         Index("excursions_zone_time", "zone_id", "started_at"),
     )
 

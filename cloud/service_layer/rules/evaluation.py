@@ -187,9 +187,10 @@ def _excursions(
         for at in starts
         if _maybe_stored(at, stored_to.get(z))
     )
-    stored: dict[tuple[str, str, datetime], Excursion] = (
+    # a row's identity: its zone and its episode's key (profile, rule, level, start)
+    stored: dict[tuple[str, str, str, str, datetime], Excursion] = (
         {
-            (row.zone_id, row.rule, row.started_at): row
+            (row.zone_id, row.profile_id, row.rule, row.level, row.started_at): row
             for row in session.scalars(  # one query for every zone of the batch
                 select(Excursion).where(tuple_(Excursion.zone_id, Excursion.started_at).in_(keys))
             )
@@ -206,8 +207,9 @@ def _excursions(
             row = stored.get((zone_id, *e.key))
             if row is None:
                 row = Excursion(
-                    zone_id=zone_id, profile_id=profile.name, rule=e.rule, detected_at=utcnow()
+                    zone_id=zone_id, profile_id=e.profile, rule=e.rule, detected_at=utcnow()
                 )
+                stored[(zone_id, *e.key)] = row  # a later outcome of the batch finds it
                 session.add(row)
                 result.opened.append(row)
             elif row.ended_at is None and e.ended_at is not None:

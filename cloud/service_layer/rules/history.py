@@ -108,6 +108,7 @@ class _History:
 
 def _episode(row: Excursion) -> Episode:
     return Episode(
+        profile=row.profile_id,
         rule=row.rule,
         kind=row.kind,
         level=row.level,
