@@ -126,9 +126,8 @@ def gateway_ranges(session: Session, gateway: str) -> list[sequences.Range]:
     return [(r.first, r.last) for r in rows]
 
 
-def gaps_of(session: Session, gateway: Gateway) -> list[sequences.Gap]:
+def gaps_of(gateway: Gateway, ranges: list[sequences.Range]) -> list[sequences.Gap]:
     """The gateway's missing ranges, each marked covered or not by its reported drops."""
-    ranges = gateway_ranges(session, gateway.id)
     return sequences.assess(ranges, gateway.dropped_records or 0, NEW_BUFFER_JUMP)[0]
 
 
