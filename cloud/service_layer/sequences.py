@@ -22,6 +22,7 @@ from cloud.adapters.orm.alerting import Alert
 from cloud.adapters.orm.readings import Gateway, SequenceGap, SequenceRange
 from cloud.domain import sequences
 from cloud.domain.alerts import AlertState
+from cloud.domain.clock import utcnow
 from cloud.service_layer.alerts import raise_alert
 from edge import wire
 
@@ -37,7 +38,7 @@ def record_sequences(
     conn: Any, seqs: Mapping[str, Iterable[int]], received: Mapping[str, datetime]
 ) -> None:
     """Merge the seqs of a batch into each gateway's ranges received (ingest transaction);
-    `received`: when the batch's messages of each gateway arrived.
+    `received`: when the batch's messages of each gateway arrived (now if not given).
 
     The gateways' rows are locked first, in id order, so two workers merging ranges of one
     gateway take turns (PostgreSQL; SQLite has one writer anyway).
@@ -71,7 +72,7 @@ def record_sequences(
                     table.c.gateway_id == gateway, table.c.first.in_([r.first for r in stored])
                 )
             )
-        rows, at = [], received[gateway]
+        rows, at = [], received.get(gateway) or utcnow()
         for first, last in merged:
             since = min((r.since for r in stored if first <= r.first <= last), default=at)
             rows.append({"gateway_id": gateway, "first": first, "last": last, "since": since})
