@@ -110,6 +110,7 @@ class Gateway:
                 inflight=self.publisher.inflight(),
                 refused_envelopes=self.publisher.refused_envelopes,
                 alarms=sorted(z for z, a in self.alarm.zones.items() if a.on),
+                next_seq=stats.next_seq,
             )
         )
 

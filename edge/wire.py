@@ -222,6 +222,12 @@ class Heartbeat(_Strict):
     inflight: int | None = None
     refused_envelopes: int = 0
     alarms: list[str] = Field(default=[], description="Zones whose local alarm is on")
+    next_seq: int | None = Field(
+        default=None,
+        ge=0,
+        description="The seq the buffer gives next; below one the cloud has received, the "
+        "gateway's numbering restarted (an old image, a replaced buffer)",
+    )
 
 
 Message = ReadingsEnvelope | ObservationsEnvelope | EventsEnvelope | StatusMessage | Heartbeat

@@ -468,6 +468,13 @@ def api(database_url: str, host: str, port: int, run_migrations: bool) -> None:
 @click.option(
     "--remind-every", type=float, default=60.0, show_default=True, help="Minutes; 0: off."
 )
+@click.option(
+    "--sequence-grace",
+    type=click.FloatRange(min=0),
+    default=15.0,
+    show_default=True,
+    help="Minutes a gap in a gateway's sequence numbers may stay open before it is an alert.",
+)
 @click.option("--smtp-host", envvar="COLDCHAIN_SMTP_HOST", default="127.0.0.1", show_default=True)
 @click.option("--smtp-port", envvar="COLDCHAIN_SMTP_PORT", type=int, default=25, show_default=True)
 @click.option("--smtp-from", envvar="COLDCHAIN_SMTP_FROM", default="coldchain@localhost")
@@ -481,6 +488,7 @@ def scheduler(
     interval: float,
     escalate_after: str,
     remind_every: float,
+    sequence_grace: float,
     smtp_host: str,
     smtp_port: int,
     smtp_from: str,
@@ -506,7 +514,9 @@ def scheduler(
     with _disposing(wiring.db.engine):
         runner = Scheduler(
             wiring.db.sessions,
-            SchedulerConfig(policy=policy, interval_s=interval),
+            SchedulerConfig(
+                policy=policy, interval_s=interval, sequence_grace_s=sequence_grace * 60
+            ),
             senders=wiring.senders,
         )
         if once:

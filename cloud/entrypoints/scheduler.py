@@ -1,6 +1,6 @@
 """The scheduler process: on every tick, raise alerts for excursions and holds that have
-none, block expired batches, warn of expiring ones, escalate and remind unacknowledged
-alerts, and deliver the notifications that are due.
+none and for records a gateway lost, block expired batches, warn of expiring ones, escalate
+and remind unacknowledged alerts, and deliver the notifications that are due.
 
 Run one per installation (`coldchain-cloud scheduler`). Every step is idempotent and reads
 the time from the clock it is given, so a test drives it tick by tick on a clock it moves.
@@ -12,14 +12,14 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.domain.alerts import Backoff, EscalationPolicy
 from cloud.domain.clock import utcnow
 from cloud.service_layer import alerts as alerts_service
-from cloud.service_layer import expiry
+from cloud.service_layer import expiry, sequences
 from cloud.service_layer import notifications as notify
 from cloud.service_layer import rules as rules_service
 
@@ -32,6 +32,9 @@ class SchedulerConfig:
     policy: EscalationPolicy = field(default_factory=EscalationPolicy)
     backoff: Backoff = field(default_factory=Backoff)
     interval_s: float = 30.0
+    # How long a gap in a gateway's sequence numbers may stay open before it is an alert:
+    # records of one gateway may arrive out of order (a backlog, redeliveries).
+    sequence_grace_s: float = 900.0
 
 
 @dataclass
@@ -41,6 +44,7 @@ class TickReport:
     expired: int = 0
     expiry_warnings: int = 0
     gaps: int = 0
+    sequence_alerts: int = 0
     escalated: int = 0
     reminded: int = 0
     delivered: int = 0
@@ -72,6 +76,7 @@ class Scheduler:
                 "monitoring gaps",
                 lambda s: setattr(report, "gaps", len(rules_service.check_gaps(s, now).opened)),
             ),
+            ("sequence continuity", lambda s: self._sequences(s, now, report)),
             (
                 "alerts for new excursions and holds",
                 lambda s: setattr(report, "raised", len(alerts_service.raise_pending(s, now))),
@@ -109,9 +114,14 @@ class Scheduler:
                 except Exception:
                     session.rollback()
                     log.exception("scheduler job %r failed at %s", name, now.isoformat())
-        if any((report.raised, report.expired, report.escalated, report.delivered, report.failed)):
+        done = (report.raised, report.sequence_alerts, report.expired, report.escalated)
+        if any((*done, report.delivered, report.failed)):
             log.info("scheduler tick %s: %s", now.isoformat(), report)
         return report
+
+    def _sequences(self, session: Session, now: datetime, report: TickReport) -> None:
+        grace = timedelta(seconds=self.config.sequence_grace_s)
+        report.sequence_alerts = len(sequences.check_sequences(session, now, grace).raised)
 
     def _deliver(self, session: Session, now: datetime, report: TickReport) -> None:
         done = notify.deliver_due(session, now, self.senders, self.config.backoff)

@@ -37,6 +37,7 @@ from cloud.adapters.orm.readings import (
 )
 from cloud.domain import rollups
 from cloud.service_layer.custody import refresh_custody
+from cloud.service_layer.sequences import note_heartbeats, record_sequences
 from edge import wire
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,15 @@ class MessageBatch:
             for e in envelope.records
         )
         self.seen[gateway] = (envelope.site, received_at)
+
+    def sequences(self) -> dict[str, list[int]]:
+        """The seqs of the batch's records (readings, observations, events) per gateway."""
+        out: dict[str, list[int]] = {}
+        for row in self.readings:
+            out.setdefault(row[0], []).append(row[1])
+        for record in (*self.observations, *self.events):
+            out.setdefault(record["gateway_id"], []).append(record["seq"])
+        return out
 
     def add_dead_letter(
         self, topic: str, payload: bytes, reason: str, received_at: datetime
@@ -257,16 +267,9 @@ class Store:
             self._add_gateways(conn, new)
             if seen:
                 conn.execute(self._seen, [{"gateway": g, "at": at} for g, (_, at) in seen.items()])
-            for beat in batch.heartbeats:
-                conn.execute(
-                    update(Gateway)
-                    .where(Gateway.id == beat.gateway)
-                    .values(
-                        buffer_depth=beat.buffer_depth,
-                        oldest_unsent_age_s=beat.oldest_unsent_age_s,
-                        dropped_records=beat.dropped_records,
-                    )
-                )
+            if batch.heartbeats:
+                note_heartbeats(conn, batch.heartbeats)
+            record_sequences(conn, batch.sequences(), {g: at for g, (_, at) in seen.items()})
             if batch.readings:
                 groups = self._insert_readings(conn, batch.readings, merge)
                 self._advance_latest(conn, [g.newest for g in groups if g.newest is not None])

@@ -401,3 +401,36 @@ def test_cooling_switch_warms_the_zone_and_recovers(tmp_path: Any) -> None:
     recovering = switch.offset(5.0, 4600.0)
     assert recovering == pytest.approx(after_60)
     assert switch.offset(5.0, 4600.0 + 1800) < recovering / 10  # cooled down half an hour later
+
+
+def test_gateways_page_shows_heartbeat_and_missing_records(sqlite_url: str) -> None:
+    seed(sqlite_url)  # gw1's readings 1-6
+    now = datetime.now(UTC)
+    batch = MessageBatch()
+    batch.readings = [
+        ("gw1", seq, "c1", "temperature", 4.0, "C", "ok", now, now) for seq in (10, 11, 12)
+    ]
+    batch.seen["gw1"] = ("wh1", now)
+    batch.heartbeats.append(
+        wire.Heartbeat(
+            v=1,
+            gateway="gw1",
+            site="wh1",
+            at=now,
+            buffer_depth=7,
+            dropped_records=0,
+            disk_free_bytes=5 * 1024**3,
+            clock_synchronised=False,
+        )
+    )
+    engine = make_engine(sqlite_url)
+    Store(engine).write(batch)
+    engine.dispose()
+    client = create_app(sqlite_url, secret_key="test").server.test_client()
+    refresh = [("gateways-table", "children")], [("gateways-tick", "n_intervals", 1)]
+    assert call(client, *refresh).status_code == 401
+    log_in(client, "viewer", PASSWORD)
+    shown = json.dumps(call(client, *refresh).get_json())
+    assert "7-9 (3)" in shown  # readings 7, 8 and 9 never arrived
+    assert "NOT SYNCHRONISED" in shown and "5 GB" in shown
+    assert '"href": "/gateways"' in json.dumps(client.get("/_dash-layout").get_json())

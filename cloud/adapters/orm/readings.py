@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -61,6 +62,42 @@ class Gateway(Base):
     buffer_depth: Mapped[int | None] = mapped_column(Integer)
     oldest_unsent_age_s: Mapped[float | None] = mapped_column(Float)
     dropped_records: Mapped[int | None] = mapped_column(Integer)
+    # From the latest heartbeat (None: never heard, or an older gateway that does not say).
+    last_heartbeat: Mapped[datetime | None]
+    disk_free_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    clock_synchronised: Mapped[bool | None] = mapped_column(Boolean)
+    next_seq: Mapped[int | None] = mapped_column(BigInteger)
+    # The latest restart of the gateway's numbering below what was received (see sequences).
+    seq_restart_at: Mapped[datetime | None]
+    seq_restart_from: Mapped[int | None] = mapped_column(BigInteger)
+    seq_restart_below: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SequenceRange(Base):
+    """A closed range of a gateway's sequence numbers received (readings, observations and
+    events together), merged with its neighbours as records arrive: the holes between a
+    gateway's ranges are its lost records (cloud.domain.sequences)."""
+
+    __tablename__ = "sequence_ranges"
+
+    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(BigInteger)
+    # When the range's first records arrived: a hole below it is at least this old.
+    since: Mapped[datetime]
+
+
+class SequenceGap(Base):
+    """A missing range the scheduler raised an alert for, until its records arrive."""
+
+    __tablename__ = "sequence_gaps"
+
+    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(BigInteger)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    raised_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
 
 
 class Sensor(Base):
