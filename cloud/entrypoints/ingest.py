@@ -66,25 +66,11 @@ def decode_batch(deliveries: list[Delivery]) -> MessageBatch:
     """Validate every delivery; what fails becomes a dead letter with the reason."""
     batch = MessageBatch()
     for d in deliveries:
-        if not d.payload and d.topic.endswith("/status"):
-            continue  # an empty retained message clears a status; nothing to store
-        try:
-            _channel, message = wire.decode(d.topic, d.payload)
-        except wire.WireError as exc:
-            log.warning("dead letter from %s: %s", d.topic, exc)
-            batch.add_dead_letter(d.topic, d.payload, str(exc), d.received_at)
-            continue
-        match message:  # each channel has its own model
-            case wire.ReadingsEnvelope():
-                batch.add_envelope(message, d.received_at)
-            case wire.ObservationsEnvelope():
-                batch.add_observations(message, d.received_at)
-            case wire.EventsEnvelope():
-                batch.add_events(message, d.received_at)
-            case wire.StatusMessage():
-                batch.statuses.append((message, d.received_at))
-            case wire.Heartbeat():
-                batch.heartbeats.append(message)
+        refused = batch.add_message(d.topic, d.payload, d.received_at)
+        if refused is not None and refused.own_row:  # a flood is logged once, below
+            log.warning("dead letter from %s: %s", d.topic, refused.reason)
+    for gateway, more in batch.refused_beyond_rows().items():
+        log.warning("dead letters from %s: %d more in this batch, in one row", gateway, more)
     return batch
 
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from sqlalchemy import Engine, Table, bindparam, func, or_, select, update
@@ -44,6 +44,13 @@ log = logging.getLogger(__name__)
 CUSTODY_LOCK = 0x43435553  # PostgreSQL advisory lock key held while custody is rebuilt
 
 
+class Refusal(NamedTuple):
+    """Why a message was refused, and whether its dead letter has a row of its own."""
+
+    reason: str
+    own_row: bool
+
+
 @dataclass
 class MessageBatch:
     """Decoded messages of one ingest transaction."""
@@ -55,6 +62,8 @@ class MessageBatch:
     heartbeats: list[wire.Heartbeat] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     seen: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # gateway -> (site, time)
+    _refused: dict[str | None, int] = field(default_factory=dict, repr=False)
+    _floods: dict[str | None, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def add_envelope(self, envelope: wire.ReadingsEnvelope, received_at: datetime) -> None:
         gateway = envelope.gateway
@@ -107,19 +116,89 @@ class MessageBatch:
             out.setdefault(record["gateway_id"], []).append(record["seq"])
         return out
 
+    def add_message(self, topic: str, payload: bytes, received_at: datetime) -> Refusal | None:
+        """Decode one MQTT message into the batch; a dead letter's reason if it was refused."""
+        if not payload and topic.endswith("/status"):
+            return None  # an empty retained message clears a status; nothing to store
+        try:
+            _channel, message = wire.decode(topic, payload)
+        except wire.WireError as exc:
+            own_row = self.add_dead_letter(topic, payload, str(exc), received_at)
+            return Refusal(str(exc), own_row)
+        match message:  # each channel has its own model
+            case wire.ReadingsEnvelope():
+                self.add_envelope(message, received_at)
+            case wire.ObservationsEnvelope():
+                self.add_observations(message, received_at)
+            case wire.EventsEnvelope():
+                self.add_events(message, received_at)
+            case wire.StatusMessage():
+                self.statuses.append((message, received_at))
+            case wire.Heartbeat():
+                self.heartbeats.append(message)
+        return None
+
     def add_dead_letter(
         self, topic: str, payload: bytes, reason: str, received_at: datetime
-    ) -> None:
+    ) -> bool:
+        """Keep a refused message with its reason; True if it got a row of its own.
+
+        Bounded (decision 0025): a payload over KEEP_BYTES keeps its first KiB, its size and
+        the SHA-256 of the whole; past FLOOD_KEEP refusals from one gateway in a batch the
+        rest are counted in one row per gateway, so a flood costs a few rows, not one each."""
         digest = hashlib.sha256(topic.encode() + b"\0" + payload).hexdigest()
+        gateway = dead_letter_gateway(topic)
+        kept = self._refused.get(gateway, 0)
+        self._refused[gateway] = kept + 1
+        if kept >= FLOOD_KEEP:
+            flood = self._floods.get(gateway)
+            if flood is None:
+                flood = self._floods[gateway] = {
+                    "topic": topic[:512],
+                    "gateway_id": gateway,
+                    "payload": payload[:PREVIEW_BYTES],
+                    "size": len(payload),
+                    "count": 0,
+                    "digest": hashlib.sha256(f"flood:{digest}".encode()).hexdigest(),
+                    "received_at": received_at,
+                }
+                self.dead_letters.append(flood)
+            flood["count"] += 1
+            flood["reason"] = (
+                f"flood: {flood['count']} more refused messages from {gateway or topic} in one "
+                f"batch, counted here (the first {FLOOD_KEEP} have rows of their own); the "
+                f"latest: {reason[:REASON_CHARS]}"
+            )
+            return False
         self.dead_letters.append(
             {
                 "topic": topic[:512],
-                "payload": payload,
-                "reason": reason,
+                "gateway_id": gateway,
+                "payload": payload if len(payload) <= KEEP_BYTES else payload[:PREVIEW_BYTES],
+                "size": len(payload),
+                "count": 1,
+                "reason": reason[:REASON_CHARS],
                 "digest": digest,
                 "received_at": received_at,
             }
         )
+        return True
+
+    def refused_beyond_rows(self) -> dict[str | None, int]:
+        """Per gateway, the refused messages counted in a flood row rather than kept one each."""
+        return {g: n - FLOOD_KEEP for g, n in self._refused.items() if n > FLOOD_KEEP}
+
+
+KEEP_BYTES = 64 * 1024  # a refused payload up to this is kept whole, to be replayed after a fix
+PREVIEW_BYTES = 1024  # beyond it: the first KiB, the size and the digest of the whole
+REASON_CHARS = 2000
+FLOOD_KEEP = 20  # refusals from one gateway kept one row each per batch; the rest counted
+
+
+def dead_letter_gateway(topic: str) -> str | None:
+    """The gateway a refused message's topic names (cc/v1/{site}/{gateway}/...), if any."""
+    parts = topic.split("/")
+    return parts[3][:64] if len(parts) >= 5 and parts[0] == "cc" and parts[3] else None
 
 
 READING_COLUMNS = (

@@ -105,6 +105,10 @@ ROLE_TABLE = {
     ("GET", "/api/notification-channels"): "admin",
     ("POST", "/api/notification-channels"): "admin",
     ("DELETE", "/api/notification-channels/<int:channel_id>"): "admin",
+    ("GET", "/api/dead-letters"): "admin",
+    ("GET", "/api/dead-letters/<int:letter_id>"): "admin",
+    ("POST", "/api/dead-letters/<int:letter_id>/replay"): "admin",
+    ("POST", "/api/dead-letters/replay"): "admin",
 }
 # Values for path arguments: records that do not exist, so an allowed call changes nothing.
 ARGUMENTS = {
@@ -114,6 +118,7 @@ ARGUMENTS = {
     "zone_id": "nowhere",
     "site_id": "nowhere",
     "channel_id": "999999",
+    "letter_id": "999999",
     "customer_id": "nobody",
     "order_id": "PO-404",
     "ident": "NOPE-1",

@@ -175,8 +175,20 @@ class DeadLetter(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     topic: Mapped[str] = mapped_column(String(512))
     reason: Mapped[str] = mapped_column(Text)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
-    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # whole up to 64 KiB, else the first KiB
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # of the whole message
+    gateway_id: Mapped[str | None] = mapped_column(String(64))  # from the topic, if it names one
+    size: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # bytes received
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # refusals counted
+    replayed_at: Mapped[datetime | None]
+    replay_outcome: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("dead_letters_gateway", "gateway_id", "received_at"),)
+
+    @property
+    def whole(self) -> bool:
+        """Whether the payload was kept whole (a replay needs it so)."""
+        return self.count == 1 and len(self.payload) == self.size
 
 
 class Observation(Base):

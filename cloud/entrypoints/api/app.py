@@ -16,6 +16,7 @@ from cloud.entrypoints.api import (
     batches,
     customers,
     database,
+    dead_letters,
     epcis,
     expiry,
     gateways,
@@ -54,6 +55,7 @@ BLUEPRINTS = (
     expiry.bp,
     *holds.BLUEPRINTS,
     access.bp,
+    dead_letters.bp,
     imports.bp,
     openapi.bp,
 )
