@@ -322,6 +322,33 @@ def _instant(_ctx: object, _param: object, value: str | None) -> datetime | None
     return parsed
 
 
+@main.command()
+@click.option("--zone", "zones", multiple=True, help="A zone to check (repeat); default: all.")
+@click.option("--since", callback=_instant, help="ISO 8601 with offset [default: two days ago].")
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+def reconcile(zones: tuple[str, ...], since: datetime | None, database_url: str) -> None:
+    """Recompute zones' excursions from their readings; exit 1 if the record differs."""
+    from cloud.service_layer.rules import reconcile as rules_check
+
+    _logging(False)
+    with _session(database_url) as session:
+        session.info["actor"] = "cli:reconcile"
+        try:
+            reports = rules_check.reconcile(session, list(zones) or None, since)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()  # the alerts it raised
+    for report in reports:
+        verdict = "agrees" if report.agrees else f"{len(report.differences)} difference(s)"
+        click.echo(f"{report.zone_id} since {report.since.isoformat()}: {verdict}")
+        for difference in report.differences:
+            click.echo(f"  {difference.text()}")
+    if not all(r.agrees for r in reports):
+        sys.exit(1)
+
+
 @main.command("epcis-export")
 @click.option("--batch", help="Batch id, or its lot.")
 @click.option("--item", help="Item: EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>.")

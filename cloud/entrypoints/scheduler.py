@@ -1,6 +1,7 @@
 """The scheduler process: on every tick, raise alerts for excursions and holds that have
 none and for records a gateway lost, block expired batches, warn of expiring ones, escalate
-and remind unacknowledged alerts, and deliver the notifications that are due.
+and remind unacknowledged alerts, deliver the notifications that are due, and once a night
+check every zone's excursions against a replay of its readings (the rules' reconciliation).
 
 Run one per installation (`coldchain-cloud scheduler`). Every step is idempotent and reads
 the time from the clock it is given, so a test drives it tick by tick on a clock it moves.
@@ -12,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +23,7 @@ from cloud.service_layer import alerts as alerts_service
 from cloud.service_layer import expiry, sequences
 from cloud.service_layer import notifications as notify
 from cloud.service_layer import rules as rules_service
+from cloud.service_layer.rules import reconcile
 
 log = logging.getLogger(__name__)
 ACTOR = "scheduler"
@@ -35,6 +37,8 @@ class SchedulerConfig:
     # How long a gap in a gateway's sequence numbers may stay open before it is an alert:
     # records of one gateway may arrive out of order (a backlog, redeliveries).
     sequence_grace_s: float = 900.0
+    # The nightly reconciliation runs at the first tick at or after this UTC hour each day.
+    reconcile_hour_utc: int = 2
 
 
 @dataclass
@@ -45,6 +49,8 @@ class TickReport:
     expiry_warnings: int = 0
     gaps: int = 0
     sequence_alerts: int = 0
+    zones_reconciled: int = 0
+    zones_differing: int = 0
     escalated: int = 0
     reminded: int = 0
     delivered: int = 0
@@ -66,6 +72,7 @@ class Scheduler:
         self.sessions, self.clock = sessions, clock
         self.config = config or SchedulerConfig()
         self.senders = senders if senders is not None else notify.default_senders()
+        self.reconciled_on: date | None = None  # the UTC day the nightly check last ran
 
     def tick(self) -> TickReport:
         """One round of every job; a job that fails is logged and the others still run."""
@@ -103,6 +110,7 @@ class Scheduler:
                     report, "reminded", len(alerts_service.remind_due(s, now, self.config.policy))
                 ),
             ),
+            ("rules reconciliation", lambda s: self._reconcile(s, now, report)),
             ("notifications", lambda s: self._deliver(s, now, report)),
         ]
         for name, job in jobs:
@@ -122,6 +130,15 @@ class Scheduler:
     def _sequences(self, session: Session, now: datetime, report: TickReport) -> None:
         grace = timedelta(seconds=self.config.sequence_grace_s)
         report.sequence_alerts = len(sequences.check_sequences(session, now, grace).raised)
+
+    def _reconcile(self, session: Session, now: datetime, report: TickReport) -> None:
+        """Once a day: every zone's excursions against a replay of its readings."""
+        if self.reconciled_on == now.date() or now.hour < self.config.reconcile_hour_utc:
+            return
+        self.reconciled_on = now.date()  # a failing night is logged, not retried every tick
+        found = reconcile.reconcile(session, now=now)
+        report.zones_reconciled = len(found)
+        report.zones_differing = sum(not r.agrees for r in found)
 
     def _deliver(self, session: Session, now: datetime, report: TickReport) -> None:
         done = notify.deliver_due(session, now, self.senders, self.config.backoff)

@@ -1,7 +1,8 @@
-"""merge: excursion identity, sequence ranges and dead-letter bounds branched from 0012
+"""merge: excursion identity, sequence ranges, dead-letter bounds, zone alerts from 0012
 
 Revision ID: 0014_merge
-Revises: 0013_excursion_identity, 0013_sequence_ranges, 0013_dead_letter_bounds
+Revises: 0013_excursion_identity, 0013_sequence_ranges, 0013_dead_letter_bounds,
+  0013_zone_alerts
 """
 
 revision = "0014_merge"
@@ -9,6 +10,7 @@ down_revision = (
     "0013_excursion_identity",
     "0013_sequence_ranges",
     "0013_dead_letter_bounds",
+    "0013_zone_alerts",
 )
 branch_labels = None
 depends_on = None
