@@ -251,10 +251,10 @@ def with_zone_limits(profile: Profile, low: float | None, high: float | None) ->
     On each side the zone sets, every level at the preset's edge (its innermost limit on
     that side: 8 C of 2-8C) moves to the zone's limit, keeping its level, delay and deadband;
     a level further out (> 12 C) stays where it is unless the zone's limit passes it, when it
-    moves to the zone's limit too. A side with no alarm level at the edge gets one, with the
-    delay and deadband of the other side's edge alarm (else 60 min, no deadband): the zone's
-    limits are alarm limits. Cumulative rules, gap limits and the freeze limit stay. Any
-    other profile, and a zone without limits, are returned as they are."""
+    moves to the zone's limit too. A side with no level at all gets an alarm at the zone's
+    limit, with the delay and deadband of the other side's edge alarm (else 60 min, none).
+    Cumulative rules, gap limits and the freeze limit stay. Any other profile, and a zone
+    without limits, are returned as they are."""
     if profile.quantity != "temperature" or (low is None and high is None):
         return profile
     edges = {side: _edge(profile, side) for side in ("high", "low")}
@@ -269,9 +269,7 @@ def with_zone_limits(profile: Profile, low: float | None, high: float | None) ->
             outer = max(lim.limit, own) if lim.kind == "high" else min(lim.limit, own)
             limits.append(replace(lim, limit=outer))
     for side, own in (("high", high), ("low", low)):
-        if own is None or any(
-            x.kind == side and x.level == "alarm" and x.limit == own for x in limits
-        ):
+        if own is None or edges[side] is not None:
             continue
         other = "low" if side == "high" else "high"
         like = [

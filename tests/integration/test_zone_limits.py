@@ -264,3 +264,18 @@ def test_only_an_admin_creates_or_assigns_profiles(plant: Plant, pg_url: str) ->
         assert s.get(MonitoringProfile, "rh-45") is None
         zone = s.get(Zone, "a-cold")
         assert zone is not None and zone.high == 8.0
+
+
+def test_an_admin_assigns_profiles_on_the_zone_page_with_a_reason(plant: Plant) -> None:
+    from cloud.views import profiles as profile_views
+    from cloud.views.control_room import ControlRoom
+
+    room = ControlRoom(plant.sessions)
+    admin = room.authenticate("admin.ada", PASSWORD)
+    assert admin is not None
+    names, judged = room.read(profile_views.zone_choice, "a-cold")
+    assert judged == ["2-8C", "humidity"] and "15-25C" in names
+    reason = "requalified for CRT, CC-0120"
+    now = room.act(admin, reason, profile_views.assign, "a-cold", ["15-25C"])
+    assert now == ["15-25C"]
+    assert "requalified for CRT, CC-0120" in reasons(plant, "zone_profiles")

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from cloud.domain.monitoring import (
     PRESETS,
+    Profile,
     ProfileError,
     presets_for_kind,
     profile_from_dict,
@@ -143,10 +144,13 @@ def test_an_outer_level_the_zone_passes_moves_to_its_limit() -> None:
     ]
 
 
-def test_a_side_without_an_alarm_gets_one_like_the_other_sides() -> None:
+def test_levels_keep_their_level_and_a_side_without_any_gets_an_alarm() -> None:
     own = with_zone_limits(PRESETS["frozen"], -30.0, None)
     lows = [(lim.rule, lim.deadband) for lim in own.limits if lim.kind == "low"]
-    assert lows == [("warning low < -30 for 30 min", 1.0), ("alarm low < -30 for 60 min", 1.0)]
+    assert lows == [("warning low < -30 for 30 min", 1.0)]  # a freezer's cold side warns
+    high_only = Profile(name="x", limits=PRESETS["frozen"].limits[:3])
+    lows = [(lim.rule, lim.deadband) for lim in with_zone_limits(high_only, -30.0, None).limits]
+    assert lows[-1] == ("alarm low < -30 for 60 min", 1.0)
 
 
 def test_other_profiles_and_zones_without_limits_are_left_alone() -> None:
@@ -160,7 +164,7 @@ def test_other_profiles_and_zones_without_limits_are_left_alone() -> None:
     width=st.floats(0.5, 40, allow_nan=False),
     inside=st.floats(0, 1),
 )
-def test_own_limits_are_alarm_limits_and_inside_them_nothing_counts(
+def test_own_limits_take_the_edges_levels_and_inside_them_nothing_counts(
     name: str, low: float | None, width: float, inside: float
 ) -> None:
     base = PRESETS[name]
@@ -172,8 +176,13 @@ def test_own_limits_are_alarm_limits_and_inside_them_nothing_counts(
     assert {lim.limit for lim in own.limits if lim.kind == "high"} >= {high}
     assert all(lim.limit >= high for lim in own.limits if lim.kind == "high")
     assert all(lim.limit <= low for lim in own.limits if lim.kind == "low")
-    assert any(x.level == "alarm" and x.kind == "high" and x.limit == high for x in own.limits)
-    assert any(x.level == "alarm" and x.kind == "low" and x.limit == low for x in own.limits)
+    for side, limit, inner in (("high", high, min), ("low", low, max)):
+        edge = inner(x.limit for x in base.limits if x.kind == side)
+        moved = {(x.level, x.delay_min) for x in base.limits if x.kind == side and x.limit == edge}
+        at_limit = {
+            (x.level, x.delay_min) for x in own.limits if x.kind == side and x.limit == limit
+        }
+        assert moved <= at_limit  # the edge's levels, with their delays, at the zone's limit
     value = low + inside * (high - low)
     assert not any(lim.beyond(value) for lim in own.limits)
     delays = {lim.delay_min for lim in base.limits}
