@@ -279,3 +279,27 @@ def test_an_admin_assigns_profiles_on_the_zone_page_with_a_reason(plant: Plant) 
     now = room.act(admin, reason, profile_views.assign, "a-cold", ["15-25C"])
     assert now == ["15-25C"]
     assert "requalified for CRT, CC-0120" in reasons(plant, "zone_profiles")
+
+
+def test_limits_on_a_zone_judged_by_a_custom_temperature_profile_are_refused(
+    plant: Plant, pg_url: str
+) -> None:
+    admin = logged_in(plant, pg_url, "admin.ada")
+    body = {
+        "name": "vaccine-3-5",
+        "limits": [
+            {"level": "alarm", "kind": "high", "limit": 5, "delay_min": 30},
+            {"level": "alarm", "kind": "low", "limit": 3, "delay_min": 30},
+        ],
+        "reason": "vaccine SOP-12",
+    }
+    assert admin.post("/api/profiles", json=body).status_code == 201
+    put = {"profiles": ["vaccine-3-5", "humidity"], "reason": "vaccines only"}
+    assert admin.put("/api/zones/a-cold/profiles", json=put).status_code == 200
+    refused = admin.patch("/api/zones/a-cold", json={"high": 9.0, "reason": "wider"})
+    assert refused.status_code == 409 and "vaccine-3-5" in refused.json["detail"]
+    shown = admin.get("/api/zones/a-cold/profiles").json
+    assert shown["own_limits"] == {"low": 2.0, "high": 8.0}
+    assert "alarm high > 5 for 30 min" in shown["profiles"][1]["limits"]  # as stored
+    renamed = admin.patch("/api/zones/a-cold", json={"name": "Cold room A", "reason": "tidy"})
+    assert renamed.status_code == 200

@@ -97,8 +97,8 @@ def _limits_that_count(zone: Zone) -> None:
                 "conflict",
                 "Conflict",
                 f"zone {zone.id} is judged by the custom profile {', '.join(custom)}, whose "
-                "levels its own limits do not change: change that profile or the zone's "
-                "assignment (PUT /api/zones/{id}/profiles) instead",
+                "levels its own limits do not change: assign other profiles "
+                f"(PUT /api/zones/{zone.id}/profiles) instead",
             )
     rules_profiles.renew_set_up(db, zone.id)
 
