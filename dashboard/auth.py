@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     ),  # release/reject: signed, QA only (cloud.service_layer.signatures)
     "investigate": frozenset({"qa"}),
     "recall": frozenset({"qa"}),
+    "profiles": frozenset({"admin"}),  # what a zone is judged by: admins only, with a reason
 }
 
 

@@ -10,7 +10,7 @@ and the freeze limit for freeze-sensitive products. Profiles are validated once,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 LEVELS = ("warning", "alarm")
@@ -243,3 +243,56 @@ KIND_PRESETS: dict[str, tuple[str, ...]] = {
 def presets_for_kind(kind: str) -> tuple[Profile, ...]:
     """The preset profiles of a zone kind (a cold room if the kind is unknown)."""
     return tuple(PRESETS[name] for name in KIND_PRESETS.get(kind, KIND_PRESETS["cold_room"]))
+
+
+def with_zone_limits(profile: Profile, low: float | None, high: float | None) -> Profile:
+    """A temperature preset with a zone's own limits in place of its range (decision 0024).
+
+    On each side the zone sets, every level at the preset's edge (its innermost limit on
+    that side: 8 C of 2-8C) moves to the zone's limit, keeping its level, delay and deadband;
+    a level further out (> 12 C) stays where it is unless the zone's limit passes it, when it
+    moves to the zone's limit too. A side with no level at all gets an alarm at the zone's
+    limit, with the delay and deadband of the other side's edge alarm (else 60 min, none).
+    Cumulative rules, gap limits and the freeze limit stay. Any other profile, and a zone
+    without limits, are returned as they are."""
+    if profile.quantity != "temperature" or (low is None and high is None):
+        return profile
+    edges = {side: _edge(profile, side) for side in ("high", "low")}
+    limits: list[Limit] = []
+    for lim in profile.limits:
+        own = high if lim.kind == "high" else low
+        if own is None:
+            limits.append(lim)
+        elif lim.limit == edges[lim.kind]:
+            limits.append(replace(lim, limit=own))
+        else:
+            outer = max(lim.limit, own) if lim.kind == "high" else min(lim.limit, own)
+            limits.append(replace(lim, limit=outer))
+    for side, own in (("high", high), ("low", low)):
+        if own is None or edges[side] is not None:
+            continue
+        other = "low" if side == "high" else "high"
+        like = [
+            x
+            for x in profile.limits
+            if x.kind == other and x.level == "alarm" and x.limit == edges[other]
+        ]
+        delay, deadband = (like[0].delay_min, like[0].deadband) if like else (60.0, 0.0)
+        limits.append(
+            Limit(level="alarm", kind=side, limit=own, delay_min=delay, deadband=deadband)
+        )
+    unique = {lim.rule: lim for lim in limits}  # a moved level may now repeat another
+    shown = " to ".join("--" if v is None else f"{v:g}" for v in (low, high))
+    return replace(
+        profile,
+        limits=tuple(unique.values()),
+        description=f"{profile.description}; zone limits {shown} C".lstrip("; "),
+    )
+
+
+def _edge(profile: Profile, side: str) -> float | None:
+    """The innermost limit on one side: the lowest high limit, or the highest low one."""
+    found = [lim.limit for lim in profile.limits if lim.kind == side]
+    if not found:
+        return None
+    return min(found) if side == "high" else max(found)

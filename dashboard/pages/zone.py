@@ -6,12 +6,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html, no_update
 
 from cloud.domain.clock import utcnow
+from cloud.views import profiles as profile_views
+from cloud.views.control_room import UserView
 from cloud.views.zone_chart import ZoneChart, zone_batches, zone_chart
 from dashboard import services
-from dashboard.auth import guarded, require
+from dashboard.auth import guarded, may, require
 from dashboard.present import badge, local
 
 dash.register_page(__name__, path="/zone", name="Zone", order=1)
@@ -31,7 +33,7 @@ COLOURS = ("#8cc4ff", "#d2a8ff", "#7ee787", "#ffa657", "#ff7b72", "#79c0ff")
 
 
 @guarded
-def layout(_user: Any, zone: str | None = None, **query: str) -> html.Div:
+def layout(user: UserView, zone: str | None = None, **query: str) -> html.Div:
     zones = services.control_room().zones()
     chosen = zone if zone in {z for z, _, _ in zones} else (zones[0][0] if zones else None)
     return html.Div(
@@ -76,7 +78,28 @@ def layout(_user: Any, zone: str | None = None, **query: str) -> html.Div:
                 ],
                 className="columns",
             ),
+            *([_profiles_panel()] if may("profiles", user) else []),
         ]
+    )
+
+
+def _profiles_panel() -> html.Div:
+    """An admin's choice of the profiles the zone is judged by, with a reason."""
+    return html.Div(
+        [
+            html.H3("Monitoring profiles"),
+            html.P(
+                "The zone is judged by these; none: its kind's presets with its own limits.",
+                className="muted",
+            ),
+            dcc.Dropdown(id="zone-profiles", multi=True, className="dash-dropdown"),
+            html.Label("Reason", htmlFor="zone-profiles-reason"),
+            dcc.Input(id="zone-profiles-reason", type="text", style={"width": "100%"}),
+            html.Button("Assign", id="zone-profiles-assign", className="button"),
+            html.Div(id="zone-profiles-message", role="status"),
+        ],
+        className="panel",
+        id="zone-profiles-panel",
     )
 
 
@@ -99,6 +122,49 @@ def draw(zone_id: str | None, span: str) -> tuple[Any, str, Any]:
         f"times in {chart.timezone}"
     )
     return figure(chart), source, _excursion_table(chart)
+
+
+@callback(
+    Output("zone-profiles", "options"),
+    Output("zone-profiles", "value"),
+    Input("zone-pick", "value"),
+    prevent_initial_call=False,
+)
+def profile_choice(zone_id: str | None) -> tuple[Any, Any]:
+    require("profiles")
+    if not zone_id:
+        return [], []
+    names, judged = services.control_room().read(profile_views.zone_choice, zone_id)
+    return [{"label": n, "value": n} for n in names], judged
+
+
+@callback(
+    Output("zone-profiles-message", "children"),
+    Output("zone-profiles", "value", allow_duplicate=True),
+    Input("zone-profiles-assign", "n_clicks"),
+    State("zone-pick", "value"),
+    State("zone-profiles", "value"),
+    State("zone-profiles-reason", "value"),
+    prevent_initial_call=True,
+)
+def assign_profiles(
+    _clicks: int | None, zone_id: str | None, names: list[str] | None, reason: str | None
+) -> tuple[Any, Any]:
+    """Assign the chosen profiles to the zone (audited with the reason)."""
+    user = require("profiles")
+    if not zone_id:
+        return "Choose a zone.", no_update
+    if not (reason or "").strip():
+        return html.P("Give a reason.", className="error"), no_update
+    try:
+        judged = services.control_room().act(
+            user, reason, profile_views.assign, zone_id, list(names or [])
+        )
+    except ValueError as exc:
+        return html.P(f"Not done: {exc}", className="error"), no_update
+    return html.P(
+        f"\u2713 {zone_id} is judged by {', '.join(judged)}.", className="success"
+    ), judged
 
 
 @callback(

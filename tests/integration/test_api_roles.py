@@ -54,6 +54,9 @@ ROLE_TABLE = {
     ("GET", "/api/zones/<zone_id>/custody"): "viewer",
     ("GET", "/api/zones/<zone_id>/profiles"): "viewer",
     ("PUT", "/api/zones/<zone_id>/profiles"): "admin",
+    ("GET", "/api/profiles"): "viewer",
+    ("GET", "/api/profiles/<name>"): "viewer",
+    ("POST", "/api/profiles"): "admin",
     ("GET", "/api/zones/<zone_id>/suppressions"): "viewer",
     ("POST", "/api/zones/<zone_id>/suppressions"): "operator",
     ("GET", "/api/scans"): "viewer",
@@ -130,6 +133,7 @@ ARGUMENTS = {
     "recall_id": "999999",
     "hold_id": "999999",
     "line_id": "999999",
+    "name": "no-such-profile",
 }
 
 

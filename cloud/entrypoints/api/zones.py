@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 from pydantic import Field, model_validator
+from sqlalchemy import inspect
 
 from cloud.adapters.orm.quality import SuppressionWindow
 from cloud.adapters.orm.readings import Site, Zone
@@ -81,6 +82,27 @@ def _limits_in_order(zone: Zone) -> None:
         raise Problem(422, "validation", "Invalid request", str(exc)) from exc
 
 
+def _limits_that_count(zone: Zone) -> None:
+    """Limits in order, and limits that will count: a zone judged by a custom temperature
+    profile keeps that profile's levels, so own limits there are refused, not ignored. The
+    running workers read the zone's set-up afresh with their next readings."""
+    _limits_in_order(zone)
+    db = get_db()
+    given = [a for a in ("low", "high") if inspect(zone).attrs[a].history.has_changes()]
+    if any(getattr(zone, a) is not None for a in given):
+        custom = rules_profiles.custom_temperature_profiles(db, zone.id)
+        if custom:
+            raise Problem(
+                409,
+                "conflict",
+                "Conflict",
+                f"zone {zone.id} is judged by the custom profile {', '.join(custom)}, whose "
+                "levels its own limits do not change: assign other profiles "
+                f"(PUT /api/zones/{zone.id}/profiles) instead",
+            )
+    rules_profiles.renew_set_up(db, zone.id)
+
+
 @bp.get("")
 @endpoint("viewer", query=ZoneFilter)
 def list_zones() -> Any:
@@ -106,8 +128,9 @@ def get_zone(zone_id: str) -> Any:
 @bp.patch("/<zone_id>")
 @endpoint("admin", body=ZoneChange)
 def change_zone(zone_id: str) -> Any:
-    """Change a zone's name, kind or limits (an audited update: give a reason)."""
-    return ZONES.change(zone_id, parse_body(ZoneChange), _limits_in_order)
+    """Change a zone's name, kind or limits (an audited update: give a reason). Its own
+    limits replace its presets' range from the next readings on (decision 0024)."""
+    return ZONES.change(zone_id, parse_body(ZoneChange), _limits_that_count)
 
 
 class Between(TimeWindow):
@@ -163,13 +186,20 @@ class ProfileChoice(Body):
 @bp.get("/<zone_id>/profiles")
 @endpoint("viewer")
 def zone_profiles(zone_id: str) -> Any:
-    """The monitoring profiles the zone is judged by now, and whether they were assigned."""
+    """The monitoring profiles the zone is judged by now (presets with the zone's own limits
+    in place of their range), whether they were assigned, and the zone's own limits."""
     db = get_db()
-    get_or_404(db, Zone, zone_id, f"zone {zone_id}")
+    zone = get_or_404(db, Zone, zone_id, f"zone {zone_id}")
     assigned = bool(db.scalars(rules_profiles.assignments(zone_id)).first())
     profiles = rules_profiles.zone_profiles(db, {zone_id})[zone_id]
+    own = None if zone.low is None and zone.high is None else {"low": zone.low, "high": zone.high}
     return jsonify(
-        {"zone_id": zone_id, "assigned": assigned, "profiles": [profile_json(p) for p in profiles]}
+        {
+            "zone_id": zone_id,
+            "assigned": assigned,
+            "own_limits": own,
+            "profiles": [profile_json(p) for p in profiles],
+        }
     )
 
 

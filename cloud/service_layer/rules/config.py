@@ -41,8 +41,9 @@ class RulesConfig:
 
     The ingest worker evaluates every batch with the same few zones; reading their set-up
     each time cost more statements than the evaluation itself. Each entry is read again
-    after `ttl_s`, so a profile assigned or a window added elsewhere applies within that
-    time; `invalidate` drops everything at once (the worker calls it when a gateway's status
+    after `ttl_s`, so a window added elsewhere applies within that time; a zone whose limits
+    or profiles changed has its kept profiles dropped with its states at once (decision
+    0024); `invalidate` drops everything at once (the worker calls it when a gateway's status
     changed sensors or zones). With ttl_s=0 nothing is kept. Used by one thread, except
     `invalidate`, which any thread may call: the owner drops the entries on its next call.
     """
@@ -57,6 +58,7 @@ class RulesConfig:
         self._states: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         self._sites: dict[str, tuple[str | None, float]] = {}  # zone -> its site
         self._channels: tuple[list[NotificationChannel], float] | None = None
+        self.profiles_read: set[str] = set()  # zones whose profiles the last call read afresh
         self._generation = self._dropped = 0
 
     def invalidate(self) -> None:
@@ -114,11 +116,23 @@ class RulesConfig:
 
     def profiles(self, session: Session, zones: set[str]) -> dict[str, tuple[Profile, ...]]:
         stale = self._stale(zones, self._profiles)
+        self.profiles_read = stale & zones
         if stale:
             now = time.monotonic()
             for zone, found in zone_profiles(session, stale).items():
                 self._profiles[zone] = (found, now)
         return {z: self._profiles[z][0] for z in zones}
+
+    def renew_profiles(self, session: Session, zones: set[str]) -> dict[str, tuple[Profile, ...]]:
+        """The zones' profiles read again now, whatever their age: the evaluation met a
+        zone whose detector states this worker did not keep, so its set-up may have changed
+        since it was read (decision 0024)."""
+        now = time.monotonic()
+        found = zone_profiles(session, zones)
+        for zone in zones:
+            self._profiles[zone] = (found[zone], now)
+        self.profiles_read |= zones
+        return found
 
     def suppressions(
         self, session: Session, zones: set[str], since: datetime
@@ -156,5 +170,8 @@ class RulesConfig:
             self._states.update(states)
 
     def forget_states(self) -> None:
-        """An evaluation was rolled back: the states it changed in place are not stored."""
+        """An evaluation was rolled back: the states it changed in place are not stored. The
+        zones' profiles are read again with them: a state changed elsewhere may mean the
+        zone's limits or assignments changed (`profiles.renew_set_up`)."""
         self._states.clear()
+        self._profiles.clear()

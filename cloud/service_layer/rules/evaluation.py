@@ -76,20 +76,22 @@ def evaluate_readings(
         return result
     zones = {zone for zone, _ in samples}
     profiles = config.profiles(session, zones)
-    work = sorted(
-        (zone, profile.name, profile)
-        for zone in zones
-        for profile in profiles.get(zone, ())
-        if (zone, profile.quantity) in samples
-    )
-    if not work:
-        return result
-    table = ZoneRuleState.__table__
+    work = _work(profiles, samples)
     # Core, not ORM objects: one executemany write per batch, and a locked read of the
     # states this worker has not kept (its own last commit, checked by version on write).
     keys = [(z, p) for z, p, _ in work]
     states = config.kept_states(keys)
     unknown = [k for k in keys if k not in states]
+    renew = {z for z, _ in unknown} - config.profiles_read
+    if renew:  # states not kept: the set-up kept with them may be out of date too
+        profiles.update(config.renew_profiles(session, renew))
+        work = _work(profiles, samples)
+        keys = [(z, p) for z, p, _ in work]
+        states = config.kept_states(keys)
+        unknown = [k for k in keys if k not in states]
+    if not work:
+        return result
+    table = ZoneRuleState.__table__
     if unknown:
         states.update(_locked_states(session, unknown))
     missing = [k for k in keys if k not in states]
@@ -147,6 +149,18 @@ def evaluate_readings(
         _apply(session, pending, result, samples if unstored else None, stored_to)
         session.flush()  # under the rules' name: the caller commits as whoever it is
     return result
+
+
+def _work(
+    profiles: dict[str, tuple[Profile, ...]], samples: dict[tuple[str, str], list[Sample]]
+) -> list[tuple[str, str, Profile]]:
+    """(zone, profile name, profile) of every profile whose quantity the samples bring."""
+    return sorted(
+        (zone, profile.name, profile)
+        for zone, found in profiles.items()
+        for profile in found
+        if (zone, profile.quantity) in samples
+    )
 
 
 # --- applying outcomes: excursion rows, then exposures, then holds, a flush for each ----------

@@ -1,11 +1,13 @@
-"""Monitoring profiles in the database: stored profiles, zone assignments, presets by kind."""
+"""Monitoring profiles in the database: stored profiles, zone assignments, presets by kind
+with the zone's own limits (decision 0024), and the renewal of a zone's set-up in the
+ingest workers that keep it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.quality import (
@@ -13,9 +15,17 @@ from cloud.adapters.orm.quality import (
     MonitoringLevel,
     MonitoringProfile,
     ZoneProfile,
+    ZoneRuleState,
 )
 from cloud.adapters.orm.readings import Zone
-from cloud.domain.monitoring import PRESETS, Cumulative, Limit, Profile, presets_for_kind
+from cloud.domain.monitoring import (
+    PRESETS,
+    Cumulative,
+    Limit,
+    Profile,
+    presets_for_kind,
+    with_zone_limits,
+)
 
 
 def save_profile(session: Session, profile: Profile) -> MonitoringProfile:
@@ -85,6 +95,39 @@ def set_profiles(session: Session, zone_id: str, names: Iterable[str]) -> None:
         if row.profile_id not in wanted:
             session.delete(row)
     assign_profiles(session, zone_id, sorted(wanted))
+    renew_set_up(session, zone_id)
+
+
+def renew_set_up(session: Session, zone_id: str) -> None:
+    """Make every ingest worker read the zone's set-up afresh with its next readings: call
+    in the transaction that changes the zone's limits or assignments.
+
+    Bumping the version of the zone's detector states makes a worker's next write of a
+    state it kept fail (`StaleStates`); it then reads the states and the zones' profiles
+    again and evaluates once more. A worker that kept none of them reads the profiles within
+    the set-up's lifetime (`RulesConfig.ttl_s`)."""
+    session.execute(
+        update(ZoneRuleState)
+        .where(ZoneRuleState.zone_id == zone_id)
+        .values(version=ZoneRuleState.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def stored_profiles(session: Session, names: set[str] | None = None) -> dict[str, Profile]:
+    """Stored profiles by name (all, or those of `names` that are stored)."""
+    if names is None:
+        names = set(session.scalars(select(MonitoringProfile.id)))
+    return _load(session, names) if names else {}
+
+
+def custom_temperature_profiles(session: Session, zone_id: str) -> list[str]:
+    """The assigned temperature profiles of a zone that are not presets: the zone's own
+    limits do not change them."""
+    names = {row.profile_id for row in session.scalars(assignments(zone_id))} - set(PRESETS)
+    return sorted(
+        n for n, p in stored_profiles(session, names).items() if p.quantity == "temperature"
+    )
 
 
 def _load(session: Session, names: set[str]) -> dict[str, Profile]:
@@ -132,11 +175,17 @@ def _load(session: Session, names: set[str]) -> dict[str, Profile]:
 
 
 def zone_profiles(session: Session, zone_ids: Iterable[str]) -> dict[str, tuple[Profile, ...]]:
-    """The profiles each zone is monitored with: its assignments, else its kind's presets."""
+    """The profiles each zone is monitored with: its assignments, else its kind's presets;
+    a preset with the zone's own limits in place of its range, when the zone has them."""
     ids = set(zone_ids)
     if not ids:
         return {}
-    kinds = dict(session.execute(select(Zone.id, Zone.kind).where(Zone.id.in_(ids))).all())
+    zones = {
+        z: (kind, low, high)
+        for z, kind, low, high in session.execute(
+            select(Zone.id, Zone.kind, Zone.low, Zone.high).where(Zone.id.in_(ids))
+        )
+    }
     assigned: dict[str, list[str]] = {}
     for zone_id, name in session.execute(
         select(ZoneProfile.zone_id, ZoneProfile.profile_id).where(ZoneProfile.zone_id.in_(ids))
@@ -145,8 +194,12 @@ def zone_profiles(session: Session, zone_ids: Iterable[str]) -> dict[str, tuple[
     stored = _load(session, {n for names in assigned.values() for n in names})
     result = {}
     for zone_id in ids:
+        kind, low, high = zones.get(zone_id, ("cold_room", None, None))
         if zone_id in assigned:
-            result[zone_id] = tuple(stored[n] for n in sorted(assigned[zone_id]) if n in stored)
+            found = tuple(stored[n] for n in sorted(assigned[zone_id]) if n in stored)
         else:
-            result[zone_id] = presets_for_kind(kinds.get(zone_id, "cold_room"))
+            found = presets_for_kind(kind)
+        result[zone_id] = tuple(
+            with_zone_limits(p, low, high) if p.name in PRESETS else p for p in found
+        )
     return result
