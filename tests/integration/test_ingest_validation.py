@@ -86,9 +86,11 @@ def test_bad_data_cannot_silence_the_rules(
         ongoing = plant.readings("b-cold", 650, [13.0] * 45)
         publish(publisher, plant, "b-cold", raw(plant, "b-cold", ongoing))
         still = select(func.count(Excursion.id)).where(
-            Excursion.zone_id == "b-cold", Excursion.started_at == at(650)
+            Excursion.zone_id == "b-cold",
+            Excursion.started_at >= at(650),
+            Excursion.ended_at.is_(None),
         )
-        wait_until(lambda: count(plant, still) == 1, 60, "the ongoing 13 C excursion")
+        wait_until(lambda: count(plant, still) >= 1, 60, "the ongoing 13 C excursion")
         future = plant.readings("b-cold", 695, [5.0])
         stamp = wire.utc_iso(at(695))
         publish(
@@ -111,12 +113,8 @@ def test_bad_data_cannot_silence_the_rules(
             reasons = s.scalars(select(QuarantinedReading.reason)).all()
             assert any("in the future" in r for r in reasons), reasons
             assert any("earliest plausible" in r for r in reasons), reasons
-            ongoing_one = s.scalars(
-                select(Excursion).where(
-                    Excursion.zone_id == "b-cold", Excursion.started_at == at(650)
-                )
-            ).one()
-            assert ongoing_one.ended_at is None
+            # still open: the reading stamped 9999 closed nothing
+            assert s.scalar(still) >= 1
             latest = s.scalars(select(LatestReading)).all()
             assert all(x.taken_at.year < 9999 for x in latest)
             assert s.scalar(select(func.max(Reading.taken_at))) < datetime(2100, 1, 1, tzinfo=UTC)
@@ -141,7 +139,8 @@ def test_bad_data_cannot_silence_the_rules(
             f"conflicting duplicate: seq {first[1]} of gateway {first[0]} is stored with other "
             "content; the stored reading stays"
         ]
-        assert json.loads(rows[0][1])["value"] == 4.0
+        [letter] = [p for r, p in rows if "conflicting duplicate" in r]
+        assert json.loads(letter)["value"] == 4.0
         with plant.session() as s:
             stored = s.execute(
                 select(Reading.value).where(Reading.gateway_id == first[0], Reading.seq == first[1])
