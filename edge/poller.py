@@ -120,6 +120,7 @@ class ModbusDevice:
         self.last_failure: str | None = None  # why the latest read gave no registers
         self._freeze = FreezeWatch(device.stale_after_s)
         self._blocks = rmap.blocks()
+        self._faults = {p.quantity: p.fault_values() for p in rmap.points}
         calibration = device.calibration
         self._offsets = dict(calibration.offsets) if calibration else {}
         unknown = sorted(set(self._offsets) - {p.quantity for p in rmap.points})
@@ -179,15 +180,13 @@ class ModbusDevice:
         registers = tuple(words[(point.table, point.address + i)] for i in range(point.width))
         raw = decode_raw(list(registers), point, self.rmap)
         measured = scaled(raw, point)
-        if not math.isfinite(measured):  # a float32 probe reporting NaN: no number to send
-            return self._polled(point, None, Quality.OUT_OF_RANGE, taken_at, registers)
+        # A disconnected probe's sentinel, or a float32 probe reporting NaN: no measurement,
+        # so no number to send (never 3276.7 C, flagged or not).
+        if raw in self._faults[point.quantity] or not math.isfinite(measured):
+            return self._polled(point, None, Quality.SENSOR_FAULT, taken_at, registers)
         value = round(measured + self._offsets.get(point.quantity, 0.0), 6)
         # The valid range is the sensor's own, so it is checked before calibration.
-        if (
-            raw in point.sentinels
-            or (point.valid_min is not None and measured < point.valid_min)
-            or (point.valid_max is not None and measured > point.valid_max)
-        ):
+        if not point.in_range(measured):
             quality = Quality.OUT_OF_RANGE
         elif frozen:
             quality = Quality.STALE

@@ -30,6 +30,17 @@ _LAYOUT: dict[DataType, tuple[str, int]] = {
     DataType.FLOAT32: ("f", 2),
 }
 
+# data type -> the raw integers it can hold (float32: none checked, any whole number fits)
+_BOUNDS: dict[DataType, tuple[int, int]] = {
+    DataType.INT16: (-(2**15), 2**15 - 1),
+    DataType.UINT16: (0, 2**16 - 1),
+    DataType.INT32: (-(2**31), 2**31 - 1),
+    DataType.UINT32: (0, 2**32 - 1),
+}
+# What an int16 temperature probe answers when it is disconnected or broken, by convention
+# (0x7FFF and 0x8000): sentinels unless the point's map says otherwise (see fault_values).
+INT16_EXTREMES = (2**15 - 1, -(2**15))
+
 RegisterKind = Literal["input", "holding"]
 Order = Literal["big", "little"]
 
@@ -56,6 +67,41 @@ class Point(BaseModel):
     def width(self) -> int:
         """Registers this point spans."""
         return _LAYOUT[self.data_type][1]
+
+    @model_validator(mode="after")
+    def _sentinels_fit(self) -> Point:
+        """A sentinel the data type cannot hold would never match: a map error, not a no-op."""
+        bounds = _BOUNDS.get(self.data_type)
+        if bounds is not None:
+            low, high = bounds
+            for sentinel in self.sentinels:
+                if not low <= sentinel <= high:
+                    raise ValueError(
+                        f"sentinel {sentinel:#x} ({sentinel}) cannot occur in {self.data_type} "
+                        f"point {self.quantity!r} ({low}..{high})"
+                    )
+        return self
+
+    def in_range(self, measured: float) -> bool:
+        """Inside the sensor's valid range (a missing bound does not limit)."""
+        return (self.valid_min is None or measured >= self.valid_min) and (
+            self.valid_max is None or measured <= self.valid_max
+        )
+
+    def fault_values(self) -> frozenset[int | float]:
+        """Raw values that mean "no measurement": the map's sentinels; for an int16
+        temperature point that lists none, 0x7FFF and 0x8000 (-32768), unless its valid
+        range explicitly includes what they scale to."""
+        if self.sentinels:
+            return frozenset(self.sentinels)
+        if self.data_type is DataType.INT16 and self.quantity == "temperature":
+            ranged = self.valid_min is not None or self.valid_max is not None
+            return frozenset(
+                raw
+                for raw in INT16_EXTREMES
+                if not (ranged and self.in_range(raw * self.scale + self.offset))
+            )
+        return frozenset()
 
 
 class RegisterMap(BaseModel):

@@ -7,12 +7,22 @@ protocol: bump SCHEMA_VERSION and keep decoding the old one until every gateway 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
@@ -38,6 +48,14 @@ class Quality(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     STALE = "stale"
     CALIBRATION_OVERDUE = "calibration_overdue"
+    # The probe answered with a value its register map marks as "no measurement" (a
+    # disconnected or failed probe: 0x7FFF, 0x8000, a float32 NaN): no value is sent.
+    SENSOR_FAULT = "sensor_fault"
+    # A value that is not a finite number (NaN, Infinity) reached the wire: dropped, flagged.
+    INVALID_VALUE = "invalid_value"
+    # Taken while the gateway's clock was not synchronised (its heartbeat said so): the
+    # time the reading carries cannot be trusted. Set by the cloud, never by a gateway.
+    CLOCK_UNSYNCHRONISED = "clock_unsynchronised"
 
 
 # --- topics -------------------------------------------------------------------------------
@@ -84,22 +102,51 @@ class BrokerAddress:
 # --- payloads -----------------------------------------------------------------------------
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# Free text: no NUL (PostgreSQL cannot store it) and no other control character but tab.
+Text = Annotated[str, Field(pattern=r"^[^\x00-\x08\x0a-\x1f]*$")]
+# A sequence number or count: a PostgreSQL bigint.
+Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    """Only RFC 3339 date-times with an offset: no epoch numbers, no dates alone."""
+    if isinstance(value, datetime):  # built in Python (the gateway), not parsed
+        return value
+    if not isinstance(value, str) or _RFC3339.fullmatch(value) is None:
+        raise ValueError(f"not an RFC 3339 date-time with a timezone offset: {value!r}"[:200])
+    return value
+
+
+# A time on the wire: an RFC 3339 string with its offset (pydantic alone would also take a
+# string of epoch seconds, or a time with a space for its T).
+WireTime = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc3339)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a number is a JSON number (never true or "7.5"), a time an RFC 3339 string
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Reading(_Strict):
     """One measured value of one sensor, stamped with the time it was taken (UTC)."""
 
-    seq: int = Field(ge=0)
+    seq: Seq
     sensor: Identifier
     quantity: Identifier
     value: float | None
-    unit: str = Field(max_length=16)
+    unit: Text = Field(max_length=16)
     quality: Quality
-    taken_at: AwareDatetime
+    taken_at: WireTime
+
+    @model_validator(mode="after")
+    def _finite(self) -> Reading:
+        """NaN and the infinities are no temperature: the reading keeps no value, flagged."""
+        if self.value is not None and not math.isfinite(self.value):
+            self.__dict__["value"] = None  # frozen to callers; this is its construction
+            self.__dict__["quality"] = Quality.INVALID_VALUE
+        return self
 
 
 class ReadingsEnvelope(_Strict):
@@ -108,23 +155,23 @@ class ReadingsEnvelope(_Strict):
     v: int
     gateway: Identifier
     site: Identifier
-    sent_at: AwareDatetime
+    sent_at: WireTime
     records: list[Reading] = Field(min_length=1)
 
 
 class Observation(_Strict):
     """A tag seen at a read point: raw reads debounced into one record per tag and pass."""
 
-    seq: int = Field(ge=0)
-    epc: str = Field(min_length=1, max_length=128, description="EPC as hex (or the raw tag id)")
-    id_uri: str | None = Field(default=None, description="urn:epc:id:sgtin:... when decodable")
-    gtin: str | None = None
-    serial: str | None = None
-    sscc: str | None = None
+    seq: Seq
+    epc: Text = Field(min_length=1, max_length=128, description="EPC as hex (or the raw tag id)")
+    id_uri: Text | None = Field(default=None, description="urn:epc:id:sgtin:... when decodable")
+    gtin: Text | None = None
+    serial: Text | None = None
+    sscc: Text | None = None
     read_point: Identifier
     antenna: int | None = None
-    first_seen: AwareDatetime
-    last_seen: AwareDatetime
+    first_seen: WireTime
+    last_seen: WireTime
     count: int = Field(ge=1)
     peak_rssi: float | None = None
     direction: Literal["in", "out"] | None = None
@@ -136,34 +183,34 @@ class ObservationsEnvelope(_Strict):
     v: int
     gateway: Identifier
     site: Identifier
-    sent_at: AwareDatetime
+    sent_at: WireTime
     records: list[Observation] = Field(min_length=1)
 
 
 class GatewayEvent(_Strict):
     """Something the gateway decided or noticed itself, e.g. its local alarm going off."""
 
-    seq: int = Field(ge=0)
+    seq: Seq
     type: Literal["local_alarm", "local_alarm_clear", "alarm_output_failed"]
-    at: AwareDatetime
+    at: WireTime
     zone: Identifier | None = None
     value: float | None = None
     limit: float | None = None
-    detail: str = ""
+    detail: Text = ""
 
 
 class EventsEnvelope(_Strict):
     v: int
     gateway: Identifier
     site: Identifier
-    sent_at: AwareDatetime
+    sent_at: WireTime
     records: list[GatewayEvent] = Field(min_length=1)
 
 
 class ZoneInfo(_Strict):
     id: Identifier
-    name: str
-    kind: str = "cold_room"
+    name: Text
+    kind: Text = "cold_room"
     low: float | None = None
     high: float | None = None
 
@@ -171,8 +218,8 @@ class ZoneInfo(_Strict):
 class SensorInfo(_Strict):
     id: Identifier
     zone: Identifier
-    model: str
-    quantities: list[str]
+    model: Text
+    quantities: list[Text]
 
 
 class ReadPointInfo(_Strict):
@@ -180,15 +227,15 @@ class ReadPointInfo(_Strict):
 
     id: Identifier
     zone: Identifier
-    business_step: str
+    business_step: Text
     reader: Identifier
 
 
 class SiteInfo(_Strict):
     id: Identifier
-    name: str
+    name: Text
     kind: Literal["warehouse", "truck", "customer"]
-    timezone: str = "UTC"
+    timezone: Text = "UTC"
 
 
 class StatusMessage(_Strict):
@@ -198,7 +245,7 @@ class StatusMessage(_Strict):
     gateway: Identifier
     site: Identifier
     state: Literal["online", "offline"]
-    at: AwareDatetime | None = None
+    at: WireTime | None = None
     site_info: SiteInfo | None = None
     zones: list[ZoneInfo] = []
     sensors: list[SensorInfo] = []
@@ -211,7 +258,7 @@ class Heartbeat(_Strict):
     v: int
     gateway: Identifier
     site: Identifier
-    at: AwareDatetime
+    at: WireTime
     buffer_depth: int
     oldest_unsent_age_s: float | None = None
     dropped_records: int
@@ -260,8 +307,11 @@ def encode_reading_body(
     """A reading without its sequence number, as stored in the gateway buffer.
 
     The buffer assigns `seq` on insert; `assemble_readings` puts the two together, so a
-    backlog is published without decoding and re-encoding every record.
+    backlog is published without decoding and re-encoding every record. A value that is not
+    a finite number goes out as none, flagged invalid_value (JSON has no NaN).
     """
+    if value is not None and not math.isfinite(value):
+        value, quality = None, Quality.INVALID_VALUE
     return json.dumps(
         {
             "sensor": sensor,

@@ -34,6 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from cloud.domain.plausibility import TimeWindow
 from cloud.entrypoints import rules_runner
 from cloud.service_layer import rules as rules_service
 from cloud.service_layer.store import MessageBatch, Store
@@ -62,9 +63,20 @@ class _Decoded:
     late: bool
 
 
-def decode_batch(deliveries: list[Delivery]) -> MessageBatch:
-    """Validate every delivery; what fails becomes a dead letter with the reason."""
-    batch = MessageBatch()
+def decode_batch(
+    deliveries: list[Delivery],
+    unsynchronised: set[str] | None = None,
+    window: TimeWindow | None = None,
+) -> MessageBatch:
+    """Validate every delivery; what fails becomes a dead letter with the reason.
+
+    `unsynchronised`: gateways whose clock is not synchronised (kept by the caller and
+    updated here by the heartbeats decoded); readings with implausible times are quarantined.
+    """
+    batch = MessageBatch(
+        unsynchronised=unsynchronised if unsynchronised is not None else set(),
+        window=window or TimeWindow(),
+    )
     for d in deliveries:
         refused = batch.add_message(d.topic, d.payload, d.received_at)
         if refused is not None and refused.own_row:  # a flood is logged once, below
@@ -93,6 +105,7 @@ class IngestWorker:
         rules_queue: int = 8,
         rules_batch: int = 20_000,
         rules_process: bool = False,
+        time_window: TimeWindow | None = None,
     ):
         self.store = store
         self.host, self.port = host, port
@@ -104,6 +117,9 @@ class IngestWorker:
         self.protocol = protocol
         self.client_id = client_id
         self.rules_batch = rules_batch  # readings evaluated together at most
+        self.time_window = time_window or TimeWindow()  # outside it, readings are quarantined
+        # Gateways whose heartbeat said their clock is not synchronised (decoder thread).
+        self.unsynchronised: set[str] = set()
         self._handed = 0  # batches handed to the rules before their commit
         self._queue: queue.Queue[Delivery] = queue.Queue()
         # One decoded batch waits while the writer commits the one before: decoding overlaps
@@ -199,6 +215,10 @@ class IngestWorker:
             properties.ReceiveMaximum = 2 * self.max_batch
             clean_start = False
         self._started_at = datetime.now(UTC)  # what arrives from now on is evaluated live
+        try:
+            self.unsynchronised |= self.store.unsynchronised_gateways()
+        except DBAPIError as exc:  # heartbeats tell again within a minute
+            log.warning("cannot read the gateways' clock states yet: %s", exc.orig)
         if self._process is not None and self.rules:
             self._process.start(self._started_at)
         self._rules.start()
@@ -261,7 +281,9 @@ class IngestWorker:
             if not deliveries:
                 continue
             try:
-                batch: MessageBatch | None = decode_batch(deliveries)
+                batch: MessageBatch | None = decode_batch(
+                    deliveries, self.unsynchronised, self.time_window
+                )
             except Exception:  # a bug, not bad input (that is a dead letter): write one by one
                 log.exception("decoding a batch failed; it will be written one by one")
                 batch = None
@@ -463,7 +485,7 @@ class IngestWorker:
         """Each message in its own transaction; one that cannot be stored is dead-lettered."""
         for d in deliveries:
             try:
-                single = decode_batch([d])
+                single = decode_batch([d], set(self.unsynchronised), self.time_window)
                 result = self.store.write(single)
                 self.written += result.readings_offered
                 self._hand_to_rules(single.readings)

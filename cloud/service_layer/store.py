@@ -11,6 +11,7 @@ commit.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import psycopg
-from sqlalchemy import Engine, Table, bindparam, func, or_, select, update
+from sqlalchemy import Engine, Table, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,7 @@ from cloud.adapters.orm.readings import (
     GatewayEvent,
     LatestReading,
     Observation,
+    QuarantinedReading,
     Reading,
     ReadPoint,
     Sensor,
@@ -36,6 +38,8 @@ from cloud.adapters.orm.readings import (
     upsert_rollups,
 )
 from cloud.domain import rollups
+from cloud.domain.plausibility import TimeWindow, implausible
+from cloud.service_layer.alerts import raise_alert
 from cloud.service_layer.custody import refresh_custody
 from cloud.service_layer.sequences import note_heartbeats, record_sequences
 from edge import wire
@@ -64,27 +68,49 @@ class MessageBatch:
     seen: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # gateway -> (site, time)
     _refused: dict[str | None, int] = field(default_factory=dict, repr=False)
     _floods: dict[str | None, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # Readings whose time cannot be believed: kept apart, never handed to the rules.
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    window: TimeWindow = field(default_factory=TimeWindow)
+    # Gateways whose latest heartbeat said their clock is not synchronised (the caller's set,
+    # kept between batches; heartbeats decoded into this batch update it in arrival order).
+    unsynchronised: set[str] = field(default_factory=set)
 
     def add_envelope(self, envelope: wire.ReadingsEnvelope, received_at: datetime) -> None:
         gateway = envelope.gateway
+        earliest, latest = self.window.bounds(received_at)
+        flag = gateway in self.unsynchronised
         # Times in UTC's one tzinfo object: pydantic gives every parsed time a tzinfo of its
         # own, and two such times compare 10-20 times slower than two in UTC (the rollups'
         # extremes, the rules' sorting), convert and pickle slower too. The instant is kept.
-        self.readings.extend(
-            (
+        for r in envelope.records:
+            taken_at = r.taken_at.astimezone(UTC)
+            quality = wire.Quality.CLOCK_UNSYNCHRONISED.value if flag else r.quality.value
+            row = (
                 gateway,
                 r.seq,
                 r.sensor,
                 r.quantity,
                 r.value,
                 r.unit,
-                r.quality.value,
-                r.taken_at.astimezone(UTC),
+                quality,
+                taken_at,
                 received_at,
             )
-            for r in envelope.records
-        )
+            if earliest <= taken_at <= latest:
+                self.readings.append(row)
+                continue
+            reason = implausible(taken_at, earliest, latest, self.window.skew)
+            self.quarantined.append(
+                dict(zip(READING_COLUMNS, row, strict=True)) | {"reason": reason}
+            )
         self.seen[gateway] = (envelope.site, received_at)
+
+    def add_heartbeat(self, beat: wire.Heartbeat) -> None:
+        self.heartbeats.append(beat)
+        if beat.clock_synchronised is False:
+            self.unsynchronised.add(beat.gateway)
+        elif beat.clock_synchronised:
+            self.unsynchronised.discard(beat.gateway)
 
     def add_observations(self, envelope: wire.ObservationsEnvelope, received_at: datetime) -> None:
         gateway = envelope.gateway
@@ -135,7 +161,7 @@ class MessageBatch:
             case wire.StatusMessage():
                 self.statuses.append((message, received_at))
             case wire.Heartbeat():
-                self.heartbeats.append(message)
+                self.add_heartbeat(message)
         return None
 
     def add_dead_letter(
@@ -346,12 +372,24 @@ class Store:
             self._add_gateways(conn, new)
             if seen:
                 conn.execute(self._seen, [{"gateway": g, "at": at} for g, (_, at) in seen.items()])
+            # The clock's change first: it raises the alert; note_heartbeats keeps the rest.
+            self._note_clocks(conn, batch.heartbeats)
             if batch.heartbeats:
                 note_heartbeats(conn, batch.heartbeats)
             record_sequences(conn, batch.sequences(), {g: at for g, (_, at) in seen.items()})
             if batch.readings:
-                groups = self._insert_readings(conn, batch.readings, merge)
+                groups, inserted = self._insert_readings(conn, batch.readings, merge)
                 self._advance_latest(conn, [g.newest for g in groups if g.newest is not None])
+                # some were stored before: redeliveries, or a gateway reusing a seq
+                conflicts = (
+                    self._conflicting_duplicates(conn, batch)
+                    if inserted < len(batch.readings)
+                    else []
+                )
+                if conflicts:
+                    conn.execute(self._ignore(DeadLetter.__table__), conflicts)
+            if batch.quarantined:
+                conn.execute(self._ignore(QuarantinedReading.__table__), batch.quarantined)
             if batch.observations:
                 conn.execute(self._ignore(Observation.__table__), batch.observations)
             if batch.events:
@@ -360,6 +398,85 @@ class Store:
                 conn.execute(self._ignore(DeadLetter.__table__), batch.dead_letters)
             if batch.observations:  # last: it serialises writers (see _refresh_custody)
                 self._refresh_custody(conn, {o["epc"] for o in batch.observations})
+
+    def _note_clocks(self, conn: Any, beats: list[wire.Heartbeat]) -> None:
+        """Keep each gateway's clock state; an alert when one says it is not synchronised."""
+        for beat in beats:
+            if beat.clock_synchronised is None:
+                continue
+            changed = conn.execute(
+                update(Gateway)
+                .where(Gateway.id == beat.gateway)
+                .where(
+                    or_(
+                        Gateway.clock_synchronised.is_(None),
+                        Gateway.clock_synchronised != beat.clock_synchronised,
+                    )
+                )
+                .values(clock_synchronised=beat.clock_synchronised)
+            ).rowcount
+            if changed and beat.clock_synchronised is False:
+                with Session(bind=conn) as session:  # joins the transaction; never commits
+                    raise_alert(
+                        session,
+                        kind="gateway_clock_unsynchronised",
+                        severity="warning",
+                        title=(
+                            f"Gateway {beat.gateway}: clock not synchronised; its readings "
+                            "are flagged clock_unsynchronised"
+                        ),
+                        subject_kind="gateway",
+                        subject_id=beat.gateway,
+                        site_id=beat.site,
+                        now=beat.at,
+                    )
+                    session.flush()
+
+    def unsynchronised_gateways(self) -> set[str]:
+        """Gateways whose latest heartbeat said their clock is not synchronised."""
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(Gateway.id).where(Gateway.clock_synchronised.is_(False))
+                ).scalars()
+            )
+
+    def _conflicting_duplicates(self, conn: Any, batch: MessageBatch) -> list[dict[str, Any]]:
+        """Dead letters for readings whose (gateway, seq) is stored with other content.
+
+        A byte-identical replay (a redelivery) matches what is stored and stays silent; a
+        different reading under a stored identity is refused: the stored one stays.
+        """
+        table = Reading.__table__
+        keys = [(r[0], r[1]) for r in batch.readings]
+        stored: dict[tuple[str, int], tuple[Any, ...]] = {}
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            for row in conn.execute(
+                select(*(table.c[c] for c in READING_COLUMNS)).where(
+                    tuple_(table.c.gateway_id, table.c.seq).in_(chunk)
+                )
+            ):
+                stored[(row[0], row[1])] = tuple(row)
+        letters = []
+        for r in batch.readings:
+            have = stored.get((r[0], r[1]))
+            if have is None or have[2:8] == r[2:8]:
+                continue
+            site = batch.seen.get(r[0], ("?", r[8]))[0]
+            record = dict(zip(READING_COLUMNS[1:8], r[1:8], strict=True))
+            record["taken_at"] = wire.utc_iso(record["taken_at"])
+            payload = json.dumps(record, sort_keys=True).encode()
+            letter = MessageBatch()
+            letter.add_dead_letter(
+                wire.topic(site, r[0], "readings"),
+                payload,
+                f"conflicting duplicate: seq {r[1]} of gateway {r[0]} is stored with other "
+                "content; the stored reading stays",
+                r[8],
+            )
+            letters.extend(letter.dead_letters)
+        return letters
 
     def _refresh_custody(self, conn: Any, epcs: set[str]) -> None:
         """Rebuild the custody of the tags just observed, in the batch's transaction."""
@@ -374,8 +491,9 @@ class Store:
 
     def _insert_readings(
         self, conn: Any, rows: list[tuple[Any, ...]], merge: bool = False
-    ) -> list[rollups.HourlyRollup]:
-        """Insert readings, ignoring identities already stored, and merge their rollups.
+    ) -> tuple[list[rollups.HourlyRollup], int]:
+        """Insert readings, ignoring identities already stored, and merge their rollups;
+        the rollups and how many readings were inserted.
 
         The rollups are aggregated from the readings actually inserted, so a redelivered
         reading is not counted twice. On SQLite an INSERT .. ON CONFLICT DO NOTHING
@@ -392,7 +510,7 @@ class Store:
         groups = rollups.roll_up(stored)
         if groups:  # one upsert row per (sensor, quantity, hour), in key order
             conn.execute(self._rollups, [g.row() for g in groups])
-        return groups
+        return groups, len(stored)
 
     def _ignore(self, table: Table | Any) -> Any:
         return self._insert(table).on_conflict_do_nothing()

@@ -71,3 +71,23 @@ def test_broken_config_is_explained(tmp_path: Path, mutate, expected: list[str])
     assert str(broken) in result.stderr
     for fragment in expected:
         assert fragment in result.stderr, result.stderr
+
+
+def test_a_sentinel_the_data_type_cannot_hold_is_refused(tmp_path: Path) -> None:
+    sensors = tmp_path / "sensors"
+    sensors.mkdir()
+    for source in (ROOT / "firmware-configs" / "sensors").glob("*.yaml"):
+        (sensors / source.name).write_text(source.read_text())
+    xy = sensors / "xy-md02.yaml"
+    xy.write_text(xy.read_text().replace("sentinels: [-32768, 32767]", "sentinels: [0x8000]"))
+    original = (ROOT / "firmware-configs" / "gateways" / "warehouse-leeds.yaml").read_text()
+    gateway = tmp_path / "gateways" / "leeds.yaml"
+    gateway.parent.mkdir()
+    gateway.write_text(original)
+    result = check(gateway)
+    assert result.returncode == 1
+    assert str(xy) in result.stderr or "xy-md02.yaml" in result.stderr, result.stderr
+    assert (
+        "sentinel 0x8000 (32768) cannot occur in int16 point 'temperature' (-32768..32767)"
+        in result.stderr
+    ), result.stderr

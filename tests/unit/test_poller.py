@@ -306,12 +306,25 @@ def test_out_of_range_outranks_stale_and_calibration() -> None:
     fake = FakeClock(start=datetime(2030, 1, 1, tzinfo=UTC))
     calibration = {"offsets": {"temperature": 0.5}, "due": "2029-01-01"}
     sensor = ModbusDevice(device(1, calibration=calibration, stale_after_s=1), XY, fake.clock())
-    bus = FakeBus({1: {("input", 1): 0x7FFF, ("input", 2): 400}})  # the probe's "broken" value
+    bus = FakeBus({1: {("input", 1): 900, ("input", 2): 400}})  # 90.0 C, above valid_max
     for _ in range(3):
         fake.advance(1)
         values = by_quantity(sensor.poll(bus))
     assert values["temperature"][1] is Quality.OUT_OF_RANGE
     assert values["humidity"][1] is Quality.STALE
+
+
+@pytest.mark.parametrize("raw", [0x7FFF, 0x8000])
+def test_a_sentinel_is_a_sensor_fault_with_no_value(raw: int) -> None:
+    # the probe's "broken" values outrank everything: no 3276.7 C, flagged or not
+    fake = FakeClock(start=datetime(2030, 1, 1, tzinfo=UTC))
+    calibration = {"offsets": {"temperature": 0.5}, "due": "2029-01-01"}
+    sensor = ModbusDevice(device(1, calibration=calibration, stale_after_s=1), XY, fake.clock())
+    bus = FakeBus({1: {("input", 1): raw, ("input", 2): 400}})
+    for _ in range(3):
+        fake.advance(1)
+        values = by_quantity(sensor.poll(bus))
+    assert values["temperature"] == (None, Quality.SENSOR_FAULT)
 
 
 def test_a_calibration_for_a_quantity_the_sensor_lacks_is_refused() -> None:
@@ -320,10 +333,10 @@ def test_a_calibration_for_a_quantity_the_sensor_lacks_is_refused() -> None:
         ModbusDevice(device(1, calibration=calibration), XY)
 
 
-def test_a_float_probe_reporting_nan_is_out_of_range_without_a_value() -> None:
+def test_a_float_probe_reporting_nan_is_a_sensor_fault_without_a_value() -> None:
     nan = struct.unpack(">HH", struct.pack(">f", float("nan")))
     words = {("holding", 0): nan[1], ("holding", 1): nan[0], ("holding", 2): 0, ("holding", 3): 0}
     sensor = ModbusDevice(device(1), HMP, FakeClock().clock())
     values = by_quantity(sensor.poll(FakeBus({1: words})))
-    assert values["humidity"] == (None, Quality.OUT_OF_RANGE)
+    assert values["humidity"] == (None, Quality.SENSOR_FAULT)
     assert values["temperature"] == (0.0, Quality.OK)

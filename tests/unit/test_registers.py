@@ -78,3 +78,41 @@ def test_every_shipped_register_map_is_valid_and_names_its_source() -> None:
         m = load_register_map(path)
         assert len(m.source) > 20, path
         assert {p.quantity for p in m.points} >= {"temperature", "humidity"}
+
+
+def _temperature(**fields: object) -> dict[str, object]:
+    base = {"quantity": "temperature", "unit": "C", "table": "input", "address": 1}
+    return {**base, "data_type": "int16", "scale": 0.1, **fields}
+
+
+@pytest.mark.parametrize(
+    ("data_type", "sentinel", "message"),
+    [
+        ("int16", 0x8000, "sentinel 0x8000 (32768) cannot occur in int16 point 'temperature'"),
+        ("int16", -0x8001, "sentinel -0x8001 (-32769) cannot occur in int16 point"),
+        ("uint16", -1, "sentinel -0x1 (-1) cannot occur in uint16 point 'temperature' (0..65535)"),
+        ("int32", 2**31, "cannot occur in int32 point 'temperature' (-2147483648..2147483647)"),
+    ],
+)
+def test_a_sentinel_its_type_cannot_hold_is_refused(
+    data_type: str, sentinel: int, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Point(**_temperature(data_type=data_type, sentinels=[sentinel]))
+
+
+def test_int16_temperature_extremes_are_sentinels_by_default() -> None:
+    assert Point(**_temperature()).fault_values() == {0x7FFF, -0x8000}
+    # a range that excludes what they scale to: still faults, never a flagged temperature
+    assert Point(**_temperature(valid_min=-40, valid_max=60)).fault_values() == {
+        0x7FFF,
+        -0x8000,
+    }
+    # a fine scale whose range includes them: they are measurements
+    fine = Point(**_temperature(scale=0.001, valid_min=-40, valid_max=85))
+    assert fine.fault_values() == set()  # -32.768 C and 32.767 C are inside the range
+    half = Point(**_temperature(scale=0.001, valid_min=-20, valid_max=85))
+    assert half.fault_values() == {-0x8000}  # -32.768 C is below it, 32.767 C inside
+    # listed sentinels replace the default; other quantities have none by default
+    assert Point(**_temperature(sentinels=[-1])).fault_values() == {-1}
+    assert Point(**_temperature(quantity="humidity")).fault_values() == set()

@@ -131,6 +131,27 @@ class Reading(Base):
     __table_args__ = (Index("readings_sensor_time", "sensor_id", "quantity", "taken_at"),)
 
 
+class QuarantinedReading(Base):
+    """A reading whose time cannot be believed, kept with the reason (decision 0021).
+
+    Never evaluated by the rules, never the latest reading, never in a rollup; (gateway_id,
+    seq) is still its identity, so a redelivery leaves one row.
+    """
+
+    __tablename__ = "reading_quarantine"
+
+    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sensor_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    quality: Mapped[str] = mapped_column(String(20))
+    taken_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+
+
 class LatestReading(Base):
     """The newest reading per sensor and quantity, kept by ingest for the live overview."""
 

@@ -37,6 +37,7 @@ from cloud.service_layer.rules.history import (
     Unstored,
     _History,
     _ok,
+    finite,
 )
 from cloud.service_layer.rules.outcome import NO_PRODUCT, WITHDRAWN, RulesOutcome, _as_system
 from cloud.service_layer.rules.states import StaleStates, _locked_states, _state_row, _state_update
@@ -68,9 +69,9 @@ def evaluate_readings(
     for r in readings:
         zone = zone_of.get(r[_SENSOR])
         if zone is not None:
-            ok = _ok(r[_QUALITY], r[_VALUE])
+            value = finite(r[_VALUE])
             samples[(zone, r[_QUANTITY])].append(
-                Sample(r[_SENSOR], r[_TAKEN], r[_VALUE], ok, r[_RECEIVED])
+                Sample(r[_SENSOR], r[_TAKEN], value, _ok(r[_QUALITY], value), r[_RECEIVED])
             )
     if not samples:
         return result

@@ -3,6 +3,7 @@ zone's sensors, and its readings and excursions, as late-data replays and the AP
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,12 @@ _SENSOR, _QUANTITY, _VALUE, _QUALITY, _TAKEN, _RECEIVED = (
 
 def _ok(quality: str, value: float | None) -> bool:
     return quality == "ok" and value is not None
+
+
+def finite(value: float | None) -> float | None:
+    """The value if it is a finite number, else None: the rules never see NaN or infinity
+    (a detector state holding one is JSON PostgreSQL refuses, and loses a whole batch)."""
+    return value if value is None or math.isfinite(value) else None
 
 
 def _with_unstored(stored: list[Sample], unstored: Sequence[Sample]) -> list[Sample]:
@@ -70,7 +77,7 @@ class _History:
             .where(*self._readings(), Reading.taken_at >= start)
             .order_by(Reading.taken_at)
         )
-        stored = [Sample(s, t, v, _ok(q, v), r) for s, t, v, q, r in rows]
+        stored = [Sample(s, t, finite(v), _ok(q, finite(v)), r) for s, t, v, q, r in rows]
         return _with_unstored(stored, [s for s in self.unstored if s.taken_at >= start])
 
     def last_ok_before(self, t: datetime) -> datetime | None:

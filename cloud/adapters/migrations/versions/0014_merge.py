@@ -1,8 +1,8 @@
-"""merge: excursion identity, sequence ranges, dead-letter bounds, zone alerts from 0012
+"""merge: the parallel revisions of 0012 (identity, sequences, dead letters, alerts, quarantine)
 
 Revision ID: 0014_merge
 Revises: 0013_excursion_identity, 0013_sequence_ranges, 0013_dead_letter_bounds,
-  0013_zone_alerts
+  0013_zone_alerts, 0013_reading_quarantine
 """
 
 revision = "0014_merge"
@@ -11,6 +11,7 @@ down_revision = (
     "0013_sequence_ranges",
     "0013_dead_letter_bounds",
     "0013_zone_alerts",
+    "0013_reading_quarantine",
 )
 branch_labels = None
 depends_on = None
