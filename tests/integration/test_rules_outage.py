@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -71,9 +72,11 @@ def outage_plant(own_postgres: tuple[Cluster, str]) -> Iterator[tuple[Cluster, P
 
 @pytest.mark.parametrize("process", [True, False], ids=["rules-process", "rules-thread"])
 def test_an_excursion_during_a_database_outage_is_raised_with_its_true_times(
-    outage_plant: tuple[Cluster, Plant], mosquitto: tuple[str, int], process: bool
+    outage_plant: tuple[Cluster, Plant], private_broker: Callable[..., Any], process: bool
 ) -> None:
     cluster, plant = outage_plant
+    # a broker of its own: no other test's readings of the same sensor ids reach this worker
+    mosquitto = private_broker().start().address
     worker = start_worker(cluster.url("coldchain"), mosquitto, process)
     publisher = Publisher(mosquitto)
     try:
@@ -94,7 +97,7 @@ def test_an_excursion_during_a_database_outage_is_raised_with_its_true_times(
         stored = select(func.count()).select_from(Reading).where(Reading.gateway_id == gateway)
         wait_until(lambda: count(plant, stored) == 75, 90, "the writer to store every reading")
         alarm = select(func.count(Excursion.id)).where(
-            Excursion.rule == ALARM, Excursion.state == "closed"
+            Excursion.zone_id == "a-cold", Excursion.rule == ALARM, Excursion.state == "closed"
         )
         wait_until(lambda: count(plant, alarm) == 1, 90, "the rules to raise the excursion")
         with plant.session() as s:
