@@ -30,6 +30,7 @@ from cloud.adapters.migrate import upgrade
 from edge.config import load_gateway
 from edge.simulator import SensorFarm
 from tests.brokers import private_broker  # noqa: E402,F401  (a fixture)
+from tests.pg_cluster import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 SENSORS = ROOT / "firmware-configs" / "sensors"
@@ -82,6 +83,22 @@ def pg_url() -> Iterator[str]:
     yield url
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[tuple[Cluster, str]]:
+    """A PostgreSQL cluster of this test's own (tests/pg_cluster.py) that it may stop and
+    start, and the URL of a migrated database on it; removed afterwards."""
+    cluster = Cluster()
+    try:
+        cluster.start()
+        with psycopg.connect(cluster.url(), autocommit=True, connect_timeout=5) as admin:
+            admin.execute("CREATE DATABASE coldchain")
+        url = cluster.url("coldchain")
+        upgrade(url)
+        yield cluster, url
+    finally:
+        cluster.remove()
 
 
 @pytest.fixture

@@ -472,14 +472,13 @@ class IngestWorker:
             self.on_rules(report)
 
     def _evaluate_rules(self, readings: list[Any]) -> None:
-        """Cold-chain rules on the committed readings; a failure is logged, never raised."""
+        """Cold-chain rules on committed readings (the restart catch-up), retried until done."""
         if not (self.rules and readings):
             return
         report = rules_runner.evaluate(
             self.store.engine, self.client_id, readings, self.rules_config
         )
-        if report is not None:
-            self._reported(report)
+        self._reported(report)
 
     def _write_singly(self, deliveries: list[Delivery]) -> None:
         """Each message in its own transaction; one that cannot be stored is dead-lettered."""

@@ -23,17 +23,23 @@ import queue
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from cloud.service_layer import alerts as alerts_service
+from cloud.entrypoints.rules_evaluate import (
+    Backoff,
+    Lost,
+    RulesReport,
+    Stopped,
+    evaluate,
+    transient,
+)
 from cloud.service_layer import rules as rules_service
 from cloud.service_layer.store import READING_COLUMNS
 
@@ -42,122 +48,7 @@ _GATEWAY, _SEQ, _RECEIVED = (READING_COLUMNS.index(c) for c in ("gateway_id", "s
 CAUGHT_UP = "caught-up"  # the process's first report: the restart catch-up is done
 INVALIDATE = "invalidate"  # sent to the rules: a gateway's status changed sensors or zones
 UNSTORED, STORED, LOST = "unstored", "stored", "lost"
-
-
-@dataclass(frozen=True)
-class RulesReport:
-    """What one committed evaluation did: readings evaluated, excursions and holds opened."""
-
-    readings: int
-    opened: tuple[int, ...] = ()  # excursion ids
-    holds: tuple[int, ...] = ()  # hold ids
-    triggers: dict[int, datetime] = field(default_factory=dict)  # excursion id -> received_at
-    began: datetime | None = None  # when the evaluation started
-    # milliseconds spent evaluating, then waiting for the writer's word, then committing
-    evaluating_ms: float = 0.0
-    waiting_ms: float = 0.0
-    committing_ms: float = 0.0
-    committed_at: datetime | None = None  # when the commit returned
-
-
-class Lost(Exception):
-    """A batch the evaluation rests on was not stored: the evaluation is rolled back."""
-
-
-def evaluate(
-    engine: Engine,
-    worker_id: str,
-    readings: Sequence[tuple[Any, ...]],
-    config: rules_service.RulesConfig,
-    stored: Callable[[], bool] | None = None,
-) -> RulesReport | None:
-    """Evaluate readings and commit; None (logged) if that failed.
-
-    With `stored`, the readings are being committed by the writer meanwhile: it is asked,
-    just before the commit, whether they now are (it waits for the writer); if not, the
-    evaluation is rolled back and Lost raised.
-    """
-    began, t0 = datetime.now(UTC), time.perf_counter()
-    t1 = t2 = t0
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            try:
-                outcome = _evaluate(session, worker_id, readings, config, stored is not None)
-            except (rules_service.StaleStates, DBAPIError) as exc:
-                # Once more, every state read afresh: another writer changed a kept one, the
-                # database dropped the connection (a restart, a failover: the pool has thrown
-                # its connections away), or it broke a deadlock or a serialisation conflict
-                # by aborting this transaction. Any other database error is not retried.
-                if isinstance(exc, DBAPIError) and not _transient(exc):
-                    raise
-                # A dropped connection is news; stale states are routine when two workers
-                # share a gateway's zones.
-                level = logging.WARNING if isinstance(exc, DBAPIError) else logging.INFO
-                log.log(level, "%s; evaluating again", exc)
-                session.rollback()
-                config.forget_states()
-                outcome = _evaluate(session, worker_id, readings, config, stored is not None)
-            t1 = time.perf_counter()
-            if stored is not None and not stored():
-                session.rollback()
-                raise Lost
-            t2 = time.perf_counter()
-            session.commit()
-            committed_at = datetime.now(UTC)
-    except Lost:
-        config.forget_states()
-        raise
-    except Exception:
-        config.forget_states()
-        log.exception("rules failed on %d readings; ingest goes on", len(readings))
-        return None
-    config.keep_states(outcome.states)
-    return RulesReport(
-        len(readings),
-        tuple(e.id for e in outcome.opened),
-        tuple(h.id for h in outcome.holds),
-        dict(outcome.triggers),
-        began,
-        (t1 - t0) * 1000,
-        (t2 - t1) * 1000,
-        (time.perf_counter() - t2) * 1000,
-        committed_at,
-    )
-
-
-# SQLSTATEs of a transaction the database aborted to let another go on: worth one more try
-DEADLOCK, SERIALIZATION = "40P01", "40001"
-
-
-def _transient(exc: DBAPIError) -> bool:
-    """A failure the same evaluation, run again, is expected to get past."""
-    return exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in (
-        DEADLOCK,
-        SERIALIZATION,
-    )
-
-
-def _evaluate(
-    session: Session,
-    worker_id: str,
-    readings: Sequence[tuple[Any, ...]],
-    config: rules_service.RulesConfig,
-    unstored: bool,
-) -> rules_service.RulesOutcome:
-    """The rules, their alerts and the worker's mark, in the session's transaction."""
-    outcome = rules_service.evaluate_readings(session, readings, config=config, unstored=unstored)
-    if outcome.excursions or outcome.holds:
-        alerts_service.raise_alerts(
-            session,
-            outcome.excursions,
-            outcome.holds,
-            fresh=[*outcome.opened, *outcome.holds],
-            channels=config.channels(session),
-            sites=config.sites(session, {e.zone_id for e in outcome.excursions}),
-            lots=outcome.lots,
-        )
-    rules_service.record_progress(session, worker_id, readings)
-    return outcome
+__all__ = ["Lost", "RulesReport", "Stopped", "evaluate"]  # the loop's, from rules_evaluate
 
 
 @dataclass
@@ -196,13 +87,76 @@ class Feed:
         self._get, self._gone = get, gone
         self.config, self.limit = config, limit
         self._ahead: deque[Any] = deque()  # read while waiting for a writer's word
+        self._ahead_size = 0  # readings in _ahead
         self._settled: dict[int, bool] = {}  # batch -> stored (True) or lost (False)
         self.done = False  # None was read: nothing more will come
+        # While the rules wait for the database, readings beyond `limit` are dropped from
+        # memory (the writer goes on storing them) and read back from the database from the
+        # rules mark once the rules are back (`resume`). Batches dropped before their commit
+        # wait here for the writer's word.
+        self.behind = False
+        self._dropped: set[int] = set()
 
     def _next(self, timeout: float | None) -> Any:
         if self._ahead:
-            return self._ahead.popleft()
+            message = self._ahead.popleft()
+            self._ahead_size -= len(message[2] if isinstance(message, tuple) else message)
+            return message
         return self._get(timeout)
+
+    def _hold(self, message: Any) -> None:
+        """Readings read while the rules cannot take them: kept for later, or dropped (and
+        read back from the database) once more than `limit` wait or the rules are behind."""
+        if not self.behind:
+            self._ahead.append(message)
+            self._ahead_size += len(message[2] if isinstance(message, tuple) else message)
+            if self._ahead_size <= self.limit:
+                return
+            log.warning(
+                "the rules are behind; readings that arrive meanwhile are read back from "
+                "the database once they are back"
+            )
+            self.behind = True
+        while self._ahead:
+            dropped = self._ahead.popleft()
+            if isinstance(dropped, tuple):  # (UNSTORED, n, readings): its word is awaited
+                self._dropped.add(dropped[1])
+        self._ahead_size = 0
+
+    def pause(self, seconds: float) -> None:
+        """Wait `seconds` (the rules wait for the database), reading the queue meanwhile so
+        the writer never waits for the rules; Stopped if the worker stops or is gone."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.done or self._gone():
+                raise Stopped
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                message = self._get(min(left, 1.0))
+            except queue.Empty:
+                continue
+            if not self._control(message):
+                self._hold(message)
+
+    def resume(self, engine: Engine, worker_id: str, run: Callable[[list[Any]], object]) -> None:
+        """Back from a wait in which readings were dropped: once the writer has settled the
+        batches dropped before their commit, evaluate from the database, in arrival order,
+        every reading received after the rules mark (some again: evaluation is idempotent).
+        What arrives meanwhile is kept and evaluated after."""
+        waiting = set(self._dropped)
+        self.behind = False
+        while waiting & self._dropped:
+            if self.done or self._gone():
+                raise Stopped
+            try:
+                message = self._get(1.0)
+            except queue.Empty:
+                continue
+            if not self._control(message):
+                self._hold(message)
+        catch_up(engine, worker_id, datetime.now(UTC), run, self.pause)
 
     def _control(self, message: Any) -> bool:
         """Handle a message that is not readings; False if it is readings."""
@@ -212,7 +166,10 @@ class Feed:
             if message == INVALIDATE:
                 self.config.invalidate()
         elif isinstance(message, tuple) and message[0] in (STORED, LOST):
-            self._settled[message[1]] = message[0] == STORED
+            if message[1] in self._dropped:
+                self._dropped.discard(message[1])
+            else:
+                self._settled[message[1]] = message[0] == STORED
         else:
             return False
         return True
@@ -244,6 +201,8 @@ class Feed:
         """Wait until the writer has settled every unstored batch of `work`; True if all were
         stored (else they are noted in `work.lost`). Readings read meanwhile wait for the next
         `take`."""
+        if work.settled:
+            return not work.lost
         while any(n not in self._settled for n in work.unstored):
             try:
                 message = self._get(1.0)
@@ -254,7 +213,7 @@ class Feed:
                     break
                 continue
             if not self._control(message):
-                self._ahead.append(message)
+                self._hold(message)
         work.lost.update(n for n in work.unstored if not self._settled.pop(n, False))
         work.settled = True
         return not work.lost
@@ -268,27 +227,33 @@ def serve(
     idle: Callable[[], bool] = lambda: False,
 ) -> None:
     """Evaluate what the feed brings until its end; `idle()` is asked each second without
-    work and ends the loop when True."""
-    while not feed.done:
-        work = feed.take(1.0)
-        if work is None:
-            if idle():
-                return
-            continue
-        if not work.unstored:
-            report(evaluate(engine, worker_id, work.committed, feed.config) or RulesReport(0))
-            continue
-        try:
-            result = evaluate(
-                engine, worker_id, work.readings(), feed.config, partial(feed.stored, work)
-            )
-        except Lost:
-            kept = work.readings(but_lost=True)
-            log.info("a batch was not stored as such; %d readings evaluated again", len(kept))
-            result = evaluate(engine, worker_id, kept, feed.config) if kept else None
-        if not work.settled:  # the evaluation failed before it asked: read the word anyway
-            feed.stored(work)
-        report(result or RulesReport(0))
+    work and ends the loop when True. Each evaluation is retried until done (a database
+    away for minutes included), reading the queue meanwhile; readings dropped from memory
+    then are read back from the rules mark. Stops early only if the worker does (Stopped):
+    a restarted worker resumes from the mark."""
+    run = partial(evaluate, engine, worker_id, config=feed.config, pause=feed.pause)
+    try:
+        while not feed.done:
+            if feed.behind:
+                feed.resume(engine, worker_id, lambda page: report(run(page)))
+                continue
+            work = feed.take(1.0)
+            if work is None:
+                if idle():
+                    return
+                continue
+            if not work.unstored:
+                report(run(work.committed))
+                continue
+            try:
+                result = run(work.readings(), stored=partial(feed.stored, work))
+            except Lost:
+                kept = work.readings(but_lost=True)
+                log.info("a batch was not stored as such; %d readings evaluated again", len(kept))
+                result = run(kept) if kept else RulesReport(0)
+            report(result)
+    except Stopped:
+        log.warning("the worker stopped while the rules waited; a restart resumes from the mark")
 
 
 def catch_up(
@@ -296,27 +261,43 @@ def catch_up(
     worker_id: str,
     started_at: datetime,
     run: Callable[[list[tuple[Any, ...]]], object],
+    pause: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Evaluate readings committed after the worker's rules mark and before it started."""
-    try:
-        with Session(engine) as session:
-            since = rules_service.progress(session, worker_id)
-        if since is None:
-            return  # never evaluated anything: nothing of ours is known to be missed
-        after, total = None, 0
+    """Evaluate readings committed after the worker's rules mark and before `started_at`
+    (the worker's start, or the moment the rules came back from a wait), in arrival order.
+    Reading the mark and the pages is retried like an evaluation while the database is away.
+    """
+
+    def read(query: Callable[[Session], Any]) -> Any:
+        backoff = Backoff()
         while True:
-            with Session(engine) as session:
-                page = rules_service.unevaluated_readings(session, since, started_at, after)
-            if not page:
-                break
-            run(page)
-            total += len(page)
-            last = page[-1]
-            after = (last[_RECEIVED], last[_GATEWAY], last[_SEQ])
-        if total:
-            log.info("rules caught up on %d readings committed since %s", total, since)
-    except Exception:
-        log.exception("the rules catch-up failed; the zones concerned show a gap")
+            try:
+                with Session(engine) as session:
+                    return query(session)
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                delay = backoff.next()
+                log.warning("the rules cannot read the database (%s); again in %.1f s", exc, delay)
+                if delay:
+                    pause(delay)
+
+    since = read(lambda session: rules_service.progress(session, worker_id))
+    if since is None:
+        return  # never evaluated anything: nothing of ours is known to be missed
+    after, total = None, 0
+    while True:
+        page = read(
+            partial(rules_service.unevaluated_readings, since=since, before=started_at, after=after)
+        )
+        if not page:
+            break
+        run(page)
+        total += len(page)
+        last = page[-1]
+        after = (last[_RECEIVED], last[_GATEWAY], last[_SEQ])
+    if total:
+        log.info("rules caught up on %d readings committed since %s", total, since)
 
 
 def process_main(
@@ -346,11 +327,29 @@ def process_main(
     engine = make_engine(url, ping=False)  # evaluate() retries a dropped connection
     config = rules_service.RulesConfig()
     calm_collector()
-    catch_up(engine, worker_id, started_at, lambda page: evaluate(engine, worker_id, page, config))
-    outbox.put(CAUGHT_UP)
 
     def gone() -> bool:
         return parent is not None and not parent.is_alive()
+
+    def wait(seconds: float) -> None:  # for the database, during the catch-up
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if gone():
+                raise Stopped
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    try:
+        catch_up(
+            engine,
+            worker_id,
+            started_at,
+            lambda page: evaluate(engine, worker_id, page, config, pause=wait),
+            wait,
+        )
+    except Stopped:
+        log.warning("the ingest worker is gone during the catch-up; the rules stop")
+        return
+    outbox.put(CAUGHT_UP)
 
     def idle() -> bool:
         if gone():

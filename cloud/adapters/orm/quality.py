@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -147,6 +148,23 @@ class RulesProgress(Base):
     worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     received_through: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuarantinedReading(Base):
+    """A stored reading the rules could not evaluate (an error that is not the database's
+    being away), kept with the reason for a person to look at; the rules went on without it
+    (decision 0022). Its identity is the reading's, (gateway_id, seq)."""
+
+    __tablename__ = "quarantined_readings"
+
+    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sensor_id: Mapped[str] = mapped_column(String(64))
+    taken_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    worker_id: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    quarantined_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # The catch-up reads readings by arrival: a BRIN index on PostgreSQL (arrival order is

@@ -4,7 +4,8 @@ automatic holds, QA dispositions, and the questions asked of them.
 This package's face: callers import the rules from here, whichever module does the work.
 evaluation (readings -> excursions), states (detector states), config (set-up kept between
 evaluations), progress (the rules mark), exposure, holds, budget (stability budget, MKT),
-disposition (QA decisions, suppression windows), gaps (the scheduler's sweep), profiles.
+disposition (QA decisions, suppression windows), gaps (the scheduler's sweep), profiles,
+quarantine (readings that could not be evaluated).
 Everything runs in the caller's session and transaction; nothing here commits.
 """
 
@@ -17,6 +18,7 @@ from cloud.service_layer.rules.gaps import check_gaps
 from cloud.service_layer.rules.history import zone_excursions
 from cloud.service_layer.rules.outcome import NO_PRODUCT, SYSTEM_ACTOR, WITHDRAWN, RulesOutcome
 from cloud.service_layer.rules.progress import progress, record_progress, unevaluated_readings
+from cloud.service_layer.rules.quarantine import quarantine, quarantined_readings
 from cloud.service_layer.rules.states import StaleStates
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "mkt_for_zone",
     "open_holds",
     "progress",
+    "quarantine",
+    "quarantined_readings",
     "record_progress",
     "remaining_budget",
     "unevaluated_readings",
