@@ -27,9 +27,9 @@ from cloud.adapters.orm.readings import (
     DeadLetter,
     Gateway,
     GatewayEvent,
+    ImplausibleReading,
     LatestReading,
     Observation,
-    QuarantinedReading,
     Reading,
     ReadPoint,
     Sensor,
@@ -389,7 +389,7 @@ class Store:
                 if conflicts:
                     conn.execute(self._ignore(DeadLetter.__table__), conflicts)
             if batch.quarantined:
-                conn.execute(self._ignore(QuarantinedReading.__table__), batch.quarantined)
+                conn.execute(self._ignore(ImplausibleReading.__table__), batch.quarantined)
             if batch.observations:
                 conn.execute(self._ignore(Observation.__table__), batch.observations)
             if batch.events:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from cloud.adapters.orm.alerting import Alert
 from cloud.adapters.orm.quality import Excursion, Hold
-from cloud.adapters.orm.readings import DeadLetter, LatestReading, QuarantinedReading, Reading
+from cloud.adapters.orm.readings import DeadLetter, ImplausibleReading, LatestReading, Reading
 from edge import wire
 from tests.conftest import ingest_args, start_ingest, wait_until
 from tests.integration.test_rules import Plant, at
@@ -107,10 +107,10 @@ def test_bad_data_cannot_silence_the_rules(
             "b-cold",
             raw(plant, "b-cold", past, **{stamp: "1970-01-01T00:00:05.000Z"}),
         )
-        quarantined = select(func.count()).select_from(QuarantinedReading)
+        quarantined = select(func.count()).select_from(ImplausibleReading)
         wait_until(lambda: count(plant, quarantined) == 2, 30, "both far readings quarantined")
         with plant.session() as s:
-            reasons = s.scalars(select(QuarantinedReading.reason)).all()
+            reasons = s.scalars(select(ImplausibleReading.reason)).all()
             assert any("in the future" in r for r in reasons), reasons
             assert any("earliest plausible" in r for r in reasons), reasons
             # still open: the reading stamped 9999 closed nothing

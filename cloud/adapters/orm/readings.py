@@ -131,14 +131,14 @@ class Reading(Base):
     __table_args__ = (Index("readings_sensor_time", "sensor_id", "quantity", "taken_at"),)
 
 
-class QuarantinedReading(Base):
+class ImplausibleReading(Base):
     """A reading whose time cannot be believed, kept with the reason (decision 0021).
 
     Never evaluated by the rules, never the latest reading, never in a rollup; (gateway_id,
     seq) is still its identity, so a redelivery leaves one row.
     """
 
-    __tablename__ = "reading_quarantine"
+    __tablename__ = "implausible_readings"
 
     gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -1,4 +1,4 @@
-"""reading quarantine: readings whose times are implausible, kept with the reason
+"""implausible readings: readings whose times cannot be believed, kept apart with the reason
 
 Revision ID: 0013_reading_quarantine
 Revises: 0012_rule_state_version
@@ -15,7 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "reading_quarantine",
+        "implausible_readings",
         sa.Column("gateway_id", sa.String(64), primary_key=True),
         sa.Column("seq", sa.BigInteger(), primary_key=True, autoincrement=False),
         sa.Column("sensor_id", sa.String(64), nullable=False),
@@ -31,4 +31,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("reading_quarantine")
+    op.drop_table("implausible_readings")
