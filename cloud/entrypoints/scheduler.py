@@ -72,7 +72,11 @@ class Scheduler:
         self.sessions, self.clock = sessions, clock
         self.config = config or SchedulerConfig()
         self.senders = senders if senders is not None else notify.default_senders()
-        self.reconciled_on: date | None = None  # the UTC day the nightly check last ran
+        # The UTC day the nightly check last ran: a scheduler started after tonight's hour
+        # waits for tomorrow's rather than reading every zone at once on start.
+        started = self.clock()
+        passed = started.hour >= self.config.reconcile_hour_utc
+        self.reconciled_on: date = (started if passed else started - timedelta(days=1)).date()
 
     def tick(self) -> TickReport:
         """One round of every job; a job that fails is logged and the others still run."""
@@ -133,7 +137,7 @@ class Scheduler:
 
     def _reconcile(self, session: Session, now: datetime, report: TickReport) -> None:
         """Once a day: every zone's excursions against a replay of its readings."""
-        if self.reconciled_on == now.date() or now.hour < self.config.reconcile_hour_utc:
+        if now.date() <= self.reconciled_on or now.hour < self.config.reconcile_hour_utc:
             return
         self.reconciled_on = now.date()  # a failing night is logged, not retried every tick
         found = reconcile.reconcile(session, now=now)
