@@ -84,7 +84,9 @@ class MessageBatch:
         # extremes, the rules' sorting), convert and pickle slower too. The instant is kept.
         for r in envelope.records:
             taken_at = r.taken_at.astimezone(UTC)
-            quality = wire.Quality.CLOCK_UNSYNCHRONISED.value if flag else r.quality.value
+            # a reading already flagged bad keeps its flag, which says more
+            unsure = flag and r.quality is wire.Quality.OK
+            quality = wire.Quality.CLOCK_UNSYNCHRONISED.value if unsure else r.quality.value
             row = (
                 gateway,
                 r.seq,
