@@ -14,8 +14,11 @@ Rules, in the zone's worst-case value (every sensor's newest reading, while fres
 - freezing (at or below the profile's freeze limit) counts at once;
 - cumulative rules sum the minutes at or beyond their limit over a sliding window;
 - no valid reading for longer than the profile allows is "unknown conditions";
-- a reading with a bad quality flag (including calibration overdue) may show a zone out of
-  range, but never proves it is back in range, and never fills a monitoring gap.
+- a sample is `ok` when it is evidence (`cloud.domain.evidence.usable`: a value of `ok`
+  quality or from a sensor past its calibration due date, decision 0027); a sample with any
+  other quality flag carries no value for the rules: it never opens, extends, peaks or ends
+  an episode, and never fills a monitoring gap (a sensor sending only such readings goes
+  silent, and the gap is "unknown conditions").
 """
 
 from __future__ import annotations
@@ -38,13 +41,16 @@ EpisodeKey = tuple[str, str, str, datetime]  # profile, rule, level, started_at
 
 
 class Sample(NamedTuple):
-    """One reading of the zone's quantity; `ok` is False for any bad quality flag."""
+    """One reading of the zone's quantity; `ok`: the reading is evidence (its quality is `ok`
+    or `calibration_overdue`, see `cloud.domain.evidence.usable`); a sample that is not has
+    its value ignored."""
 
     sensor: str
     taken_at: datetime
     value: float | None
     ok: bool
     received_at: datetime | None = None
+    overdue: bool = False  # from a sensor past its calibration due date (still evidence)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,7 +226,7 @@ class ExcursionDetector:
         ordered = sorted(samples, key=_BY_TIME_AND_SENSOR)
         if not ordered:
             return []
-        sensors, takens, values, oks, _ = zip(*ordered, strict=True)
+        sensors, takens, values, oks, *_ = zip(*ordered, strict=True)
         ts = list(map(datetime.timestamp, takens))
         if self.watermark_s is not None and ts[0] <= self.watermark_s:
             raise ValueError(
@@ -337,7 +343,8 @@ class ExcursionDetector:
         fresh_ok = False
         sensors = self.sensors
         for s in group:
-            sensors[s.sensor] = [t, s.value, s.ok]
+            # a reading that is not evidence says nothing of the zone's value
+            sensors[s.sensor] = [t, s.value if s.ok else None, s.ok]
             if s.received_at is not None and (trigger is None or s.received_at > trigger):
                 trigger = s.received_at
             fresh_ok = fresh_ok or (s.ok and s.value is not None)
@@ -345,7 +352,7 @@ class ExcursionDetector:
         if fresh_ok:
             self._gap_ends(t, trigger, out)
         if len(sensors) == 1:  # one sensor: it is the one just read
-            hi = lo = group[-1].value
+            hi = lo = group[-1].value if group[-1].ok else None
             have_ok = fresh_ok
         else:
             hi, lo, have_ok = self._zone_values(t)

@@ -172,6 +172,8 @@ def raise_alerts(
         title = f"{exc.level.capitalize()}: {exc.kind.replace('_', ' ')} excursion in {exc.zone_id}"
         if exc.peak is not None and exc.limit is not None:
             title += f" (peak {exc.peak:g}, limit {exc.limit:g})"
+        if exc.evidence_note:  # evidence used, and marked (decision 0027)
+            title += f" - {exc.evidence_note}"
         alert: _Wanted = {
             "kind": f"excursion_{exc.kind}",
             "severity": domain.excursion_severity(exc.kind, exc.level),
@@ -186,7 +188,8 @@ def raise_alerts(
         alert = {
             "kind": "hold",
             "severity": domain.Severity.CRITICAL,
-            "title": f"Batch {lots.get(hold.batch_id, hold.batch_id)} on hold: {hold.reason}",
+            "title": f"Batch {lots.get(hold.batch_id, hold.batch_id)} on hold: {hold.reason}"
+            + (f" - {hold.evidence_note}" if hold.evidence_note else ""),
             "subject_kind": "hold",
             "subject_id": str(hold.id),
             "now": now or hold.opened_at,

@@ -20,6 +20,7 @@ from cloud.adapters.orm.quality import Excursion, Exposure, Hold
 from cloud.adapters.orm.readings import Reading, Sensor, Zone
 from cloud.adapters.orm.traceability import Batch
 from cloud.domain.clock import utcnow
+from cloud.domain.evidence import USABLE_QUALITIES
 from cloud.domain.thinning import extremes
 from cloud.service_layer.alerts import alerts_about, comments
 from cloud.service_layer.recall import RecallTrace, trace
@@ -129,14 +130,15 @@ def draw_chart(pdf: Report, series: ExcursionChart, x: float, y: float, w: float
 def zone_readings(
     session: Session, zone_id: str, start: datetime, end: datetime, quantity: str = "temperature"
 ) -> list[tuple[datetime, float]]:
-    """The zone's good readings of `quantity` in [start, end], oldest first."""
+    """The zone's readings of `quantity` in [start, end] that are evidence (`ok`, or from a
+    sensor past its calibration due date: used and marked, decision 0027), oldest first."""
     sensors = select(Sensor.id).where(Sensor.zone_id == zone_id)
     query = (
         select(Reading.taken_at, Reading.value)
         .where(
             Reading.sensor_id.in_(sensors),
             Reading.quantity == quantity,
-            Reading.quality == "ok",
+            Reading.quality.in_(USABLE_QUALITIES),
             Reading.value.is_not(None),
             Reading.taken_at >= start,
             Reading.taken_at <= end,
@@ -249,6 +251,7 @@ def excursion_report(session: Session, excursion_id: int, now: datetime | None =
             ("Peak / limit", f"{excursion.peak} / {excursion.limit}"),
             ("State", excursion.state),
             ("Suppressed", excursion.suppressed_reason or "no"),
+            ("Evidence", excursion.evidence_note or "no sensor past its calibration due date"),
         ],
     )
     pdf.heading("Zone readings")
@@ -256,6 +259,8 @@ def excursion_report(session: Session, excursion_id: int, now: datetime | None =
         f"{len(points)} readings ({quantity}, {unit}) from {_when(window[0])} "
         f"to {_when(window[1])}; shaded: the excursion; dashed: limits."
     )
+    if excursion.evidence_note:  # drawn like the rest, and said (decision 0027)
+        pdf.line_of_text(f"Evidence: {excursion.evidence_note}.")
     chart_y = pdf.get_y() + 2
     draw_chart(
         pdf,

@@ -38,6 +38,7 @@ class HoldRow:
     opened_at: datetime
     timezone: str
     excursion: str  # the most severe: "ALARM high in Cold room 1, peak 11.2 C"
+    evidence: str | None  # "1 of 2 sensors calibration overdue since ..." (decision 0027)
     exposures: int
     exposure_minutes: float  # the union of the exposures' spans: an episode's levels once
     level_minutes: dict[str, float]  # each level's own union, shown separately
@@ -77,6 +78,12 @@ def _headline(session: Session, excursion: Excursion | None) -> tuple[str, str]:
     where = f"{site.name} / {zone.name}" if zone and site else excursion.zone_id
     text = f"{excursion.level.upper()} {excursion.kind} in {where}{peak}"
     return text, site.timezone if site else "UTC"
+
+
+def _evidence(hold: Hold, exposures: list[Exposure]) -> str | None:
+    """What the hold and its batch's exposures say of evidence from overdue sensors."""
+    notes = [hold.evidence_note, *(e.evidence_note for e in exposures)]
+    return "; ".join(dict.fromkeys(n for n in notes if n)) or None
 
 
 def frozen_batches(session: Session) -> list[HoldRow]:
@@ -129,6 +136,7 @@ def frozen_batches(session: Session) -> list[HoldRow]:
                 opened_at=hold.opened_at,
                 timezone=timezone,
                 excursion=excursion_text,
+                evidence=_evidence(hold, exposures),
                 exposures=len(exposures),
                 exposure_minutes=summary.minutes,
                 level_minutes=summary.by_level,

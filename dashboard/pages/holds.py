@@ -109,7 +109,17 @@ def table(_changed: int) -> Any:
                                 html.Div(f"hold {r.hold_id}: {r.status}", className="muted"),
                             ]
                         ),
-                        html.Td([html.Div(r.excursion), html.Div(r.reason, className="muted")]),
+                        html.Td(
+                            [
+                                html.Div(r.excursion),
+                                html.Div(r.reason, className="muted"),
+                                *(  # evidence from overdue sensors: used, and said
+                                    [html.Div(f"Evidence: {r.evidence}", className="state-warning")]
+                                    if r.evidence
+                                    else []
+                                ),
+                            ]
+                        ),
                         html.Td(
                             [
                                 html.Div(duration(r.exposure_minutes)),

@@ -278,7 +278,9 @@ def test_a_gap_with_no_product_present_is_recorded_not_alarmed(plant: Plant) -> 
 
 def test_bad_quality_readings_do_not_end_an_excursion(plant: Plant) -> None:
     plant.ingest(plant.readings("a-cold", 0, [5.0] * 5 + [9.0] * 15))
-    plant.ingest(plant.readings("a-cold", 20, [5.0] * 5, quality="calibration_overdue"))
+    # calibration overdue is evidence (decision 0027, test_calibration_evidence.py); a
+    # sensor fault is not
+    plant.ingest(plant.readings("a-cold", 20, [5.0] * 5, quality="sensor_fault"))
     found = excursions(plant, "a-cold")
     assert found["warning high > 8 for 10 min"].state == "open"
     plant.ingest(plant.readings("a-cold", 25, [5.0]))

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloud.domain.evidence import CALIBRATION_OVERDUE, usable
 from cloud.domain.excursions import (
     GAP_RULE,
     Episode,
@@ -198,10 +199,26 @@ def test_bad_quality_never_proves_good_conditions() -> None:
     assert gap_ep.rule == GAP_RULE and gap_ep.started_at == minutes(13)
 
 
-def test_bad_quality_out_of_range_still_counts() -> None:
-    samples = series([5, 5]) + [Sample("s1", minutes(2 + i), 9.0, False) for i in range(12)]
-    (episode,) = run(SIMPLE, samples)
-    assert episode.started_at == minutes(2)
+def test_a_bad_reading_out_of_range_is_no_evidence_and_its_silence_is_a_gap() -> None:
+    """Decision 0027: a reading flagged timeout, sensor fault, out of range... carries no
+    value: it opens no excursion and is no peak; the zone is of unknown conditions."""
+    samples = series([5, 5]) + [Sample("s1", minutes(2 + i), 9.0, False) for i in range(30)]
+    samples.append(Sample("s1", minutes(32), 5.0, True))
+    episodes = run(SIMPLE, samples)
+    assert [e.kind for e in episodes] == ["unknown_conditions"]
+    (gap,) = episodes
+    assert (gap.started_at, gap.ended_at, gap.level) == (minutes(1), minutes(32), "warning")
+
+
+def test_a_sensor_past_its_calibration_due_date_opens_and_closes_like_any_other() -> None:
+    """Decision 0027: evidence from an overdue sensor is used (and marked elsewhere)."""
+    overdue = [
+        Sample("s1", minutes(i), v, True, None, True)
+        for i, v in enumerate([5.0] * 2 + [9.0, 9.5, 10.0] + [9.0] * 12 + [5.0] * 3)
+    ]
+    (episode,) = run(SIMPLE, overdue)
+    assert (episode.started_at, episode.ended_at) == (minutes(2), minutes(17))
+    assert episode.peak == 10.0
 
 
 def test_the_worst_sensor_stands_for_the_zone() -> None:
@@ -470,10 +487,13 @@ def single_pass(samples: dict[str, list[Sample]]) -> list[Episode]:
 
 
 def peak_of_readings(episode: Episode, samples: list[Sample]) -> float:
-    """The extreme of the raw readings over the episode's span (to the data's end if open)."""
+    """The extreme of the raw readings that are evidence (of `ok` quality or calibration
+    overdue) over the episode's span (to the data's end if open)."""
     end = episode.ended_at or max(s.taken_at for s in samples)
     values = [
-        s.value for s in samples if s.value is not None and episode.started_at <= s.taken_at <= end
+        s.value
+        for s in samples
+        if s.ok and s.value is not None and episode.started_at <= s.taken_at <= end
     ]
     return max(values) if " > " in episode.rule else min(values)
 
@@ -493,14 +513,30 @@ def ramps(low: float, high: float) -> st.SearchStrategy[list[float | None]]:
     return st.lists(segment, min_size=1, max_size=8).map(flatten)
 
 
-@settings(max_examples=80, deadline=None)
+# quality flags of a gateway (edge/wire.Quality) other than ok: calibration overdue is
+# evidence, the others are not
+FLAGS = (
+    CALIBRATION_OVERDUE,
+    CALIBRATION_OVERDUE,
+    CALIBRATION_OVERDUE,
+    "timeout",
+    "modbus_exception",
+    "out_of_range",
+    "stale",
+    "sensor_fault",
+    "invalid_value",
+    "clock_unsynchronised",
+)
+
+
+@settings(max_examples=300, deadline=None)  # enough to find a bad flag at a run's extreme
 @given(
     temperatures=ramps(-2, 16),
     humidities=ramps(40, 85),
     missing=st.sets(st.integers(0, 160), max_size=8),
     cuts=st.lists(st.integers(0, 160), max_size=5),
     order=st.randoms(use_true_random=False),
-    bad=st.sets(st.integers(0, 160), max_size=10),
+    flags=st.dictionaries(st.integers(0, 160), st.sampled_from(FLAGS), max_size=40),
     skips=st.sets(st.integers(0, 160), max_size=60),
 )
 def test_several_profiles_in_chunks_give_a_single_passs_episodes_and_true_peaks(
@@ -509,19 +545,23 @@ def test_several_profiles_in_chunks_give_a_single_passs_episodes_and_true_peaks(
     missing: set[int],
     cuts: list[int],
     order: object,
-    bad: set[int],
+    flags: dict[int, str],
     skips: set[int],
 ) -> None:
     temperatures = [None if i in missing else v for i, v in enumerate(temperatures)]
     humidities = (humidities * 160)[: len(temperatures)]
     minutes_kept = [i for i in range(len(temperatures)) if i not in skips]  # holes: gaps
+
+    def flagged(i: int, value: float | None, quality: str) -> Sample:
+        """A reading as the service makes it of its quality flag (decision 0027)."""
+        return Sample(
+            "s1", minutes(i), value, usable(quality, value), None, quality == CALIBRATION_OVERDUE
+        )
+
     samples = {
-        "temperature": [
-            Sample("s1", minutes(i), temperatures[i], i not in bad and temperatures[i] is not None)
-            for i in minutes_kept
-        ],
-        "humidity": [
-            Sample("s1", minutes(i), humidities[i], humidities[i] is not None) for i in minutes_kept
+        "temperature": [flagged(i, temperatures[i], flags.get(i, "ok")) for i in minutes_kept],
+        "humidity": [  # the same sensor: its flag says the same of both quantities
+            flagged(i, humidities[i], flags.get(i, "ok")) for i in minutes_kept
         ],
     }
     bounds = sorted({0, len(minutes_kept), *(c for c in cuts if c < len(minutes_kept))})

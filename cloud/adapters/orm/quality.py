@@ -191,6 +191,8 @@ class Excursion(Base):
     state: Mapped[str] = mapped_column(String(8), default="open")
     suppressed_reason: Mapped[str | None] = mapped_column(String(200))
     detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "1 of 2 sensors calibration overdue since ...": evidence used, and marked (decision 0027)
+    evidence_note: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         one_of("kind", EXCURSION_KINDS, "excursions_kind"),
@@ -220,6 +222,7 @@ class Exposure(Base):
     degree_minutes: Mapped[float] = mapped_column(Float, default=0.0)
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime]
+    evidence_note: Mapped[str | None] = mapped_column(String(200))  # as the excursion's
     # Set on a new exposure of a new excursion: both go out in one flush, in order.
     excursion: Mapped[Excursion] = relationship(lazy="raise_on_sql")
 
@@ -242,6 +245,7 @@ class Hold(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     signature_id: Mapped[int | None] = mapped_column(ForeignKey("signatures.id"))
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    evidence_note: Mapped[str | None] = mapped_column(String(200))  # as its excursion's
     excursion: Mapped[Excursion | None] = relationship(lazy="raise_on_sql")
 
     __table_args__ = (one_of("status", HOLD_STATUSES, "holds_status"),)

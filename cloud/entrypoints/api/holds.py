@@ -45,6 +45,7 @@ def excursion_json(e: Excursion) -> dict[str, Any]:
         "state": e.state,
         "suppressed_reason": e.suppressed_reason,
         "detected_at": _iso(e.detected_at),
+        "evidence_note": e.evidence_note,
     }
 
 
@@ -60,6 +61,7 @@ def exposure_json(x: Exposure) -> dict[str, Any]:
         "degree_minutes": x.degree_minutes,
         "started_at": _iso(x.started_at),
         "ended_at": _iso(x.ended_at),
+        "evidence_note": x.evidence_note,
     }
 
 
@@ -75,6 +77,7 @@ def hold_json(h: Hold) -> dict[str, Any]:
         "decided_by": h.decided_by,
         "signature_id": h.signature_id,
         "decision_reason": h.decision_reason,
+        "evidence_note": h.evidence_note,
     }
 
 

@@ -36,8 +36,7 @@ from cloud.service_layer.rules.history import (
     _VALUE,
     Unstored,
     _History,
-    _ok,
-    finite,
+    sample,
 )
 from cloud.service_layer.rules.outcome import NO_PRODUCT, WITHDRAWN, RulesOutcome, _as_system
 from cloud.service_layer.rules.states import StaleStates, _locked_states, _state_row, _state_update
@@ -69,9 +68,8 @@ def evaluate_readings(
     for r in readings:
         zone = zone_of.get(r[_SENSOR])
         if zone is not None:
-            value = finite(r[_VALUE])
             samples[(zone, r[_QUANTITY])].append(
-                Sample(r[_SENSOR], r[_TAKEN], value, _ok(r[_QUALITY], value), r[_RECEIVED])
+                sample(r[_SENSOR], r[_TAKEN], r[_VALUE], r[_QUALITY], r[_RECEIVED])
             )
     if not samples:
         return result

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.quality import Excursion
 from cloud.adapters.orm.readings import Reading, Sensor
+from cloud.domain.evidence import CALIBRATION_OVERDUE, USABLE_QUALITIES, usable
 from cloud.domain.excursions import Episode, Sample
 from cloud.domain.monitoring import Profile
 from cloud.service_layer.rules.outcome import WITHDRAWN
@@ -24,8 +25,19 @@ _SENSOR, _QUANTITY, _VALUE, _QUALITY, _TAKEN, _RECEIVED = (
 )
 
 
-def _ok(quality: str, value: float | None) -> bool:
-    return quality == "ok" and value is not None
+def sample(
+    sensor: str,
+    taken_at: datetime,
+    value: float | None,
+    quality: str,
+    received_at: datetime | None,
+) -> Sample:
+    """A stored or arriving reading as the rules take it: evidence if `ok` or calibration
+    overdue (marked), no value if any other quality flag (decision 0027)."""
+    value = finite(value)
+    return Sample(
+        sensor, taken_at, value, usable(quality, value), received_at, quality == CALIBRATION_OVERDUE
+    )
 
 
 def finite(value: float | None) -> float | None:
@@ -77,7 +89,7 @@ class _History:
             .where(*self._readings(), Reading.taken_at >= start)
             .order_by(Reading.taken_at)
         )
-        stored = [Sample(s, t, finite(v), _ok(q, finite(v)), r) for s, t, v, q, r in rows]
+        stored = [sample(s, t, v, q, r) for s, t, v, q, r in rows]
         return _with_unstored(stored, [s for s in self.unstored if s.taken_at >= start])
 
     def last_ok_before(self, t: datetime) -> datetime | None:
@@ -85,7 +97,7 @@ class _History:
             select(func.max(Reading.taken_at)).where(
                 *self._readings(),
                 Reading.taken_at < t,
-                Reading.quality == "ok",
+                Reading.quality.in_(USABLE_QUALITIES),
                 Reading.value.is_not(None),
             )
         )

@@ -69,6 +69,10 @@ def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOut
             continue
         hold = undecided.get(batch_id)
         if hold is not None:
+            if row.evidence_note and (
+                hold.evidence_note is None or (row.id is not None and hold.excursion_id == row.id)
+            ):  # evidence from overdue sensors: said on the hold as on the excursion
+                hold.evidence_note = row.evidence_note
             new = [r for r in reasons if r not in hold.reason]
             if new:  # one decision per batch: further reasons join the hold QA has open
                 hold.reason = f"{hold.reason}; {'; '.join(new)}"
@@ -79,6 +83,7 @@ def _hold(session: Session, found: list[tuple[Excursion, Any]], result: RulesOut
             excursion=row,  # its id once the flush has inserted the excursion
             opened_at=utcnow(),
             status="open",
+            evidence_note=row.evidence_note,
         )
         session.add(hold)
         undecided[batch_id] = hold
