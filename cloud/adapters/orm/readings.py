@@ -109,7 +109,21 @@ class Sensor(Base):
     model: Mapped[str] = mapped_column(String(100))
 
 
-class Reading(Base):
+class ReadingFields:
+    """The columns of a reading as the gateway sent it; (gateway_id, seq) is its identity."""
+
+    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sensor_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    quality: Mapped[str] = mapped_column(String(20))
+    taken_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+
+class Reading(ReadingFields, Base):
     """One measured value; (gateway_id, seq) is its identity from the gateway onwards.
 
     sensor_id is not a foreign key: readings may arrive before the gateway's inventory does
@@ -118,20 +132,10 @@ class Reading(Base):
 
     __tablename__ = "readings"
 
-    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    sensor_id: Mapped[str] = mapped_column(String(64))
-    quantity: Mapped[str] = mapped_column(String(32))
-    value: Mapped[float | None] = mapped_column(Float)
-    unit: Mapped[str] = mapped_column(String(16))
-    quality: Mapped[str] = mapped_column(String(20))
-    taken_at: Mapped[datetime]
-    received_at: Mapped[datetime]
-
     __table_args__ = (Index("readings_sensor_time", "sensor_id", "quantity", "taken_at"),)
 
 
-class ImplausibleReading(Base):
+class ImplausibleReading(ReadingFields, Base):
     """A reading whose time cannot be believed, kept with the reason (decision 0021).
 
     Never evaluated by the rules, never the latest reading, never in a rollup; (gateway_id,
@@ -140,15 +144,6 @@ class ImplausibleReading(Base):
 
     __tablename__ = "implausible_readings"
 
-    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    sensor_id: Mapped[str] = mapped_column(String(64))
-    quantity: Mapped[str] = mapped_column(String(32))
-    value: Mapped[float | None] = mapped_column(Float)
-    unit: Mapped[str] = mapped_column(String(16))
-    quality: Mapped[str] = mapped_column(String(20))
-    taken_at: Mapped[datetime]
-    received_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text)
 
 
