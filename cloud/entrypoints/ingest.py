@@ -35,6 +35,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cloud.domain.plausibility import TimeWindow
+from cloud.domain.refusals import RefusalBudget
 from cloud.entrypoints import rules_runner
 from cloud.service_layer import rules as rules_service
 from cloud.service_layer.store import MessageBatch, Store
@@ -67,22 +68,29 @@ def decode_batch(
     deliveries: list[Delivery],
     unsynchronised: set[str] | None = None,
     window: TimeWindow | None = None,
+    budget: RefusalBudget | None = None,
 ) -> MessageBatch:
     """Validate every delivery; what fails becomes a dead letter with the reason.
 
     `unsynchronised`: gateways whose clock is not synchronised (kept by the caller and
     updated here by the heartbeats decoded); readings with implausible times are quarantined.
+    `budget`: the caller's own rows and log lines of refusals per gateway (decision 0028);
+    beyond it refusals are counted, and logged once a minute per gateway.
     """
     batch = MessageBatch(
         unsynchronised=unsynchronised if unsynchronised is not None else set(),
         window=window or TimeWindow(),
+        budget=budget,
     )
     for d in deliveries:
         refused = batch.add_message(d.topic, d.payload, d.received_at)
-        if refused is not None and refused.own_row:  # a flood is logged once, below
-            log.warning("dead letter from %s: %s", d.topic, refused.reason)
+        if refused is not None and refused.own_row:  # a flood is logged apart, below
+            log.warning("dead letter from %s: %s", d.topic, refused.reason[:500])
+    now = time.monotonic()
     for gateway, more in batch.refused_beyond_rows().items():
-        log.warning("dead letters from %s: %d more in this batch, in one row", gateway, more)
+        due = more if budget is None else budget.counted(gateway, more, now)
+        if due:
+            log.warning("dead letters from %s: %d more refused, counted, not kept", gateway, due)
     return batch
 
 
@@ -120,6 +128,8 @@ class IngestWorker:
         self.time_window = time_window or TimeWindow()  # outside it, readings are quarantined
         # Gateways whose heartbeat said their clock is not synchronised (decoder thread).
         self.unsynchronised: set[str] = set()
+        # Refused messages with rows and log lines of their own, per gateway (decoder thread).
+        self.refusals = RefusalBudget()
         self._handed = 0  # batches handed to the rules before their commit
         self._queue: queue.Queue[Delivery] = queue.Queue()
         # One decoded batch waits while the writer commits the one before: decoding overlaps
@@ -282,7 +292,7 @@ class IngestWorker:
                 continue
             try:
                 batch: MessageBatch | None = decode_batch(
-                    deliveries, self.unsynchronised, self.time_window
+                    deliveries, self.unsynchronised, self.time_window, self.refusals
                 )
             except Exception:  # a bug, not bad input (that is a dead letter): write one by one
                 log.exception("decoding a batch failed; it will be written one by one")

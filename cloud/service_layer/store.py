@@ -39,6 +39,7 @@ from cloud.adapters.orm.readings import (
 )
 from cloud.domain import rollups
 from cloud.domain.plausibility import TimeWindow, implausible
+from cloud.domain.refusals import RefusalBudget
 from cloud.service_layer.alerts import raise_alert
 from cloud.service_layer.custody import refresh_custody
 from cloud.service_layer.sequences import note_heartbeats, record_sequences
@@ -65,9 +66,15 @@ class MessageBatch:
     statuses: list[tuple[wire.StatusMessage, datetime]] = field(default_factory=list)
     heartbeats: list[wire.Heartbeat] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    # Rows counting a gateway's refusals beyond its budget, per minute: added up on write.
+    counted_letters: list[dict[str, Any]] = field(default_factory=list)
     seen: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # gateway -> (site, time)
     _refused: dict[str | None, int] = field(default_factory=dict, repr=False)
     _floods: dict[str | None, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _counted: dict[str | None, int] = field(default_factory=dict, repr=False)
+    # The worker's own rows of refusals per gateway, kept between batches (decision 0028);
+    # None (a replay, a test): only the per-batch bound.
+    budget: RefusalBudget | None = None
     # Readings whose time cannot be believed: kept apart, never handed to the rules.
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     window: TimeWindow = field(default_factory=TimeWindow)
@@ -176,24 +183,39 @@ class MessageBatch:
         gateway = dead_letter_gateway(topic)
         kept = self._refused.get(gateway, 0)
         self._refused[gateway] = kept + 1
-        if kept >= FLOOD_KEEP:
+        own = kept < FLOOD_KEEP and (
+            self.budget is None or self.budget.take(gateway, received_at.timestamp())
+        )
+        if not own:
+            self._counted[gateway] = self._counted.get(gateway, 0) + 1
             flood = self._floods.get(gateway)
             if flood is None:
+                # With a budget, one row per gateway and minute, counts added up by the store.
+                key = (
+                    f"flood:{digest}"
+                    if self.budget is None
+                    else f"flood:{gateway}:{topic if gateway is None else ''}:"
+                    f"{received_at.astimezone(UTC):%Y-%m-%dT%H:%M}"
+                )
                 flood = self._floods[gateway] = {
                     "topic": topic[:512],
                     "gateway_id": gateway,
                     "payload": payload[:PREVIEW_BYTES],
                     "size": len(payload),
                     "count": 0,
-                    "digest": hashlib.sha256(f"flood:{digest}".encode()).hexdigest(),
+                    "digest": hashlib.sha256(key.encode()).hexdigest(),
                     "received_at": received_at,
                 }
-                self.dead_letters.append(flood)
+                (self.dead_letters if self.budget is None else self.counted_letters).append(flood)
             flood["count"] += 1
             flood["reason"] = (
                 f"flood: {flood['count']} more refused messages from {gateway or topic} in one "
                 f"batch, counted here (the first {FLOOD_KEEP} have rows of their own); the "
                 f"latest: {reason[:REASON_CHARS]}"
+                if self.budget is None
+                else f"flood: refused messages from {gateway or topic} beyond "
+                f"{self.budget.rate:g} a second ({self.budget.burst:g} at once), counted "
+                f"here per minute (see count); the latest: {reason[:REASON_CHARS]}"
             )
             return False
         self.dead_letters.append(
@@ -212,7 +234,7 @@ class MessageBatch:
 
     def refused_beyond_rows(self) -> dict[str | None, int]:
         """Per gateway, the refused messages counted in a flood row rather than kept one each."""
-        return {g: n - FLOOD_KEEP for g, n in self._refused.items() if n > FLOOD_KEEP}
+        return dict(self._counted)
 
 
 KEEP_BYTES = 64 * 1024  # a refused payload up to this is kept whole, to be replayed after a fix
@@ -357,7 +379,9 @@ class Store:
             self._known.clear()  # whatever failed, know nothing that was not committed
             raise
         self._known |= new
-        return WriteResult(len(batch.readings), len(batch.dead_letters))
+        return WriteResult(
+            len(batch.readings), len(batch.dead_letters) + len(batch.counted_letters)
+        )
 
     def _write(
         self,
@@ -396,8 +420,25 @@ class Store:
                 conn.execute(self._ignore(GatewayEvent.__table__), batch.events)
             if batch.dead_letters:
                 conn.execute(self._ignore(DeadLetter.__table__), batch.dead_letters)
+            if batch.counted_letters:
+                self._add_counted(conn, batch.counted_letters)
             if batch.observations:  # last: it serialises writers (see _refresh_custody)
                 self._refresh_custody(conn, {o["epc"] for o in batch.observations})
+
+    def _add_counted(self, conn: Any, counted: list[dict[str, Any]]) -> None:
+        """Refusals beyond a gateway's budget: their counts added to the row of their gateway
+        and minute (decision 0028)."""
+        stmt = self._insert(DeadLetter.__table__)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["digest"],
+                set_={
+                    "count": DeadLetter.__table__.c.count + stmt.excluded["count"],
+                    "reason": stmt.excluded.reason,
+                },
+            ),
+            counted,
+        )
 
     def _note_clocks(self, conn: Any, beats: list[wire.Heartbeat]) -> None:
         """Keep each gateway's clock state; an alert when one says it is not synchronised."""
