@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
 MAX_GATEWAYS = 10_000  # buckets kept at most
 
 

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import cast, func, select, String
+from sqlalchemy import String, cast, func, select
 
 from cloud.adapters.orm.alerting import Alert
 from cloud.adapters.orm.quality import Excursion
