@@ -340,6 +340,7 @@ class IngestWorker:
         word that it is stored; a late batch is handed to them once committed."""
         deliveries, batch, number = decoded.deliveries, decoded.batch, decoded.number
         backoff, singly, reconnected = 0.5, batch is None, False
+        registered: list[str] = []  # sensors registered now, their kept readings unevaluated
         while True:
             if self._stop.is_set():
                 self._rules_settle(number, stored=False)
@@ -354,6 +355,7 @@ class IngestWorker:
                     result = self.store.write(batch)
                     self.written += result.readings_offered
                     self.dead += result.dead_letters
+                    registered = list(result.registered)
                 break
             except IntegrityError as exc:
                 # A message the schema refuses must not block the ones behind it.
@@ -377,6 +379,15 @@ class IngestWorker:
                 self.client.ack(d.mid, d.qos)
         if batch is None or batch.statuses or singly:
             self._invalidate_rules_config()
+        if registered:  # evaluated through the normal path, now the sensors have zones
+            log.info("sensors %s registered: evaluating their kept readings", registered)
+            try:
+                kept = self.store.readings_of(registered)
+            except DBAPIError as exc:  # the nightly reconciliation evaluates them (0026)
+                log.error("cannot read the kept readings of %s: %s", registered, exc.orig)
+                kept = []
+            for start in range(0, len(kept), self.rules_batch):
+                self._hand_to_rules(kept[start : start + self.rules_batch])
         if decoded.late:
             if batch is not None and not singly:
                 self._hand_to_rules(batch.readings)  # committed: the rules may commit at once

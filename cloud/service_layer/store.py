@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -263,8 +264,8 @@ READING_COLUMNS = (
 _COLUMN_LIST = ", ".join(READING_COLUMNS)
 _LATEST_COLUMNS = ("value", "unit", "quality", "taken_at")  # latest_readings, besides its key
 _LATEST_AT = tuple(READING_COLUMNS.index(c) for c in _LATEST_COLUMNS)
-_SENSOR, _QUANTITY, _TAKEN_AT = (
-    READING_COLUMNS.index(c) for c in ("sensor_id", "quantity", "taken_at")
+_SENSOR, _QUANTITY, _TAKEN_AT, _RECEIVED = (
+    READING_COLUMNS.index(c) for c in ("sensor_id", "quantity", "taken_at", "received_at")
 )
 # PostgreSQL bulk path. Almost every batch holds only new readings: they go straight into
 # the table by binary COPY, the fastest way in (heap multi-insert, no speculative insertion;
@@ -335,6 +336,12 @@ def _copy_readings(
 class WriteResult:
     readings_offered: int
     dead_letters: int
+    # Sensors a status in the batch registered that readings were stored for before: their
+    # kept readings are to be evaluated now (decision 0028).
+    registered: tuple[str, ...] = ()
+
+
+UNKNOWN_RECHECK_S = 30.0  # a sensor found unknown is looked up again after this
 
 
 class Store:
@@ -348,6 +355,13 @@ class Store:
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         # Gateways (with their sites) known to be stored: only their last_seen is written.
         self._known: set[tuple[str, str]] = set()
+        # Sensors known to be registered; sensors found unknown, with when (monotonic);
+        # gateways alerted for sending readings of an unknown sensor (decision 0028).
+        self._sensors: set[str] = set()
+        self._unknown: dict[str, float] = {}
+        self._alerted: set[str] = set()
+        self._pending_sensors: set[str] = set()
+        self._pending_alerted: set[str] = set()
         self._seen = (
             update(Gateway)
             .where(Gateway.id == bindparam("gateway"))
@@ -372,15 +386,20 @@ class Store:
         new = {(gateway, site) for gateway, (site, _) in seen.items()} - self._known
         try:
             try:
-                self._write(batch, seen, new)
+                registered = self._write(batch, seen, new)
             except _StoredAlready:  # rolled back: again, keeping only the readings not stored
-                self._write(batch, seen, new, merge=True)
+                registered = self._write(batch, seen, new, merge=True)
         except Exception:
             self._known.clear()  # whatever failed, know nothing that was not committed
+            self._sensors.clear()
             raise
         self._known |= new
+        self._sensors |= self._pending_sensors
+        self._alerted |= self._pending_alerted
         return WriteResult(
-            len(batch.readings), len(batch.dead_letters) + len(batch.counted_letters)
+            len(batch.readings),
+            len(batch.dead_letters) + len(batch.counted_letters),
+            tuple(registered),
         )
 
     def _write(
@@ -389,8 +408,13 @@ class Store:
         seen: dict[str, tuple[str, datetime]],
         new: set[tuple[str, str]],
         merge: bool = False,
-    ) -> None:
+    ) -> list[str]:
+        """The batch in one transaction; the sensors its statuses registered that readings
+        were stored for before."""
+        self._pending_sensors = set()  # known once committed
+        self._pending_alerted = set()
         with self.engine.begin() as conn:
+            registered = self._registering(conn, batch)
             for status, received_at in batch.statuses:
                 self._apply_status(conn, status, status.at or received_at)
             self._add_gateways(conn, new)
@@ -422,8 +446,87 @@ class Store:
                 conn.execute(self._ignore(DeadLetter.__table__), batch.dead_letters)
             if batch.counted_letters:
                 self._add_counted(conn, batch.counted_letters)
+            if batch.readings:
+                self._note_unknown_sensors(conn, batch)
             if batch.observations:  # last: it serialises writers (see _refresh_custody)
                 self._refresh_custody(conn, {o["epc"] for o in batch.observations})
+        return registered
+
+    def _registering(self, conn: Any, batch: MessageBatch) -> list[str]:
+        """Sensors the batch's statuses name that no status registered yet, but that
+        readings are stored for: their readings were kept, unevaluated, until now."""
+        named = {s.id for status, _ in batch.statuses for s in status.sensors} - self._sensors
+        if not named:
+            return []
+        registered = set(conn.execute(select(Sensor.id).where(Sensor.id.in_(named))).scalars())
+        self._pending_sensors |= named
+        for sensor in named:
+            self._unknown.pop(sensor, None)
+        new = sorted(named - registered)
+        if not new:
+            return []
+        stored = select(Reading.sensor_id).where(Reading.sensor_id.in_(new)).distinct()
+        return sorted(conn.execute(stored).scalars())
+
+    def _note_unknown_sensors(self, conn: Any, batch: MessageBatch) -> None:
+        """Readings of sensors no status registered are stored, ignored by the rules; their
+        gateway gets one alert (decision 0028)."""
+        now = time.monotonic()
+        ask = {
+            r[_SENSOR]
+            for r in batch.readings
+            if r[_SENSOR] not in self._sensors
+            and r[_SENSOR] not in self._pending_sensors
+            and self._unknown.get(r[_SENSOR], -UNKNOWN_RECHECK_S) <= now - UNKNOWN_RECHECK_S
+        }
+        if ask:
+            found = set(conn.execute(select(Sensor.id).where(Sensor.id.in_(ask))).scalars())
+            self._pending_sensors |= found
+            self._unknown.update(dict.fromkeys(ask - found, now))
+        first: dict[str, tuple[str, datetime]] = {}
+        for r in batch.readings:
+            gateway, sensor = r[0], r[_SENSOR]
+            if (
+                sensor in self._unknown
+                and sensor not in self._pending_sensors
+                and gateway not in self._alerted
+                and gateway not in first
+            ):
+                first[gateway] = (sensor, r[_RECEIVED])
+        if not first:
+            return
+        with Session(bind=conn) as session:  # joins the transaction; never commits
+            for gateway, (sensor, at) in sorted(first.items()):
+                raise_alert(
+                    session,
+                    kind="unknown_sensor",
+                    severity="warning",
+                    title=(
+                        f"Gateway {gateway} sends readings of unknown sensor {sensor}: kept, "
+                        "not evaluated until a status registers it"
+                    )[:300],
+                    subject_kind="gateway",
+                    subject_id=gateway,
+                    site_id=batch.seen.get(gateway, (None, at))[0],
+                    now=at,
+                )
+                log.warning("gateway %s sends readings of unknown sensor %s", gateway, sensor)
+            session.flush()
+        self._pending_alerted |= set(first)
+
+    def readings_of(self, sensors: list[str]) -> list[tuple[Any, ...]]:
+        """The stored readings of these sensors, in READING_COLUMNS order (to evaluate the
+        readings of sensors just registered)."""
+        table = Reading.__table__
+        with self.engine.connect() as conn:
+            return [
+                tuple(row)
+                for row in conn.execute(
+                    select(*(table.c[c] for c in READING_COLUMNS))
+                    .where(table.c.sensor_id.in_(sensors))
+                    .order_by(table.c.taken_at)
+                )
+            ]
 
     def _add_counted(self, conn: Any, counted: list[dict[str, Any]]) -> None:
         """Refusals beyond a gateway's budget: their counts added to the row of their gateway
