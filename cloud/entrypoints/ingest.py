@@ -383,7 +383,7 @@ class IngestWorker:
             log.info("sensors %s registered: evaluating their kept readings", registered)
             try:
                 kept = self.store.readings_of(registered)
-            except DBAPIError as exc:  # the nightly reconciliation evaluates them (0026)
+            except DBAPIError as exc:  # the nightly reconciliation flags what they show (0026)
                 log.error("cannot read the kept readings of %s: %s", registered, exc.orig)
                 kept = []
             for start in range(0, len(kept), self.rules_batch):
