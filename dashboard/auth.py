@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "investigate": frozenset({"qa"}),
     "recall": frozenset({"qa"}),
     "profiles": frozenset({"admin"}),  # what a zone is judged by: admins only, with a reason
+    "dead_letters": frozenset({"admin"}),  # refused messages: read and replayed by admins
 }
 
 

@@ -1,9 +1,11 @@
 """The ingest worker: MQTT messages in, one database transaction per batch, acks after commit.
 
-paho delivers messages on its network thread; they are queued. A decoder thread takes them
-in batches and decodes them (bad ones become dead letters in the same transaction) while the
-writer thread commits the batch before, and only then acknowledges each of its messages to
-the broker (paho manual acks), in arrival order. A crash before the commit means the broker
+paho delivers messages on its network thread; they are queued, one lane per gateway taken
+in turn (cloud.entrypoints.lanes: a flood from one gateway waits in its own lane). A
+decoder thread takes them in batches and decodes them (bad ones become dead letters in the
+same transaction) while the writer thread commits the batch before, and only then
+acknowledges each of its messages to the broker (paho manual acks), in the order taken
+(each gateway's in arrival order). A crash before the commit means the broker
 redelivers; the store ignores what it already has. At-least-once on the wire, exactly-once in
 the database. As soon as a batch is decoded, the decoder hands its readings to the rules
 thread through a bounded queue (it waits when the rules fall behind; nothing is dropped),
@@ -35,9 +37,11 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cloud.domain.plausibility import TimeWindow
+from cloud.domain.refusals import RefusalBudget
 from cloud.entrypoints import rules_runner
+from cloud.entrypoints.lanes import Lanes
 from cloud.service_layer import rules as rules_service
-from cloud.service_layer.store import MessageBatch, Store
+from cloud.service_layer.store import MessageBatch, Store, dead_letter_gateway
 from edge import wire
 
 log = logging.getLogger(__name__)
@@ -67,22 +71,29 @@ def decode_batch(
     deliveries: list[Delivery],
     unsynchronised: set[str] | None = None,
     window: TimeWindow | None = None,
+    budget: RefusalBudget | None = None,
 ) -> MessageBatch:
     """Validate every delivery; what fails becomes a dead letter with the reason.
 
     `unsynchronised`: gateways whose clock is not synchronised (kept by the caller and
     updated here by the heartbeats decoded); readings with implausible times are quarantined.
+    `budget`: the caller's own rows and log lines of refusals per gateway (decision 0028);
+    beyond it refusals are counted, and logged once a minute per gateway.
     """
     batch = MessageBatch(
         unsynchronised=unsynchronised if unsynchronised is not None else set(),
         window=window or TimeWindow(),
+        budget=budget,
     )
     for d in deliveries:
         refused = batch.add_message(d.topic, d.payload, d.received_at)
-        if refused is not None and refused.own_row:  # a flood is logged once, below
-            log.warning("dead letter from %s: %s", d.topic, refused.reason)
+        if refused is not None and refused.own_row:  # a flood is logged apart, below
+            log.warning("dead letter from %s: %s", d.topic, refused.reason[:500])
+    now = time.monotonic()
     for gateway, more in batch.refused_beyond_rows().items():
-        log.warning("dead letters from %s: %d more in this batch, in one row", gateway, more)
+        due = more if budget is None else budget.counted(gateway, more, now)
+        if due:
+            log.warning("dead letters from %s: %d more refused, counted, not kept", gateway, due)
     return batch
 
 
@@ -120,8 +131,12 @@ class IngestWorker:
         self.time_window = time_window or TimeWindow()  # outside it, readings are quarantined
         # Gateways whose heartbeat said their clock is not synchronised (decoder thread).
         self.unsynchronised: set[str] = set()
+        # Refused messages with rows and log lines of their own, per gateway (decoder thread).
+        self.refusals = RefusalBudget()
         self._handed = 0  # batches handed to the rules before their commit
-        self._queue: queue.Queue[Delivery] = queue.Queue()
+        # Deliveries waiting for the decoder, one lane per gateway taken in turn (decision
+        # 0028): a flood from one gateway does not queue another's readings behind it.
+        self._waiting: Lanes[Delivery] = Lanes()
         # One decoded batch waits while the writer commits the one before: decoding overlaps
         # the database's work instead of following it.
         self._decoded: queue.Queue[_Decoded] = queue.Queue(maxsize=1)
@@ -204,7 +219,8 @@ class IngestWorker:
         # competes with paho's own work for the interpreter lock.
         # paho hands bytes (typed bytes | bytearray); bytes() of bytes is the same object
         payload = bytes(msg.payload)
-        self._queue.put(Delivery(msg.topic, payload, msg.mid, msg.qos, datetime.now(UTC)))
+        delivery = Delivery(msg.topic, payload, msg.mid, msg.qos, datetime.now(UTC))
+        self._waiting.put(dead_letter_gateway(msg.topic), delivery)
 
     def start(self) -> None:
         properties = None
@@ -254,25 +270,22 @@ class IngestWorker:
     def _next_batch(self) -> list[Delivery]:
         """Up to max_batch deliveries: lingering for more only while the writer is busy (an
         idle writer takes what is there at once; latency at low load is one commit)."""
-        try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
+        first = self._waiting.get(timeout=0.2)
+        if first is None:
             return []
         batch = [first]
         deadline = time.monotonic() + self.linger_s
         while len(batch) < self.max_batch:
-            try:
-                batch.append(self._queue.get_nowait())
+            waiting = self._waiting.get()
+            if waiting is not None:
+                batch.append(waiting)
                 continue
-            except queue.Empty:
-                pass
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (self._writer_idle.is_set() and self._decoded.empty()):
                 break
-            try:
-                batch.append(self._queue.get(timeout=min(remaining, 0.002)))
-            except queue.Empty:
-                continue
+            waiting = self._waiting.get(timeout=min(remaining, 0.002))
+            if waiting is not None:
+                batch.append(waiting)
         return batch
 
     def _decode_loop(self) -> None:
@@ -282,7 +295,7 @@ class IngestWorker:
                 continue
             try:
                 batch: MessageBatch | None = decode_batch(
-                    deliveries, self.unsynchronised, self.time_window
+                    deliveries, self.unsynchronised, self.time_window, self.refusals
                 )
             except Exception:  # a bug, not bad input (that is a dead letter): write one by one
                 log.exception("decoding a batch failed; it will be written one by one")
@@ -330,6 +343,7 @@ class IngestWorker:
         word that it is stored; a late batch is handed to them once committed."""
         deliveries, batch, number = decoded.deliveries, decoded.batch, decoded.number
         backoff, singly, reconnected = 0.5, batch is None, False
+        registered: list[str] = []  # sensors registered now, their kept readings unevaluated
         while True:
             if self._stop.is_set():
                 self._rules_settle(number, stored=False)
@@ -344,6 +358,7 @@ class IngestWorker:
                     result = self.store.write(batch)
                     self.written += result.readings_offered
                     self.dead += result.dead_letters
+                    registered = list(result.registered)
                 break
             except IntegrityError as exc:
                 # A message the schema refuses must not block the ones behind it.
@@ -367,6 +382,15 @@ class IngestWorker:
                 self.client.ack(d.mid, d.qos)
         if batch is None or batch.statuses or singly:
             self._invalidate_rules_config()
+        if registered:  # evaluated through the normal path, now the sensors have zones
+            log.info("sensors %s registered: evaluating their kept readings", registered)
+            try:
+                kept = self.store.readings_of(registered)
+            except DBAPIError as exc:  # the nightly reconciliation flags what they show (0026)
+                log.error("cannot read the kept readings of %s: %s", registered, exc.orig)
+                kept = []
+            for start in range(0, len(kept), self.rules_batch):
+                self._hand_to_rules(kept[start : start + self.rules_batch])
         if decoded.late:
             if batch is not None and not singly:
                 self._hand_to_rules(batch.readings)  # committed: the rules may commit at once

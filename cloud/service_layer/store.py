@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from cloud.adapters.orm.readings import (
 )
 from cloud.domain import rollups
 from cloud.domain.plausibility import TimeWindow, implausible
+from cloud.domain.refusals import RefusalBudget
 from cloud.service_layer.alerts import raise_alert
 from cloud.service_layer.custody import refresh_custody
 from cloud.service_layer.sequences import note_heartbeats, record_sequences
@@ -65,9 +67,15 @@ class MessageBatch:
     statuses: list[tuple[wire.StatusMessage, datetime]] = field(default_factory=list)
     heartbeats: list[wire.Heartbeat] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    # Rows counting a gateway's refusals beyond its budget, per minute: added up on write.
+    counted_letters: list[dict[str, Any]] = field(default_factory=list)
     seen: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # gateway -> (site, time)
     _refused: dict[str | None, int] = field(default_factory=dict, repr=False)
     _floods: dict[str | None, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _counted: dict[str | None, int] = field(default_factory=dict, repr=False)
+    # The worker's own rows of refusals per gateway, kept between batches (decision 0028);
+    # None (a replay, a test): only the per-batch bound.
+    budget: RefusalBudget | None = None
     # Readings whose time cannot be believed: kept apart, never handed to the rules.
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     window: TimeWindow = field(default_factory=TimeWindow)
@@ -178,24 +186,39 @@ class MessageBatch:
         gateway = dead_letter_gateway(topic)
         kept = self._refused.get(gateway, 0)
         self._refused[gateway] = kept + 1
-        if kept >= FLOOD_KEEP:
+        own = kept < FLOOD_KEEP and (
+            self.budget is None or self.budget.take(gateway, received_at.timestamp())
+        )
+        if not own:
+            self._counted[gateway] = self._counted.get(gateway, 0) + 1
             flood = self._floods.get(gateway)
             if flood is None:
+                # With a budget, one row per gateway and minute, counts added up by the store.
+                key = (
+                    f"flood:{digest}"
+                    if self.budget is None
+                    else f"flood:{gateway}:{topic if gateway is None else ''}:"
+                    f"{received_at.astimezone(UTC):%Y-%m-%dT%H:%M}"
+                )
                 flood = self._floods[gateway] = {
                     "topic": topic[:512],
                     "gateway_id": gateway,
                     "payload": payload[:PREVIEW_BYTES],
                     "size": len(payload),
                     "count": 0,
-                    "digest": hashlib.sha256(f"flood:{digest}".encode()).hexdigest(),
+                    "digest": hashlib.sha256(key.encode()).hexdigest(),
                     "received_at": received_at,
                 }
-                self.dead_letters.append(flood)
+                (self.dead_letters if self.budget is None else self.counted_letters).append(flood)
             flood["count"] += 1
             flood["reason"] = (
                 f"flood: {flood['count']} more refused messages from {gateway or topic} in one "
                 f"batch, counted here (the first {FLOOD_KEEP} have rows of their own); the "
                 f"latest: {reason[:REASON_CHARS]}"
+                if self.budget is None
+                else f"flood: refused messages from {gateway or topic} beyond "
+                f"{self.budget.rate:g} a second ({self.budget.burst:g} at once), counted "
+                f"here per minute (see count); the latest: {reason[:REASON_CHARS]}"
             )
             return False
         self.dead_letters.append(
@@ -214,7 +237,7 @@ class MessageBatch:
 
     def refused_beyond_rows(self) -> dict[str | None, int]:
         """Per gateway, the refused messages counted in a flood row rather than kept one each."""
-        return {g: n - FLOOD_KEEP for g, n in self._refused.items() if n > FLOOD_KEEP}
+        return dict(self._counted)
 
 
 KEEP_BYTES = 64 * 1024  # a refused payload up to this is kept whole, to be replayed after a fix
@@ -243,8 +266,8 @@ READING_COLUMNS = (
 _COLUMN_LIST = ", ".join(READING_COLUMNS)
 _LATEST_COLUMNS = ("value", "unit", "quality", "taken_at")  # latest_readings, besides its key
 _LATEST_AT = tuple(READING_COLUMNS.index(c) for c in _LATEST_COLUMNS)
-_SENSOR, _QUANTITY, _TAKEN_AT = (
-    READING_COLUMNS.index(c) for c in ("sensor_id", "quantity", "taken_at")
+_SENSOR, _QUANTITY, _TAKEN_AT, _RECEIVED = (
+    READING_COLUMNS.index(c) for c in ("sensor_id", "quantity", "taken_at", "received_at")
 )
 # PostgreSQL bulk path. Almost every batch holds only new readings: they go straight into
 # the table by binary COPY, the fastest way in (heap multi-insert, no speculative insertion;
@@ -315,6 +338,12 @@ def _copy_readings(
 class WriteResult:
     readings_offered: int
     dead_letters: int
+    # Sensors a status in the batch registered that readings were stored for before: their
+    # kept readings are to be evaluated now (decision 0028).
+    registered: tuple[str, ...] = ()
+
+
+UNKNOWN_RECHECK_S = 30.0  # a sensor found unknown is looked up again after this
 
 
 class Store:
@@ -328,6 +357,13 @@ class Store:
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         # Gateways (with their sites) known to be stored: only their last_seen is written.
         self._known: set[tuple[str, str]] = set()
+        # Sensors known to be registered; sensors found unknown, with when (monotonic);
+        # gateways alerted for sending readings of an unknown sensor (decision 0028).
+        self._sensors: set[str] = set()
+        self._unknown: dict[str, float] = {}
+        self._alerted: set[str] = set()
+        self._pending_sensors: set[str] = set()
+        self._pending_alerted: set[str] = set()
         self._seen = (
             update(Gateway)
             .where(Gateway.id == bindparam("gateway"))
@@ -352,14 +388,21 @@ class Store:
         new = {(gateway, site) for gateway, (site, _) in seen.items()} - self._known
         try:
             try:
-                self._write(batch, seen, new)
+                registered = self._write(batch, seen, new)
             except _StoredAlready:  # rolled back: again, keeping only the readings not stored
-                self._write(batch, seen, new, merge=True)
+                registered = self._write(batch, seen, new, merge=True)
         except Exception:
             self._known.clear()  # whatever failed, know nothing that was not committed
+            self._sensors.clear()
             raise
         self._known |= new
-        return WriteResult(len(batch.readings), len(batch.dead_letters))
+        self._sensors |= self._pending_sensors
+        self._alerted |= self._pending_alerted
+        return WriteResult(
+            len(batch.readings),
+            len(batch.dead_letters) + len(batch.counted_letters),
+            tuple(registered),
+        )
 
     def _write(
         self,
@@ -367,8 +410,13 @@ class Store:
         seen: dict[str, tuple[str, datetime]],
         new: set[tuple[str, str]],
         merge: bool = False,
-    ) -> None:
+    ) -> list[str]:
+        """The batch in one transaction; the sensors its statuses registered that readings
+        were stored for before."""
+        self._pending_sensors = set()  # known once committed
+        self._pending_alerted = set()
         with self.engine.begin() as conn:
+            registered = self._registering(conn, batch)
             for status, received_at in batch.statuses:
                 self._apply_status(conn, status, status.at or received_at)
             self._add_gateways(conn, new)
@@ -398,8 +446,104 @@ class Store:
                 conn.execute(self._ignore(GatewayEvent.__table__), batch.events)
             if batch.dead_letters:
                 conn.execute(self._ignore(DeadLetter.__table__), batch.dead_letters)
+            if batch.counted_letters:
+                self._add_counted(conn, batch.counted_letters)
+            if batch.readings:
+                self._note_unknown_sensors(conn, batch)
             if batch.observations:  # last: it serialises writers (see _refresh_custody)
                 self._refresh_custody(conn, {o["epc"] for o in batch.observations})
+        return registered
+
+    def _registering(self, conn: Any, batch: MessageBatch) -> list[str]:
+        """Sensors the batch's statuses name that no status registered yet, but that
+        readings are stored for: their readings were kept, unevaluated, until now."""
+        named = {s.id for status, _ in batch.statuses for s in status.sensors} - self._sensors
+        if not named:
+            return []
+        registered = set(conn.execute(select(Sensor.id).where(Sensor.id.in_(named))).scalars())
+        self._pending_sensors |= named
+        for sensor in named:
+            self._unknown.pop(sensor, None)
+        new = sorted(named - registered)
+        if not new:
+            return []
+        stored = select(Reading.sensor_id).where(Reading.sensor_id.in_(new)).distinct()
+        return sorted(conn.execute(stored).scalars())
+
+    def _note_unknown_sensors(self, conn: Any, batch: MessageBatch) -> None:
+        """Readings of sensors no status registered are stored, ignored by the rules; their
+        gateway gets one alert (decision 0028)."""
+        now = time.monotonic()
+        ask = {
+            r[_SENSOR]
+            for r in batch.readings
+            if r[_SENSOR] not in self._sensors
+            and r[_SENSOR] not in self._pending_sensors
+            and self._unknown.get(r[_SENSOR], -UNKNOWN_RECHECK_S) <= now - UNKNOWN_RECHECK_S
+        }
+        if ask:
+            found = set(conn.execute(select(Sensor.id).where(Sensor.id.in_(ask))).scalars())
+            self._pending_sensors |= found
+            self._unknown.update(dict.fromkeys(ask - found, now))
+        first: dict[str, tuple[str, datetime]] = {}
+        for r in batch.readings:
+            gateway, sensor = r[0], r[_SENSOR]
+            if (
+                sensor in self._unknown
+                and sensor not in self._pending_sensors
+                and gateway not in self._alerted
+                and gateway not in first
+            ):
+                first[gateway] = (sensor, r[_RECEIVED])
+        if not first:
+            return
+        with Session(bind=conn) as session:  # joins the transaction; never commits
+            for gateway, (sensor, at) in sorted(first.items()):
+                raise_alert(
+                    session,
+                    kind="unknown_sensor",
+                    severity="warning",
+                    title=(
+                        f"Gateway {gateway} sends readings of unknown sensor {sensor}: kept, "
+                        "not evaluated until a status registers it"
+                    )[:300],
+                    subject_kind="gateway",
+                    subject_id=gateway,
+                    site_id=batch.seen.get(gateway, (None, at))[0],
+                    now=at,
+                )
+                log.warning("gateway %s sends readings of unknown sensor %s", gateway, sensor)
+            session.flush()
+        self._pending_alerted |= set(first)
+
+    def readings_of(self, sensors: list[str]) -> list[tuple[Any, ...]]:
+        """The stored readings of these sensors, in READING_COLUMNS order (to evaluate the
+        readings of sensors just registered)."""
+        table = Reading.__table__
+        with self.engine.connect() as conn:
+            return [
+                tuple(row)
+                for row in conn.execute(
+                    select(*(table.c[c] for c in READING_COLUMNS))
+                    .where(table.c.sensor_id.in_(sensors))
+                    .order_by(table.c.taken_at)
+                )
+            ]
+
+    def _add_counted(self, conn: Any, counted: list[dict[str, Any]]) -> None:
+        """Refusals beyond a gateway's budget: their counts added to the row of their gateway
+        and minute (decision 0028)."""
+        stmt = self._insert(DeadLetter.__table__)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["digest"],
+                set_={
+                    "count": DeadLetter.__table__.c.count + stmt.excluded["count"],
+                    "reason": stmt.excluded.reason,
+                },
+            ),
+            counted,
+        )
 
     def _note_clocks(self, conn: Any, beats: list[wire.Heartbeat]) -> None:
         """Keep each gateway's clock state; an alert when one says it is not synchronised."""

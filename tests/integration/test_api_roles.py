@@ -114,6 +114,8 @@ ROLE_TABLE = {
     ("GET", "/api/dead-letters/<int:letter_id>"): "admin",
     ("POST", "/api/dead-letters/<int:letter_id>/replay"): "admin",
     ("POST", "/api/dead-letters/replay"): "admin",
+    ("GET", "/api/quarantined-readings"): "admin",
+    ("GET", "/api/implausible-readings"): "admin",
 }
 # Values for path arguments: records that do not exist, so an allowed call changes nothing.
 ARGUMENTS = {

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from cloud.adapters.engine import make_engine, session_factory
-from cloud.adapters.orm.readings import ReadingRollup
+from cloud.adapters.orm.readings import DeadLetter, Reading, ReadingRollup
 from cloud.domain.thinning import extremes
 from cloud.service_layer.signatures import create_user
 from cloud.service_layer.store import MessageBatch, Store
@@ -434,3 +434,59 @@ def test_gateways_page_shows_heartbeat_and_missing_records(sqlite_url: str) -> N
     assert "7-9 (3)" in shown  # readings 7, 8 and 9 never arrived
     assert "NOT SYNCHRONISED" in shown and "5 GB" in shown
     assert '"href": "/gateways"' in json.dumps(client.get("/_dash-layout").get_json())
+
+
+def test_dead_letters_page_lists_filters_and_replays_for_admins(sqlite_url: str) -> None:
+    seed(sqlite_url)
+    now = datetime.now(UTC)
+    body = wire.encode_reading_body("c1", "temperature", 4.4, "C", wire.Quality.OK, now)
+    good = wire.assemble_readings("gw1", "wh1", [(40, body)], now)
+    batch = MessageBatch()
+    batch.add_dead_letter(wire.topic("wh1", "gw1", "readings"), good, "refused: test", now)
+    batch.add_dead_letter(wire.topic("wh1", "gw2", "readings"), b"{junk", "not JSON", now)
+    engine = make_engine(sqlite_url)
+    Store(engine).write(batch)
+    with session_factory(engine)() as session:
+        session.info["actor"] = "test"
+        create_user(session, "admin", "Ada Admin", "admin", PASSWORD)
+        session.commit()
+        letter = session.scalars(select(DeadLetter).where(DeadLetter.gateway_id == "gw1")).one()
+    client = create_app(sqlite_url, secret_key="test").server.test_client()
+
+    def listed(gateway: str | None, reason: str | None) -> Any:
+        return call(
+            client,
+            [("dead-letters-table", "children")],
+            [
+                ("dead-letters-tick", "n_intervals", 1),
+                ("dead-letters-gateway", "value", gateway),
+                ("dead-letters-reason", "value", reason),
+                ("dead-letters-changed", "data", 0),
+            ],
+        )
+
+    log_in(client, "viewer", PASSWORD)
+    assert listed(None, None).status_code == 204  # viewers do not see them
+    log_in(client, "admin", PASSWORD)
+    every = json.dumps(listed(None, None).get_json())
+    assert "refused: test" in every and "not JSON" in every
+    only_gw2 = json.dumps(listed("gw2", None).get_json())
+    assert "not JSON" in only_gw2 and "refused: test" not in only_gw2
+    by_reason = json.dumps(listed(None, "REFUSED").get_json())
+    assert "refused: test" in by_reason and "not JSON" not in by_reason
+    button = {"letter": letter.id, "type": "dead-letters-replay"}
+    replayed = call(
+        client,
+        [("dead-letters-outcome", "children"), ("dead-letters-changed", "data")],
+        [[(button, "n_clicks", 1)]],
+        [("dead-letters-changed", "data", 0)],
+        json.dumps(button, separators=(",", ":")) + ".n_clicks",
+    ).get_json()["response"]
+    assert replayed["dead-letters-outcome"]["children"].startswith(
+        f"Dead letter {letter.id}: stored"
+    )
+    with session_factory(engine)() as session:
+        assert session.get(Reading, ("gw1", 40)) is not None
+        assert session.get(DeadLetter, letter.id).replayed_at is not None
+    engine.dispose()
+    assert '"href": "/dead-letters"' in json.dumps(client.get("/_dash-layout").get_json())

@@ -16,6 +16,7 @@ from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.orm.alerting import Alert
 from cloud.adapters.orm.readings import Gateway as GatewayRow
 from cloud.adapters.orm.readings import Reading
+from cloud.adapters.orm.readings import Sensor as SensorRow
 from cloud.domain.clock import utcnow
 from cloud.entrypoints.scheduler import Scheduler, SchedulerConfig
 from edge import wire
@@ -30,18 +31,42 @@ GRACE_S = 60.0
 class Gateway:
     """A gateway as the cloud hears it: envelopes and heartbeats published by hand."""
 
-    def __init__(self, broker: tuple[str, int], name: str):
+    def __init__(self, broker: tuple[str, int], name: str, sessions):
         tag = uuid.uuid4().hex[:8]
         self.site, self.id = f"site-{tag}", f"{name}-{tag}"
+        self.sensor = f"probe-{tag}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{self.id}")
         self.client.connect(*broker)
         self.client.loop_start()
+        # Its status first, as a gateway's on connecting: its probe is a sensor the cloud
+        # knows (readings of an unknown sensor raise an alert of their own, decision 0028).
+        status = wire.StatusMessage(
+            v=wire.SCHEMA_VERSION,
+            gateway=self.id,
+            site=self.site,
+            state="online",
+            at=datetime.now(UTC),
+            zones=[wire.ZoneInfo(id=f"zone-{tag}", name="Cold room", low=2, high=8)],
+            sensors=[
+                wire.SensorInfo(
+                    id=self.sensor, zone=f"zone-{tag}", model="sim", quantities=["temperature"]
+                )
+            ],
+        )
+        topic = wire.topic(self.site, self.id, "status")
+        self.client.publish(topic, wire.encode(status), qos=1).wait_for_publish(5)
+
+        def registered() -> bool:
+            with sessions() as s:
+                return s.get(SensorRow, self.sensor) is not None
+
+        wait_until(registered, 30, f"{self.id}'s status applied")
 
     def publish(self, seqs: range) -> None:
         taken = datetime.now(UTC)
         for start in range(seqs.start, seqs.stop, 100):
             part = range(start, min(start + 100, seqs.stop))
-            body = wire.encode_reading_body("probe-1", "temperature", 5.0, "C", Quality.OK, taken)
+            body = wire.encode_reading_body(self.sensor, "temperature", 5.0, "C", Quality.OK, taken)
             payload = wire.assemble_readings(self.id, self.site, [(s, body) for s in part])
             topic = wire.topic(self.site, self.id, "readings")
             self.client.publish(topic, payload, qos=1).wait_for_publish(5)
@@ -93,7 +118,7 @@ def scheduler_at(sessions, offset_s: float) -> Scheduler:
 
 
 def test_lost_records_raise_one_alert_that_late_arrival_resolves(mosquitto, cloud, pg_url):
-    gw = Gateway(mosquitto, "gw-lost")
+    gw = Gateway(mosquitto, "gw-lost", cloud)
     gw.publish(range(1, 1041))
     gw.publish(range(1101, 1201))  # records 1041-1100 lost on the way
     gw.heartbeat(
@@ -140,7 +165,7 @@ def test_lost_records_raise_one_alert_that_late_arrival_resolves(mosquitto, clou
 
 
 def test_a_gap_the_gateway_reported_as_dropped_raises_nothing(mosquitto, cloud):
-    gw = Gateway(mosquitto, "gw-full")
+    gw = Gateway(mosquitto, "gw-full", cloud)
     gw.publish(range(1, 1041))
     gw.publish(range(1101, 1201))
     gw.heartbeat(utcnow(), dropped_records=60)  # its buffer was full: it dropped the 60
@@ -152,7 +177,7 @@ def test_a_gap_the_gateway_reported_as_dropped_raises_nothing(mosquitto, cloud):
 
 
 def test_numbering_gone_backwards_is_reported(mosquitto, cloud):
-    gw = Gateway(mosquitto, "gw-image")
+    gw = Gateway(mosquitto, "gw-image", cloud)
     gw.publish(range(1, 201))
     now = utcnow()
     gw.heartbeat(now - timedelta(seconds=30), next_seq=201)

@@ -30,6 +30,7 @@ from cloud.entrypoints.api import (
     profiles,
     recalls,
     scans,
+    set_aside,
     shipments,
     sites,
     transfers,
@@ -58,6 +59,7 @@ BLUEPRINTS = (
     *holds.BLUEPRINTS,
     access.bp,
     dead_letters.bp,
+    set_aside.bp,
     imports.bp,
     openapi.bp,
 )
