@@ -1,11 +1,9 @@
 """The ingest worker: MQTT messages in, one database transaction per batch, acks after commit.
 
-paho delivers messages on its network thread; they are queued, one lane per gateway taken
-in turn (cloud.entrypoints.lanes: a flood from one gateway waits in its own lane). A
-decoder thread takes them in batches and decodes them (bad ones become dead letters in the
-same transaction) while the writer thread commits the batch before, and only then
-acknowledges each of its messages to the broker (paho manual acks), in the order taken
-(each gateway's in arrival order). A crash before the commit means the broker
+paho delivers messages on its network thread; they are queued. A decoder thread takes them
+in batches and decodes them (bad ones become dead letters in the same transaction) while the
+writer thread commits the batch before, and only then acknowledges each of its messages to
+the broker (paho manual acks), in arrival order. A crash before the commit means the broker
 redelivers; the store ignores what it already has. At-least-once on the wire, exactly-once in
 the database. As soon as a batch is decoded, the decoder hands its readings to the rules
 thread through a bounded queue (it waits when the rules fall behind; nothing is dropped),
@@ -39,9 +37,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from cloud.domain.plausibility import TimeWindow
 from cloud.domain.refusals import RefusalBudget
 from cloud.entrypoints import rules_runner
-from cloud.entrypoints.lanes import Lanes
 from cloud.service_layer import rules as rules_service
-from cloud.service_layer.store import MessageBatch, Store, dead_letter_gateway
+from cloud.service_layer.store import MessageBatch, Store
 from edge import wire
 
 log = logging.getLogger(__name__)
@@ -134,9 +131,7 @@ class IngestWorker:
         # Refused messages with rows and log lines of their own, per gateway (decoder thread).
         self.refusals = RefusalBudget()
         self._handed = 0  # batches handed to the rules before their commit
-        # Deliveries waiting for the decoder, one lane per gateway taken in turn (decision
-        # 0028): a flood from one gateway does not queue another's readings behind it.
-        self._waiting: Lanes[Delivery] = Lanes()
+        self._queue: queue.Queue[Delivery] = queue.Queue()
         # One decoded batch waits while the writer commits the one before: decoding overlaps
         # the database's work instead of following it.
         self._decoded: queue.Queue[_Decoded] = queue.Queue(maxsize=1)
@@ -219,8 +214,7 @@ class IngestWorker:
         # competes with paho's own work for the interpreter lock.
         # paho hands bytes (typed bytes | bytearray); bytes() of bytes is the same object
         payload = bytes(msg.payload)
-        delivery = Delivery(msg.topic, payload, msg.mid, msg.qos, datetime.now(UTC))
-        self._waiting.put(dead_letter_gateway(msg.topic), delivery)
+        self._queue.put(Delivery(msg.topic, payload, msg.mid, msg.qos, datetime.now(UTC)))
 
     def start(self) -> None:
         properties = None
@@ -270,22 +264,25 @@ class IngestWorker:
     def _next_batch(self) -> list[Delivery]:
         """Up to max_batch deliveries: lingering for more only while the writer is busy (an
         idle writer takes what is there at once; latency at low load is one commit)."""
-        first = self._waiting.get(timeout=0.2)
-        if first is None:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
             return []
         batch = [first]
         deadline = time.monotonic() + self.linger_s
         while len(batch) < self.max_batch:
-            waiting = self._waiting.get()
-            if waiting is not None:
-                batch.append(waiting)
+            try:
+                batch.append(self._queue.get_nowait())
                 continue
+            except queue.Empty:
+                pass
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (self._writer_idle.is_set() and self._decoded.empty()):
                 break
-            waiting = self._waiting.get(timeout=min(remaining, 0.002))
-            if waiting is not None:
-                batch.append(waiting)
+            try:
+                batch.append(self._queue.get(timeout=min(remaining, 0.002)))
+            except queue.Empty:
+                continue
         return batch
 
     def _decode_loop(self) -> None:
