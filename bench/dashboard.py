@@ -35,8 +35,9 @@ from cloud.adapters.migrate import upgrade  # noqa: E402
 from cloud.adapters.orm.quality import Excursion  # noqa: E402
 from cloud.adapters.orm.readings import Reading  # noqa: E402
 from cloud.domain.clock import utcnow  # noqa: E402
+from cloud.service_layer.message_batch import MessageBatch  # noqa: E402
 from cloud.service_layer.signatures import create_user  # noqa: E402
-from cloud.service_layer.store import MessageBatch, Store  # noqa: E402
+from cloud.service_layer.store import Store  # noqa: E402
 from dashboard.app import create_app  # noqa: E402
 from dashboard.present import local  # noqa: E402
 from edge import wire  # noqa: E402

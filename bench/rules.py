@@ -53,7 +53,8 @@ from cloud.entrypoints.ingest import IngestWorker  # noqa: E402
 from cloud.entrypoints.rules_runner import RulesReport  # noqa: E402
 from cloud.entrypoints.runtime import calm_collector  # noqa: E402
 from cloud.service_layer import rules  # noqa: E402
-from cloud.service_layer.store import MessageBatch, Store  # noqa: E402
+from cloud.service_layer.message_batch import MessageBatch  # noqa: E402
+from cloud.service_layer.store import Store  # noqa: E402
 from edge import wire  # noqa: E402
 
 log = logging.getLogger("bench.rules")

@@ -30,7 +30,8 @@ from e2e_ingest import code_version, fresh_database, reading_bodies  # noqa: E40
 
 from cloud.adapters.engine import make_engine  # noqa: E402
 from cloud.entrypoints.ingest import Delivery, decode_batch  # noqa: E402
-from cloud.service_layer.store import _COPY_TYPES, READING_COLUMNS, MessageBatch, Store  # noqa: E402
+from cloud.service_layer.message_batch import READING_COLUMNS, MessageBatch  # noqa: E402
+from cloud.service_layer.store import _COPY_TYPES, Store  # noqa: E402
 from edge import wire  # noqa: E402
 
 log = logging.getLogger("bench.store_write")

@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import Any
 
 OK = "ok"
-# positions in a reading tuple (cloud.service_layer.store.READING_COLUMNS)
+# positions in a reading tuple (cloud.service_layer.message_batch.READING_COLUMNS)
 _SENSOR, _QUANTITY, _VALUE, _QUALITY, _TAKEN_AT = 2, 3, 4, 6, 7
 
 
@@ -54,7 +54,7 @@ class HourlyRollup:
 
 
 def roll_up(readings: Iterable[Sequence[Any]]) -> list[HourlyRollup]:
-    """Aggregate readings (tuples in store.READING_COLUMNS order) per sensor and hour.
+    """Aggregate readings (tuples in READING_COLUMNS order) per sensor and hour.
 
     Sorted by key, so concurrent writers lock rollup rows in the same order.
     """

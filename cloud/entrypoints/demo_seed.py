@@ -42,8 +42,9 @@ from cloud.adapters.orm.traceability import (
 )
 from cloud.domain.clock import utcnow
 from cloud.service_layer import alerts, rules
+from cloud.service_layer.message_batch import MessageBatch
 from cloud.service_layer.signatures import create_user, user_named
-from cloud.service_layer.store import MessageBatch, Store
+from cloud.service_layer.store import Store
 from edge import wire
 from edge.config import LoadedGateway, load_gateway
 from edge.gs1 import check_digit, encode_sgtin96

@@ -38,7 +38,8 @@ from cloud.domain.plausibility import TimeWindow
 from cloud.domain.refusals import RefusalBudget
 from cloud.entrypoints import rules_runner
 from cloud.service_layer import rules as rules_service
-from cloud.service_layer.store import MessageBatch, Store
+from cloud.service_layer.message_batch import MessageBatch
+from cloud.service_layer.store import Store
 from edge import wire
 
 log = logging.getLogger(__name__)

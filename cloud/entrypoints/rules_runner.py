@@ -41,7 +41,7 @@ from cloud.entrypoints.rules_evaluate import (
     transient,
 )
 from cloud.service_layer import rules as rules_service
-from cloud.service_layer.store import READING_COLUMNS
+from cloud.service_layer.message_batch import READING_COLUMNS
 
 log = logging.getLogger(__name__)
 _GATEWAY, _SEQ, _RECEIVED = (READING_COLUMNS.index(c) for c in ("gateway_id", "seq", "received_at"))

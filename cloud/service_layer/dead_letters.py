@@ -21,7 +21,8 @@ from cloud.adapters.orm.readings import DeadLetter
 from cloud.domain.clock import utcnow
 from cloud.service_layer import alerts, rules
 from cloud.service_layer.audit import audit_reason
-from cloud.service_layer.store import MessageBatch, Store
+from cloud.service_layer.message_batch import MessageBatch
+from cloud.service_layer.store import Store
 
 log = logging.getLogger(__name__)
 MAX_REPLAY = 1000  # dead letters one request may replay

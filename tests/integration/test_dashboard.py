@@ -14,8 +14,9 @@ from sqlalchemy import select
 from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.orm.readings import DeadLetter, Reading, ReadingRollup
 from cloud.domain.thinning import extremes
+from cloud.service_layer.message_batch import MessageBatch
 from cloud.service_layer.signatures import create_user
-from cloud.service_layer.store import MessageBatch, Store
+from cloud.service_layer.store import Store
 from cloud.views.zone_chart import HourRollup, rollup_extremes, zone_chart
 from dashboard.app import create_app
 from edge import wire

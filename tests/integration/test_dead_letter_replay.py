@@ -19,8 +19,9 @@ from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.orm.readings import DeadLetter, Reading, Sensor, Site, Zone
 from cloud.entrypoints.api import create_app
 from cloud.entrypoints.api.database import EXTENSION
+from cloud.service_layer.message_batch import FLOOD_KEEP, KEEP_BYTES, MessageBatch
 from cloud.service_layer.signatures import create_user
-from cloud.service_layer.store import FLOOD_KEEP, KEEP_BYTES, MessageBatch, Store
+from cloud.service_layer.store import Store
 from cloud.service_layer.tokens import issue_token
 from edge import wire
 from edge.wire import Quality

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.orm.readings import Observation, ReadPoint
 from cloud.adapters.orm.traceability import Batch, CustodyInterval, Item, Product
-from cloud.service_layer.store import MessageBatch, Store
+from cloud.service_layer.message_batch import MessageBatch
+from cloud.service_layer.store import Store
 from edge import gs1, wire
 from tests.conftest import ingest_args, start_ingest, wait_until
 

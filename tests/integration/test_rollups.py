@@ -16,7 +16,8 @@ from sqlalchemy import insert, select
 from cloud.adapters.engine import make_engine
 from cloud.adapters.migrate import upgrade
 from cloud.adapters.orm.readings import LatestReading, Reading, ReadingRollup
-from cloud.service_layer.store import MessageBatch, Store
+from cloud.service_layer.message_batch import MessageBatch
+from cloud.service_layer.store import Store
 from tests.conftest import PG_ADMIN
 
 pytestmark = pytest.mark.integration

@@ -23,10 +23,11 @@ from cloud.adapters.orm.traceability import Batch, CustodyInterval, Item, Produc
 from cloud.domain.holds import DispositionError
 from cloud.entrypoints import rules_runner
 from cloud.service_layer import rules
+from cloud.service_layer.message_batch import MessageBatch
 from cloud.service_layer.notifications import add_channel
 from cloud.service_layer.rules.profiles import assign_profiles
 from cloud.service_layer.signatures import SignatureRefused, create_user
-from cloud.service_layer.store import MessageBatch, Store
+from cloud.service_layer.store import Store
 from cloud.views.trace import trace
 
 pytestmark = pytest.mark.integration

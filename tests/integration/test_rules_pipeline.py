@@ -26,7 +26,8 @@ from cloud.adapters.orm.traceability import Batch
 from cloud.entrypoints.ingest import IngestWorker
 from cloud.entrypoints.rules_runner import RulesReport
 from cloud.service_layer import rules
-from cloud.service_layer.store import MessageBatch, Store, WriteResult
+from cloud.service_layer.message_batch import MessageBatch
+from cloud.service_layer.store import Store, WriteResult
 from edge import wire
 from tests.conftest import ingest_args, start_ingest, wait_until
 from tests.integration.test_rules import ZONES, Plant, at

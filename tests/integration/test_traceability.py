@@ -31,6 +31,7 @@ from cloud.adapters.orm.traceability import (
     TransferStateChange,
 )
 from cloud.service_layer import custody, store
+from cloud.service_layer.message_batch import MessageBatch
 from edge import gs1, wire
 
 pytestmark = pytest.mark.integration
@@ -141,7 +142,7 @@ def observe(engine_url: str, gateway: str, site: str, reads: list[tuple[int, str
     envelope = wire.ObservationsEnvelope(
         v=1, gateway=gateway, site=site, sent_at=at(0), records=records
     )
-    batch = store.MessageBatch()
+    batch = MessageBatch()
     batch.add_observations(envelope, received_at=datetime.now(UTC))
     engine = make_engine(engine_url)
     try:

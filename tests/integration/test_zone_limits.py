@@ -16,9 +16,9 @@ from cloud.adapters.orm.audit import AuditEntry
 from cloud.adapters.orm.quality import Excursion, MonitoringProfile
 from cloud.adapters.orm.readings import Zone
 from cloud.entrypoints import rules_runner
+from cloud.service_layer.message_batch import MessageBatch
 from cloud.service_layer.rules.config import RulesConfig
 from cloud.service_layer.signatures import create_user
-from cloud.service_layer.store import MessageBatch
 from tests.integration.test_rules import PASSWORD, Plant
 from tests.integration.test_rules_api import _dispose_app_engines, logged_in
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from cloud.service_layer.store import READING_COLUMNS, MessageBatch
+from cloud.service_layer.message_batch import READING_COLUMNS, MessageBatch
 from edge import wire
 from edge.wire import Quality, WireError
 

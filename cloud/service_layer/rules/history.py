@@ -16,8 +16,8 @@ from cloud.adapters.orm.readings import Reading, Sensor
 from cloud.domain.evidence import CALIBRATION_OVERDUE, USABLE_QUALITIES, usable
 from cloud.domain.excursions import Episode, Sample
 from cloud.domain.monitoring import Profile
+from cloud.service_layer.message_batch import READING_COLUMNS
 from cloud.service_layer.rules.outcome import WITHDRAWN
-from cloud.service_layer.store import READING_COLUMNS
 
 _SENSOR, _QUANTITY, _VALUE, _QUALITY, _TAKEN, _RECEIVED = (
     READING_COLUMNS.index(c)

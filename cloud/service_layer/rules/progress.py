@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from cloud.adapters.orm.quality import RulesProgress
 from cloud.adapters.orm.readings import Reading
 from cloud.domain.clock import utcnow
+from cloud.service_layer.message_batch import READING_COLUMNS
 from cloud.service_layer.rules.history import _RECEIVED
-from cloud.service_layer.store import READING_COLUMNS
 
 
 def progress(session: Session, worker_id: str) -> datetime | None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.quality import QuarantinedReading
 from cloud.domain.clock import utcnow
-from cloud.service_layer.store import READING_COLUMNS
+from cloud.service_layer.message_batch import READING_COLUMNS
 
 _GATEWAY, _SEQ, _SENSOR, _TAKEN, _RECEIVED = (
     READING_COLUMNS.index(c) for c in ("gateway_id", "seq", "sensor_id", "taken_at", "received_at")
