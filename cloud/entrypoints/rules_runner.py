@@ -104,13 +104,18 @@ class Feed:
             return message
         return self._get(timeout)
 
-    def _hold(self, message: Any) -> None:
+    def _hold(self, message: Any, may_drop: bool = True) -> None:
         """Readings read while the rules cannot take them: kept for later, or dropped (and
-        read back from the database) once more than `limit` wait or the rules are behind."""
+        read back from the database) once more than `limit` wait or the rules are behind.
+
+        `may_drop` is False while the rules wait for the writer's word on a batch: that wait
+        is short, and a backlog read meanwhile is evaluated next, in order; dropping it there
+        would turn every batch of a gateway's backlog into late data read back and replayed
+        (30 times slower to drain: bench/e2e_ingest.py)."""
         if not self.behind:
             self._ahead.append(message)
             self._ahead_size += len(message[2] if isinstance(message, tuple) else message)
-            if self._ahead_size <= self.limit:
+            if self._ahead_size <= self.limit or not may_drop:
                 return
             log.warning(
                 "the rules are behind; readings that arrive meanwhile are read back from "
@@ -213,7 +218,7 @@ class Feed:
                     break
                 continue
             if not self._control(message):
-                self._hold(message)
+                self._hold(message, may_drop=False)
         work.lost.update(n for n in work.unstored if not self._settled.pop(n, False))
         work.settled = True
         return not work.lost
