@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import logging
 import multiprocessing
 import shutil
@@ -391,6 +392,9 @@ def _run_latency(
                             outcome.evaluating_ms,
                             outcome.waiting_ms,
                             outcome.committing_ms,
+                            ms,
+                            len(outcome.holds),
+                            outcome.readings,
                         )
                     )
             counts["excursions"] += len(outcome.opened)
@@ -427,6 +431,9 @@ def _run_latency(
     measured = [ms for at, ms in rule_latencies if at >= warm]
     stored = [ms for at, ms in store.latencies if at >= warm]
     split = [p[1:] for p in parts if p[0] >= warm]
+    if os.environ.get("BENCH_RULES_TAIL"):
+        for p in sorted(split, key=lambda p: -p[4])[:12]:
+            print("tail sample: total %.1f queued %.1f evaluating %.1f waiting %.1f commit %.1f holds %d readings %d" % (p[4], p[0], p[1], p[2], p[3], p[5], p[6]))
     result = {
         "offered_rate_per_s": rate,
         "rules": with_rules,
@@ -456,6 +463,7 @@ def _run_latency(
     if split:  # medians of where an opening's time went, up to the rules' commit
         for n, name in enumerate(("queued", "evaluating", "waiting_for_writer", "committing")):
             result[f"{name}_p50_ms"] = round(statistics.median(p[n] for p in split), 1)
+            result[f"{name}_p99_ms"] = round(percentile([p[n] for p in split], 99), 1)
     if measured and stored:
         result["ratio_p50_to_store"] = round(
             result["p50_ms"] / result["baseline_store_commit_p50_ms"], 2

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
 import click
+
+from cloud.domain.plausibility import EARLIEST_PLAUSIBLE, FUTURE_SKEW, TimeWindow
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -92,6 +95,23 @@ def migrate(database_url: str) -> None:
     help="Run the cold-chain rules in a thread of the worker or a process of their own "
     "(auto: a process on PostgreSQL, a thread on SQLite).",
 )
+@click.option(
+    "--future-skew",
+    envvar="COLDCHAIN_FUTURE_SKEW",
+    type=click.FloatRange(min=0, max=24 * 3600),
+    default=FUTURE_SKEW.total_seconds(),
+    show_default=True,
+    help="Seconds a reading may be stamped after the cloud's clock; later ones are quarantined.",
+)
+@click.option(
+    "--earliest-plausible",
+    envvar="COLDCHAIN_EARLIEST_PLAUSIBLE",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=EARLIEST_PLAUSIBLE.strftime("%Y-%m-%d"),
+    show_default=True,
+    help="UTC date before which no gateway took a reading (a clock not yet synchronised "
+    "stamps 1970); earlier ones are quarantined.",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def ingest(
     database_url: str,
@@ -103,6 +123,8 @@ def ingest(
     mqtt_version: str,
     run_migrations: bool,
     rules_in: str,
+    future_skew: float,
+    earliest_plausible: datetime,
     verbose: bool,
 ) -> None:
     """Store what the gateways publish; acknowledge only after the commit."""
@@ -112,6 +134,13 @@ def ingest(
     from edge.wire import BrokerAddress
 
     _logging(verbose)
+    if not math.isfinite(future_skew):
+        raise click.BadParameter("must be a finite number of seconds", param_hint="--future-skew")
+    window = TimeWindow(
+        skew=timedelta(seconds=future_skew), earliest=earliest_plausible.replace(tzinfo=UTC)
+    )
+    if window.earliest > datetime.now(UTC):
+        raise click.BadParameter("is in the future", param_hint="--earliest-plausible")
     address = BrokerAddress.parse(broker)
     wiring = bootstrap.ingest(database_url, migrate=run_migrations, rules_in=rules_in)
     worker = IngestWorker(
@@ -124,6 +153,7 @@ def ingest(
         session_expiry_s=session_expiry,
         protocol=mqtt_version,
         rules_process=wiring.rules_process,
+        time_window=window,
     )
     calm_collector()
     worker.start()

@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -153,3 +153,32 @@ def test_bad_data_cannot_silence_the_rules(
 def plant_rows(plant: Plant, query: object) -> list[tuple]:
     with plant.session() as s:
         return [tuple(r) for r in s.execute(query).all()]  # type: ignore[call-overload]
+
+
+def test_the_time_window_is_an_option_of_the_ingest_command(
+    plant: Plant,
+    pg_url: str,
+    mosquitto: tuple[str, int],
+    processes: Callable[..., object],
+) -> None:
+    """`--future-skew` and `--earliest-plausible` move the window: a reading an hour ahead is
+    kept with a two-hour skew, one from 2020 is quarantined once 2021 is the earliest date."""
+    publisher = Publisher(mosquitto)
+    args = (*ingest_args(pg_url, mosquitto, shared=True), "--future-skew", "7200")
+    try:
+        start_ingest(processes, "ingest", (*args, "--earliest-plausible", "2021-01-01"))
+        ahead, old = plant.readings("a-cold", 0, [5.0, 5.5])
+        soon = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+        for row, when in ((ahead, soon), (old, datetime(2020, 6, 1, tzinfo=UTC))):
+            stamp = {wire.utc_iso(row[7]): wire.utc_iso(when)}
+            publish(publisher, plant, "a-cold", raw(plant, "a-cold", [row], **stamp))
+        gateway = plant.sensor_of["a-cold"][0]
+        kept = select(Reading.taken_at).where(Reading.gateway_id == gateway)
+        wait_until(lambda: len(plant_rows(plant, kept)) == 1, 30, "the reading an hour ahead")
+        apart = select(ImplausibleReading.reason)
+        wait_until(lambda: len(plant_rows(plant, apart)) == 1, 30, "the 2020 reading set apart")
+        assert plant_rows(plant, kept) == [(soon,)]
+        [(reason,)] = plant_rows(plant, apart)
+        assert "2021-01-01" in reason, reason
+    finally:
+        publisher.close()
