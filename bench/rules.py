@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import logging
 import multiprocessing
 import shutil
@@ -92,6 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database", default=PG_ADMIN, help="PostgreSQL admin URL")
     parser.add_argument("--repeat", type=int, default=5, help="timed repeats of the queries")
     parser.add_argument("--only", choices=("latency", "year", "zones"), action="append")
+    parser.add_argument("--tail", type=int, default=0, help="print the N slowest openings")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "rules.json")
     return parser.parse_args(argv)
 
@@ -431,9 +431,11 @@ def _run_latency(
     measured = [ms for at, ms in rule_latencies if at >= warm]
     stored = [ms for at, ms in store.latencies if at >= warm]
     split = [p[1:] for p in parts if p[0] >= warm]
-    if os.environ.get("BENCH_RULES_TAIL"):
-        for p in sorted(split, key=lambda p: -p[4])[:12]:
-            print("tail sample: total %.1f queued %.1f evaluating %.1f waiting %.1f commit %.1f holds %d readings %d" % (p[4], p[0], p[1], p[2], p[3], p[5], p[6]))
+    for p in sorted(split, key=lambda p: -p[4])[: args.tail]:  # the slowest openings
+        print(
+            f"tail: {p[4]:.1f} ms = queued {p[0]:.1f} + evaluating {p[1]:.1f} + waiting "
+            f"{p[2]:.1f} + commit {p[3]:.1f}; {p[6]} readings, {p[5]} holds"
+        )
     result = {
         "offered_rate_per_s": rate,
         "rules": with_rules,

@@ -3,8 +3,8 @@ stored, and added all together or not at all. CSV files and single JSON records 
 
 from __future__ import annotations
 
-import csv
 import io
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
@@ -14,6 +14,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.traceability import BATCH_STATUSES, Batch, Item, Product
+from cloud.domain.csv_cells import CsvError, records
 from edge.gs1 import check_digit
 
 
@@ -94,36 +95,59 @@ class ImportRefused(ValueError):
         self.errors = errors
 
 
-def read_csv(kind: str, text: str) -> list[tuple[int, BaseModel]]:
-    """Every row of the file validated, with its line number; ImportRefused lists all errors."""
+def read_csv(kind: str, text: str | Iterable[str]) -> list[tuple[int, BaseModel]]:
+    """Every row of the file validated, with the line it began on; ImportRefused lists all
+    errors (a malformed file stops at the record where it went wrong, see
+    cloud.domain.csv_cells). `text` is the whole file or its lines."""
     model = ROWS[kind]
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    columns = [c.strip() for c in reader.fieldnames or []]
+    lines = io.StringIO(text) if isinstance(text, str) else text
+    found = records(lines)
+    try:
+        _, header = next(found, (1, []))
+    except CsvError as exc:
+        raise ImportRefused([RowError(exc.line, "(file)", exc.message)]) from exc
+    columns = [c.strip() for c in header]
+    if columns:
+        columns[0] = columns[0].lstrip("\ufeff")
     known = set(model.model_fields)
     required = {name for name, f in model.model_fields.items() if f.is_required()}
     errors = [RowError(1, c, "unknown column") for c in columns if c not in known]
     errors += [RowError(1, c, "missing column") for c in sorted(required - set(columns))]
+    errors += [RowError(1, c, "repeated column") for c in sorted(_repeated(columns))]
     if errors:
         raise ImportRefused(errors)
     rows: list[tuple[int, BaseModel]] = []
-    for raw in reader:
-        line = reader.line_num
-        if None in raw:
-            errors.append(RowError(line, "(row)", "more cells than columns"))
-            continue
-        # A blank cell is an absent value: the column's default, or "Field required".
-        values = {k.strip(): v.strip() for k, v in raw.items() if v is not None and v.strip()}
-        try:
-            rows.append((line, model.model_validate(values)))
-        except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                field = ".".join(str(p) for p in err["loc"]) or "(row)"
-                errors.append(RowError(line, field, err["msg"]))
+    try:
+        for line, cells in found:
+            if cells == [] or cells == [""]:
+                continue  # a blank line
+            if len(cells) != len(columns):
+                more = "more" if len(cells) > len(columns) else "fewer"
+                errors.append(
+                    RowError(
+                        line, "(row)", f"{len(cells)} cells: {more} than the {len(columns)} columns"
+                    )
+                )
+                continue
+            # A blank cell is an absent value: the column's default, or "Field required".
+            values = {c: v.strip() for c, v in zip(columns, cells, strict=True) if v.strip()}
+            try:
+                rows.append((line, model.model_validate(values)))
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False):
+                    field = ".".join(str(p) for p in err["loc"]) or "(row)"
+                    errors.append(RowError(line, field, err["msg"]))
+    except CsvError as exc:
+        errors.append(RowError(exc.line, "(file)", exc.message))
     if not rows and not errors:
         errors.append(RowError(1, "(file)", "no rows"))
     if errors:
         raise ImportRefused(errors)
     return rows
+
+
+def _repeated(columns: list[str]) -> set[str]:
+    return {c for c in columns if columns.count(c) > 1}
 
 
 def add_rows(db: Session, kind: str, rows: list[tuple[int, BaseModel]]) -> list[Any]:
@@ -135,6 +159,23 @@ def add_rows(db: Session, kind: str, rows: list[tuple[int, BaseModel]]) -> list[
     db.add_all(records)
     db.flush()
     return records
+
+
+LOOKUP = 2_000  # keys a query looks up at once: far below any driver's parameter limit
+
+
+def _parts(keys: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(keys), LOOKUP):
+        yield keys[start : start + LOOKUP]
+
+
+def _found(db: Session, query: Callable[[list[Any]], Any], keys: Iterable[Any]) -> set[Any]:
+    """Which of `keys` the query (of the key's columns) finds stored, a part at a time."""
+    found: set[Any] = set()
+    for part in _parts(sorted(set(keys))):
+        for row in db.execute(query(part)):
+            found.add(row[0] if len(row) == 1 else tuple(row))
+    return found
 
 
 def _duplicates(rows: list[tuple[int, Any]], key: Any, field: str) -> list[RowError]:
@@ -150,8 +191,10 @@ def _duplicates(rows: list[tuple[int, Any]], key: Any, field: str) -> list[RowEr
 
 def _products(db: Session, rows: list[tuple[int, Any]]) -> tuple[list[Any], list[RowError]]:
     errors = _duplicates(rows, lambda r: r.gtin, "gtin")
-    stored = set(
-        db.scalars(select(Product.gtin).where(Product.gtin.in_([r.gtin for _, r in rows])))
+    stored = _found(
+        db,
+        lambda part: select(Product.gtin).where(Product.gtin.in_(part)),
+        [r.gtin for _, r in rows],
     )
     errors += [RowError(n, "gtin", f"product {r.gtin} exists") for n, r in rows if r.gtin in stored]
     return [Product(**r.model_dump(exclude={"reason"})) for _, r in rows], errors
@@ -160,10 +203,12 @@ def _products(db: Session, rows: list[tuple[int, Any]]) -> tuple[list[Any], list
 def _batches(db: Session, rows: list[tuple[int, Any]]) -> tuple[list[Any], list[RowError]]:
     errors = _duplicates(rows, lambda r: (r.gtin, r.lot), "lot")
     gtins = {r.gtin for _, r in rows}
-    known = set(db.scalars(select(Product.gtin).where(Product.gtin.in_(gtins))))
-    keys = [(r.gtin, r.lot) for _, r in rows]
-    query = select(Batch.gtin, Batch.lot).where(tuple_(Batch.gtin, Batch.lot).in_(keys))
-    stored = {tuple(row) for row in db.execute(query)}
+    known = _found(db, lambda part: select(Product.gtin).where(Product.gtin.in_(part)), gtins)
+    stored = _found(
+        db,
+        lambda part: select(Batch.gtin, Batch.lot).where(tuple_(Batch.gtin, Batch.lot).in_(part)),
+        [(r.gtin, r.lot) for _, r in rows],
+    )
     for line, r in rows:
         if r.gtin not in known:
             errors.append(RowError(line, "gtin", f"no product {r.gtin}"))
@@ -177,16 +222,23 @@ def _items(db: Session, rows: list[tuple[int, Any]]) -> tuple[list[Any], list[Ro
         r.epc = r.epc.upper() if r.epc else None
     errors = _duplicates(rows, lambda r: (r.gtin, r.serial), "serial")
     errors += _duplicates([(n, r) for n, r in rows if r.epc], lambda r: r.epc, "epc")
-    lots = [(r.gtin, r.lot) for _, r in rows]
-    batch_of = {
-        (b.gtin, b.lot): b.id
-        for b in db.scalars(select(Batch).where(tuple_(Batch.gtin, Batch.lot).in_(lots)))
-    }
-    sgtins = [(r.gtin, r.serial) for _, r in rows]
-    query = select(Item.gtin, Item.serial).where(tuple_(Item.gtin, Item.serial).in_(sgtins))
-    stored = {tuple(row) for row in db.execute(query)}
-    epcs = [r.epc for _, r in rows if r.epc]
-    taken = set(db.scalars(select(Item.epc).where(Item.epc.in_(epcs)))) if epcs else set()
+    lots = sorted({(r.gtin, r.lot) for _, r in rows})
+    batch_of: dict[tuple[str, str], int] = {}
+    for part in _parts(lots):
+        query = select(Batch.gtin, Batch.lot, Batch.id).where(
+            tuple_(Batch.gtin, Batch.lot).in_(part)
+        )
+        batch_of.update(((gtin, lot), id_) for gtin, lot, id_ in db.execute(query))
+    stored = _found(
+        db,
+        lambda part: select(Item.gtin, Item.serial).where(tuple_(Item.gtin, Item.serial).in_(part)),
+        [(r.gtin, r.serial) for _, r in rows],
+    )
+    taken = _found(
+        db,
+        lambda part: select(Item.epc).where(Item.epc.in_(part)),
+        [r.epc for _, r in rows if r.epc],
+    )
     records = []
     for line, r in rows:
         if (r.gtin, r.lot) not in batch_of:

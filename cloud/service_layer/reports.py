@@ -20,6 +20,7 @@ from cloud.adapters.orm.quality import Excursion, Exposure, Hold
 from cloud.adapters.orm.readings import Reading, Sensor, Zone
 from cloud.adapters.orm.traceability import Batch
 from cloud.domain.clock import utcnow
+from cloud.domain.csv_cells import safe_row
 from cloud.domain.evidence import USABLE_QUALITIES
 from cloud.domain.thinning import extremes
 from cloud.service_layer.alerts import alerts_about, comments
@@ -334,21 +335,23 @@ def recall_csv(session: Session, recall_id: int) -> str:
     for index, traced in enumerate(found.items):
         r = traced.record
         writer.writerow(
-            (
-                found.recall.id,
-                found.batch.lot,
-                found.batch.gtin,
-                traced.item.serial,
-                traced.item.epc or "",
-                r.disposition,
-                r.zone_id or "",
-                r.site_id or "",
-                r.customer_id or "",
-                r.shipment_id or "",
-                r.since.isoformat() if r.since else "",
-                _history(found, index),
-                len(found.exposures),
-                f"{minutes:.1f}",
+            safe_row(
+                (
+                    found.recall.id,
+                    found.batch.lot,
+                    found.batch.gtin,
+                    traced.item.serial,
+                    traced.item.epc or "",
+                    r.disposition,
+                    r.zone_id or "",
+                    r.site_id or "",
+                    r.customer_id or "",
+                    r.shipment_id or "",
+                    r.since.isoformat() if r.since else "",
+                    _history(found, index),
+                    len(found.exposures),
+                    f"{minutes:.1f}",
+                )
             )
         )
     return out.getvalue()

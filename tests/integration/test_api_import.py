@@ -120,3 +120,85 @@ def test_only_admins_import_csv(api: Api) -> None:
     as_json = api.client.post("/api/import/products", json={}, headers=api.as_("admin"))
     assert as_json.status_code == 415
     assert api.client.post("/api/import/zones", headers=api.as_("admin")).status_code == 404
+
+
+def send(api: Api, kind: str, body: str | bytes) -> object:
+    return api.client.post(
+        f"/api/import/{kind}", data=body, content_type="text/csv", headers=api.as_("admin")
+    )
+
+
+HEADER = "gtin,name,low,high,freeze_sensitive,humidity_max,stability_budget_min,shelf_life_days\n"
+# Six products; the name on line 3 opens a quote it never closes.
+UNBALANCED = HEADER + (
+    "04001234567891,Insulin glargine pen,2,8,true,65,1440,730\n"
+    '07612345670010,"Paracetamol 500 mg tablets, 20,15,25,false,65,,1095\n'
+    "00012345600012,Saline 0.9%,15,25,false,,,1095\n"
+    "00012345600029,Frozen plasma,-25,-15,false,,,365\n"
+    '00012345600036,"Water, sterile",15,25,false,,,1095\n'
+    "00012345600043,Gauze,15,25,false,,,1825\n"
+)
+
+
+def test_an_unbalanced_quote_is_refused_at_the_line_it_opens(api: Api) -> None:
+    """It used to swallow the lines after it: 6 rows sent, 3 imported, one with another
+    row's limits."""
+    before = counts(api)
+    refused = send(api, "products", UNBALANCED)
+    assert refused.status_code == 422, refused.json
+    [error] = refused.json["errors"]
+    assert error["line"] == 3 and error["field"] == "(file)"
+    assert "quote is not closed" in error["message"], error
+    assert counts(api) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        (HEADER + "04001234567891,Insulin\x00pen,2,8,true,65,1440,730\n", 2, "U+0000"),
+        (HEADER + "04001234567891,Insulin\x1bpen,2,8,true,65,1440,730\n", 2, "U+001B"),
+        (HEADER + "04001234567891," + "x" * 10_000_000 + ",2,8,true,,,730\n", 2, "longer than"),
+        (HEADER + '04001234567891,"Insulin" pen,2,8,true,,,730\n', 2, "expected after"),
+        (HEADER + "04001234567891,Pen,2,8,true,,,730,extra\n", 2, "more than the 8"),
+    ],
+    ids=["nul", "escape", "10-MB-field", "stray-quote", "extra-cell"],
+)
+def test_malformed_files_are_refused_with_the_line(
+    api: Api, body: str, line: int, words: str
+) -> None:
+    before = counts(api)
+    refused = send(api, "products", body.encode())
+    assert refused.status_code in (413, 422), refused.data[:300]
+    if refused.status_code == 422:
+        assert [e["line"] for e in refused.json["errors"]] == [line]
+        assert words in refused.json["errors"][0]["message"], refused.json
+    assert counts(api) == before
+
+
+def test_not_utf8_is_refused(api: Api) -> None:
+    refused = send(
+        api, "products", (HEADER + "04001234567891,Caf\xe9,2,8,true,,,730\n").encode("latin-1")
+    )
+    assert refused.status_code == 400 and "not UTF-8" in refused.json["detail"]
+
+
+def gtin(n: int) -> str:
+    body = f"{n:013d}"
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return body + str((10 - total % 10) % 10)
+
+
+def test_large_files_import_whole(api: Api) -> None:
+    """65,536 products and 10,001 batches: past the parameter limits that made them 500."""
+    before = counts(api)
+    products = "gtin,name,low,high\n" + "".join(
+        f"{gtin(10_000_000 + n)},Product {n},2,8\n" for n in range(65_536)
+    )
+    made = send(api, "products", products)
+    assert made.status_code == 201 and made.json["imported"] == 65_536, made.json
+    batches = "gtin,lot,expires_on,quantity\n" + "".join(
+        f"{gtin(10_000_000 + n % 100)},L{n},2030-01-31,10\n" for n in range(10_001)
+    )
+    made = send(api, "batches", batches)
+    assert made.status_code == 201 and made.json["imported"] == 10_001, made.json
+    assert counts(api)[:2] == (before[0] + 65_536, before[1] + 10_001)

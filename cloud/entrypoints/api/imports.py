@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -20,13 +21,13 @@ def import_csv(kind: str) -> Any:
     """Import products, batches or items from a CSV file (header row; UTF-8)."""
     if request.mimetype != "text/csv":
         raise Problem(415, "about:blank", "Unsupported Media Type", "send the file as text/csv")
-    try:
-        text = request.get_data().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Problem(400, "about:blank", "Bad Request", f"the file is not UTF-8: {exc}") from exc
+    # Read as it arrives: decoded strictly, line by line, never the whole body at once.
+    lines = io.TextIOWrapper(request.stream, encoding="utf-8", errors="strict", newline="")
     db = get_db()
     try:
-        records = add_rows(db, kind, read_csv(kind, text))
+        records = add_rows(db, kind, read_csv(kind, lines))
+    except UnicodeDecodeError as exc:
+        raise Problem(400, "about:blank", "Bad Request", f"the file is not UTF-8: {exc}") from exc
     except ImportRefused as exc:
         errors = [{"line": e.line, "field": e.field, "message": e.message} for e in exc.errors]
         raise Problem(
