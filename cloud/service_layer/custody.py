@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, select, tuple_
+from sqlalchemy import Select, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.readings import Observation, ReadPoint, Site, Zone
@@ -43,6 +43,7 @@ from cloud.domain.custody import (
 from edge.gs1 import ElementStringError, parse_bracketed, parse_scan
 
 log = logging.getLogger(__name__)
+CUSTODY_LOCK = 0x43435553  # PostgreSQL advisory lock key held while custody is rebuilt
 CHUNK = 500  # items per rebuild round trip; keeps IN lists and memory bounded
 
 
@@ -67,8 +68,19 @@ def record_scan(
     return scan
 
 
+def serialise_custody(session: Session) -> None:
+    """One custody rebuild at a time, until the transaction ends (PostgreSQL; SQLite has one
+    writer anyway). Two transactions rebuilding one item at once would each miss the other's
+    uncommitted events and both keep their intervals: every path that rebuilds (ingest, API
+    scans, EPCIS capture, movements) takes this lock first, through `rebuild_custody`."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(CUSTODY_LOCK)))
+
+
 def rebuild_custody(session: Session, item_ids: Iterable[int] | None = None) -> int:
-    """Derive and store the custody of these items (all, if None); returns intervals written."""
+    """Derive and store the custody of these items (all, if None); returns intervals written.
+    Waits for any other transaction's rebuild to end first (`serialise_custody`)."""
+    serialise_custody(session)
     ids = sorted(session.scalars(select(Item.id)) if item_ids is None else set(item_ids))
     written = 0
     for start in range(0, len(ids), CHUNK):

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, Table, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Engine, Table, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,7 +48,6 @@ from cloud.service_layer.sequences import note_heartbeats, record_sequences
 from edge import wire
 
 log = logging.getLogger(__name__)
-CUSTODY_LOCK = 0x43435553  # PostgreSQL advisory lock key held while custody is rebuilt
 
 
 _COLUMN_LIST = ", ".join(READING_COLUMNS)
@@ -413,11 +412,8 @@ class Store:
         return letters
 
     def _refresh_custody(self, conn: Any, epcs: set[str]) -> None:
-        """Rebuild the custody of the tags just observed, in the batch's transaction."""
-        if self.engine.dialect.name == "postgresql":
-            # Two workers rebuilding one item at once would each miss the other's uncommitted
-            # reads and both keep their intervals; one rebuild at a time, until commit.
-            conn.execute(select(func.pg_advisory_xact_lock(CUSTODY_LOCK)))
+        """Rebuild the custody of the tags just observed, in the batch's transaction (one
+        rebuild at a time: `serialise_custody`)."""
         with Session(bind=conn) as session:  # joins the transaction; never commits it
             written = refresh_custody(session, epcs)
             session.flush()

@@ -257,6 +257,14 @@ class CustodyInterval(Base):
             postgresql_where=text("ended_at IS NULL"),
             sqlite_where=text("ended_at IS NULL"),
         ),
+        # An item is in one place at a time: two open intervals of it cannot be stored.
+        Index(
+            "custody_one_open_per_item",
+            "item_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
     )
 
 
