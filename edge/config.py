@@ -242,12 +242,28 @@ class ReadPoint(_Frozen):
 
 
 class HttpReaderTransport(_Frozen):
-    """The reader POSTs JSON tag reads to the gateway (Zebra FX, Impinj R700 style)."""
+    """The reader POSTs JSON tag reads to the gateway (Zebra FX, Impinj R700 style).
+
+    The receiver listens on `host` only (loopback unless the config names the address of the
+    readers' network) and takes a POST only with the token: `Authorization: Bearer <token>`,
+    or HTTP Basic with the token as the password (what fixed readers' webhooks can send).
+    The token comes from a file (`token_file`, relative to the gateway config) or from an
+    environment variable (`token_env`), never from the config itself."""
 
     kind: Literal["http"]
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = Field(ge=0, le=65535, description="0: any free port (tests)")
     path: str = Field(default="/", pattern=r"^/")
+    token_file: str | None = Field(default=None, min_length=1)
+    token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _one_token(self) -> HttpReaderTransport:
+        if (self.token_file is None) == (self.token_env is None):
+            raise ValueError(
+                "an HTTP reader needs a token: give token_file or token_env (one of them)"
+            )
+        return self
 
 
 class MqttReaderTransport(_Frozen):
@@ -469,7 +485,30 @@ def load_gateway(path: str | Path) -> LoadedGateway:
                     f"{maps[device.id].model} (it reports {sorted(known)})"
                 ],
             )
-    return LoadedGateway(path=path, config=config, maps=maps)
+    return LoadedGateway(path=path, config=_tokens_resolved(path, config), maps=maps)
+
+
+def _tokens_resolved(path: Path, config: GatewayConfig) -> GatewayConfig:
+    """HTTP readers' token files made absolute (relative to the config file); a missing
+    file is a ConfigError naming the field."""
+    readers = []
+    for i, reader in enumerate(config.readers):
+        transport = reader.transport
+        if isinstance(transport, HttpReaderTransport) and transport.token_file is not None:
+            token_path = (path.parent / transport.token_file).resolve()
+            if not token_path.is_file():
+                line = _line_of(_compose(path), ("readers", i, "transport", "token_file"))
+                raise ConfigError(
+                    path,
+                    [
+                        f"line {line}: readers.{i}.transport.token_file: no such file "
+                        f"{str(token_path)!r}"
+                    ],
+                )
+            transport = transport.model_copy(update={"token_file": str(token_path)})
+            reader = reader.model_copy(update={"transport": transport})
+        readers.append(reader)
+    return config.model_copy(update={"readers": tuple(readers)}) if config.readers else config
 
 
 def load_register_map(path: str | Path) -> RegisterMap:

@@ -1,15 +1,22 @@
 """Fixed readers that push tag reads as JSON over HTTP POST (Zebra FX, Impinj R700 webhooks).
 
-The standard library's ThreadingHTTPServer in a thread: 204 for a body taken (bad reads inside
-it are counted, not refused, so a reader does not resend a whole batch), 400 for a body that is
-not JSON, 413 past the size cap, 404 off the configured path.
+The standard library's ThreadingHTTPServer in a thread, on the configured address only: 401
+without the reader token (Bearer, or Basic with the token as password; compared in constant
+time, counted as a problem), 204 for a body taken (bad reads inside it are counted, not
+refused, so a reader does not resend a whole batch), 400 for a body that is not JSON, 413 past
+the size cap, 404 off the configured path.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import logging
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from edge.config import HttpReaderTransport
@@ -18,12 +25,52 @@ from edge.rfid.receiver import PayloadReceiver
 log = logging.getLogger(__name__)
 
 MAX_BODY = 8 * 1024 * 1024
+MIN_TOKEN = 16  # characters: a token anyone could guess protects nothing
+
+
+class ReaderTokenError(RuntimeError):
+    """The reader token is missing or too short: the receiver does not start without it."""
+
+
+def reader_token(transport: HttpReaderTransport, reader_id: str) -> str:
+    """The token a reader must send, from its file or environment variable."""
+    if transport.token_file is not None:
+        try:
+            token = Path(transport.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ReaderTokenError(f"reader {reader_id}: cannot read token_file: {exc}") from exc
+        where = f"token_file {transport.token_file}"
+    else:
+        token = os.environ.get(transport.token_env or "", "").strip()
+        where = f"environment variable {transport.token_env}"
+    if len(token) < MIN_TOKEN:
+        raise ReaderTokenError(
+            f"reader {reader_id}: {where} holds no token of at least {MIN_TOKEN} characters"
+        )
+    return token
+
+
+def presented_token(header: str | None) -> str | None:
+    """The token in an Authorization header: Bearer, or Basic's password."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
 
 
 class HttpReceiver(PayloadReceiver[HttpReaderTransport]):
     """Hands each body one reader POSTs to `deliver`; ready once listening."""
 
     def _set_up(self) -> None:
+        self.token = b""  # read at start
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -34,6 +81,7 @@ class HttpReceiver(PayloadReceiver[HttpReaderTransport]):
         return self._server.server_address[1]
 
     def start(self) -> None:
+        self.token = reader_token(self.transport, self.reader_id).encode()
         self._server = _Server((self.transport.host, self.transport.port), _Handler)
         self._server.receiver = self
         self._thread = threading.Thread(
@@ -74,6 +122,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         receiver = self.server.receiver
+        given = presented_token(self.headers.get("Authorization"))
+        if given is None or not hmac.compare_digest(given.encode(), receiver.token):
+            receiver.problem("unauthorised", f"from {self.client_address[0]}")
+            self._reply(401, close=True, challenge=True)
+            return
         if urlsplit(self.path).path != receiver.transport.path:
             self._reply(404)
             return
@@ -117,9 +170,11 @@ class _Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(chunk))
             self.rfile.readline(8)  # the CRLF after each chunk
 
-    def _reply(self, status: int, close: bool = False) -> None:
+    def _reply(self, status: int, close: bool = False, challenge: bool = False) -> None:
         self.send_response(status)
         self.send_header("Content-Length", "0")
+        if challenge:
+            self.send_header("WWW-Authenticate", 'Bearer realm="rfid", Basic realm="rfid"')
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True

@@ -6,6 +6,7 @@ Mosquitto must run on 127.0.0.1:1883 and socat must be installed; nothing is ski
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import shutil
@@ -26,6 +27,7 @@ from edge import wire
 from edge.buffer import Buffer
 from edge.config import Reader
 from edge.rfid import LoadedReader, RfidService, load_profile
+from edge.rfid.http_push import ReaderTokenError
 from tests.conftest import ROOT, wait_until
 
 pytestmark = pytest.mark.integration
@@ -98,8 +100,18 @@ def start_service() -> Iterator[Callable[..., RfidService]]:
 # --- HTTP push (Zebra FX, Impinj R700) ----------------------------------------------------
 
 
-def post(url: str, body: bytes | object) -> int:
-    request = Request(url, data=body, headers={"Content-Type": "application/json"})
+TOKEN = "reader-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def reader_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RFID_TEST_TOKEN", TOKEN)
+
+
+def post(url: str, body: bytes | object, auth: dict[str, str] | None = None) -> int:
+    headers = {"Content-Type": "application/json", **(AUTH if auth is None else auth)}
+    request = Request(url, data=body, headers=headers)
     try:
         with urlopen(request, timeout=10) as response:
             return response.status
@@ -111,7 +123,13 @@ def post(url: str, body: bytes | object) -> int:
 def test_http_reader_posts_become_observations_in_the_buffer(start_service, tmp_path) -> None:
     buffer = Buffer(tmp_path / "buffer.sqlite")
     try:
-        transport = {"kind": "http", "host": "127.0.0.1", "port": 0, "path": "/rfid"}
+        transport = {
+            "kind": "http",
+            "host": "127.0.0.1",
+            "port": 0,
+            "path": "/rfid",
+            "token_env": "RFID_TEST_TOKEN",
+        }
         sink = Sink()
 
         def append(bodies: list[str]) -> None:
@@ -153,8 +171,41 @@ def test_http_reader_posts_become_observations_in_the_buffer(start_service, tmp_
         buffer.close()
 
 
+def test_http_reader_without_the_token_is_refused_and_counted(start_service) -> None:
+    """Anyone on the warehouse LAN could forge custody: now a POST needs the reader token."""
+    transport = {"kind": "http", "host": "127.0.0.1", "port": 0, "token_env": "RFID_TEST_TOKEN"}
+    sink = Sink()
+    service = start_service(reader("dock9", transport, "zebra-fx-iot-connector.yaml"), sink)
+    url = f"http://127.0.0.1:{service.adapters['dock9'].port}/"  # type: ignore[union-attr]
+    events = (FIXTURES / "zebra-fx-tag-events.json").read_bytes()
+    basic = base64.b64encode(f"fx9600:{TOKEN}".encode()).decode()
+    wrong = base64.b64encode(b"fx9600:guess").decode()
+    assert post(url, events, auth={}) == 401
+    assert post(url, events, auth={"Authorization": "Bearer " + TOKEN[:-1]}) == 401
+    assert post(url, events, auth={"Authorization": f"Basic {wrong}"}) == 401
+    assert post(url, events, auth={"Authorization": "Basic !!not-base64"}) == 401
+    time.sleep(1.5)  # a refused body, had it been taken, would be an observation by now
+    assert sink.bodies == []
+    assert service.errors == {"dock9:unauthorised": 4}
+    assert post(url, events, auth={"Authorization": f"Basic {basic}"}) == 204
+    wait_until(lambda: sink.bodies, 10, "the observations of the authorised POST")
+
+
+def test_http_reader_does_not_start_without_a_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.setenv("RFID_TEST_TOKEN", "short")
+    transport = {"kind": "http", "host": "127.0.0.1", "port": 0, "token_env": "RFID_TEST_TOKEN"}
+    service = RfidService([reader("dock8", transport, "zebra-fx-iot-connector.yaml")], Sink())
+    with pytest.raises(ReaderTokenError, match="RFID_TEST_TOKEN holds no token of at least 16"):
+        service.start()
+    service.stop()
+    with pytest.raises(ValueError, match="needs a token"):
+        reader("dock7", {"kind": "http", "port": 0}, "zebra-fx-iot-connector.yaml")
+
+
 def test_http_reader_on_one_keep_alive_connection_and_chunked(start_service) -> None:
-    transport = {"kind": "http", "host": "127.0.0.1", "port": 0}
+    transport = {"kind": "http", "host": "127.0.0.1", "port": 0, "token_env": "RFID_TEST_TOKEN"}
     sink = Sink()
     service = start_service(reader("r700", transport, "impinj-r700-webhook.yaml"), sink)
     port = service.adapters["r700"].port  # type: ignore[union-attr]
@@ -163,7 +214,7 @@ def test_http_reader_on_one_keep_alive_connection_and_chunked(start_service) -> 
     try:
         for event in events:  # one event per POST, as a webhook in low-latency mode sends
             connection.request(
-                "POST", "/", json.dumps([event]), {"Content-Type": "application/json"}
+                "POST", "/", json.dumps([event]), {"Content-Type": "application/json", **AUTH}
             )
             response = connection.getresponse()
             response.read()
@@ -185,7 +236,7 @@ def test_http_reader_on_one_keep_alive_connection_and_chunked(start_service) -> 
 
 
 def test_open_passes_are_handed_over_on_stop_and_a_failing_sink_is_retried(start_service) -> None:
-    transport = {"kind": "http", "host": "127.0.0.1", "port": 0}
+    transport = {"kind": "http", "host": "127.0.0.1", "port": 0, "token_env": "RFID_TEST_TOKEN"}
     sink = Sink(fail_first=2)
     loaded = reader("dock2", transport, "zebra-fx-iot-connector.yaml", window_s=0.2)
     service = start_service(loaded, sink)

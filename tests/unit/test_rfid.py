@@ -202,7 +202,7 @@ def test_observations_are_valid_wire_records() -> None:
 def reader(profile: str | None = "p.yaml", *points: ReadPoint, window_s: float = 2.0) -> Reader:
     return Reader(
         id="r1",
-        transport={"kind": "http", "port": 0},
+        transport={"kind": "http", "port": 0, "token_env": "RFID_TOKEN"},
         profile=profile,
         read_points=points or (DOCK,),
         window_s=window_s,
@@ -425,7 +425,7 @@ def http_reader(**changes: object) -> dict:
     point = {"id": "door", "zone": "wh-leeds-cold1", "business_step": "storing"}
     return {
         "id": "r1",
-        "transport": {"kind": "http", "port": 8081},
+        "transport": {"kind": "http", "port": 8081, "token_env": "RFID_TOKEN"},
         "profile": str(READERS / "serial-csv.yaml"),
         "read_points": [point],
         **changes,
