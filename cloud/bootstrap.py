@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.adapters.broker import port_is_free
 from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.migrate import upgrade
+from cloud.adapters.outbound import WebhookPolicy
 from cloud.service_layer.notifications import Sender, SmtpSettings, default_senders
 from cloud.service_layer.store import Store
 from cloud.views.control_room import ControlRoom
@@ -82,9 +83,12 @@ class SchedulerWiring:
     senders: dict[str, Sender]
 
 
-def scheduler(url: str, smtp: SmtpSettings | None = None) -> SchedulerWiring:
-    """The scheduler's sessions and senders (webhook, and e-mail through `smtp`)."""
-    return SchedulerWiring(database(url), default_senders(smtp))
+def scheduler(
+    url: str, smtp: SmtpSettings | None = None, webhooks: WebhookPolicy | None = None
+) -> SchedulerWiring:
+    """The scheduler's sessions and senders (webhooks within `webhooks`, and e-mail through
+    `smtp`)."""
+    return SchedulerWiring(database(url), default_senders(smtp, webhooks))
 
 
 def control_room(url: str) -> ControlRoom:

@@ -538,6 +538,19 @@ def api(database_url: str, host: str, port: int, run_migrations: bool) -> None:
 @click.option("--smtp-starttls/--no-smtp-starttls", default=False, show_default=True)
 @click.option("--smtp-user", envvar="COLDCHAIN_SMTP_USER", default=None)
 @click.option("--smtp-password", envvar="COLDCHAIN_SMTP_PASSWORD", default=None)
+@click.option(
+    "--smtp-ca-file",
+    envvar="COLDCHAIN_SMTP_CA_FILE",
+    default=None,
+    help="CA certificates the SMTP server's certificate is verified against (else the system's).",
+)
+@click.option(
+    "--webhook-allow",
+    envvar="COLDCHAIN_WEBHOOK_ALLOW",
+    default="",
+    help="Hosts and CIDR networks outside the public internet that webhooks may call "
+    "(comma-separated); everything else non-public is refused.",
+)
 @click.option("--once", is_flag=True, help="Run one tick and exit (for cron or a check).")
 @click.option("-v", "--verbose", is_flag=True)
 def scheduler(
@@ -552,11 +565,14 @@ def scheduler(
     smtp_starttls: bool,
     smtp_user: str | None,
     smtp_password: str | None,
+    smtp_ca_file: str | None,
+    webhook_allow: str,
     once: bool,
     verbose: bool,
 ) -> None:
     """Escalations, reminders, expiry blocking and warnings, notification delivery."""
     from cloud import bootstrap
+    from cloud.adapters.outbound import WebhookPolicy
     from cloud.domain.alerts import EscalationPolicy
     from cloud.entrypoints.scheduler import Scheduler, SchedulerConfig
     from cloud.service_layer.notifications import SmtpSettings
@@ -566,8 +582,23 @@ def scheduler(
         policy = EscalationPolicy.parse(escalate_after, remind_every or None)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--escalate-after") from exc
-    smtp = SmtpSettings(smtp_host, smtp_port, smtp_from, smtp_starttls, smtp_user, smtp_password)
-    wiring = bootstrap.scheduler(database_url, smtp)
+    try:
+        smtp = SmtpSettings(
+            smtp_host,
+            smtp_port,
+            smtp_from,
+            smtp_starttls,
+            smtp_user,
+            smtp_password,
+            ca_file=smtp_ca_file,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--smtp-user") from exc
+    try:
+        webhooks = WebhookPolicy.parse(webhook_allow)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--webhook-allow") from exc
+    wiring = bootstrap.scheduler(database_url, smtp, webhooks)
     with _disposing(wiring.db.engine):
         runner = Scheduler(
             wiring.db.sessions,

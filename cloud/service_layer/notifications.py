@@ -7,18 +7,19 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
-import urllib.error
-import urllib.request
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
+import httpx
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.alerting import Alert, Notification, NotificationChannel
+from cloud.adapters.outbound import TargetRefused, WebhookPolicy
 from cloud.domain.alerts import Backoff, recipients, webhook_signature
 
 log = logging.getLogger(__name__)
@@ -109,11 +110,19 @@ def body_of(notification: Notification) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class WebhookSender:
-    """POST the payload as JSON, signed with the channel's secret; 2xx is delivered."""
+    """POST the payload as JSON, signed with the channel's secret; 2xx is delivered.
+
+    The target is checked against the policy before every delivery (cloud.adapters.outbound)
+    and redirects are not followed: a 3xx is a failed delivery that says where it pointed."""
 
     timeout_s: float = 10.0
+    policy: WebhookPolicy = field(default_factory=WebhookPolicy)
 
     def __call__(self, channel: NotificationChannel, note: Notification, now: datetime) -> Outcome:
+        try:
+            self.policy.check(channel.target)
+        except TargetRefused as exc:
+            return Outcome(False, None, f"not sent: {exc}")
         body = body_of(note)
         timestamp = str(int(now.timestamp()))
         headers = {
@@ -125,14 +134,23 @@ class WebhookSender:
         }
         if channel.secret:
             headers["X-Coldchain-Signature"] = webhook_signature(channel.secret, timestamp, body)
-        request = urllib.request.Request(channel.target, body, headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
-                return Outcome(200 <= reply.status < 300, reply.status)
-        except urllib.error.HTTPError as exc:
-            return Outcome(False, exc.code, f"HTTP {exc.code} {exc.reason}")
-        except (urllib.error.URLError, OSError) as exc:
+            with httpx.Client(follow_redirects=False, timeout=self.timeout_s) as client:
+                reply = client.post(channel.target, content=body, headers=headers)
+        except httpx.HTTPError as exc:
             return Outcome(False, None, f"{type(exc).__name__}: {exc}")
+        if reply.is_redirect:
+            where = reply.headers.get("Location", "?")
+            return Outcome(
+                False,
+                reply.status_code,
+                f"HTTP {reply.status_code} to {where}: redirects are not followed",
+            )
+        if not reply.is_success:
+            return Outcome(
+                False, reply.status_code, f"HTTP {reply.status_code} {reply.reason_phrase}"
+            )
+        return Outcome(True, reply.status_code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +162,18 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = None
     timeout_s: float = 10.0
+    ca_file: str | None = None  # a private CA's certificates; else the system's
+
+    def __post_init__(self) -> None:
+        if self.username and not self.starttls:
+            raise ValueError(
+                "SMTP login without STARTTLS would send the password in clear: "
+                "turn STARTTLS on or drop the username"
+            )
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Certificates and the host name verified (never CERT_NONE)."""
+        return ssl.create_default_context(cafile=self.ca_file)
 
 
 def email_message(sender: str, to: str, note: Notification) -> EmailMessage:
@@ -177,22 +207,27 @@ class EmailSender:
         s = self.settings
         try:
             with smtplib.SMTP(s.host, s.port, timeout=s.timeout_s) as smtp:
-                if s.starttls:
-                    smtp.starttls()
+                if s.starttls:  # verified: a server without a valid certificate gets nothing
+                    smtp.starttls(context=s.tls_context())
                 if s.username:
                     smtp.login(s.username, s.password or "")
                 refused = smtp.send_message(email_message(s.sender, channel.target, note))
         except smtplib.SMTPResponseException as exc:
             return Outcome(False, exc.smtp_code, f"SMTP {exc.smtp_code}: {exc.smtp_error!r}")
-        except (smtplib.SMTPException, OSError) as exc:
+        except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             return Outcome(False, None, f"{type(exc).__name__}: {exc}")
         if refused:
             return Outcome(False, None, f"recipients refused: {refused}")
         return Outcome(True, 250)
 
 
-def default_senders(smtp: SmtpSettings | None = None) -> dict[str, Sender]:
-    return {"webhook": WebhookSender(), "email": EmailSender(smtp or SmtpSettings())}
+def default_senders(
+    smtp: SmtpSettings | None = None, webhooks: WebhookPolicy | None = None
+) -> dict[str, Sender]:
+    return {
+        "webhook": WebhookSender(policy=webhooks or WebhookPolicy()),
+        "email": EmailSender(smtp or SmtpSettings()),
+    }
 
 
 # --- delivery -----------------------------------------------------------------------------
@@ -275,10 +310,15 @@ def add_channel(
     secret: str | None = None,
     min_severity: str = "warning",
     level: int = 0,
+    webhooks: WebhookPolicy | None = None,
 ) -> NotificationChannel:
-    """Register a webhook URL or an e-mail address to hear of alerts."""
-    if kind == "webhook" and not target.startswith(("http://", "https://")):
-        raise ValueError(f"channel {name}: webhook target {target!r} is not an http(s) URL")
+    """Register a webhook URL or an e-mail address to hear of alerts; a webhook target must
+    pass the policy (public addresses, or allow-listed)."""
+    if kind == "webhook":
+        try:
+            (webhooks or WebhookPolicy()).check(target)
+        except TargetRefused as exc:
+            raise ValueError(f"channel {name}: {exc}") from exc
     if kind == "email" and "@" not in target:
         raise ValueError(f"channel {name}: e-mail target {target!r} is not an address")
     if level < 0:

@@ -111,6 +111,7 @@ class Receiver:
     url: str
     requests: list[Received] = field(default_factory=list)
     fail_next: int = 0  # answer this many requests with 503 before accepting
+    redirect_to: str | None = None  # answer 302 to this Location
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -123,7 +124,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.receiver.fail_next > 0:
             self.receiver.fail_next -= 1
             status = 503
+        elif self.receiver.redirect_to is not None:
+            status = 302
         self.send_response(status)
+        if status == 302:
+            self.send_header("Location", str(self.receiver.redirect_to))
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -163,11 +168,13 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    """A real SMTP server (aiosmtpd) on a free local port, keeping every message."""
+def smtp_server(tls_context: Any = None) -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free local port, keeping every message; with a TLS
+    context it offers STARTTLS."""
     port = free_port()
     mailbox = Mailbox("127.0.0.1", port)
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    tls = {"tls_context": tls_context} if tls_context is not None else {}
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **tls)
     controller.start()
     try:
         yield mailbox

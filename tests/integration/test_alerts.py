@@ -11,16 +11,18 @@ from sqlalchemy.orm import Session
 
 from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.orm.alerting import Alert, Notification
+from cloud.adapters.outbound import WebhookPolicy
 from cloud.domain.alerts import EscalationPolicy
 from cloud.domain.lifecycle import IllegalTransition
 from cloud.entrypoints.scheduler import Scheduler, SchedulerConfig
 from cloud.service_layer import alerts as alerts_service
 from cloud.service_layer.expiry import block_expired
-from cloud.service_layer.notifications import add_channel
+from cloud.service_layer.notifications import add_channel, default_senders
 from tests.integration.alerting_support import World, at, closed_alarm, seed_world, webhook_receiver
 from tests.integration.api_support import running_api
 
 pytestmark = pytest.mark.integration
+LOCAL = WebhookPolicy.parse("127.0.0.0/8")  # the test receivers listen on loopback
 POLICY = EscalationPolicy((timedelta(minutes=30), timedelta(hours=2)), timedelta(hours=1))
 
 
@@ -81,7 +83,9 @@ def test_lifecycle_comments_and_assignment(db: Session, world: World) -> None:
 
 
 def test_escalation_tiers_and_reminders_on_a_moving_clock(db: Session, world: World) -> None:
-    add_channel(db, "duty-phone", "webhook", "http://127.0.0.1:9/duty", min_severity="info")
+    add_channel(
+        db, "duty-phone", "webhook", "http://127.0.0.1:9/duty", min_severity="info", webhooks=LOCAL
+    )
     add_channel(db, "supervisor", "email", "supervisor@example.org", level=1)
     add_channel(db, "head-of-qa", "email", "head.qa@example.org", level=2)
     (alert,) = alerts_service.raise_alerts(db, [world.excursion], [], now=at(0))
@@ -182,10 +186,15 @@ def test_the_embedded_default_sqlite_runs_the_same(sqlite_url: str) -> None:
     sessions = session_factory(engine)
     with sessions() as db, webhook_receiver() as hook:
         world = seed_world(db)
-        add_channel(db, "duty", "webhook", hook.url, secret="k")
+        add_channel(db, "duty", "webhook", hook.url, secret="k", webhooks=LOCAL)
         db.commit()
         clock = [at(0)]
-        scheduler = Scheduler(sessions, SchedulerConfig(policy=POLICY), clock=lambda: clock[0])
+        scheduler = Scheduler(
+            sessions,
+            SchedulerConfig(policy=POLICY),
+            clock=lambda: clock[0],
+            senders=default_senders(webhooks=LOCAL),
+        )
         assert (scheduler.tick().raised, len(hook.requests)) == (2, 2)
         assert alerts_service.raise_alerts(db, [world.excursion], [world.hold]) == []
         clock[0] = at(30)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.orm.quality import Hold
+from cloud.adapters.outbound import WebhookPolicy
 from cloud.domain.alerts import Backoff, EscalationPolicy, signature_valid
 from cloud.entrypoints.scheduler import Scheduler, SchedulerConfig
 from cloud.service_layer import alerts as alerts_service
@@ -32,6 +33,13 @@ from tests.integration.alerting_support import (
 from tests.integration.api_support import running_api
 
 pytestmark = pytest.mark.integration
+LOCAL = WebhookPolicy.parse("127.0.0.0/8")  # the receivers of these tests listen on loopback
+
+
+def local_senders() -> dict:
+    return default_senders(webhooks=LOCAL)
+
+
 BACKOFF = Backoff(timedelta(seconds=30), 2.0, timedelta(minutes=10), max_attempts=4)
 
 
@@ -44,10 +52,10 @@ def world(db: Session) -> World:
 
 def test_webhook_is_signed_and_delivered(db: Session, world: World) -> None:
     with webhook_receiver() as hook:
-        add(db, "ops-webhook", "webhook", hook.url, secret="whsec-test")
+        add(db, "ops-webhook", "webhook", hook.url, secret="whsec-test", webhooks=LOCAL)
         (alert,) = alerts_service.raise_alerts(db, [world.excursion], [], now=at(31))
         db.commit()
-        report = deliver_due(db, at(31), default_senders(), BACKOFF)
+        report = deliver_due(db, at(31), local_senders(), BACKOFF)
         assert (report.delivered, report.retrying, report.failed) == (1, 0, 0)
         (request,) = hook.requests
     assert request.path == "/hooks/coldchain"
@@ -79,20 +87,20 @@ def test_webhook_is_signed_and_delivered(db: Session, world: World) -> None:
 def test_webhook_retried_with_exponential_backoff(db: Session, world: World) -> None:
     with webhook_receiver() as hook:
         hook.fail_next = 2
-        add(db, "ops-webhook", "webhook", hook.url, secret="whsec-test")
+        add(db, "ops-webhook", "webhook", hook.url, secret="whsec-test", webhooks=LOCAL)
         (alert,) = alerts_service.raise_alerts(db, [world.excursion], [], now=at(0))
         db.commit()
         (note,) = notifications_of(db, alert.id)
-        first = deliver_due(db, at(0), default_senders(), BACKOFF)
+        first = deliver_due(db, at(0), local_senders(), BACKOFF)
         assert first.retrying == 1
         assert (note.attempts, note.last_status, note.state) == (1, 503, "pending")
         assert note.next_attempt_at == at(0) + timedelta(seconds=30)
         assert "HTTP 503" in (note.last_error or "")
-        assert deliver_due(db, at(0.4), default_senders(), BACKOFF).retrying == 0  # not yet due
+        assert deliver_due(db, at(0.4), local_senders(), BACKOFF).retrying == 0  # not yet due
         assert len(hook.requests) == 1
-        deliver_due(db, at(0.5), default_senders(), BACKOFF)
+        deliver_due(db, at(0.5), local_senders(), BACKOFF)
         assert note.attempts == 2 and note.next_attempt_at == at(0.5) + timedelta(seconds=60)
-        final = deliver_due(db, at(1.5), default_senders(), BACKOFF)
+        final = deliver_due(db, at(1.5), local_senders(), BACKOFF)
         assert final.delivered == 1
         assert len(hook.requests) == 3
         # Every retry carries the same delivery id, so the receiver can drop repeats.
@@ -103,19 +111,19 @@ def test_webhook_retried_with_exponential_backoff(db: Session, world: World) -> 
 def test_a_receiver_that_never_answers_fails_for_good(db: Session, world: World) -> None:
     with webhook_receiver() as hook:
         dead_url = hook.url  # the server is gone after this block: connections are refused
-    add(db, "gone", "webhook", dead_url)
+    add(db, "gone", "webhook", dead_url, webhooks=LOCAL)
     (alert,) = alerts_service.raise_alerts(db, [world.excursion], [], now=at(0))
     db.commit()
     now = at(0)
     for _ in range(BACKOFF.max_attempts):
-        deliver_due(db, now, default_senders(), BACKOFF)
+        deliver_due(db, now, local_senders(), BACKOFF)
         now += timedelta(hours=1)
     (note,) = notifications_of(db, alert.id)
     assert (note.state, note.attempts, note.next_attempt_at) == ("failed", 4, None)
     assert "ConnectionRefusedError" in (note.last_error or "") or "refused" in (
         note.last_error or ""
     )
-    assert deliver_due(db, now, default_senders(), BACKOFF).failed == 0  # nothing left to try
+    assert deliver_due(db, now, local_senders(), BACKOFF).failed == 0  # nothing left to try
 
 
 def test_email_through_a_real_smtp_server(db: Session, world: World) -> None:
@@ -167,7 +175,7 @@ def test_the_scheduler_escalates_reminds_and_delivers(pg_url: str, world: World)
     sessions = session_factory(engine)
     with sessions() as db, webhook_receiver() as hook, smtp_server() as mailbox:
         db.info["actor"] = "test-setup"
-        add(db, "duty", "webhook", hook.url, secret="k", min_severity="info")
+        add(db, "duty", "webhook", hook.url, secret="k", min_severity="info", webhooks=LOCAL)
         add(db, "supervisor", "email", "supervisor@example.org", level=1)
         db.info["reason"] = "released: this test follows the excursion's alert alone"
         hold = db.get(Hold, world.hold.id)
@@ -180,7 +188,7 @@ def test_the_scheduler_escalates_reminds_and_delivers(pg_url: str, world: World)
         )
         smtp = SmtpSettings(host=mailbox.host, port=mailbox.port)
         scheduler = Scheduler(
-            sessions, config, clock=lambda: clock[0], senders=default_senders(smtp)
+            sessions, config, clock=lambda: clock[0], senders=default_senders(smtp, LOCAL)
         )
         first = scheduler.tick()
         assert (first.raised, first.delivered) == (1, 1)  # the opening, to the duty webhook
@@ -214,6 +222,10 @@ def test_channels_are_managed_through_the_api(pg_url: str) -> None:
             "secret": "0123456789abcdef",
             "min_severity": "info",
         }
+        inside = c.post("/api/notification-channels", json=body, headers=admin)
+        assert inside.status_code == 422, inside.get_json()
+        assert "127.0.0.1, a loopback address" in inside.get_json()["detail"]
+        api.app.config["WEBHOOK_ALLOW"] = "127.0.0.1"  # as COLDCHAIN_WEBHOOK_ALLOW would
         made = c.post("/api/notification-channels", json=body, headers=admin)
         assert made.status_code == 201
         assert made.get_json()["signed"] is True and "secret" not in made.get_json()

@@ -20,6 +20,7 @@ from cloud.adapters.orm.people import Signature
 from cloud.adapters.orm.quality import Excursion, Exposure, Hold, ZoneRuleState
 from cloud.adapters.orm.readings import Gateway, Sensor, Site, Zone
 from cloud.adapters.orm.traceability import Batch, CustodyInterval, Item, Product
+from cloud.adapters.outbound import WebhookPolicy
 from cloud.domain.holds import DispositionError
 from cloud.entrypoints import rules_runner
 from cloud.service_layer import rules
@@ -417,7 +418,14 @@ def test_a_workers_zone_set_up_is_kept_until_it_expires_or_is_dropped(plant: Pla
         assert [w.reason for w in found] == ["receiving at dock door 2"]
         assert config.sites(s, {"a-cold", "nowhere"}) == {"a-cold": "wh-a"}
         assert config.channels(s) == []
-        add_channel(s, "qa-hook", "webhook", "http://127.0.0.1:9/hook", secret="k")
+        add_channel(
+            s,
+            "qa-hook",
+            "webhook",
+            "http://127.0.0.1:9/hook",
+            secret="k",
+            webhooks=WebhookPolicy.parse("127.0.0.1"),
+        )
         s.flush()
         assert config.channels(s) == []  # kept
         assert [c.name for c in rules.RulesConfig(ttl_s=0).channels(s)] == ["qa-hook"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify
 from pydantic import Field
 
 from cloud.adapters.orm.alerting import Alert, NotificationChannel
+from cloud.adapters.outbound import WebhookPolicy
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.pagination import Page, page_of
@@ -86,6 +87,9 @@ def _alert(alert_id: int) -> Alert:
 
 def _full(alert: Alert) -> dict[str, Any]:
     db, names = get_db(), _names()
+    # A delivery's error can carry what a receiver answered: for the admins who manage the
+    # channels, not for everyone who reads alerts.
+    errors = g.user is not None and g.user.role == "admin"
     return {
         **alert_json(alert, names),
         "comments": [
@@ -99,7 +103,7 @@ def _full(alert: Alert) -> dict[str, Any]:
                 "state": n.state,
                 "attempts": n.attempts,
                 "last_status": n.last_status,
-                "last_error": n.last_error,
+                "last_error": n.last_error if errors else None,
                 "delivered_at": _time(n.delivered_at),
                 "next_attempt_at": _time(n.next_attempt_at),
             }
@@ -217,6 +221,7 @@ def create_channel() -> Any:
             secret=given.secret,
             min_severity=given.min_severity,
             level=given.level,
+            webhooks=WebhookPolicy.parse(current_app.config["WEBHOOK_ALLOW"]),
         )
     except ValueError as exc:
         raise invalid(422, str(exc), [{"field": "target", "message": str(exc)}]) from exc

@@ -74,6 +74,8 @@ def build_app(database_url: str | None, test_config: dict[str, Any] | None) -> F
         SESSION_COOKIE_SAMESITE="Lax",  # a cross-site form cannot post with the session
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         PAGE_LIMIT_MAX=500,
+        # webhook targets outside the public internet that admins may register
+        WEBHOOK_ALLOW=os.environ.get("COLDCHAIN_WEBHOOK_ALLOW", ""),
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
