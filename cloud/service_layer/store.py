@@ -31,15 +31,14 @@ from cloud.adapters.orm.readings import (
     LatestReading,
     Observation,
     Reading,
-    ReadPoint,
     Sensor,
     Site,
-    Zone,
     upsert_rollups,
 )
 from cloud.domain import rollups
 from cloud.service_layer.alerts import raise_alert
 from cloud.service_layer.custody import refresh_custody
+from cloud.service_layer.gateway_status import apply_status
 from cloud.service_layer.message_batch import (
     READING_COLUMNS,
     MessageBatch,
@@ -151,6 +150,7 @@ class Store:
         self._alerted: set[str] = set()
         self._pending_sensors: set[str] = set()
         self._pending_alerted: set[str] = set()
+        self._owners: dict[str, str] = {}  # sensor -> the gateway it is registered to
         self._seen = (
             update(Gateway)
             .where(Gateway.id == bindparam("gateway"))
@@ -181,6 +181,7 @@ class Store:
         except Exception:
             self._known.clear()  # whatever failed, know nothing that was not committed
             self._sensors.clear()
+            self._owners.clear()
             raise
         self._known |= new
         self._sensors |= self._pending_sensors
@@ -214,14 +215,15 @@ class Store:
             if batch.heartbeats:
                 note_heartbeats(conn, batch.heartbeats)
             record_sequences(conn, batch.sequences(), {g: at for g, (_, at) in seen.items()})
-            if batch.readings:
-                groups, inserted = self._insert_readings(conn, batch.readings, merge)
+            rows, foreign = self._own_readings(conn, batch)
+            if foreign:
+                conn.execute(self._ignore(DeadLetter.__table__), foreign)
+            if rows:
+                groups, inserted = self._insert_readings(conn, rows, merge)
                 self._advance_latest(conn, [g.newest for g in groups if g.newest is not None])
                 # some were stored before: redeliveries, or a gateway reusing a seq
                 conflicts = (
-                    self._conflicting_duplicates(conn, batch)
-                    if inserted < len(batch.readings)
-                    else []
+                    self._conflicting_duplicates(conn, batch, rows) if inserted < len(rows) else []
                 )
                 if conflicts:
                     conn.execute(self._ignore(DeadLetter.__table__), conflicts)
@@ -374,14 +376,59 @@ class Store:
                 ).scalars()
             )
 
-    def _conflicting_duplicates(self, conn: Any, batch: MessageBatch) -> list[dict[str, Any]]:
+    def _own_readings(
+        self, conn: Any, batch: MessageBatch
+    ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+        """The batch's readings a gateway may send, and dead letters for the others: a
+        reading of a sensor registered to another gateway is refused (a gateway speaks only
+        for itself; the rules skip it too, `RulesConfig.owners`)."""
+        if not batch.readings:
+            return [], []
+        sensors = {r[_SENSOR] for r in batch.readings}
+        ask = {s for s in sensors if s not in self._owners and s not in self._unknown}
+        if ask:
+            query = select(Sensor.id, Sensor.gateway_id).where(Sensor.id.in_(ask))
+            self._owners.update((s, g) for s, g in conn.execute(query))
+        foreign = {
+            (r[0], r[_SENSOR]) for r in batch.readings if self._owners.get(r[_SENSOR], r[0]) != r[0]
+        }
+        if not foreign:
+            return batch.readings, []
+        rows, letters = [], []
+        for r in batch.readings:
+            if (r[0], r[_SENSOR]) not in foreign:
+                rows.append(r)
+                continue
+            reason = (
+                f"sensor {r[_SENSOR]} is registered to gateway {self._owners[r[_SENSOR]]}; "
+                f"gateway {r[0]} may send readings of its own sensors only"
+            )
+            letters.extend(self._reading_letter(batch, r, reason))
+        log.warning("refused %d readings of other gateways' sensors: %s", len(letters), foreign)
+        return rows, letters
+
+    def _reading_letter(
+        self, batch: MessageBatch, r: tuple[Any, ...], reason: str
+    ) -> list[dict[str, Any]]:
+        """A dead letter holding one reading as JSON (replayable: `dead_letters`)."""
+        site = batch.seen.get(r[0], ("?", r[8]))[0]
+        record = dict(zip(READING_COLUMNS[1:8], r[1:8], strict=True))
+        record["taken_at"] = wire.utc_iso(record["taken_at"])
+        letter = MessageBatch()
+        payload = json.dumps(record, sort_keys=True).encode()
+        letter.add_dead_letter(wire.topic(site, r[0], "readings"), payload, reason, r[8])
+        return letter.dead_letters
+
+    def _conflicting_duplicates(
+        self, conn: Any, batch: MessageBatch, rows: list[tuple[Any, ...]]
+    ) -> list[dict[str, Any]]:
         """Dead letters for readings whose (gateway, seq) is stored with other content.
 
         A byte-identical replay (a redelivery) matches what is stored and stays silent; a
         different reading under a stored identity is refused: the stored one stays.
         """
         table = Reading.__table__
-        keys = [(r[0], r[1]) for r in batch.readings]
+        keys = [(r[0], r[1]) for r in rows]
         stored: dict[tuple[str, int], tuple[Any, ...]] = {}
         for start in range(0, len(keys), 1000):
             chunk = keys[start : start + 1000]
@@ -392,23 +439,15 @@ class Store:
             ):
                 stored[(row[0], row[1])] = tuple(row)
         letters = []
-        for r in batch.readings:
+        for r in rows:
             have = stored.get((r[0], r[1]))
             if have is None or have[2:8] == r[2:8]:
                 continue
-            site = batch.seen.get(r[0], ("?", r[8]))[0]
-            record = dict(zip(READING_COLUMNS[1:8], r[1:8], strict=True))
-            record["taken_at"] = wire.utc_iso(record["taken_at"])
-            payload = json.dumps(record, sort_keys=True).encode()
-            letter = MessageBatch()
-            letter.add_dead_letter(
-                wire.topic(site, r[0], "readings"),
-                payload,
+            reason = (
                 f"conflicting duplicate: seq {r[1]} of gateway {r[0]} is stored with other "
-                "content; the stored reading stays",
-                r[8],
+                "content; the stored reading stays"
             )
-            letters.extend(letter.dead_letters)
+            letters.extend(self._reading_letter(batch, r, reason))
         return letters
 
     def _refresh_custody(self, conn: Any, epcs: set[str]) -> None:
@@ -497,57 +536,46 @@ class Store:
         conn.execute(self._seen, {"gateway": gateway, "at": at})
 
     def _apply_status(self, conn: Any, status: wire.StatusMessage, at: datetime) -> None:
-        if status.site_info is not None:
-            info = status.site_info
-            self._upsert(
-                conn,
-                Site.__table__,
-                [{"id": info.id, "name": info.name, "kind": info.kind, "timezone": info.timezone}],
-                ["id"],
-            )
+        """What the status may change (cloud/service_layer/gateway_status.py); what it may
+        not is dead-lettered with the reasons, and proposals and refusals are alerted."""
         self._touch_gateway(conn, status.gateway, status.site, at)
-        conn.execute(
-            update(Gateway)
-            .where(Gateway.id == status.gateway)
-            .values(state=status.state, state_since=at)
-        )
-        self._upsert(
-            conn,
-            Zone.__table__,
-            [
-                {
-                    "id": z.id,
-                    "site_id": status.site,
-                    "name": z.name,
-                    "kind": z.kind,
-                    "low": z.low,
-                    "high": z.high,
-                }
-                for z in status.zones
-            ],
-            ["id"],
-        )
-        self._upsert(
-            conn,
-            ReadPoint.__table__,
-            [
-                {
-                    "id": p.id,
-                    "zone_id": p.zone,
-                    "gateway_id": status.gateway,
-                    "reader": p.reader,
-                    "business_step": p.business_step,
-                }
-                for p in status.read_points
-            ],
-            ["id"],
-        )
-        self._upsert(
-            conn,
-            Sensor.__table__,
-            [
-                {"id": s.id, "zone_id": s.zone, "gateway_id": status.gateway, "model": s.model}
-                for s in status.sensors
-            ],
-            ["id"],
-        )
+        outcome = apply_status(conn, status, at)
+        if outcome.refused:
+            letter = MessageBatch()
+            letter.add_dead_letter(
+                wire.topic(status.site, status.gateway, "status"),
+                status.model_dump_json().encode(),
+                ("status refused in part: " + "; ".join(outcome.refused))[:2000],
+                at,
+            )
+            conn.execute(self._ignore(DeadLetter.__table__), letter.dead_letters)
+        notes = [
+            (
+                "gateway_status_refused",
+                "critical",
+                "describes what is not its own",
+                outcome.refused,
+            ),
+            (
+                "master_data_proposed",
+                "warning",
+                "describes master data otherwise",
+                outcome.proposed,
+            ),
+        ]
+        with Session(bind=conn) as session:  # joins the transaction; never commits
+            for kind, severity, what, items in notes:
+                if not items:
+                    continue
+                log.warning("gateway %s %s: %s", status.gateway, what, "; ".join(items))
+                raise_alert(
+                    session,
+                    kind=kind,
+                    severity=severity,
+                    title=(f"Gateway {status.gateway} {what}: " + "; ".join(items))[:300],
+                    subject_kind="gateway",
+                    subject_id=status.gateway,
+                    site_id=status.site,
+                    now=at,
+                )
+            session.flush()

@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     case,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -292,4 +295,43 @@ def upsert_rollups(insert: Any) -> Any:
     return stmt.on_conflict_do_update(
         index_elements=["sensor_id", "quantity", "bucket_start"],
         set_=merged_columns(ReadingRollup.__table__.c, stmt.excluded),
+    )
+
+
+PROPOSAL_STATES = ("pending", "accepted", "rejected", "withdrawn")
+
+
+class MasterDataProposal(Base):
+    """What a gateway's status said that differs from master data: a site's name, kind or
+    time zone, a zone's name, kind or limits, a zone not known yet. Never applied from the
+    wire; an admin accepts (the change is made, audited, with the reason) or rejects it.
+    One pending proposal per subject and field: a status repeating it refreshes it."""
+
+    __tablename__ = "master_data_proposals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    gateway_id: Mapped[str] = mapped_column(String(64), index=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))  # site | zone
+    subject_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(32))  # a column, or "new" for a new zone
+    current: Mapped[Any] = mapped_column(JSON, nullable=True)
+    proposed: Mapped[Any] = mapped_column(JSON, nullable=True)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(f"state IN {PROPOSAL_STATES}", name="proposal_state"),
+        Index(
+            "proposal_one_pending",
+            "subject_kind",
+            "subject_id",
+            "field",
+            unique=True,
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
     )

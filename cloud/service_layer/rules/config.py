@@ -51,6 +51,7 @@ class RulesConfig:
     def __init__(self, ttl_s: float = 2.0):
         self.ttl_s = ttl_s
         self._zone_of: dict[str, tuple[str | None, float]] = {}
+        self._owner_of: dict[str, tuple[str | None, float]] = {}
         self._profiles: dict[str, tuple[tuple[Profile, ...], float]] = {}
         # zone -> (windows ending at or after `since`, since, read at)
         self._windows: dict[str, tuple[list[Suppression], datetime, float]] = {}
@@ -68,6 +69,7 @@ class RulesConfig:
         if self._dropped != self._generation:
             self._dropped = self._generation
             self._zone_of.clear()
+            self._owner_of.clear()
             self._profiles.clear()
             self._windows.clear()
             self._states.clear()
@@ -102,6 +104,10 @@ class RulesConfig:
 
     def zone_of(self, session: Session, sensor_ids: set[str]) -> dict[str, str]:
         return self._mapped(session, sensor_ids, self._zone_of, Sensor.id, Sensor.zone_id)
+
+    def owners(self, session: Session, sensor_ids: set[str]) -> dict[str, str]:
+        """The gateway each sensor is registered to: only its readings count."""
+        return self._mapped(session, sensor_ids, self._owner_of, Sensor.id, Sensor.gateway_id)
 
     def sites(self, session: Session, zones: set[str]) -> dict[str, str]:
         """The site of each zone (alerts name it)."""

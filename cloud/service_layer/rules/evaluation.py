@@ -63,11 +63,14 @@ def evaluate_readings(
     if not readings:
         return result
     config = config or RulesConfig(ttl_s=0)
-    zone_of = config.zone_of(session, {r[_SENSOR] for r in readings})
+    sensors = {r[_SENSOR] for r in readings}
+    zone_of = config.zone_of(session, sensors)
+    owner = config.owners(session, sensors)
     samples: dict[tuple[str, str], list[Sample]] = defaultdict(list)
     for r in readings:
         zone = zone_of.get(r[_SENSOR])
-        if zone is not None:
+        # another gateway's sensor: the store refused the reading (a dead letter)
+        if zone is not None and owner.get(r[_SENSOR]) == r[0]:
             samples[(zone, r[_QUANTITY])].append(
                 sample(r[_SENSOR], r[_TAKEN], r[_VALUE], r[_QUALITY], r[_RECEIVED])
             )
