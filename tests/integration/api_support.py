@@ -49,8 +49,12 @@ class Api:
     db: Session  # a separate session for checking what the API stored
 
     def as_(self, who: str | None) -> dict[str, str]:
-        """Headers for a person logged in (a session cookie), or nobody."""
-        return {} if who is None else {"Cookie": f"session={self.sessions[who]}"}
+        """Headers for a person logged in (a session cookie, logged in at first use), or
+        nobody."""
+        if who is None:
+            return {}
+        cookie = self.sessions.get(who) or self.log_in(who)
+        return {"Cookie": f"session={cookie}"}
 
     def bearer(self, token: str) -> dict[str, str]:
         """Headers for a bearer token: "scanner" or "admin" (the admin's own), or a secret."""
@@ -141,9 +145,6 @@ def running_api(pg_url: str) -> Iterator[Api]:
     with session_factory(engine)() as db:
         tokens = seed(db)
         app = create_app(pg_url, {"TESTING": True, "SECRET_KEY": "test"})
-        api = Api(app, app.test_client(use_cookies=False), {}, tokens, db)
-        for username in PEOPLE:
-            api.log_in(username)
-        yield api
+        yield Api(app, app.test_client(use_cookies=False), {}, tokens, db)
     app.extensions[EXTENSION].kw["bind"].dispose()
     engine.dispose()
