@@ -57,10 +57,10 @@ def add_account(
         password = secrets.token_urlsafe(32)  # never told to anyone; a machine cannot log in
     elif not password:
         raise ValueError("a person needs a password")
-    user = create_user(session, username, full_name, PENDING_ROLE, password, kind=kind)
-    if role != PENDING_ROLE:
-        user.pending_role, user.role_changed_by = role, admin.id
-        session.flush()
+    pending = (role, admin.id) if role != PENDING_ROLE else None
+    user = create_user(
+        session, username, full_name, PENDING_ROLE, password, kind=kind, pending=pending
+    )
     log.info("%s added %s %s (role %s pending)", admin.username, kind, username, role)
     return user
 

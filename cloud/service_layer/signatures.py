@@ -89,9 +89,11 @@ def create_user(
     role: str,
     password: str,
     kind: str = "person",
+    pending: tuple[str, int] | None = None,
 ) -> User:
     """Add an active user in the role at once (audited: the session needs an actor). For
-    installers and fixtures; admins add users through cloud.service_layer.accounts."""
+    installers and fixtures; admins add users through cloud.service_layer.accounts, where
+    `pending` is the role given and the id of the admin who gave it, awaiting confirmation."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if not username.strip() or not full_name.strip():
@@ -99,6 +101,8 @@ def create_user(
     if user_named(session, username) is not None:
         raise ValueError(f"user {username!r} exists already")
     user = User(username=username, full_name=full_name, role=role, active=True, kind=kind)
+    if pending is not None:
+        user.pending_role, user.role_changed_by = pending
     set_password(user, password)
     session.add(user)
     session.flush()

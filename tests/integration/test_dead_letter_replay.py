@@ -156,9 +156,7 @@ def _replay_after_the_fix(
     assert all(d["whole"] and d["replayed_at"] is None for d in listed["items"])
     one = client_api.get(f"/api/dead-letters/{junk.id}", headers=as_admin).get_json()
     assert one["payload_text"] == "{not json" and one["size"] == 9
-    refused_view = client_api.get(
-        "/api/dead-letters", headers=viewer
-    )
+    refused_view = client_api.get("/api/dead-letters", headers=viewer)
     assert refused_view.status_code == 403
     bad = client_api.get("/api/dead-letters?replayed=perhaps", headers=as_admin)
     assert bad.status_code == 400 and "replayed" in json.dumps(bad.get_json())

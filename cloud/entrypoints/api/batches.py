@@ -39,6 +39,7 @@ class StatusChange(Body):
 
     status: Literal["available", "held", "rejected", "recalled"]
     reason: str = Field(min_length=1)
+    password: str | None = None  # unused: a release sent the old way is told where to go
 
 
 @bp.get("")
