@@ -85,6 +85,19 @@ def test_a_held_batch_is_released_only_through_its_hold(api: Api) -> None:
     assert _status(api, batch_id) == "available"
 
 
+def test_a_batch_held_without_a_hold_record_gets_one_to_decide(api: Api) -> None:
+    """L2 was marked held before holds were recorded: it is not released directly either;
+    holding it again opens the hold QA then decides."""
+    c, qa = api.client, api.as_("qa")
+    batch_id = api.db.scalars(select(Batch.id).where(Batch.lot == "L2")).one()
+    url = f"/api/batches/{batch_id}/status"
+    direct = problem(c.post(url, json={"status": "available", "reason": "x"}, headers=qa), 409)
+    assert "held with no open hold" in direct["detail"] and direct["route"] == "/api/holds"
+    opened = c.post(url, json={"status": "held", "reason": "record the hold"}, headers=qa)
+    assert opened.status_code == 200 and opened.json["hold_id"]
+    assert api.db.get(Hold, opened.json["hold_id"]).status == "open"
+
+
 def test_a_batch_is_recalled_only_through_a_recall(api: Api) -> None:
     c, qa = api.client, api.as_("qa")
     batch_id = api.db.scalars(select(Batch.id).where(Batch.lot == "L1")).one()
