@@ -15,23 +15,12 @@ from dash import dcc, html
 from dash.exceptions import PreventUpdate
 from flask import session
 
+from cloud.domain.access import ACTIONS
 from cloud.views.control_room import UserView
 from dashboard import services
 
-# What each role may do in the control room; viewers only look.
-PERMISSIONS: dict[str, frozenset[str]] = {
-    "acknowledge": frozenset({"operator", "qa", "admin"}),
-    "comment": frozenset({"operator", "qa", "admin"}),
-    "assign": frozenset({"qa", "admin"}),
-    "resolve": frozenset({"qa", "admin"}),
-    "disposition": frozenset(
-        {"qa"}
-    ),  # release/reject: signed, QA only (cloud.service_layer.signatures)
-    "investigate": frozenset({"qa"}),
-    "recall": frozenset({"qa"}),
-    "profiles": frozenset({"admin"}),  # what a zone is judged by: admins only, with a reason
-    "dead_letters": frozenset({"admin"}),  # refused messages: read and replayed by admins
-}
+# What each role may do: one table for the API and the control room (cloud.domain.access).
+PERMISSIONS: dict[str, frozenset[str]] = {name: a.roles for name, a in ACTIONS.items()}
 
 
 def current_user() -> UserView | None:

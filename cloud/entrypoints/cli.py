@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from cloud.domain.access import SCOPES, TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX
 from cloud.domain.plausibility import EARLIEST_PLAUSIBLE, FUTURE_SKEW, TimeWindow
 
 if TYPE_CHECKING:
@@ -207,6 +208,9 @@ def verify_audit(database_url: str) -> None:
 @click.option("--role", type=click.Choice(["viewer", "operator", "qa", "admin"]), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option(
+    "--machine", is_flag=True, help="A machine user: no password, acts only through tokens."
+)
+@click.option(
     "--actor",
     default=None,
     help="Who creates the account, for the audit trail [default: cli:<login name>].",
@@ -219,22 +223,28 @@ def create_user(
     full_name: str,
     role: str,
     password_stdin: bool,
+    machine: bool,
     actor: str | None,
     database_url: str,
 ) -> None:
-    """Add a user who can sign records (the creation lands in the audit trail)."""
+    """Add a user in the role at once, for the installer (the creation lands in the audit
+    trail); admins add users through the API, where a second admin confirms the role."""
     import getpass
+    import secrets
 
     from cloud.service_layer.signatures import create_user as add_user
 
-    if password_stdin:
+    if machine:
+        password = secrets.token_urlsafe(32)  # never told: a machine cannot log in
+    elif password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _session(database_url) as session:
         session.info["actor"] = actor or f"cli:{getpass.getuser()}"
         try:
-            user = add_user(session, username, full_name, role, password)
+            kind = "machine" if machine else "person"
+            user = add_user(session, username, full_name, role, password, kind=kind)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
@@ -263,20 +273,51 @@ ACTOR = click.option(
 @api_token.command("create")
 @click.argument("username")
 @click.option("--name", required=True, help="What uses the token, e.g. 'dock scanner 3'.")
+@click.option(
+    "--issuer",
+    required=True,
+    help="The admin who issues it: to themselves or to a machine user, never to a person.",
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(SCOPES),
+    help="What the token may do (repeat for several).",
+)
+@click.option(
+    "--days", type=click.IntRange(1, TOKEN_DAYS_MAX), default=TOKEN_DAYS_DEFAULT, show_default=True
+)
 @ACTOR
 @DATABASE
-def api_token_create(username: str, name: str, actor: str | None, database_url: str) -> None:
-    """Issue a token for USERNAME; the secret is printed once, here, and never again."""
-    from cloud.service_layer.tokens import issue_token
+def api_token_create(
+    username: str,
+    name: str,
+    issuer: str,
+    scopes: tuple[str, ...],
+    days: int,
+    actor: str | None,
+    database_url: str,
+) -> None:
+    """Issue a scoped, expiring token for USERNAME; the secret is printed once, here."""
+    from cloud.service_layer.signatures import existing_user
+    from cloud.service_layer.tokens import TokenRefused, issue_token
 
     with _session(database_url) as session:
         session.info["actor"] = _actor(actor)
         try:
-            token, secret = issue_token(session, username, name)
-        except (LookupError, ValueError) as exc:
+            admin = existing_user(session, issuer)
+            token, secret = issue_token(
+                session, username, name, issuer=admin, scopes=scopes, days=days
+            )
+        except (LookupError, ValueError, TokenRefused) as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
-    click.echo(f"token {token.id} ({name}) for {username}; store it now, it is not shown again:")
+    click.echo(
+        f"token {token.id} ({name}) for {username}, scopes {token.scopes}, expires "
+        f"{token.expires_at:%Y-%m-%d}; store it now, it is not shown again:"
+    )
     click.echo(secret)
 
 
@@ -294,12 +335,16 @@ def api_token_list(database_url: str) -> None:
             .join(User, User.id == ApiToken.user_id)
             .order_by(ApiToken.id)
         ).all()
-    click.echo(f"{'id':>4}  {'user':<16}{'name':<28}{'hint':<12}{'created':<22}state")
+    click.echo(
+        f"{'id':>4}  {'user':<16}{'name':<28}{'hint':<12}{'created':<22}{'expires':<12}"
+        f"{'scopes':<32}state"
+    )
     for token, username in rows:
         state = "live" if token.revoked_at is None else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
         click.echo(
             f"{token.id:>4}  {username:<16}{token.name:<28}{token.hint:<12}"
-            f"{token.created_at:%Y-%m-%d %H:%M} UTC  {state}"
+            f"{token.created_at:%Y-%m-%d %H:%M} UTC  {token.expires_at:%Y-%m-%d}  "
+            f"{token.scopes or '(none)':<32}{state}"
         )
 
 

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import math
 import random
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -54,12 +55,16 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_CONFIGS = ("warehouse-leeds.yaml", "warehouse-bristol.yaml", "truck-07.yaml")
 DEMO_PASSWORD = "coldchain-demo"
+# Two admins: a role one gives waits for the other's confirmation (segregation of duties).
 USERS = (
     ("admin", "Ada Admin", "admin"),
+    ("admin2", "Alex Admin", "admin"),
     ("qa", "Quinn Quality (QA)", "qa"),
     ("operator", "Olly Operator", "operator"),
     ("viewer", "Vic Viewer", "viewer"),
 )
+# Machine users act only through the scoped tokens an admin issues them; they never log in.
+MACHINES = (("dock-scanner", "Dock scanner (machine)", "operator"),)
 ACTOR = "demo-seed"
 HISTORY_GATEWAY = "demo-history"  # readings of the past, apart from the gateways' own seqs
 FAILURE_GATEWAY = "demo-failure"
@@ -193,6 +198,8 @@ def seed(
 def _people_and_goods(session: Session, now: datetime) -> None:
     for username, full_name, role in USERS:
         create_user(session, username, full_name, role, DEMO_PASSWORD)
+    for username, full_name, role in MACHINES:
+        create_user(session, username, full_name, role, secrets.token_urlsafe(32), kind="machine")
     for read_point, zone, gateway in HANDHELDS:
         session.add(
             ReadPoint(

@@ -53,6 +53,9 @@ class ProductRow(BaseModel):
         return self
 
 
+REGISTERED = ("available", "expired")  # what master data may say; the rest is QA's
+
+
 class BatchRow(BaseModel):
     gtin: Gtin
     lot: str = Field(min_length=1, max_length=20)
@@ -65,6 +68,11 @@ class BatchRow(BaseModel):
     def _dates(self) -> BatchRow:
         if self.status not in BATCH_STATUSES:
             raise ValueError(f"status {self.status!r} is not one of {', '.join(BATCH_STATUSES)}")
+        if self.status not in REGISTERED:
+            raise ValueError(
+                f"a batch is registered {' or '.join(REGISTERED)}, not {self.status}: holds, "
+                "rejections and recalls follow their workflows (holds, recalls)"
+            )
         if self.manufactured_on is not None and self.manufactured_on > self.expires_on:
             raise ValueError("manufactured_on is after expires_on")
         return self

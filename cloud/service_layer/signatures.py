@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.audit import canonical_json, json_value, record_key
 from cloud.adapters.orm.people import MEANINGS, ROLES, SIGNING_ROLES, Signature, User
+from cloud.domain.access import effective_role
 from cloud.domain.clock import utcnow
 from cloud.service_layer.audit import audit_reason
 
@@ -30,7 +31,13 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB and ~50 ms per check
 
 
 class SignatureRefused(Exception):
-    """A signature that was not given: wrong password, inactive user, not the actor, role."""
+    """A signature that was not given: wrong password, inactive user, not the actor, role,
+    a bearer token or a machine user."""
+
+
+TOKEN_SIGNING = (
+    "a signature needs the signer present: log in with your password (a bearer token cannot sign)"
+)
 
 
 def hash_password(password: str, salt: str) -> str:
@@ -75,15 +82,27 @@ def existing_user(session: Session, username: str) -> User:
     return user
 
 
-def create_user(session: Session, username: str, full_name: str, role: str, password: str) -> User:
-    """Add an active user (audited: the session needs an actor)."""
+def create_user(
+    session: Session,
+    username: str,
+    full_name: str,
+    role: str,
+    password: str,
+    kind: str = "person",
+    pending: tuple[str, int] | None = None,
+) -> User:
+    """Add an active user in the role at once (audited: the session needs an actor). For
+    installers and fixtures; admins add users through cloud.service_layer.accounts, where
+    `pending` is the role given and the id of the admin who gave it, awaiting confirmation."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if not username.strip() or not full_name.strip():
         raise ValueError("a user needs a username and a printed full name")
     if user_named(session, username) is not None:
         raise ValueError(f"user {username!r} exists already")
-    user = User(username=username, full_name=full_name, role=role, active=True)
+    user = User(username=username, full_name=full_name, role=role, active=True, kind=kind)
+    if pending is not None:
+        user.pending_role, user.role_changed_by = pending
     set_password(user, password)
     session.add(user)
     session.flush()
@@ -110,6 +129,11 @@ def sign(
         raise ValueError(f"meaning {meaning!r} is not one of {', '.join(MEANINGS)}")
     if not reason.strip():
         raise ValueError("a signature needs a reason")
+    if session.info.get("via") == "token":
+        log.warning("signature refused: %r tried to sign over a bearer token", user.username)
+        raise SignatureRefused(TOKEN_SIGNING)
+    if user.kind != "person":
+        raise SignatureRefused(f"{user.username!r} is a machine user: machines never sign")
     actor = session.info.get("actor")
     if actor != user.username:
         log.warning("signature refused: actor %r tried to sign as %r", actor, user.username)
@@ -120,8 +144,10 @@ def sign(
     if not check_password(user, password):
         log.warning("signature refused: wrong password for %r", user.username)
         raise SignatureRefused(f"wrong password for {user.username!r}")
-    if user.role not in SIGNING_ROLES[meaning]:
-        raise SignatureRefused(f"role {user.role!r} cannot sign a {meaning}")
+    role = effective_role(user.role, user.pending_role)
+    if role not in SIGNING_ROLES[meaning]:
+        pending = f" until a second admin confirms {user.pending_role}" if user.pending_role else ""
+        raise SignatureRefused(f"role {role!r}{pending} cannot sign a {meaning}")
     if inspect(record).transient:
         raise ValueError("only a stored record can be signed")
     session.flush()  # the hash covers the record as it is stored, pending changes included

@@ -21,6 +21,7 @@ from cloud.adapters.orm.people import User
 from cloud.adapters.orm.quality import Excursion
 from cloud.adapters.orm.readings import Gateway, LatestReading, Sensor, Site, Zone
 from cloud.adapters.orm.traceability import Batch
+from cloud.domain.access import effective_role
 from cloud.domain.clock import utcnow
 from cloud.service_layer.signatures import check_password, user_named
 
@@ -119,6 +120,13 @@ class UserView:
     role: str
 
 
+def _user_view(user: User) -> UserView:
+    """The user as the control room sees them: in the role they may act in now (a viewer's
+    while a role change waits for a second admin)."""
+    role = effective_role(user.role, user.pending_role)
+    return UserView(user.id, user.username, user.full_name, role)
+
+
 def zone_state(
     zone: Zone | Any, temperature: Measurement | None, now: datetime, levels: set[str]
 ) -> str:
@@ -191,23 +199,30 @@ class ControlRoom:
         """The active user with this username and password, else None."""
         with self.sessions() as session:
             user = user_named(session, username)
-            if user is None or not user.active or not check_password(user, password):
+            if (
+                user is None
+                or not user.active
+                or user.kind != "person"  # machines act through tokens only
+                or not check_password(user, password)
+            ):
                 log.info("control room login refused for %r", username)
                 return None
-            return UserView(user.id, user.username, user.full_name, user.role)
+            return _user_view(user)
 
     def user(self, user_id: int) -> UserView | None:
         """The active user with this id, else None."""
         with self.sessions() as session:
             user = session.get(User, user_id)
-            if user is None or not user.active:
+            if user is None or not user.active or user.kind != "person":
                 return None
-            return UserView(user.id, user.username, user.full_name, user.role)
+            return _user_view(user)
 
     def users(self) -> list[UserView]:
         with self.sessions() as session:
-            rows = session.scalars(select(User).where(User.active).order_by(User.username))
-            return [UserView(u.id, u.username, u.full_name, u.role) for u in rows]
+            rows = session.scalars(
+                select(User).where(User.active, User.kind == "person").order_by(User.username)
+            )
+            return [_user_view(u) for u in rows]
 
     # --- live -----------------------------------------------------------------------------
 

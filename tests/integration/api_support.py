@@ -1,5 +1,6 @@
 """The world the API tests run in: sites, zones, read points, a product with batches and
-items, an order, and one user (with a bearer token) per role. No tests here."""
+items, an order, one person per role logged in with a session cookie (and a second admin),
+and a machine user (a dock scanner) with a scoped bearer token. No tests here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.people import User
 from cloud.adapters.orm.readings import Gateway, ReadPoint, Site, Zone
 from cloud.adapters.orm.traceability import Batch, Customer, Item, Order, Product
 from cloud.entrypoints.api import create_app
@@ -26,6 +28,8 @@ T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 GTIN = "09506000134352"
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "operator", "qa", "admin")
+PEOPLE = (*ROLES, "admin2")  # admin2: the second admin who confirms role changes
+SCANNER_SCOPES = ("read", "scans", "movements", "epcis:import")
 
 
 def at(minutes: float) -> datetime:
@@ -39,12 +43,34 @@ def epc(serial: int) -> str:
 @dataclass
 class Api:
     app: Flask
-    client: FlaskClient
-    tokens: dict[str, str]
+    client: FlaskClient  # keeps no cookies: each request says who calls
+    sessions: dict[str, str]  # username -> session cookie (people log in)
+    tokens: dict[str, str]  # "scanner" (a machine user's), "admin" (the admin's own)
     db: Session  # a separate session for checking what the API stored
 
-    def as_(self, role: str | None) -> dict[str, str]:
-        return {} if role is None else {"Authorization": f"Bearer {self.tokens[role]}"}
+    def as_(self, who: str | None) -> dict[str, str]:
+        """Headers for a person logged in (a session cookie, logged in at first use), or
+        nobody."""
+        if who is None:
+            return {}
+        cookie = self.sessions.get(who) or self.log_in(who)
+        return {"Cookie": f"session={cookie}"}
+
+    def bearer(self, token: str) -> dict[str, str]:
+        """Headers for a bearer token: "scanner" or "admin" (the admin's own), or a secret."""
+        return {"Authorization": f"Bearer {self.tokens.get(token, token)}"}
+
+    def log_in(self, username: str, password: str = "") -> str:
+        """Log the person in (POST /api/session) and keep their session cookie."""
+        client = self.app.test_client()
+        answer = client.post(
+            "/api/session", json={"username": username, "password": password or PASSWORD}
+        )
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        cookie = client.get_cookie("session")
+        assert cookie is not None
+        self.sessions[username] = cookie.value
+        return cookie.value
 
 
 def seed(db: Session) -> dict[str, str]:
@@ -95,10 +121,19 @@ def seed(db: Session) -> dict[str, str]:
             Item(gtin=GTIN, serial="9", epc=epc(9), batch_id=l2.id),
         ]
     )
-    tokens = {}
-    for role in ROLES:
-        create_user(db, role, f"{role.title()} User", role, PASSWORD)
-        tokens[role] = issue_token(db, role, f"{role} test token")[1]
+    for username in PEOPLE:
+        role = "admin" if username == "admin2" else username
+        create_user(db, username, f"{username.title()} User", role, PASSWORD)
+    create_user(db, "scanner", "Dock scanner 3", "operator", "machine-never-logs-in", "machine")
+    admin = db.scalars(select(User).where(User.username == "admin")).one()
+    tokens = {
+        "scanner": issue_token(
+            db, "scanner", "dock scanner 3", issuer=admin, scopes=SCANNER_SCOPES
+        )[1],
+        "admin": issue_token(
+            db, "admin", "master data sync", issuer=admin, scopes=("read", "master-data")
+        )[1],
+    }
     db.commit()
     return tokens
 
@@ -110,6 +145,6 @@ def running_api(pg_url: str) -> Iterator[Api]:
     with session_factory(engine)() as db:
         tokens = seed(db)
         app = create_app(pg_url, {"TESTING": True, "SECRET_KEY": "test"})
-        yield Api(app, app.test_client(), tokens, db)
+        yield Api(app, app.test_client(use_cookies=False), {}, tokens, db)
     app.extensions[EXTENSION].kw["bind"].dispose()
     engine.dispose()

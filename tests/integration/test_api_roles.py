@@ -1,7 +1,7 @@
-"""Every route, called with every role and with no credentials: refused (401/403) or let
-through exactly as the role table says. The table is written out here, not read from the
-app, so a route whose declared role changes (or a new route) fails this test until the
-table agrees."""
+"""Every route, called with every role, with tokens and with no credentials: refused
+(401/403) or let through exactly as the tables say. The tables (route -> action, action ->
+roles and token scope) are written out here, not read from the app, so a route whose action
+changes, a new route or a changed duty fails this test until the tables agree."""
 
 from __future__ import annotations
 
@@ -9,113 +9,144 @@ from collections.abc import Iterator
 
 import pytest
 
-from cloud.entrypoints.api.contract import PUBLIC, ROLE_RANK
-from tests.integration.api_support import ROLES, Api, running_api
+from cloud.domain.access import ACTIONS
+from cloud.entrypoints.api.contract import PUBLIC
+from tests.integration.api_support import ROLES, SCANNER_SCOPES, Api, running_api
 
 pytestmark = pytest.mark.integration
 
-# (method, rule) -> the least role allowed
+# action -> (the roles that may take it, the token scope that carries it); segregation of
+# duties: admin holds no operational or QA power, QA also does an operator's work.
+DUTIES = {
+    "read": ({"viewer", "operator", "qa", "admin"}, "read"),
+    "scan": ({"operator", "qa"}, "scans"),
+    "movements": ({"operator", "qa"}, "movements"),
+    "epcis-import": ({"operator", "qa"}, "epcis:import"),
+    "suppress": ({"operator", "qa"}, None),
+    "acknowledge": ({"operator", "qa"}, None),
+    "comment": ({"operator", "qa"}, None),
+    "assign": ({"qa"}, None),
+    "resolve": ({"qa"}, None),
+    "hold": ({"qa"}, None),
+    "investigate": ({"qa"}, None),
+    "disposition": ({"qa"}, None),
+    "recall": ({"qa"}, None),
+    "recall-report": ({"qa"}, None),
+    "master-data": ({"admin"}, "master-data"),
+    "profiles": ({"admin"}, "master-data"),
+    "access": ({"admin"}, None),
+    "configuration": ({"admin"}, None),
+    "dead_letters": ({"admin"}, None),
+}
+# Tokens of the test world: who they act as (their role) and their scopes.
+TOKENS = {
+    "scanner": ("operator", set(SCANNER_SCOPES)),
+    "admin": ("admin", {"read", "master-data"}),
+}
+
+# (method, rule) -> the action the route performs
 ROLE_TABLE = {
     ("GET", "/api/openapi.json"): PUBLIC,
     ("POST", "/api/session"): PUBLIC,
-    ("GET", "/api/session"): "viewer",
-    ("DELETE", "/api/session"): "viewer",
-    ("GET", "/api/products"): "viewer",
-    ("POST", "/api/products"): "admin",
-    ("GET", "/api/products/<gtin>"): "viewer",
-    ("PATCH", "/api/products/<gtin>"): "admin",
-    ("GET", "/api/batches"): "viewer",
-    ("POST", "/api/batches"): "admin",
-    ("GET", "/api/batches/<int:batch_id>"): "viewer",
-    ("POST", "/api/batches/<int:batch_id>/status"): "qa",
-    ("GET", "/api/batches/<int:batch_id>/custody"): "viewer",
-    ("GET", "/api/items"): "viewer",
-    ("POST", "/api/items"): "admin",
-    ("GET", "/api/items/<ref>"): "viewer",
-    ("GET", "/api/items/<ref>/custody"): "viewer",
-    ("GET", "/api/items/<ref>/custody/current"): "viewer",
-    ("GET", "/api/zones"): "viewer",
-    ("POST", "/api/zones"): "admin",
-    ("GET", "/api/zones/<zone_id>"): "viewer",
-    ("PATCH", "/api/zones/<zone_id>"): "admin",
-    ("GET", "/api/sites"): "viewer",
-    ("POST", "/api/sites"): "admin",
-    ("GET", "/api/sites/<site_id>"): "viewer",
-    ("PATCH", "/api/sites/<site_id>"): "admin",
-    ("GET", "/api/customers"): "viewer",
-    ("POST", "/api/customers"): "admin",
-    ("GET", "/api/customers/<customer_id>"): "viewer",
-    ("PATCH", "/api/customers/<customer_id>"): "admin",
-    ("GET", "/api/orders"): "viewer",
-    ("POST", "/api/orders"): "operator",
-    ("GET", "/api/orders/<order_id>"): "viewer",
-    ("PATCH", "/api/orders/<order_id>"): "operator",
-    ("GET", "/api/zones/<zone_id>/items"): "viewer",
-    ("GET", "/api/zones/<zone_id>/custody"): "viewer",
-    ("GET", "/api/zones/<zone_id>/profiles"): "viewer",
-    ("PUT", "/api/zones/<zone_id>/profiles"): "admin",
-    ("GET", "/api/profiles"): "viewer",
-    ("GET", "/api/profiles/<name>"): "viewer",
-    ("POST", "/api/profiles"): "admin",
-    ("GET", "/api/zones/<zone_id>/suppressions"): "viewer",
-    ("POST", "/api/zones/<zone_id>/suppressions"): "operator",
-    ("GET", "/api/scans"): "viewer",
-    ("POST", "/api/scans"): "operator",
-    ("GET", "/api/transfers"): "viewer",
-    ("POST", "/api/transfers"): "operator",
-    ("GET", "/api/transfers/<ident>"): "viewer",
-    ("POST", "/api/transfers/<ident>/load"): "operator",
-    ("POST", "/api/transfers/<ident>/depart"): "operator",
-    ("POST", "/api/transfers/<ident>/receive"): "operator",
-    ("GET", "/api/shipments"): "viewer",
-    ("POST", "/api/shipments"): "operator",
-    ("GET", "/api/shipments/<ident>"): "viewer",
-    ("POST", "/api/shipments/<ident>/load"): "operator",
-    ("POST", "/api/shipments/<ident>/ship"): "operator",
-    ("POST", "/api/shipments/<ident>/deliver"): "operator",
-    ("GET", "/api/epcis/events"): "viewer",
-    ("POST", "/api/epcis/events"): "operator",
-    ("GET", "/api/users"): "admin",
-    ("POST", "/api/users"): "admin",
-    ("PATCH", "/api/users/<username>"): "admin",
-    ("GET", "/api/tokens"): "admin",
-    ("POST", "/api/tokens"): "admin",
-    ("DELETE", "/api/tokens/<int:token_id>"): "admin",
-    ("POST", "/api/import/<any(products, batches, items):kind>"): "admin",
-    ("GET", "/api/alerts"): "viewer",
-    ("GET", "/api/alerts/<int:alert_id>"): "viewer",
-    ("POST", "/api/alerts/<int:alert_id>/acknowledge"): "operator",
-    ("POST", "/api/alerts/<int:alert_id>/comments"): "operator",
-    ("POST", "/api/alerts/<int:alert_id>/assign"): "qa",
-    ("POST", "/api/alerts/<int:alert_id>/resolve"): "qa",
-    ("GET", "/api/excursions/<int:excursion_id>/report.pdf"): "viewer",
-    ("GET", "/api/excursions"): "viewer",
-    ("GET", "/api/excursions/<int:excursion_id>"): "viewer",
-    ("GET", "/api/batches/<int:batch_id>/exposures"): "viewer",
-    ("GET", "/api/holds"): "viewer",
-    ("GET", "/api/holds/<int:hold_id>"): "viewer",
-    ("POST", "/api/holds/<int:hold_id>/disposition"): "qa",
-    ("GET", "/api/recalls"): "viewer",
-    ("POST", "/api/recalls"): "qa",
-    ("GET", "/api/recalls/<int:recall_id>"): "viewer",
-    ("GET", "/api/recalls/<int:recall_id>/report.csv"): "qa",
-    ("GET", "/api/recalls/<int:recall_id>/report.pdf"): "qa",
-    ("GET", "/api/expiry"): "viewer",
-    ("GET", "/api/order-lines/<int:line_id>/fefo"): "viewer",
-    ("GET", "/api/sites/<site_id>/approvals"): "viewer",
-    ("PUT", "/api/sites/<site_id>/approvals"): "admin",
-    ("POST", "/api/release-gate/check"): "viewer",
-    ("GET", "/api/notification-channels"): "admin",
-    ("POST", "/api/notification-channels"): "admin",
-    ("DELETE", "/api/notification-channels/<int:channel_id>"): "admin",
-    ("GET", "/api/gateways"): "viewer",
-    ("GET", "/api/gateways/<gateway_id>"): "viewer",
-    ("GET", "/api/dead-letters"): "admin",
-    ("GET", "/api/dead-letters/<int:letter_id>"): "admin",
-    ("POST", "/api/dead-letters/<int:letter_id>/replay"): "admin",
-    ("POST", "/api/dead-letters/replay"): "admin",
-    ("GET", "/api/quarantined-readings"): "admin",
-    ("GET", "/api/implausible-readings"): "admin",
+    ("GET", "/api/session"): "read",
+    ("DELETE", "/api/session"): "read",
+    ("GET", "/api/products"): "read",
+    ("POST", "/api/products"): "master-data",
+    ("GET", "/api/products/<gtin>"): "read",
+    ("PATCH", "/api/products/<gtin>"): "master-data",
+    ("GET", "/api/batches"): "read",
+    ("POST", "/api/batches"): "master-data",
+    ("GET", "/api/batches/<int:batch_id>"): "read",
+    ("POST", "/api/batches/<int:batch_id>/status"): "hold",
+    ("GET", "/api/batches/<int:batch_id>/custody"): "read",
+    ("GET", "/api/items"): "read",
+    ("POST", "/api/items"): "master-data",
+    ("GET", "/api/items/<ref>"): "read",
+    ("GET", "/api/items/<ref>/custody"): "read",
+    ("GET", "/api/items/<ref>/custody/current"): "read",
+    ("GET", "/api/zones"): "read",
+    ("POST", "/api/zones"): "master-data",
+    ("GET", "/api/zones/<zone_id>"): "read",
+    ("PATCH", "/api/zones/<zone_id>"): "master-data",
+    ("GET", "/api/sites"): "read",
+    ("POST", "/api/sites"): "master-data",
+    ("GET", "/api/sites/<site_id>"): "read",
+    ("PATCH", "/api/sites/<site_id>"): "master-data",
+    ("GET", "/api/customers"): "read",
+    ("POST", "/api/customers"): "master-data",
+    ("GET", "/api/customers/<customer_id>"): "read",
+    ("PATCH", "/api/customers/<customer_id>"): "master-data",
+    ("GET", "/api/orders"): "read",
+    ("POST", "/api/orders"): "movements",
+    ("GET", "/api/orders/<order_id>"): "read",
+    ("PATCH", "/api/orders/<order_id>"): "movements",
+    ("GET", "/api/zones/<zone_id>/items"): "read",
+    ("GET", "/api/zones/<zone_id>/custody"): "read",
+    ("GET", "/api/zones/<zone_id>/profiles"): "read",
+    ("PUT", "/api/zones/<zone_id>/profiles"): "profiles",
+    ("GET", "/api/profiles"): "read",
+    ("GET", "/api/profiles/<name>"): "read",
+    ("POST", "/api/profiles"): "profiles",
+    ("GET", "/api/zones/<zone_id>/suppressions"): "read",
+    ("POST", "/api/zones/<zone_id>/suppressions"): "suppress",
+    ("GET", "/api/scans"): "read",
+    ("POST", "/api/scans"): "scan",
+    ("GET", "/api/transfers"): "read",
+    ("POST", "/api/transfers"): "movements",
+    ("GET", "/api/transfers/<ident>"): "read",
+    ("POST", "/api/transfers/<ident>/load"): "movements",
+    ("POST", "/api/transfers/<ident>/depart"): "movements",
+    ("POST", "/api/transfers/<ident>/receive"): "movements",
+    ("GET", "/api/shipments"): "read",
+    ("POST", "/api/shipments"): "movements",
+    ("GET", "/api/shipments/<ident>"): "read",
+    ("POST", "/api/shipments/<ident>/load"): "movements",
+    ("POST", "/api/shipments/<ident>/ship"): "movements",
+    ("POST", "/api/shipments/<ident>/deliver"): "movements",
+    ("GET", "/api/epcis/events"): "read",
+    ("POST", "/api/epcis/events"): "epcis-import",
+    ("GET", "/api/users"): "access",
+    ("POST", "/api/users"): "access",
+    ("PATCH", "/api/users/<username>"): "access",
+    ("POST", "/api/users/<username>/role-confirmation"): "access",
+    ("GET", "/api/tokens"): "access",
+    ("POST", "/api/tokens"): "access",
+    ("DELETE", "/api/tokens/<int:token_id>"): "access",
+    ("POST", "/api/import/<any(products, batches, items):kind>"): "master-data",
+    ("GET", "/api/alerts"): "read",
+    ("GET", "/api/alerts/<int:alert_id>"): "read",
+    ("POST", "/api/alerts/<int:alert_id>/acknowledge"): "acknowledge",
+    ("POST", "/api/alerts/<int:alert_id>/comments"): "comment",
+    ("POST", "/api/alerts/<int:alert_id>/assign"): "assign",
+    ("POST", "/api/alerts/<int:alert_id>/resolve"): "resolve",
+    ("GET", "/api/excursions/<int:excursion_id>/report.pdf"): "read",
+    ("GET", "/api/excursions"): "read",
+    ("GET", "/api/excursions/<int:excursion_id>"): "read",
+    ("GET", "/api/batches/<int:batch_id>/exposures"): "read",
+    ("GET", "/api/holds"): "read",
+    ("GET", "/api/holds/<int:hold_id>"): "read",
+    ("POST", "/api/holds/<int:hold_id>/disposition"): "disposition",
+    ("GET", "/api/recalls"): "read",
+    ("POST", "/api/recalls"): "recall",
+    ("GET", "/api/recalls/<int:recall_id>"): "read",
+    ("GET", "/api/recalls/<int:recall_id>/report.csv"): "recall-report",
+    ("GET", "/api/recalls/<int:recall_id>/report.pdf"): "recall-report",
+    ("GET", "/api/expiry"): "read",
+    ("GET", "/api/order-lines/<int:line_id>/fefo"): "read",
+    ("GET", "/api/sites/<site_id>/approvals"): "read",
+    ("PUT", "/api/sites/<site_id>/approvals"): "master-data",
+    ("POST", "/api/release-gate/check"): "read",
+    ("GET", "/api/notification-channels"): "configuration",
+    ("POST", "/api/notification-channels"): "configuration",
+    ("DELETE", "/api/notification-channels/<int:channel_id>"): "configuration",
+    ("GET", "/api/gateways"): "read",
+    ("GET", "/api/gateways/<gateway_id>"): "read",
+    ("GET", "/api/dead-letters"): "dead_letters",
+    ("GET", "/api/dead-letters/<int:letter_id>"): "dead_letters",
+    ("POST", "/api/dead-letters/<int:letter_id>/replay"): "dead_letters",
+    ("POST", "/api/dead-letters/replay"): "dead_letters",
+    ("GET", "/api/quarantined-readings"): "dead_letters",
+    ("GET", "/api/implausible-readings"): "dead_letters",
 }
 # Values for path arguments: records that do not exist, so an allowed call changes nothing.
 ARGUMENTS = {
@@ -166,27 +197,52 @@ def test_the_role_table_names_every_route(api: Api) -> None:
     assert routes == set(ROLE_TABLE)
 
 
+def test_the_duties_are_the_ones_written_here() -> None:
+    assert {name: (set(a.roles), a.scope) for name, a in ACTIONS.items()} == DUTIES
+
+
+def _call(api: Api, method: str, rule: str, headers: dict[str, str]) -> int:
+    kwargs: dict[str, object] = {"headers": headers}
+    if "import" in rule:
+        kwargs["data"], kwargs["content_type"] = "gtin,name\n", "text/csv"
+    elif method in ("POST", "PATCH"):
+        kwargs["json"] = {}
+    status = api.client.open(concrete(rule), method=method, **kwargs).status_code
+    assert status != 500, f"{method} {rule}: 500"
+    return status
+
+
 def test_every_route_with_every_role(api: Api) -> None:
     wrong = []
-    for (method, rule), needed in sorted(ROLE_TABLE.items()):
-        url = concrete(rule)
+    for (method, rule), action in sorted(ROLE_TABLE.items()):
         for role in (None, *ROLES):
-            kwargs: dict[str, object] = {"headers": api.as_(role)}
-            if "import" in rule:
-                kwargs["data"], kwargs["content_type"] = "gtin,name\n", "text/csv"
-            elif method in ("POST", "PATCH"):
-                kwargs["json"] = {}
-            status = api.client.open(url, method=method, **kwargs).status_code
-            if needed == PUBLIC:
-                expected = "allowed"
+            status = _call(api, method, rule, api.as_(role))
+            if action == PUBLIC:
+                expected: object = "allowed"
             elif role is None:
                 expected = 401
-            elif ROLE_RANK[role] < ROLE_RANK[needed]:
+            elif role not in DUTIES[action][0]:
                 expected = 403
             else:
                 expected = "allowed"
             ok = status not in (401, 403) if expected == "allowed" else status == expected
-            assert status != 500, f"{method} {url} as {role}: 500"
             if not ok:
-                wrong.append(f"{method} {url} as {role}: {status}, expected {expected}")
+                wrong.append(f"{method} {rule} as {role}: {status}, expected {expected}")
+    assert wrong == []
+
+
+def test_every_route_with_every_token(api: Api) -> None:
+    """A token opens a route only if its user's role allows the action and it carries the
+    action's scope: default deny, and no token manages people or decides on quality."""
+    wrong = []
+    for (method, rule), action in sorted(ROLE_TABLE.items()):
+        for token, (role, scopes) in TOKENS.items():
+            status = _call(api, method, rule, api.bearer(token))
+            if action == PUBLIC:
+                allowed = True
+            else:
+                roles, scope = DUTIES[action]
+                allowed = role in roles and scope is not None and scope in scopes
+            if (status not in (401, 403)) != allowed or status == 401:
+                wrong.append(f"{method} {rule} with {token}'s token: {status}, allowed {allowed}")
     assert wrong == []

@@ -1,5 +1,6 @@
-"""`coldchain-cloud api-token` against PostgreSQL: create prints the secret once and it
-authenticates; list never shows secrets; revoke needs a reason and ends access; all audited."""
+"""`coldchain-cloud api-token` against PostgreSQL: create (by an admin, to a machine user,
+with scopes and an expiry) prints the secret once and it authenticates; list never shows
+secrets; revoke needs a reason and ends access; all audited. A person's token is refused."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.orm.audit import AuditEntry
 from cloud.adapters.orm.people import ApiToken
 from cloud.entrypoints.cli import main as cli
-from cloud.service_layer.tokens import user_of_token
+from cloud.service_layer.tokens import bearer_of
 
 pytestmark = pytest.mark.integration
 
@@ -32,25 +33,43 @@ def run(pg_url: str) -> Iterator[callable]:  # type: ignore[valid-type]
         "Dock scanners",
         "--role",
         "operator",
-        "--password-stdin",
+        "--machine",
         "--actor",
         "admin-anna",
-        given="long enough password\n",
     )
     assert made.exit_code == 0, made.output
+    for username, role in (("anna", "admin"), ("otto", "operator")):
+        made = invoke(
+            "create-user",
+            username,
+            "--full-name",
+            username.title(),
+            "--role",
+            role,
+            "--password-stdin",
+            given="long enough password\n",
+        )
+        assert made.exit_code == 0, made.output
     yield invoke
 
 
+ISSUE = ("--issuer", "anna", "--scope", "scans", "--scope", "read")
+
+
 def test_a_token_is_shown_once_listed_without_secret_and_revoked(run, pg_url: str) -> None:  # type: ignore[no-untyped-def]
-    created = run("api-token", "create", "scanner-svc", "--name", "dock 3", "--actor", "admin-anna")
+    created = run(
+        "api-token", "create", "scanner-svc", "--name", "dock 3", *ISSUE, "--actor", "admin-anna"
+    )
     assert created.exit_code == 0, created.output
     secret = created.output.strip().splitlines()[-1]
     assert secret.startswith("cct_") and len(secret) > 40
     engine = make_engine(pg_url)
     try:
         with session_factory(engine)() as db:
-            user = user_of_token(db, secret)
-            assert user is not None and user.username == "scanner-svc"
+            bearer = bearer_of(db, secret)
+            assert bearer is not None and bearer.user.username == "scanner-svc"
+            assert bearer.scopes == {"read", "scans"}
+            assert bearer.actor == f"scanner-svc via token {bearer.token.id} (issued by anna)"
         listed = run("api-token", "list")
         assert listed.exit_code == 0
         assert (
@@ -66,7 +85,7 @@ def test_a_token_is_shown_once_listed_without_secret_and_revoked(run, pg_url: st
         assert revoked.exit_code == 0, revoked.output
         assert "revoked" in run("api-token", "list").output
         with session_factory(engine)() as db:
-            assert user_of_token(db, secret) is None
+            assert bearer_of(db, secret) is None
             trail = db.scalars(
                 select(AuditEntry)
                 .where(AuditEntry.record_table == "api_tokens")
@@ -83,9 +102,19 @@ def test_a_token_is_shown_once_listed_without_secret_and_revoked(run, pg_url: st
 
 
 def test_unknown_users_and_tokens_are_named(run) -> None:  # type: ignore[no-untyped-def]
-    nobody = run("api-token", "create", "nobody", "--name", "x")
+    nobody = run("api-token", "create", "nobody", "--name", "x", *ISSUE)
     assert nobody.exit_code == 1 and "user 'nobody' does not exist" in nobody.output
-    unnamed = run("api-token", "create", "scanner-svc", "--name", "  ")
+    unnamed = run("api-token", "create", "scanner-svc", "--name", "  ", *ISSUE)
     assert unnamed.exit_code == 1 and "needs a name" in unnamed.output
+    person = run("api-token", "create", "otto", "--name", "otto's scripts", *ISSUE)
+    assert person.exit_code == 1 and "otto is a person" in person.output
+    not_admin = run(
+        "api-token", "create", "scanner-svc", "--name", "x", "--issuer", "otto", "--scope", "read"
+    )
+    assert not_admin.exit_code == 1 and "only admins issue tokens" in not_admin.output
+    unscoped = run("api-token", "create", "scanner-svc", "--name", "x", "--issuer", "anna")
+    assert unscoped.exit_code == 2 and "--scope" in unscoped.output
+    too_long = run("api-token", "create", "scanner-svc", "--name", "x", *ISSUE, "--days", "400")
+    assert too_long.exit_code == 2 and "--days" in too_long.output
     missing = run("api-token", "revoke", "999", "--reason", "cleanup")
     assert missing.exit_code == 1 and "token 999 does not exist" in missing.output

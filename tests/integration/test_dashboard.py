@@ -167,6 +167,40 @@ def test_login_refuses_wrong_password_and_anonymous_callbacks(sqlite_url: str) -
     assert overview(client, ["cold"], ["gw1"], None).status_code == 401
 
 
+def test_the_control_room_keeps_duties_apart(sqlite_url: str) -> None:
+    """Machines never log in; an admin is offered no QA action; a user whose role change
+    waits for a second admin acts as a viewer in the control room too."""
+    from cloud.domain.access import ACTIONS
+    from cloud.service_layer.accounts import add_account
+    from cloud.views.control_room import ControlRoom
+    from dashboard.auth import PERMISSIONS, may
+
+    seed(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with session_factory(engine)() as session:
+        session.info["actor"] = "test"
+        admin = create_user(session, "admin", "Ada Admin", "admin", PASSWORD)
+        create_user(session, "scanner", "Dock scanner", "operator", PASSWORD, kind="machine")
+        add_account(session, admin, "newqa", "New QA", "qa", PASSWORD)
+        session.commit()
+    room = ControlRoom(session_factory(engine))
+    assert room.authenticate("scanner", PASSWORD) is None
+    assert "scanner" not in {u.username for u in room.users()}
+    client = create_app(sqlite_url, secret_key="test").server.test_client()
+    assert "Wrong username or password" in log_in(client, "scanner", PASSWORD).get_data(
+        as_text=True
+    )
+    pending = room.authenticate("newqa", PASSWORD)
+    assert pending is not None and pending.role == "viewer"
+    ada = room.authenticate("admin", PASSWORD)
+    assert ada is not None
+    assert PERMISSIONS == {name: action.roles for name, action in ACTIONS.items()}
+    for action in ("disposition", "investigate", "recall", "assign", "resolve", "acknowledge"):
+        assert not may(action, ada) and not may(action, pending)
+    assert may("profiles", ada) and may("dead_letters", ada)
+    engine.dispose()
+
+
 def test_overview_shows_every_zone_and_resends_only_changed_cards(sqlite_url: str) -> None:
     seed(sqlite_url)
     client = create_app(sqlite_url, refresh_ms=1000, secret_key="test").server.test_client()

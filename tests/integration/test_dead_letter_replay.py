@@ -22,12 +22,12 @@ from cloud.entrypoints.api.database import EXTENSION
 from cloud.service_layer.message_batch import FLOOD_KEEP, KEEP_BYTES, MessageBatch
 from cloud.service_layer.signatures import create_user
 from cloud.service_layer.store import Store
-from cloud.service_layer.tokens import issue_token
 from edge import wire
 from edge.wire import Quality
 from tests.conftest import ingest_args, start_ingest, wait_until
 
 pytestmark = pytest.mark.integration
+PASSWORD = "correct horse battery"
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
@@ -72,22 +72,30 @@ def test_a_flood_costs_a_few_rows_and_a_huge_payload_a_kib(pg_url: str) -> None:
 def api_app(pg_url: str) -> Iterator[FlaskClient]:
     app = create_app(pg_url, {"TESTING": True, "SECRET_KEY": "test"})
     try:
-        yield app.test_client()
+        yield app.test_client(use_cookies=False)  # each request says who calls
     finally:
         app.extensions[EXTENSION].kw["bind"].dispose()
 
 
-def _admin_token(pg_url: str) -> str:
+def _people(pg_url: str) -> None:
     engine = make_engine(pg_url)
     with session_factory(engine)() as db:
         db.info["actor"] = "test-setup"
-        create_user(db, "admin", "Admin User", "admin", "correct horse battery")
-        create_user(db, "viewer", "Viewer User", "viewer", "correct horse battery")
-        token = issue_token(db, "admin", "test")[1]
-        viewer = issue_token(db, "viewer", "test")[1]
+        create_user(db, "admin", "Admin User", "admin", PASSWORD)
+        create_user(db, "viewer", "Viewer User", "viewer", PASSWORD)
         db.commit()
     engine.dispose()
-    return f"{token} {viewer}"
+
+
+def _logged_in(client_api: FlaskClient, username: str) -> dict[str, str]:
+    """Headers with the session cookie of the person, logged in (dead letters are no
+    token's business: no scope carries them)."""
+    login = client_api.application.test_client()
+    answer = login.post("/api/session", json={"username": username, "password": PASSWORD})
+    assert answer.status_code == 200
+    cookie = login.get_cookie("session")
+    assert cookie is not None
+    return {"Cookie": f"session={cookie.value}"}
 
 
 def test_a_refused_status_replays_once_its_zone_exists(mosquitto, pg_url, processes) -> None:
@@ -125,8 +133,9 @@ def test_a_refused_status_replays_once_its_zone_exists(mosquitto, pg_url, proces
     assert "refused by the database" in refused.reason
     assert worker.terminate() == 0
 
-    admin, viewer = _admin_token(pg_url).split()
+    _people(pg_url)
     with api_app(pg_url) as client_api:
+        admin, viewer = _logged_in(client_api, "admin"), _logged_in(client_api, "viewer")
         _replay_after_the_fix(client_api, engine, admin, viewer, tag, refused, junk)
     engine.dispose()
 
@@ -134,22 +143,20 @@ def test_a_refused_status_replays_once_its_zone_exists(mosquitto, pg_url, proces
 def _replay_after_the_fix(
     client_api: FlaskClient,
     engine: Engine,
-    admin: str,
-    viewer: str,
+    admin: dict[str, str],
+    viewer: dict[str, str],
     tag: str,
     refused: DeadLetter,
     junk: DeadLetter,
 ) -> None:
     site, gateway, zone = f"site-{tag}", f"gw-{tag}", f"zone-{tag}"
-    as_admin = {"Authorization": f"Bearer {admin}"}
+    as_admin = admin
     listed = client_api.get(f"/api/dead-letters?gateway={gateway}", headers=as_admin).get_json()
     assert {d["id"] for d in listed["items"]} == {refused.id, junk.id}
     assert all(d["whole"] and d["replayed_at"] is None for d in listed["items"])
     one = client_api.get(f"/api/dead-letters/{junk.id}", headers=as_admin).get_json()
     assert one["payload_text"] == "{not json" and one["size"] == 9
-    refused_view = client_api.get(
-        "/api/dead-letters", headers={"Authorization": f"Bearer {viewer}"}
-    )
+    refused_view = client_api.get("/api/dead-letters", headers=viewer)
     assert refused_view.status_code == 403
     bad = client_api.get("/api/dead-letters?replayed=perhaps", headers=as_admin)
     assert bad.status_code == 400 and "replayed" in json.dumps(bad.get_json())
@@ -192,13 +199,12 @@ def test_a_dead_letter_not_kept_whole_is_not_replayed(pg_url: str) -> None:
     huge = b"{" + b" " * (KEEP_BYTES + 1) + b"}"
     batch.add_message(wire.topic("site-x", "gw-big", "readings"), huge, NOW)
     Store(engine).write(batch)
-    admin, _viewer = _admin_token(pg_url).split()
+    _people(pg_url)
     with session_factory(engine)() as db:
         (letter_id,) = db.scalars(select(DeadLetter.id))
     with api_app(pg_url) as client_api:
-        answer = client_api.post(
-            f"/api/dead-letters/{letter_id}/replay", headers={"Authorization": f"Bearer {admin}"}
-        )
+        admin = _logged_in(client_api, "admin")
+        answer = client_api.post(f"/api/dead-letters/{letter_id}/replay", headers=admin)
     assert answer.status_code == 409
     assert "not kept whole" in answer.get_json()["detail"]
     engine.dispose()

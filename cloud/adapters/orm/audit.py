@@ -92,7 +92,7 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(8))
     record_table: Mapped[str] = mapped_column(String(64))
     record_key: Mapped[str] = mapped_column(String(200))

@@ -12,13 +12,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.adapters.orm.audit import audited
 from cloud.adapters.orm.base import Base
+from cloud.domain.access import KINDS, ROLES
 from cloud.domain.clock import utcnow
 
-ROLES = ("viewer", "operator", "qa", "admin")
 MEANINGS = ("review", "approval", "release", "rejection")
-# Who may sign with which meaning: viewers only read; dispositions are QA's.
+# Who may sign with which meaning: viewers only read, admins hold no QA duty (segregation of
+# duties, cloud.domain.access); dispositions are QA's. Machines never sign.
 SIGNING_ROLES = {
-    "review": frozenset({"operator", "qa", "admin"}),
+    "review": frozenset({"operator", "qa"}),
     "approval": frozenset({"qa"}),
     "release": frozenset({"qa"}),
     "rejection": frozenset({"qa"}),
@@ -26,7 +27,10 @@ SIGNING_ROLES = {
 
 
 class User(Base):
-    """A person who can act on records and sign them."""
+    """A person who can act on records and sign them, or a machine that acts through tokens.
+
+    A role an admin gives waits in `pending_role` (the user acts as a viewer meanwhile) until
+    a second admin, not `role_changed_by`, confirms it."""
 
     __tablename__ = "users"
 
@@ -38,8 +42,15 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(8), default="person", server_default="person")
+    pending_role: Mapped[str | None] = mapped_column(String(16))
+    role_changed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
-    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="users_role"),)
+    __table_args__ = (
+        CheckConstraint(f"role IN {ROLES}", name="users_role"),
+        CheckConstraint(f"pending_role IN {ROLES}", name="users_pending_role"),
+        CheckConstraint(f"kind IN {KINDS}", name="users_kind"),
+    )
 
 
 class Signature(Base):
@@ -72,7 +83,8 @@ PREFIX = "cct_"
 
 
 class ApiToken(Base):
-    """A bearer token issued to a user; only its hash is stored."""
+    """A bearer token issued by an admin to themselves or to a machine user, with scopes
+    (space-separated, cloud.domain.access.SCOPES) and an expiry; only its hash is stored."""
 
     __tablename__ = "api_tokens"
 
@@ -83,6 +95,9 @@ class ApiToken(Base):
     hint: Mapped[str] = mapped_column(String(16))  # the first characters, to tell tokens apart
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
+    scopes: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 audited(ApiToken, redact={"token_hash"})

@@ -178,7 +178,7 @@ class TransferStateChange(Base):
     transfer_id: Mapped[str] = mapped_column(ForeignKey("transfers.id"), index=True)
     state: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime]
-    actor: Mapped[str | None] = mapped_column(String(100))
+    actor: Mapped[str | None] = mapped_column(String(200))
 
 
 class Shipment(Base):
@@ -212,7 +212,7 @@ class ShipmentStateChange(Base):
     shipment_id: Mapped[str] = mapped_column(ForeignKey("shipments.id"), index=True)
     state: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime]
-    actor: Mapped[str | None] = mapped_column(String(100))
+    actor: Mapped[str | None] = mapped_column(String(200))
 
 
 class Scan(Base):

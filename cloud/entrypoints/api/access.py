@@ -1,31 +1,42 @@
-"""Users and API tokens (admin only)."""
+"""Users, their roles (given by one admin, confirmed by a second) and API tokens (admins)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 from pydantic import Field
 
 from cloud.adapters.orm.people import ApiToken, User
+from cloud.domain.access import TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import Problem, invalid, not_found, parse_body, parse_query
 from cloud.entrypoints.api.representations import token_json, user_json
-from cloud.service_layer.signatures import MIN_PASSWORD, create_user, user_named
-from cloud.service_layer.tokens import issue_token, revoke_token
+from cloud.service_layer.accounts import (
+    AccountConflict,
+    AccountRefused,
+    add_account,
+    change_account,
+    change_role,
+    confirm_role,
+)
+from cloud.service_layer.signatures import MIN_PASSWORD, user_named
+from cloud.service_layer.tokens import TokenRefused, issue_token, revoke_token
 from cloud.views import people
 
 bp = Blueprint("access", __name__, url_prefix="/api")
 Role = Literal["viewer", "operator", "qa", "admin"]
+Scope = Literal["read", "scans", "movements", "epcis:import", "master-data"]
 
 
 class NewUser(Body):
     username: str = Field(min_length=1, max_length=64)
     full_name: str = Field(min_length=1, max_length=200)
+    kind: Literal["person", "machine"] = "person"
     role: Role
-    password: str = Field(min_length=MIN_PASSWORD)
+    password: str | None = Field(None, min_length=MIN_PASSWORD)
 
 
 class UserChange(Body):
@@ -37,6 +48,8 @@ class UserChange(Body):
 class NewToken(Body):
     username: str
     name: str = Field(min_length=1, max_length=100)
+    scopes: list[Scope] = Field(min_length=1)
+    days: int = Field(TOKEN_DAYS_DEFAULT, ge=1, le=TOKEN_DAYS_MAX)
 
 
 def _user(username: str) -> User:
@@ -46,67 +59,112 @@ def _user(username: str) -> User:
     return user
 
 
+def _refused(exc: Exception) -> Problem:
+    return Problem(403, "forbidden", "Forbidden", str(exc))
+
+
+def _invalid(field: str, exc: Exception) -> Problem:
+    return invalid(422, str(exc), [{"field": field, "message": str(exc)}])
+
+
 @bp.get("/users")
-@endpoint("admin", query=Page)
+@endpoint("access", query=Page)
 def list_users() -> Any:
     """Users by username."""
     return page_of(people.users(), parse_query(Page), user_json)
 
 
 @bp.post("/users")
-@endpoint("admin", body=NewUser, status=201)
+@endpoint("access", body=NewUser, status=201)
 def add_user() -> Any:
-    """Add a user (the creation lands in the audit trail)."""
+    """Add a person or a machine user; a role above viewer waits for a second admin."""
     given = parse_body(NewUser)
     db = get_db()
     if user_named(db, given.username) is not None:
         raise Problem(409, "conflict", "Conflict", f"user {given.username} exists already")
     try:
-        user = create_user(db, given.username, given.full_name, given.role, given.password)
+        user = add_account(
+            db, g.user, given.username, given.full_name, given.role, given.password, given.kind
+        )
     except ValueError as exc:
-        raise invalid(422, str(exc), [{"field": "(body)", "message": str(exc)}]) from exc
+        raise _invalid("(body)", exc) from exc
     db.commit()
     return jsonify(user_json(user)), 201
 
 
 @bp.patch("/users/<username>")
-@endpoint("admin", body=UserChange)
+@endpoint("access", body=UserChange)
 def change_user(username: str) -> Any:
-    """Change a user's role, name or active flag (an audited update: give a reason)."""
+    """Change a user's role (pending a second admin's confirmation), name or active flag; an
+    audited update: give a reason. Nobody changes their own role or activation."""
     given = parse_body(UserChange)
     db = get_db()
-    user = _user(username)
-    for field, value in given.model_dump(exclude={"reason"}, exclude_unset=True).items():
-        setattr(user, field, value)
+    _user(username)
+    try:
+        if given.role is not None:
+            change_role(db, g.user, username, given.role, db.info.get("reason"))
+        user = change_account(db, g.user, username, given.active, given.full_name)
+    except AccountRefused as exc:
+        raise _refused(exc) from exc
+    except ValueError as exc:
+        raise _invalid("reason" if "reason" in str(exc) else "role", exc) from exc
+    db.commit()
+    return jsonify(user_json(user))
+
+
+@bp.post("/users/<username>/role-confirmation")
+@endpoint("access", body=Body)
+def confirm_user_role(username: str) -> Any:
+    """A second admin (not the one who made the change) confirms a user's pending role."""
+    parse_body(Body, optional=True)
+    db = get_db()
+    _user(username)
+    try:
+        user = confirm_role(db, g.user, username, db.info.get("reason"))
+    except AccountRefused as exc:
+        raise _refused(exc) from exc
+    except AccountConflict as exc:
+        raise Problem(409, "conflict", "Conflict", str(exc)) from exc
+    except ValueError as exc:
+        raise _invalid("reason", exc) from exc
     db.commit()
     return jsonify(user_json(user))
 
 
 @bp.get("/tokens")
-@endpoint("admin", query=Page)
+@endpoint("access", query=Page)
 def list_tokens() -> Any:
-    """API tokens (never their secrets)."""
+    """API tokens (never their secrets), with their scopes, expiry and issuer."""
     names = people.usernames(get_db())
-    return page_of(people.tokens(), parse_query(Page), lambda t: token_json(t, names[t.user_id]))
+    return page_of(
+        people.tokens(),
+        parse_query(Page),
+        lambda t: token_json(t, names[t.user_id], names.get(t.issued_by or 0)),
+    )
 
 
 @bp.post("/tokens")
-@endpoint("admin", body=NewToken, status=201)
+@endpoint("access", body=NewToken, status=201)
 def add_token() -> Any:
-    """Issue a token acting as a user; the secret is in this response only."""
+    """Issue a scoped, expiring token to yourself or to a machine user; the secret is in this
+    response only."""
     given = parse_body(NewToken)
     db = get_db()
     user = _user(given.username)
     try:
-        token, secret = issue_token(db, user.username, given.name)
+        token, secret = issue_token(
+            db, user.username, given.name, issuer=g.user, scopes=given.scopes, days=given.days
+        )
+    except TokenRefused as exc:
+        raise _refused(exc) from exc
     except ValueError as exc:
-        raise invalid(422, str(exc), [{"field": "username", "message": str(exc)}]) from exc
+        raise _invalid("username", exc) from exc
     db.commit()
-    return jsonify({**token_json(token, user.username), "token": secret}), 201
+    return jsonify({**token_json(token, user.username, g.user.username), "token": secret}), 201
 
 
 @bp.delete("/tokens/<int:token_id>")
-@endpoint("admin")
+@endpoint("access")
 def delete_token(token_id: int) -> Any:
     """Revoke a token (an audited update: give a reason in X-Reason)."""
     db = get_db()

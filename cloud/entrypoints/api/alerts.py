@@ -113,7 +113,7 @@ def _full(alert: Alert) -> dict[str, Any]:
 
 
 @bp.get("/alerts")
-@endpoint("viewer", query=AlertFilter)
+@endpoint("read", query=AlertFilter)
 def list_alerts() -> Any:
     """Alerts, newest first; filter by state (or unresolved), severity, subject_kind."""
     given = parse_query(AlertFilter)
@@ -123,14 +123,14 @@ def list_alerts() -> Any:
 
 
 @bp.get("/alerts/<int:alert_id>")
-@endpoint("viewer")
+@endpoint("read")
 def get_alert(alert_id: int) -> Any:
     """One alert with its comments and notification deliveries."""
     return jsonify(_full(_alert(alert_id)))
 
 
 @bp.post("/alerts/<int:alert_id>/acknowledge")
-@endpoint("operator", body=Body)
+@endpoint("acknowledge", body=Body)
 def acknowledge(alert_id: int) -> Any:
     """I have seen it: escalation and reminders stop."""
     parse_body(Body, optional=True)
@@ -141,7 +141,7 @@ def acknowledge(alert_id: int) -> Any:
 
 
 @bp.post("/alerts/<int:alert_id>/resolve")
-@endpoint("qa", body=Body)
+@endpoint("resolve", body=Body)
 def resolve(alert_id: int) -> Any:
     """The cause is dealt with."""
     parse_body(Body, optional=True)
@@ -152,7 +152,7 @@ def resolve(alert_id: int) -> Any:
 
 
 @bp.post("/alerts/<int:alert_id>/assign")
-@endpoint("qa", body=Assignment)
+@endpoint("assign", body=Assignment)
 def assign(alert_id: int) -> Any:
     """Give the alert to a user (username null: to nobody)."""
     given = parse_body(Assignment)
@@ -172,7 +172,7 @@ def assign(alert_id: int) -> Any:
 
 
 @bp.post("/alerts/<int:alert_id>/comments")
-@endpoint("operator", body=NewComment, status=201)
+@endpoint("comment", body=NewComment, status=201)
 def add_comment(alert_id: int) -> Any:
     """Add a comment to the alert's record."""
     given = parse_body(NewComment)
@@ -197,14 +197,14 @@ def channel_json(c: NotificationChannel) -> dict[str, Any]:
 
 
 @bp.get("/notification-channels")
-@endpoint("admin", query=Page)
+@endpoint("configuration", query=Page)
 def list_channels() -> Any:
     """Where alerts are sent: webhooks and e-mail addresses, with severity and tier."""
     return page_of(alert_views.channels(), parse_query(Page), channel_json)
 
 
 @bp.post("/notification-channels")
-@endpoint("admin", body=NewChannel, status=201)
+@endpoint("configuration", body=NewChannel, status=201)
 def create_channel() -> Any:
     """Add a webhook (secret: the HMAC key) or an e-mail address; level 0 hears of openings,
     level n of escalations past tier n."""
@@ -230,7 +230,7 @@ def create_channel() -> Any:
 
 
 @bp.delete("/notification-channels/<int:channel_id>")
-@endpoint("admin")
+@endpoint("configuration")
 def deactivate_channel(channel_id: int) -> Any:
     """Stop sending to a channel (kept, with its deliveries; an audited change: X-Reason)."""
     db = get_db()
@@ -243,7 +243,7 @@ def deactivate_channel(channel_id: int) -> Any:
 
 
 @bp.get("/excursions/<int:excursion_id>/report.pdf")
-@endpoint("viewer")
+@endpoint("read")
 def excursion_pdf(excursion_id: int) -> Any:
     """The excursion investigation report (PDF): readings chart, exposed batches, timeline."""
     try:

@@ -1,5 +1,6 @@
-"""Who is calling (a bearer token or a session cookie), whether their role allows the route,
-and the actor and reason every change is recorded with. Also the /api/session routes."""
+"""Who is calling (a bearer token or a session cookie), whether their role (and a token's
+scopes) allow the route's action, and the actor and reason every change is recorded with.
+Also the /api/session routes."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, session
 
 from cloud.adapters.orm.people import User
-from cloud.entrypoints.api.contract import PUBLIC, Body, allows, contract_of, endpoint
+from cloud.domain.access import ACTIONS, effective_role
+from cloud.entrypoints.api.contract import PUBLIC, Body, allows, contract_of, endpoint, token_allows
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.problems import Problem, parse_body
 from cloud.entrypoints.api.representations import user_json
-from cloud.service_layer.signatures import check_password, user_named
-from cloud.service_layer.tokens import user_of_token
+from cloud.service_layer.signatures import TOKEN_SIGNING, check_password, user_named
+from cloud.service_layer.tokens import Bearer, bearer_of
 
 bp = Blueprint("session", __name__, url_prefix="/api/session")
 
@@ -22,26 +24,29 @@ def unauthenticated(detail: str) -> Problem:
     return Problem(401, "unauthenticated", "Authentication required", detail)
 
 
-def identify() -> tuple[User | None, str | None]:
-    """The calling user and how they authenticated; a bad token is refused outright."""
+def identify() -> tuple[User | None, Bearer | None]:
+    """The calling user and the token they came with (None: a session or nobody); a bad
+    token is refused outright."""
     db = get_db()
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise unauthenticated("use Authorization: Bearer <token>")
-        user = user_of_token(db, secret.strip())
-        if user is None:
-            raise unauthenticated("the token is unknown, revoked, or its user is inactive")
-        return user, "token"
+        bearer = bearer_of(db, secret.strip())
+        if bearer is None:
+            raise unauthenticated(
+                "the token is unknown, revoked or expired, or its user is inactive"
+            )
+        return bearer.user, bearer
     user_id = session.get("user_id")
     if user_id is None:
         return None, None
     user = db.get(User, user_id)
-    if user is None or not user.active:
+    if user is None or not user.active or user.kind != "person":
         session.clear()
         return None, None
-    return user, "session"
+    return user, None
 
 
 def reason_given() -> str | None:
@@ -59,25 +64,51 @@ def authorise() -> None:
     contract = contract_of(current_app.view_functions.get(request.endpoint))
     if contract is None:  # fail closed: a route nobody declared is open to nobody
         raise Problem(403, "forbidden", "Forbidden", "this route declares no access rule")
-    user, via = identify()
-    g.user, g.via = user, via
-    if contract.role == PUBLIC:
+    user, bearer = identify()
+    g.user, g.via = user, ("token" if bearer is not None else "session")
+    if contract.action == PUBLIC:
         return
     if user is None:
         raise unauthenticated("log in (POST /api/session) or send a bearer token")
-    if not allows(user.role, contract.role):
+    _check(contract.action, user, bearer)
+    db = get_db()
+    db.info["actor"] = user.username if bearer is None else bearer.actor
+    if bearer is not None:
+        db.info["via"] = "token"  # signatures are refused over tokens
+    reason = reason_given()
+    if reason is not None:
+        db.info["reason"] = reason
+
+
+def _check(action: str, user: User, bearer: Bearer | None) -> None:
+    """403 unless the user's role (and the token's scopes) allow the route's action."""
+    role = effective_role(user.role, user.pending_role)
+    where = f"{request.method} {request.path}"
+    if bearer is not None and ACTIONS[action].signed:
+        raise Problem(403, "signature-refused", "Signature refused", f"{where}: {TOKEN_SIGNING}")
+    if not allows(role, action):
+        roles = ", ".join(sorted(ACTIONS[action].roles))
+        pending = (
+            f" until a second admin confirms the role {user.pending_role}"
+            if user.pending_role
+            else ""
+        )
         raise Problem(
             403,
             "forbidden",
             "Forbidden",
-            f"{request.method} {request.path} needs the role {contract.role} or above; "
-            f"{user.username} is {user.role}",
+            f"{where} ({action}) is for {roles}; {user.username} acts as {role}{pending}",
         )
-    db = get_db()
-    db.info["actor"] = user.username
-    reason = reason_given()
-    if reason is not None:
-        db.info["reason"] = reason
+    if bearer is not None and not token_allows(bearer.scopes, action):
+        scope = ACTIONS[action].scope
+        need = f"the scope {scope}" if scope else "a person logged in: no token may"
+        raise Problem(
+            403,
+            "scope-missing",
+            "Token scope missing",
+            f"{where} ({action}) needs {need}; token {bearer.token.id} has "
+            f"{', '.join(sorted(bearer.scopes)) or 'no scopes'}",
+        )
 
 
 def init_app(app: Flask) -> None:
@@ -102,22 +133,30 @@ def login() -> Any:
     given = parse_body(Login)
     db = get_db()
     user = user_named(db, given.username)
-    if user is None or not user.active or not check_password(user, given.password):
-        raise unauthenticated("wrong username or password, or the account is inactive")
+    if (
+        user is None
+        or not user.active
+        or user.kind != "person"  # a machine user acts through tokens only
+        or not check_password(user, given.password)
+    ):
+        raise unauthenticated(
+            "wrong username or password, or the account is inactive or a machine's"
+        )
     session.clear()
     session["user_id"] = user.id
     return jsonify(user_json(user))
 
 
 @bp.get("")
-@endpoint("viewer")
+@endpoint("read")
 def who_am_i() -> Any:
     """The calling user and how they authenticated (session or token)."""
-    return jsonify({**user_json(g.user), "via": g.via})
+    acts_as = effective_role(g.user.role, g.user.pending_role)
+    return jsonify({**user_json(g.user), "via": g.via, "acts_as": acts_as})
 
 
 @bp.delete("")
-@endpoint("viewer")
+@endpoint("read")
 def logout() -> Any:
     """End the session."""
     session.clear()

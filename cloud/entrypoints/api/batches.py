@@ -1,11 +1,11 @@
-"""Batches (lots): list, read, register, QA status changes, and their custody timeline."""
+"""Batches (lots): list, read, register, put on hold, and their custody timeline."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any, Literal
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, jsonify
 from pydantic import Field
 
 from cloud.adapters.orm.traceability import Batch
@@ -13,17 +13,15 @@ from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404
 from cloud.entrypoints.api.pagination import Page, TimeWindow, page_of, window_bounds
-from cloud.entrypoints.api.problems import Problem, invalid, parse_body, parse_query
+from cloud.entrypoints.api.problems import Problem, parse_body, parse_query
 from cloud.entrypoints.api.records import register
-from cloud.entrypoints.api.representations import batch_json, interval_json, signature_json
+from cloud.entrypoints.api.representations import batch_json, interval_json
+from cloud.service_layer.batch_status import WorkflowRequired, put_on_hold, refuse_direct
 from cloud.service_layer.custody import batch_timeline_query
 from cloud.service_layer.master_data import BatchRow
-from cloud.service_layer.signatures import SignatureRefused, sign
 from cloud.views import records
 
 bp = Blueprint("batches", __name__, url_prefix="/api/batches")
-FINAL = frozenset({"rejected", "recalled"})  # a disposition QA cannot take back here
-SIGNED = {"available": "release", "rejected": "rejection"}  # status -> signature meaning
 
 
 class BatchFilter(Page):
@@ -37,15 +35,15 @@ class NewBatch(BatchRow, Body):
 
 
 class StatusChange(Body):
-    """Release (available) and reject need the caller's password again: they are signed."""
+    """Only `held` is taken; the other statuses are named so the refusal can say where to go."""
 
     status: Literal["available", "held", "rejected", "recalled"]
     reason: str = Field(min_length=1)
-    password: str | None = None
+    password: str | None = None  # unused: a release sent the old way is told where to go
 
 
 @bp.get("")
-@endpoint("viewer", query=BatchFilter)
+@endpoint("read", query=BatchFilter)
 def list_batches() -> Any:
     """Batches, soonest expiry first; filter by gtin, status, expires_before."""
     given = parse_query(BatchFilter)
@@ -54,51 +52,41 @@ def list_batches() -> Any:
 
 
 @bp.post("")
-@endpoint("admin", body=NewBatch, status=201)
+@endpoint("master-data", body=NewBatch, status=201)
 def create_batch() -> Any:
     """Register a batch of a product."""
     return register("batches", parse_body(NewBatch), batch_json)
 
 
 @bp.get("/<int:batch_id>")
-@endpoint("viewer")
+@endpoint("read")
 def get_batch(batch_id: int) -> Any:
     """One batch."""
     return jsonify(batch_json(get_or_404(get_db(), Batch, batch_id, f"batch {batch_id}")))
 
 
 @bp.post("/<int:batch_id>/status")
-@endpoint("qa", body=StatusChange)
+@endpoint("hold", body=StatusChange)
 def change_status(batch_id: int) -> Any:
-    """Hold, release, reject or recall a batch (QA; a reason; release and reject are signed)."""
+    """Put a batch on hold (QA, with a reason): a manual hold, decided later through its
+    disposition. Release, rejection and recall follow their workflows: refused here (409)
+    with the hold or recall route to use."""
     given = parse_body(StatusChange)
     db = get_db()
     batch = get_or_404(db, Batch, batch_id, f"batch {batch_id}")
-    if batch.status in FINAL and given.status != batch.status:
-        raise Problem(
-            409, "illegal-transition", "Illegal transition", f"batch {batch.lot} is {batch.status}"
-        )
-    meaning = SIGNED.get(given.status)
-    if meaning is not None and not given.password:
-        raise invalid(
-            422,
-            f"a {meaning} is an electronic signature: give your password again",
-            [{"field": "password", "message": f"required to sign a {meaning}"}],
-        )
-    batch.status = given.status
-    body = batch_json(batch)
-    if meaning is not None:
-        try:
-            signature = sign(db, g.user, given.password or "", batch, meaning, given.reason)
-        except SignatureRefused as exc:
-            raise Problem(403, "signature-refused", "Signature refused", str(exc)) from exc
-        body["signature"] = signature_json(signature)
+    try:
+        if given.status != "held":
+            raise refuse_direct(db, batch, given.status)
+        hold = put_on_hold(db, batch, given.reason)
+    except WorkflowRequired as exc:
+        extra = {k: v for k, v in (("hold_id", exc.hold_id), ("route", exc.route)) if v}
+        raise Problem(409, "workflow-required", "Use the workflow", str(exc), **extra) from exc
     db.commit()
-    return jsonify(body)
+    return jsonify({**batch_json(batch), "hold_id": hold.id})
 
 
 @bp.get("/<int:batch_id>/custody")
-@endpoint("viewer", query=TimeWindow)
+@endpoint("read", query=TimeWindow)
 def batch_custody(batch_id: int) -> Any:
     """Where every item of the batch was, by item, oldest first; from/to narrow it."""
     window = parse_query(TimeWindow)

@@ -1,7 +1,9 @@
 """What each route accepts and who may call it, declared on the route function.
 
-The authorisation hook and the OpenAPI document both read these declarations, so the role a
-route needs and the schema it documents cannot drift from what it enforces.
+A route names the action it performs (cloud.domain.access.ACTIONS says which roles may take
+it and which token scope carries it). The authorisation hook and the OpenAPI document both
+read these declarations, so who may call a route and the schema it documents cannot drift
+from what it enforces.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from cloud.domain.access import ACTIONS, role_allows, scope_allows
+
 PUBLIC = "public"
-ROLE_RANK = {"viewer": 0, "operator": 1, "qa": 2, "admin": 3}  # each may do what those below may
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, kw_only=True)
 class Contract:
-    role: str
+    action: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     media: str = "application/json"
@@ -27,21 +30,21 @@ class Contract:
 
 
 def endpoint(
-    role: str,
+    action: str,
     *,
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     media: str = "application/json",
     status: int = 200,
 ) -> Callable[[F], F]:
-    """Declare the least role a route needs (or PUBLIC), its body and query models."""
-    if role != PUBLIC and role not in ROLE_RANK:
-        raise ValueError(f"unknown role {role!r}")
+    """Declare the action a route performs (or PUBLIC), its body and query models."""
+    if action != PUBLIC and action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
 
     def declare(view: F) -> F:
         # a function's attributes are not typed: contract_of reads this one back
         view.contract = Contract(  # type: ignore[attr-defined]
-            role=role, body=body, query=query, media=media, status=status
+            action=action, body=body, query=query, media=media, status=status
         )
         return view
 
@@ -52,8 +55,14 @@ def contract_of(view: Callable[..., Any] | None) -> Contract | None:
     return getattr(view, "contract", None)
 
 
-def allows(role: str, needed: str) -> bool:
-    return needed == PUBLIC or ROLE_RANK.get(role, -1) >= ROLE_RANK[needed]
+def allows(role: str, action: str) -> bool:
+    """True if the role may take the route's action."""
+    return action == PUBLIC or role_allows(role, action)
+
+
+def token_allows(scopes: frozenset[str], action: str) -> bool:
+    """True if a token with these scopes may call a route performing the action."""
+    return action == PUBLIC or scope_allows(scopes, action)
 
 
 class Body(BaseModel):

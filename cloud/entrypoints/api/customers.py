@@ -40,28 +40,28 @@ CUSTOMERS = Records(Customer, "customer", customer_json, {"site_id": (Site, "sit
 
 
 @bp.get("")
-@endpoint("viewer", query=Page)
+@endpoint("read", query=Page)
 def list_customers() -> Any:
     """Customers by id."""
     return CUSTOMERS.listing(records.customers(), parse_query(Page))
 
 
 @bp.post("")
-@endpoint("admin", body=NewCustomer, status=201)
+@endpoint("master-data", body=NewCustomer, status=201)
 def create_customer() -> Any:
     """Register a customer."""
     return CUSTOMERS.create(parse_body(NewCustomer))
 
 
 @bp.get("/<customer_id>")
-@endpoint("viewer")
+@endpoint("read")
 def get_customer(customer_id: str) -> Any:
     """One customer."""
     return CUSTOMERS.show(customer_id)
 
 
 @bp.patch("/<customer_id>")
-@endpoint("admin", body=CustomerChange)
+@endpoint("master-data", body=CustomerChange)
 def change_customer(customer_id: str) -> Any:
     """Change a customer's name, GLN or delivery site (the fields given)."""
     return CUSTOMERS.change(customer_id, parse_body(CustomerChange))

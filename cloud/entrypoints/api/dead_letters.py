@@ -71,7 +71,7 @@ def _store() -> Store:
 
 
 @bp.get("")
-@endpoint("admin", query=Filter)
+@endpoint("dead_letters", query=Filter)
 def list_dead_letters() -> Any:
     """Refused messages, newest first, by gateway, part of the reason, time, replayed."""
     given = parse_query(Filter)
@@ -80,7 +80,7 @@ def list_dead_letters() -> Any:
 
 
 @bp.get("/<int:letter_id>")
-@endpoint("admin")
+@endpoint("dead_letters")
 def get_dead_letter(letter_id: int) -> Any:
     """One dead letter with its kept payload (base64, and as text where it decodes)."""
     letter = get_db().get(DeadLetter, letter_id)
@@ -97,7 +97,7 @@ def get_dead_letter(letter_id: int) -> Any:
 
 
 @bp.post("/<int:letter_id>/replay")
-@endpoint("admin")
+@endpoint("dead_letters")
 def replay_one(letter_id: int) -> Any:
     """Replay one dead letter through the normal, idempotent ingest path."""
     db = get_db()
@@ -110,7 +110,7 @@ def replay_one(letter_id: int) -> Any:
 
 
 @bp.post("/replay")
-@endpoint("admin", body=Replay)
+@endpoint("dead_letters", body=Replay)
 def replay_many() -> Any:
     """Replay the dead letters a filter names, oldest first, each with its outcome."""
     given = parse_body(Replay)

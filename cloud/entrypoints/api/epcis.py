@@ -42,7 +42,7 @@ class EpcisDocument(BaseModel):
 
 
 @bp.get("/events")
-@endpoint("viewer", query=EpcisQuery)
+@endpoint("read", query=EpcisQuery)
 def export_events() -> Any:
     """Custody events of a batch, an item or a time range as an EPCIS 2.0 document."""
     given = parse_query(EpcisQuery)
@@ -65,7 +65,7 @@ def export_events() -> Any:
 
 
 @bp.post("/events")
-@endpoint("operator", body=EpcisDocument)
+@endpoint("epcis-import", body=EpcisDocument)
 def import_events() -> Any:
     """Take a partner's EPCIS 2.0 document into custody; reports what could not be placed."""
     data = request.get_json()

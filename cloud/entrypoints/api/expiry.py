@@ -33,7 +33,7 @@ class GateCheck(Body):
 
 
 @bp.get("/expiry")
-@endpoint("viewer")
+@endpoint("read")
 def expiring() -> Any:
     """Batches in an expiry warning tier or expired, per site where their stock is."""
     rows = expiry_tiers(get_db(), utcnow())
@@ -58,7 +58,7 @@ def expiring() -> Any:
 
 
 @bp.get("/order-lines/<int:line_id>/fefo")
-@endpoint("viewer")
+@endpoint("read")
 def fefo(line_id: int) -> Any:
     """FEFO pick suggestion for an order line: batches to pick, and those passed over why."""
     try:
@@ -89,7 +89,7 @@ def _approvals(site_id: str) -> list[str]:
 
 
 @bp.get("/sites/<site_id>/approvals")
-@endpoint("viewer")
+@endpoint("read")
 def approvals(site_id: str) -> Any:
     """The temperature classes the site is approved to receive (none listed: unrestricted)."""
     get_or_404(get_db(), Site, site_id, f"site {site_id}")
@@ -97,7 +97,7 @@ def approvals(site_id: str) -> Any:
 
 
 @bp.put("/sites/<site_id>/approvals")
-@endpoint("admin", body=Approvals)
+@endpoint("master-data", body=Approvals)
 def set_approvals(site_id: str) -> Any:
     """Replace the site's approved temperature classes (an audited change: give a reason)."""
     given = parse_body(Approvals)
@@ -109,7 +109,7 @@ def set_approvals(site_id: str) -> Any:
 
 
 @bp.post("/release-gate/check")
-@endpoint("viewer", body=GateCheck)
+@endpoint("read", body=GateCheck)
 def check_gate() -> Any:
     """Every reason the release gate would refuse loading these batches (empty: may go)."""
     given = parse_body(GateCheck)

@@ -19,7 +19,7 @@ class GatewayFilter(Query):
 
 
 @bp.get("")
-@endpoint("viewer", query=GatewayFilter)
+@endpoint("read", query=GatewayFilter)
 def list_gateways() -> Any:
     """Every gateway by id (filter by site): last heartbeat, buffer depth, age of the oldest
     unsent record, dropped records, clock state, free disk and the missing seq ranges."""
@@ -28,7 +28,7 @@ def list_gateways() -> Any:
 
 
 @bp.get("/<gateway_id>")
-@endpoint("viewer")
+@endpoint("read")
 def get_gateway(gateway_id: str) -> Any:
     """One gateway's health and missing seq ranges."""
     found = view.gateway(get_db(), gateway_id)

@@ -88,7 +88,7 @@ class ExcursionFilter(TimeWindow):
 
 
 @excursions_bp.get("")
-@endpoint("viewer", query=ExcursionFilter)
+@endpoint("read", query=ExcursionFilter)
 def list_excursions() -> Any:
     """Excursions, newest first; filter by zone_id, kind, state and the window from/to."""
     given = parse_query(ExcursionFilter)
@@ -98,7 +98,7 @@ def list_excursions() -> Any:
 
 
 @excursions_bp.get("/<int:excursion_id>")
-@endpoint("viewer")
+@endpoint("read")
 def get_excursion(excursion_id: int) -> Any:
     """One excursion with the exposures of the batches present during it."""
     db = get_db()
@@ -110,7 +110,7 @@ def get_excursion(excursion_id: int) -> Any:
 
 
 @exposures_bp.get("/<int:batch_id>/exposures")
-@endpoint("viewer")
+@endpoint("read")
 def batch_exposures(batch_id: int) -> Any:
     """A batch's exposures across every zone, its remaining stability budget and its MKT."""
     db = get_db()
@@ -132,7 +132,7 @@ class HoldFilter(Page):
 
 
 @holds_bp.get("")
-@endpoint("viewer", query=HoldFilter)
+@endpoint("read", query=HoldFilter)
 def list_holds() -> Any:
     """Holds, oldest first; filter by status and batch_id."""
     given = parse_query(HoldFilter)
@@ -140,7 +140,7 @@ def list_holds() -> Any:
 
 
 @holds_bp.get("/<int:hold_id>")
-@endpoint("viewer")
+@endpoint("read")
 def get_hold(hold_id: int) -> Any:
     """One hold."""
     return jsonify(hold_json(get_or_404(get_db(), Hold, hold_id, f"hold {hold_id}")))
@@ -156,7 +156,7 @@ class Disposition(Body):
 
 
 @holds_bp.post("/<int:hold_id>/disposition")
-@endpoint("qa", body=Disposition)
+@endpoint("disposition", body=Disposition)
 def disposition(hold_id: int) -> Any:
     """QA decides a hold: release, reject (both signed) or keep under investigation."""
     given = parse_body(Disposition)

@@ -16,7 +16,7 @@ bp = Blueprint("imports", __name__, url_prefix="/api/import")
 
 
 @bp.post("/<any(products, batches, items):kind>")
-@endpoint("admin", media="text/csv", status=201)
+@endpoint("master-data", media="text/csv", status=201)
 def import_csv(kind: str) -> Any:
     """Import products, batches or items from a CSV file (header row; UTF-8)."""
     if request.mimetype != "text/csv":

@@ -30,7 +30,7 @@ class NewItem(ItemRow, Body):
 
 
 @bp.get("")
-@endpoint("viewer", query=ItemFilter)
+@endpoint("read", query=ItemFilter)
 def list_items() -> Any:
     """Items; filter by gtin or batch_id."""
     given = parse_query(ItemFilter)
@@ -38,21 +38,21 @@ def list_items() -> Any:
 
 
 @bp.post("")
-@endpoint("admin", body=NewItem, status=201)
+@endpoint("master-data", body=NewItem, status=201)
 def create_item() -> Any:
     """Register a serialised item of a batch (by gtin and lot)."""
     return register("items", parse_body(NewItem), item_json)
 
 
 @bp.get("/<ref>")
-@endpoint("viewer")
+@endpoint("read")
 def get_item(ref: str) -> Any:
     """One item, by EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>."""
     return jsonify(item_json(resolve_item(get_db(), ref)))
 
 
 @bp.get("/<ref>/custody")
-@endpoint("viewer", query=Page)
+@endpoint("read", query=Page)
 def item_custody(ref: str) -> Any:
     """The item's custody timeline, oldest first."""
     page = parse_query(Page)
@@ -61,7 +61,7 @@ def item_custody(ref: str) -> Any:
 
 
 @bp.get("/<ref>/custody/current")
-@endpoint("viewer")
+@endpoint("read")
 def where_is(ref: str) -> Any:
     """Where the item is now (custody null if it is not known to be anywhere)."""
     db = get_db()

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify
 from pydantic import BaseModel
 
+from cloud.domain.access import ACTIONS, ROLES
 from cloud.entrypoints.api.contract import PUBLIC, Contract, contract_of, endpoint
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
@@ -58,6 +59,14 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     ]
 
 
+def _roles(action: str) -> list[str]:
+    return [] if action == PUBLIC else [r for r in ROLES if r in ACTIONS[action].roles]
+
+
+def _scope(action: str) -> str | None:
+    return None if action == PUBLIC else ACTIONS[action].scope
+
+
 def _operation(endpoint_name: str, view: Any, contract: Contract, rule: str, comps: dict) -> dict:
     doc = (view.__doc__ or endpoint_name).strip().splitlines()[0]
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
@@ -71,13 +80,18 @@ def _operation(endpoint_name: str, view: Any, contract: Contract, rule: str, com
         "parameters": _path_parameters(rule)
         + (_query_parameters(contract.query) if contract.query else []),
         "responses": responses,
-        "x-required-role": contract.role,
+        "x-action": contract.action,
+        "x-roles": _roles(contract.action),
+        "x-token-scope": _scope(contract.action),
     }
-    if contract.role == PUBLIC:
+    if contract.action == PUBLIC:
         operation["security"] = []
     else:
         responses["401"] = {"description": "Not authenticated", "content": problem}
-        responses["403"] = {"description": "Role too low", "content": problem}
+        responses["403"] = {
+            "description": "Role or token scope does not allow it",
+            "content": problem,
+        }
     if contract.body is not None:
         operation["requestBody"] = {
             "required": True,

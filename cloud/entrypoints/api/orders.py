@@ -78,7 +78,7 @@ def _add_lines(db: Session, order_id: str, lines: list[Line]) -> None:
 
 
 @bp.get("")
-@endpoint("viewer", query=OrderFilter)
+@endpoint("read", query=OrderFilter)
 def list_orders() -> Any:
     """Orders, newest first; filter by customer_id."""
     given = parse_query(OrderFilter)
@@ -87,7 +87,7 @@ def list_orders() -> Any:
 
 
 @bp.post("")
-@endpoint("operator", body=NewOrder, status=201)
+@endpoint("movements", body=NewOrder, status=201)
 def create_order() -> Any:
     """Take a customer's order with its lines."""
     given = parse_body(NewOrder)
@@ -110,14 +110,14 @@ def create_order() -> Any:
 
 
 @bp.get("/<order_id>")
-@endpoint("viewer")
+@endpoint("read")
 def get_order(order_id: str) -> Any:
     """One order with its lines."""
     return ORDERS.show(order_id)
 
 
 @bp.patch("/<order_id>")
-@endpoint("operator", body=OrderChange)
+@endpoint("movements", body=OrderChange)
 def change_order(order_id: str) -> Any:
     """Change the delivery date, or replace the lines while nothing is shipped."""
     given = parse_body(OrderChange)

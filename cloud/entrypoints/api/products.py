@@ -36,7 +36,7 @@ class ProductChange(Body):
 
 
 @bp.get("")
-@endpoint("viewer", query=Page)
+@endpoint("read", query=Page)
 def list_products() -> Any:
     """Products by GTIN."""
     page = parse_query(Page)
@@ -44,7 +44,7 @@ def list_products() -> Any:
 
 
 @bp.post("")
-@endpoint("admin", body=NewProduct, status=201)
+@endpoint("master-data", body=NewProduct, status=201)
 def create_product() -> Any:
     """Register a product."""
     given = parse_body(NewProduct)
@@ -55,14 +55,14 @@ def create_product() -> Any:
 
 
 @bp.get("/<gtin>")
-@endpoint("viewer")
+@endpoint("read")
 def get_product(gtin: str) -> Any:
     """One product."""
     return jsonify(product_json(get_or_404(get_db(), Product, gtin, f"product {gtin}")))
 
 
 @bp.patch("/<gtin>")
-@endpoint("admin", body=ProductChange)
+@endpoint("master-data", body=ProductChange)
 def change_product(gtin: str) -> Any:
     """Change a product's profile (the fields given)."""
     given = parse_body(ProductChange)

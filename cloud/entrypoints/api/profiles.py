@@ -135,7 +135,7 @@ def profile_json(p: Profile) -> dict[str, Any]:
 
 
 @bp.get("")
-@endpoint("viewer", query=Page)
+@endpoint("read", query=Page)
 def list_profiles() -> Any:
     """The presets and the custom profiles, by name."""
     page = parse_query(Page)
@@ -143,7 +143,7 @@ def list_profiles() -> Any:
 
 
 @bp.get("/<name>")
-@endpoint("viewer")
+@endpoint("read")
 def get_profile(name: str) -> Any:
     """One profile, a preset or a custom one."""
     found = profiles_view.profile_named(get_db(), name)
@@ -153,7 +153,7 @@ def get_profile(name: str) -> Any:
 
 
 @bp.post("")
-@endpoint("admin", body=NewProfile, status=201)
+@endpoint("profiles", body=NewProfile, status=201)
 def create_profile() -> Any:
     """Store a custom profile (audited with the reason); assign it to zones with PUT
     /api/zones/<z>/profiles. A profile is never changed: store another and assign that."""

@@ -88,14 +88,14 @@ def _trace_json(recall_id: int) -> dict[str, Any]:
 
 
 @bp.get("")
-@endpoint("viewer", query=Page)
+@endpoint("read", query=Page)
 def list_recalls() -> Any:
     """Recalls, newest first."""
     return page_of(recall_views.recalls(), parse_query(Page), recall_json)
 
 
 @bp.post("")
-@endpoint("qa", body=NewRecall, status=201)
+@endpoint("recall", body=NewRecall, status=201)
 def create_recall() -> Any:
     """Open a recall of a batch (signed: give your password again): its stock is frozen."""
     given = parse_body(NewRecall)
@@ -112,7 +112,7 @@ def create_recall() -> Any:
 
 
 @bp.get("/<int:recall_id>")
-@endpoint("viewer")
+@endpoint("read")
 def get_recall(recall_id: int) -> Any:
     """The recall with every item's whereabouts, custody history and the batch's exposures."""
     return jsonify(_trace_json(recall_id))
@@ -130,14 +130,14 @@ def _report(recall_id: int, kind: str) -> Response:
 
 
 @bp.get("/<int:recall_id>/report.csv")
-@endpoint("qa")
+@endpoint("recall-report")
 def report_csv(recall_id: int) -> Any:
     """The recall report for the regulator as CSV: one row per item."""
     return _report(recall_id, "csv")
 
 
 @bp.get("/<int:recall_id>/report.pdf")
-@endpoint("qa")
+@endpoint("recall-report")
 def report_pdf(recall_id: int) -> Any:
     """The recall report for the regulator as PDF."""
     return _report(recall_id, "pdf")

@@ -74,17 +74,27 @@ def scan_json(s: Scan) -> dict[str, Any]:
 
 
 def user_json(u: User) -> dict[str, Any]:
-    return {"username": u.username, "full_name": u.full_name, "role": u.role, "active": u.active}
+    return {
+        "username": u.username,
+        "full_name": u.full_name,
+        "kind": u.kind,
+        "role": u.role,
+        "pending_role": u.pending_role,
+        "active": u.active,
+    }
 
 
-def token_json(t: ApiToken, username: str) -> dict[str, Any]:
+def token_json(t: ApiToken, username: str, issuer: str | None) -> dict[str, Any]:
     return {
         "id": t.id,
         "name": t.name,
         "username": username,
         "hint": t.hint,
+        "scopes": t.scopes.split(),
         "created_at": _time(t.created_at),
+        "expires_at": _time(t.expires_at),
         "revoked_at": _time(t.revoked_at),
+        "issued_by": issuer,
     }
 
 

@@ -31,7 +31,7 @@ class ScanFilter(TimeWindow):
 
 
 @bp.post("")
-@endpoint("operator", body=NewScan, status=201)
+@endpoint("scan", body=NewScan, status=201)
 def scan() -> Any:
     """Record a scan (GS1 element string or Digital Link with its symbology identifier)."""
     given = parse_body(NewScan)
@@ -53,7 +53,7 @@ def scan() -> Any:
 
 
 @bp.get("")
-@endpoint("viewer", query=ScanFilter)
+@endpoint("read", query=ScanFilter)
 def list_scans() -> Any:
     """Scans, newest first; filter by read_point_id and from/to (scan time)."""
     given = parse_query(ScanFilter)

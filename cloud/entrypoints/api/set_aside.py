@@ -60,7 +60,7 @@ def implausible_json(r: Any) -> dict[str, Any]:
 
 
 @bp.get("/quarantined-readings")
-@endpoint("admin", query=Filter)
+@endpoint("dead_letters", query=Filter)
 def list_quarantined() -> Any:
     """Stored readings the rules could not evaluate (decision 0022), newest first, with the
     reason; by gateway, sensor and arrival time."""
@@ -69,7 +69,7 @@ def list_quarantined() -> Any:
 
 
 @bp.get("/implausible-readings")
-@endpoint("admin", query=Filter)
+@endpoint("dead_letters", query=Filter)
 def list_implausible() -> Any:
     """Readings whose time cannot be believed (decision 0021), never evaluated, newest
     received first, with the reason; by gateway, sensor and arrival time."""

@@ -50,7 +50,7 @@ SHIPMENTS = MovementKind(
 
 
 @bp.get("")
-@endpoint("viewer", query=ShipmentFilter)
+@endpoint("read", query=ShipmentFilter)
 def list_shipments() -> Any:
     """Shipments, newest first; filter by state or order_id."""
     given = parse_query(ShipmentFilter)
@@ -58,7 +58,7 @@ def list_shipments() -> Any:
 
 
 @bp.post("")
-@endpoint("operator", body=NewShipment, status=201)
+@endpoint("movements", body=NewShipment, status=201)
 def create_shipment() -> Any:
     """Pick items against a customer's order."""
     given = parse_body(NewShipment)
@@ -70,14 +70,14 @@ def create_shipment() -> Any:
 
 
 @bp.get("/<ident>")
-@endpoint("viewer")
+@endpoint("read")
 def get_shipment(ident: str) -> Any:
     """One shipment with its items and state history."""
     return SHIPMENTS.show(ident)
 
 
 @bp.post("/<ident>/load")
-@endpoint("operator", body=Load)
+@endpoint("movements", body=Load)
 def load(ident: str) -> Any:
     """Every picked item goes onto the truck."""
     given = parse_body(Load)
@@ -85,14 +85,14 @@ def load(ident: str) -> Any:
 
 
 @bp.post("/<ident>/ship")
-@endpoint("operator", body=Step)
+@endpoint("movements", body=Step)
 def ship(ident: str) -> Any:
     """The truck leaves for the customer."""
     return SHIPMENTS.step(ident, "ship", parse_body(Step, optional=True))
 
 
 @bp.post("/<ident>/deliver")
-@endpoint("operator", body=Deliver)
+@endpoint("movements", body=Deliver)
 def deliver(ident: str) -> Any:
     """Handed over to the customer in a zone of the customer's site."""
     given = parse_body(Deliver)

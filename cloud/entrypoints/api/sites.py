@@ -54,7 +54,7 @@ SITES = Records(Site, "site", site_json)
 
 
 @bp.get("")
-@endpoint("viewer", query=SiteFilter)
+@endpoint("read", query=SiteFilter)
 def list_sites() -> Any:
     """Sites by id; filter by kind."""
     given = parse_query(SiteFilter)
@@ -62,21 +62,21 @@ def list_sites() -> Any:
 
 
 @bp.post("")
-@endpoint("admin", body=NewSite, status=201)
+@endpoint("master-data", body=NewSite, status=201)
 def create_site() -> Any:
     """Register a site."""
     return SITES.create(parse_body(NewSite))
 
 
 @bp.get("/<site_id>")
-@endpoint("viewer")
+@endpoint("read")
 def get_site(site_id: str) -> Any:
     """One site."""
     return SITES.show(site_id)
 
 
 @bp.patch("/<site_id>")
-@endpoint("admin", body=SiteChange)
+@endpoint("master-data", body=SiteChange)
 def change_site(site_id: str) -> Any:
     """Change a site's name, kind or time zone (the fields given)."""
     return SITES.change(site_id, parse_body(SiteChange))

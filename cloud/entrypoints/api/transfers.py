@@ -61,7 +61,7 @@ TRANSFERS = MovementKind(
 
 
 @bp.get("")
-@endpoint("viewer", query=TransferFilter)
+@endpoint("read", query=TransferFilter)
 def list_transfers() -> Any:
     """Transfers, newest first; filter by state."""
     given = parse_query(TransferFilter)
@@ -69,7 +69,7 @@ def list_transfers() -> Any:
 
 
 @bp.post("")
-@endpoint("operator", body=NewTransfer, status=201)
+@endpoint("movements", body=NewTransfer, status=201)
 def create_transfer() -> Any:
     """Plan a transfer of items between two warehouses."""
     given = parse_body(NewTransfer)
@@ -86,14 +86,14 @@ def create_transfer() -> Any:
 
 
 @bp.get("/<ident>")
-@endpoint("viewer")
+@endpoint("read")
 def get_transfer(ident: str) -> Any:
     """One transfer with its items and state history."""
     return TRANSFERS.show(ident)
 
 
 @bp.post("/<ident>/load")
-@endpoint("operator", body=Load)
+@endpoint("movements", body=Load)
 def load(ident: str) -> Any:
     """Load planned items onto the truck (again, for more items)."""
     given = parse_body(Load)
@@ -101,14 +101,14 @@ def load(ident: str) -> Any:
 
 
 @bp.post("/<ident>/depart")
-@endpoint("operator", body=Step)
+@endpoint("movements", body=Step)
 def depart(ident: str) -> Any:
     """The truck leaves the origin."""
     return TRANSFERS.step(ident, "depart", parse_body(Step, optional=True))
 
 
 @bp.post("/<ident>/receive")
-@endpoint("operator", body=Receive)
+@endpoint("movements", body=Receive)
 def receive(ident: str) -> Any:
     """What arrived goes into a zone at the destination; differences become discrepancies."""
     given = parse_body(Receive)

@@ -104,7 +104,7 @@ def _limits_that_count(zone: Zone) -> None:
 
 
 @bp.get("")
-@endpoint("viewer", query=ZoneFilter)
+@endpoint("read", query=ZoneFilter)
 def list_zones() -> Any:
     """Zones by id; filter by site_id."""
     given = parse_query(ZoneFilter)
@@ -112,21 +112,21 @@ def list_zones() -> Any:
 
 
 @bp.post("")
-@endpoint("admin", body=NewZone, status=201)
+@endpoint("master-data", body=NewZone, status=201)
 def create_zone() -> Any:
     """Register a zone of a site with its temperature limits."""
     return ZONES.create(parse_body(NewZone))
 
 
 @bp.get("/<zone_id>")
-@endpoint("viewer")
+@endpoint("read")
 def get_zone(zone_id: str) -> Any:
     """One zone."""
     return ZONES.show(zone_id)
 
 
 @bp.patch("/<zone_id>")
-@endpoint("admin", body=ZoneChange)
+@endpoint("master-data", body=ZoneChange)
 def change_zone(zone_id: str) -> Any:
     """Change a zone's name, kind or limits (an audited update: give a reason). Its own
     limits replace its presets' range from the next readings on (decision 0024)."""
@@ -141,7 +141,7 @@ class Between(TimeWindow):
 
 
 @bp.get("/<zone_id>/items")
-@endpoint("viewer", query=Page)
+@endpoint("read", query=Page)
 def in_zone_now(zone_id: str) -> Any:
     """The items in the zone now."""
     page = parse_query(Page)
@@ -151,7 +151,7 @@ def in_zone_now(zone_id: str) -> Any:
 
 
 @bp.get("/<zone_id>/custody")
-@endpoint("viewer", query=Between)
+@endpoint("read", query=Between)
 def in_zone_between(zone_id: str) -> Any:
     """The custody intervals in the zone touching [from, to] (both required, ISO 8601)."""
     window = parse_query(Between)
@@ -184,7 +184,7 @@ class ProfileChoice(Body):
 
 
 @bp.get("/<zone_id>/profiles")
-@endpoint("viewer")
+@endpoint("read")
 def zone_profiles(zone_id: str) -> Any:
     """The monitoring profiles the zone is judged by now (presets with the zone's own limits
     in place of their range), whether they were assigned, and the zone's own limits."""
@@ -204,7 +204,7 @@ def zone_profiles(zone_id: str) -> Any:
 
 
 @bp.put("/<zone_id>/profiles")
-@endpoint("admin", body=ProfileChoice)
+@endpoint("profiles", body=ProfileChoice)
 def choose_profiles(zone_id: str) -> Any:
     """Judge the zone by these profiles from now on (running workers within seconds)."""
     given = parse_body(ProfileChoice)
@@ -240,7 +240,7 @@ class NewWindow(Body):
 
 
 @bp.get("/<zone_id>/suppressions")
-@endpoint("viewer", query=Page)
+@endpoint("read", query=Page)
 def suppressions(zone_id: str) -> Any:
     """The zone's suppression windows, newest first."""
     page = parse_query(Page)
@@ -250,7 +250,7 @@ def suppressions(zone_id: str) -> Any:
 
 
 @bp.post("/<zone_id>/suppressions")
-@endpoint("operator", body=NewWindow, status=201)
+@endpoint("suppress", body=NewWindow, status=201)
 def add_suppression(zone_id: str) -> Any:
     """Add a suppression window; the zone is re-evaluated from its start, and the
     excursions that changed (absorbed, re-timed) are returned with it."""

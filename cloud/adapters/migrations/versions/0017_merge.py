@@ -1,11 +1,15 @@
-"""merge: custody's one open interval and master data proposals, both from 0015
+"""merge: custody's one open interval, master data proposals, duties and tokens, all from 0015
 
 Revision ID: 0017_merge
-Revises: 0016_custody_one_open, 0016_master_data_proposals
+Revises: 0016_custody_one_open, 0016_master_data_proposals, 0016_authz_duties_and_tokens
 """
 
 revision = "0017_merge"
-down_revision = ("0016_custody_one_open", "0016_master_data_proposals")
+down_revision = (
+    "0016_custody_one_open",
+    "0016_master_data_proposals",
+    "0016_authz_duties_and_tokens",
+)
 branch_labels = None
 depends_on = None
 
