@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.readings import (
     Gateway,
@@ -32,6 +33,8 @@ from cloud.adapters.orm.readings import (
     Site,
     Zone,
 )
+from cloud.domain.clock import utcnow
+from cloud.service_layer.rules.profiles import renew_set_up
 from edge import wire
 
 SITE_FIELDS = ("name", "kind", "timezone")
@@ -233,3 +236,33 @@ def _propose(
                     state="pending",
                 )
             )
+
+
+class ProposalClosed(ValueError):
+    """A proposal that was decided or withdrawn already."""
+
+
+def decide_proposal(session: Session, proposal_id: int, accept: bool) -> MasterDataProposal:
+    """Accept (the change is made to master data, audited with the session's reason) or
+    reject a pending proposal. LookupError if there is none; ProposalClosed if decided."""
+    proposal = session.get(MasterDataProposal, proposal_id, with_for_update=True)
+    if proposal is None:
+        raise LookupError(f"proposal {proposal_id}")
+    if proposal.state != "pending":
+        raise ProposalClosed(f"proposal {proposal_id} is {proposal.state} already")
+    if accept:
+        model = Site if proposal.subject_kind == "site" else Zone
+        row = session.get(model, proposal.subject_id)
+        if row is None:
+            raise LookupError(f"{proposal.subject_kind} {proposal.subject_id}")
+        setattr(row, proposal.field, proposal.proposed)
+        if isinstance(row, Zone):
+            if row.low is not None and row.high is not None and row.low >= row.high:
+                raise ValueError(f"zone {row.id}: low {row.low} would not be below high {row.high}")
+            renew_set_up(session, row.id)  # the workers judge it by the new set-up
+    proposal.state = "accepted" if accept else "rejected"
+    proposal.decided_by = str(session.info.get("actor"))
+    proposal.decided_at = utcnow()
+    proposal.reason = session.info.get("reason")
+    session.flush()
+    return proposal

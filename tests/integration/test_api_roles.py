@@ -142,6 +142,9 @@ ROLE_TABLE = {
     ("GET", "/api/gateways"): "read",
     ("GET", "/api/gateways/<gateway_id>"): "read",
     ("GET", "/api/dead-letters"): "dead_letters",
+    ("GET", "/api/master-data-proposals"): "master-data",
+    ("POST", "/api/master-data-proposals/<int:proposal_id>/accept"): "master-data",
+    ("POST", "/api/master-data-proposals/<int:proposal_id>/reject"): "master-data",
     ("GET", "/api/dead-letters/<int:letter_id>"): "dead_letters",
     ("POST", "/api/dead-letters/<int:letter_id>/replay"): "dead_letters",
     ("POST", "/api/dead-letters/replay"): "dead_letters",
@@ -170,6 +173,7 @@ ARGUMENTS = {
     "hold_id": "999999",
     "line_id": "999999",
     "name": "no-such-profile",
+    "proposal_id": "999999",
 }
 
 

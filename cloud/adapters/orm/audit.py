@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
 from cloud.adapters.orm.base import Base
-from cloud.adapters.orm.readings import Zone
+from cloud.adapters.orm.readings import MasterDataProposal, Zone
 from cloud.domain.audit_chain import (
     GENESIS,
     ChainEntry,
@@ -364,3 +364,4 @@ def _refuse_bulk_writes(state: ORMExecuteState) -> None:
 # (Ingest writes zones from the gateways' inventory through Core, not the session, and so
 # is not recorded here.)
 audited(Zone)
+audited(MasterDataProposal)
