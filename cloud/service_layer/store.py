@@ -23,6 +23,7 @@ from sqlalchemy import Engine, Table, bindparam, func, or_, select, tuple_, upda
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cloud.adapters.orm.audit import act_as
 from cloud.adapters.orm.readings import (
     DeadLetter,
     Gateway,
@@ -501,6 +502,8 @@ class Store:
         conn.execute(self._seen, {"gateway": gateway, "at": at})
 
     def _apply_status(self, conn: Any, status: wire.StatusMessage, at: datetime) -> None:
+        # Zones are audited: the database's triggers record what the gateway's status changes.
+        act_as(conn, f"gateway:{status.gateway}", "gateway status")
         if status.site_info is not None:
             info = status.site_info
             self._upsert(
