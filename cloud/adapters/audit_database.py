@@ -129,6 +129,11 @@ END
 """
 
 
+def _ddl(conn: Connection, statement: str) -> None:
+    """Run DDL as written: the driver takes % for a placeholder, even without parameters."""
+    conn.exec_driver_sql(statement.replace("%", "%%"))
+
+
 def _function(name: str, body: str, schema: str) -> str:
     return (
         f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
@@ -210,31 +215,34 @@ def install_audit_triggers(conn: Connection) -> list[str]:
     schema = conn.scalar(text("SELECT current_schema()"))
     try:
         with conn.begin_nested():
-            conn.exec_driver_sql(VALUES_SQL)
-            conn.exec_driver_sql(_function(RECORD, RECORD_BODY, schema))
-            conn.exec_driver_sql(_function(REFUSE, REFUSE_BODY, schema))
+            _ddl(conn, VALUES_SQL)
+            _ddl(conn, _function(RECORD, RECORD_BODY, schema))
+            _ddl(conn, _function(REFUSE, REFUSE_BODY, schema))
             for function in (VALUES + "(jsonb, oid)", RECORD + "()", REFUSE + "()"):
-                conn.exec_driver_sql(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
+                _ddl(conn, f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
             for (table, name), args in _wanted(conn).items():
                 arguments = ", ".join("'" + a.replace("'", "''") + "'" for a in args)
                 if name == ROW_TRIGGER:
-                    when, function = "AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW", RECORD
+                    when, each, function = "AFTER INSERT OR UPDATE OR DELETE", "ROW", RECORD
                 elif name == SEALS_TRIGGER:
-                    when, function = "BEFORE UPDATE OR DELETE FOR EACH ROW", REFUSE
+                    when, each, function = "BEFORE UPDATE OR DELETE", "ROW", REFUSE
                 else:
-                    when, function = "BEFORE TRUNCATE FOR EACH STATEMENT", REFUSE
-                conn.exec_driver_sql(
+                    when, each, function = "BEFORE TRUNCATE", "STATEMENT", REFUSE
+                _ddl(
+                    conn,
                     f'CREATE OR REPLACE TRIGGER {name} {when} ON "{table}" '
-                    f"EXECUTE FUNCTION {function}({arguments})"
+                    f"FOR EACH {each} EXECUTE FUNCTION {function}({arguments})",
                 )
-                conn.exec_driver_sql(f'ALTER TABLE "{table}" ENABLE TRIGGER {name}')
+                _ddl(conn, f'ALTER TABLE "{table}" ENABLE TRIGGER {name}')
             _keep_trail_read_only(conn)
     except DBAPIError as exc:
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
         raise AuditSetupError(
             "the audit trail's triggers are not as they must be ("
-            + "; ".join(problems)
-            + "), and this database user cannot put them right: run `coldchain-cloud migrate` "
-            f"with the owner's database URL ({exc.orig})"
+            + "; ".join(problems[:3])
+            + more
+            + f") and could not be put right ({exc.orig}): run `coldchain-cloud migrate` "
+            "with the owner's database URL"
         ) from exc
     for problem in problems:
         log.warning("audit trail: %s: put right", problem)
@@ -256,10 +264,8 @@ def _keep_trail_read_only(conn: Connection) -> None:
     for grantee in (*grantees, "PUBLIC"):
         who = "PUBLIC" if grantee == "PUBLIC" else quote(grantee)
         for table in TRAIL:
-            conn.exec_driver_sql(
-                f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER ON {table} FROM {who}"
-            )
-        conn.exec_driver_sql(f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER ON {SEALS} FROM {who}")
+            _ddl(conn, f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER ON {table} FROM {who}")
+        _ddl(conn, f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER ON {SEALS} FROM {who}")
 
 
 def grant_application_role(conn: Connection, role: str) -> None:
@@ -282,11 +288,11 @@ def grant_application_role(conn: Connection, role: str) -> None:
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {who}",
         f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {who}",
     ):
-        conn.exec_driver_sql(statement)
+        _ddl(conn, statement)
     _keep_trail_read_only(conn)
     try:  # PostgreSQL before 15 lets everyone create tables in public
         with conn.begin_nested():
-            conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC")
+            _ddl(conn, f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC")
     except DBAPIError:
         log.warning("could not revoke CREATE on schema %s from PUBLIC (not its owner)", schema)
 
@@ -303,5 +309,5 @@ def create_login_role(conn: Connection, role: str, password: str | None) -> bool
         ),
         {"r": role, "p": password},
     )
-    conn.exec_driver_sql(statement)
+    _ddl(conn, statement)
     return True
