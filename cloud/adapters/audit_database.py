@@ -37,14 +37,17 @@ class AuditSetupError(RuntimeError):
     """The database cannot record the audit trail as required (a trigger missing or off)."""
 
 
-# JSON values as the application writes them: decimals as strings, times ISO 8601 in UTC
-# with microseconds only when there are some (Python's isoformat).
+# JSON values as the application writes them: decimals as strings, whole floats as 8.0 not 8,
+# times ISO 8601 in UTC with microseconds only when there are some (Python's isoformat).
 VALUES_SQL = f"""
 CREATE OR REPLACE FUNCTION {VALUES}(row_values jsonb, rel oid) RETURNS jsonb
 LANGUAGE sql STABLE SET timezone = 'UTC' AS $body$
 SELECT coalesce(jsonb_object_agg(r.key, CASE
     WHEN jsonb_typeof(r.value) = 'null' THEN r.value
     WHEN a.atttypid = 'numeric'::regtype THEN to_jsonb(r.value #>> '{{}}')
+    WHEN a.atttypid IN ('float8'::regtype, 'float4'::regtype)
+         AND jsonb_typeof(r.value) = 'number' AND r.value::text ~ '^-?[0-9]+$'
+         THEN (r.value::text || '.0')::jsonb
     WHEN a.atttypid = 'timestamptz'::regtype THEN to_jsonb(
         to_char((r.value #>> '{{}}')::timestamptz, 'YYYY-MM-DD"T"HH24:MI:SS')
         || CASE WHEN mod(extract(microseconds FROM (r.value #>> '{{}}')::timestamptz)::bigint,

@@ -188,6 +188,7 @@ def test_create_update_delete_are_recorded_with_old_and_new_values(
     assert change.action == "update"
     assert change.old_values == {"high": 8.0, "name": "Cold room"}
     assert change.new_values == {"high": 7.5, "name": "Cold room 1"}
+    assert repr(change.old_values["high"]) == "8.0"  # a float limit, as the application wrote it
     assert (change.actor, change.reason) == (
         "ops.anna",
         "new cold room profile, change control CC-0042",
