@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session
 
-from cloud.adapters.engine import make_engine, normalise_url, session_factory
 from cloud.adapters.audit_seals import seal_pending, verify_trail
+from cloud.adapters.engine import make_engine, normalise_url, session_factory
 from cloud.adapters.orm.audit import AuditEntry
-from cloud.domain.audit_chain import AuditKey
 from cloud.adapters.orm.people import Signature
 from cloud.adapters.orm.quality import Excursion, Exposure, Hold, ZoneRuleState
 from cloud.adapters.orm.readings import Gateway, Sensor, Site, Zone
 from cloud.adapters.orm.traceability import Batch, CustodyInterval, Item, Product
+from cloud.domain.audit_chain import AuditKey
 from cloud.domain.holds import DispositionError
 from cloud.entrypoints import rules_runner
 from cloud.service_layer import rules
