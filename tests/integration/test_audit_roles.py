@@ -199,6 +199,18 @@ def test_secrets_never_reach_the_trail_or_its_views(roles: Roles):
         assert secret not in stored and secret not in shown
     assert channel.secret == "whsec-raw-sql-secret-000000"  # the channel still has it
     assert stored.count("[redacted]") >= 5
+    # An entry that holds a secret anyway (written before the column was marked) is shown
+    # redacted all the same.
+    with psycopg.connect(roles.owner_url, autocommit=True) as owner:
+        owner.execute("ALTER TABLE audit_entries DISABLE TRIGGER USER")
+        owner.execute(
+            "UPDATE audit_entries SET new_values = json_build_object('secret', %s::text) "
+            "WHERE record_table = 'notification_channels' AND action = 'update'",
+            (WEBHOOK_SECRET,),
+        )
+    with session_factory(engine)() as session:
+        shown = json.dumps([r.changes for r in audit_entries(session)])
+    assert WEBHOOK_SECRET not in shown and "secret='[redacted]'" in shown
     engine.dispose()
 
 
@@ -258,3 +270,44 @@ def test_checkpoints_outside_the_database_catch_a_truncated_trail(pg_url: str, t
     assert result.returncode == 2 and "the signature does not match" in result.stderr
     assert seal_pending(engine, KEY) == 0
     engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_the_migration_takes_webhook_secrets_out_of_earlier_entries(kind: str, tmp_path: Path):
+    from sqlalchemy import text
+
+    from cloud.adapters.migrate import upgrade
+
+    name = f"coldchain_test_{uuid.uuid4().hex[:10]}"
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'before.sqlite'}"
+    else:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url, "0015_calibration_evidence")
+        clear = json.dumps({"name": "ops", "secret": WEBHOOK_SECRET})
+        engine = make_engine(url)
+        with engine.begin() as conn:  # an entry as the earlier code wrote it
+            conn.execute(
+                text(
+                    "INSERT INTO audit_entries (id, at, actor, action, record_table, "
+                    "record_key, new_values, prev_hash, hash) VALUES (1, :at, 'admin.ada', "
+                    "'create', 'notification_channels', '1', :new, :zero, :zero)"
+                ),
+                {"at": "2026-12-01 10:00:00", "new": clear, "zero": "0" * 64},
+            )
+        engine.dispose()
+        upgrade(url)
+        engine = make_engine(url)
+        with session_factory(engine)() as session:
+            entry = session.scalars(select(AuditEntry)).one()
+        assert entry.new_values == {"name": "ops", "secret": "[redacted]"}
+        assert entry.outside_application is False
+        assert verify_trail(engine, KEY).intact and seal_pending(engine, KEY) == 1
+        engine.dispose()
+    finally:
+        if kind == "postgresql":
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
