@@ -670,3 +670,20 @@ def test_time_is_taken_per_flush(sessions: sessionmaker[Session], engine: Engine
         session.commit()
     first, second = entries(engine)
     assert first.at < second.at
+
+
+def test_the_scheduler_seals_and_checkpoints_the_trail(
+    sqlite_url: str, engine_for: Callable[[str], Engine], tmp_path: Path
+):
+    seed(session_factory(engine_for(sqlite_url)), 2)
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    run = ("scheduler", "--database-url", sqlite_url, "--checkpoint-file", str(checkpoints))
+    result = cli(*run, "--once")
+    assert result.returncode == 0, result.stderr
+    assert "sealed=3" in result.stdout and "checkpointed=True" in result.stdout
+    report = verified(engine_for(sqlite_url))
+    assert report.intact and report.pending == ()
+    assert f'"mac": "{report.head}"' in checkpoints.read_text()
+    check = cli("verify-audit", "--database-url", sqlite_url, "--checkpoints", str(checkpoints))
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip().endswith(", 1 checkpoints match")
