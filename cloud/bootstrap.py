@@ -7,7 +7,9 @@ Each returns plain objects of the service layer and views; the entry point owns 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,15 +18,19 @@ from cloud.adapters.broker import port_is_free
 from cloud.adapters.engine import make_engine, session_factory
 from cloud.adapters.migrate import upgrade
 from cloud.adapters.outbound import WebhookPolicy
+from cloud.domain.audit_chain import AuditKey, AuditKeyError
+from cloud.service_layer.audit_keeping import AuditKeeper, AuditKeeping
 from cloud.service_layer.notifications import Sender, SmtpSettings, default_senders
 from cloud.service_layer.store import Store
 from cloud.views.control_room import ControlRoom
 
 __all__ = [
+    "AuditKeeping",
     "Database",
     "IngestWiring",
     "SchedulerWiring",
     "api",
+    "audit_key",
     "control_room",
     "database",
     "ingest",
@@ -75,22 +81,47 @@ def api(url: str) -> sessionmaker[Session]:
     return database(url).sessions
 
 
+KEY_FILE_ENV, KEY_ENV = "COLDCHAIN_AUDIT_KEY_FILE", "COLDCHAIN_AUDIT_KEY"
+
+
+def audit_key(key_file: str | Path | None = None) -> AuditKey | None:
+    """The audit trail's key: from `key_file`, else the file named by COLDCHAIN_AUDIT_KEY_FILE,
+    else COLDCHAIN_AUDIT_KEY itself; None if none is given. AuditKeyError if unusable."""
+    path = key_file or os.environ.get(KEY_FILE_ENV)
+    if path:
+        try:
+            secret = Path(path).read_bytes().strip()
+        except OSError as exc:
+            raise AuditKeyError(f"cannot read the audit key file {path}: {exc}") from exc
+        return AuditKey(secret)
+    text = os.environ.get(KEY_ENV, "").strip()
+    return AuditKey(text.encode()) if text else None
+
+
 @dataclass(frozen=True)
 class SchedulerWiring:
-    """The scheduler's database and its notification senders by channel kind."""
+    """The scheduler's database, its notification senders by channel kind, and its keeper of
+    the audit trail (None without the audit key)."""
 
     db: Database
     senders: dict[str, Sender]
+    audit: AuditKeeper | None = None
 
 
 def scheduler(
-    url: str, smtp: SmtpSettings | None = None, webhooks: WebhookPolicy | None = None
+    url: str,
+    smtp: SmtpSettings | None = None,
+    audit: AuditKeeping | None = None,
+    webhooks: WebhookPolicy | None = None,
 ) -> SchedulerWiring:
     """The scheduler's sessions and senders (webhooks within `webhooks`, and e-mail through
-    `smtp`)."""
-    return SchedulerWiring(database(url), default_senders(smtp, webhooks))
+    `smtp`), and the audit trail's keeper (seals and checkpoints) when given its key."""
+    db = database(url)
+    keeper = AuditKeeper(db.engine, audit) if audit is not None else None
+    return SchedulerWiring(db, default_senders(smtp, webhooks), keeper)
 
 
 def control_room(url: str) -> ControlRoom:
-    """The control room's read models over the database at `url`."""
-    return ControlRoom(database(url).sessions)
+    """The control room's read models over the database at `url` (and the audit key, if the
+    environment gives one, to verify the trail's seals)."""
+    return ControlRoom(database(url).sessions, audit_key=audit_key())

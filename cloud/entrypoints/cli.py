@@ -48,13 +48,78 @@ def main() -> None:
 @click.option(
     "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
 )
-def migrate(database_url: str) -> None:
-    """Create or upgrade the database schema."""
+@click.option(
+    "--app-role",
+    default=None,
+    help="PostgreSQL: after migrating (as the owner), give this application role its rights "
+    "(records read and written, the audit trail only read); see db-roles.",
+)
+def migrate(database_url: str, app_role: str | None) -> None:
+    """Create or upgrade the database schema, and the audit trail's triggers."""
     from cloud.adapters.migrate import upgrade
 
     _logging(False)
     upgrade(database_url)
     click.echo(f"database at head: {database_url}")
+    if app_role is not None:
+        _grant(database_url, app_role, None)
+
+
+def _grant(owner_url: str, app_role: str, password: str | None) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from cloud.adapters.audit_database import create_login_role, grant_application_role
+    from cloud.adapters.engine import make_engine
+
+    engine = make_engine(owner_url)
+    if engine.dialect.name != "postgresql":
+        raise click.ClickException("database roles are for PostgreSQL (SQLite has none)")
+    try:
+        with _disposing(engine), engine.begin() as conn:
+            if create_login_role(conn, app_role, password):
+                click.echo(f"created login role {app_role}")
+            grant_application_role(conn, app_role)
+    except DBAPIError as exc:
+        raise click.ClickException(
+            f"cannot set up role {app_role} as {engine.url.username}: {exc.orig} (the owner "
+            f"needs CREATEROLE to create it; or create it first: CREATE ROLE {app_role} LOGIN)"
+        ) from exc
+    click.echo(
+        f"{app_role} may read and write the records and only read the audit trail; run the "
+        f"ingest, API, control room and scheduler as {app_role}, migrations as "
+        f"{engine.url.username}"
+    )
+
+
+@main.command("db-roles")
+@click.option(
+    "--owner-url",
+    envvar="COLDCHAIN_OWNER_DATABASE_URL",
+    required=True,
+    help="Connects as the role that owns the schema and runs the migrations.",
+)
+@click.option("--app-role", required=True, help="The role the application processes log in as.")
+@click.option(
+    "--app-password-stdin", is_flag=True, help="Read the new role's password from standard input."
+)
+def db_roles(owner_url: str, app_role: str, app_password_stdin: bool) -> None:
+    """PostgreSQL: migrate as the owner, create the application role if it does not exist,
+    and give it rights to the records but not to rewrite the audit trail."""
+    from cloud.adapters.migrate import upgrade
+
+    _logging(False)
+    password = sys.stdin.readline().rstrip("\r\n") if app_password_stdin else None
+    upgrade(owner_url)
+    click.echo("database at head, audit triggers in place")
+    _grant(owner_url, app_role, password)
+
+
+@main.command("audit-key")
+def audit_key() -> None:
+    """Print a new random audit key (keep it in a file only the sealing processes can read)."""
+    import secrets
+
+    click.echo(secrets.token_hex(32))
 
 
 @main.command()
@@ -177,29 +242,86 @@ def broker(host: str, port: int) -> None:
     embedded.stop()
 
 
+AUDIT_KEY_FILE = click.option(
+    "--audit-key-file",
+    envvar="COLDCHAIN_AUDIT_KEY_FILE",
+    type=click.Path(dir_okay=False),
+    help="The audit trail's key [or COLDCHAIN_AUDIT_KEY].",
+)
+
+
 @main.command("verify-audit")
 @click.option(
     "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
 )
-def verify_audit(database_url: str) -> None:
-    """Walk the audit trail's hash chain; exit 1 at the first entry edited, deleted or moved."""
+@AUDIT_KEY_FILE
+@click.option(
+    "--checkpoints",
+    envvar="COLDCHAIN_AUDIT_CHECKPOINTS",
+    type=click.Path(dir_okay=False),
+    help="The file of signed heads the scheduler writes (JSON lines); each must still match.",
+)
+@click.option(
+    "--seal/--no-seal",
+    default=True,
+    show_default=True,
+    help="Seal the entries that have no seal yet, once the trail verified intact.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Minutes an entry may wait for its seal before it is reported.",
+)
+def verify_audit(
+    database_url: str, audit_key_file: str | None, checkpoints: str | None, seal: bool, grace: float
+) -> None:
+    """Verify the audit trail's keyed chain; exit 1 naming the first entry edited, deleted,
+    moved or not matching a checkpoint; exit 2 if it cannot be read or there is no key."""
+    from datetime import timedelta
+    from pathlib import Path
+
     from sqlalchemy.exc import SQLAlchemyError
 
     from cloud import bootstrap
-    from cloud.adapters.orm.audit import verify_trail
+    from cloud.adapters.audit_seals import read_checkpoints, seal_pending, verify_trail
+    from cloud.domain.audit_chain import AuditKeyError
 
     try:
-        report = verify_trail(bootstrap.database(database_url).engine)
-    except SQLAlchemyError as exc:
-        click.echo(f"cannot read the audit trail at {database_url}: {exc}", err=True)
+        key = bootstrap.audit_key(audit_key_file)
+        if key is None:
+            raise AuditKeyError(
+                "no audit key: give --audit-key-file, COLDCHAIN_AUDIT_KEY_FILE or "
+                "COLDCHAIN_AUDIT_KEY"
+            )
+        heads = read_checkpoints(Path(checkpoints), key) if checkpoints else []
+    except (OSError, ValueError) as exc:  # AuditKeyError is a ValueError
+        click.echo(f"cannot verify the audit trail: {exc}", err=True)
         sys.exit(2)
+    engine = bootstrap.database(database_url).engine
+    with _disposing(engine):
+        try:
+            report = verify_trail(engine, key, heads, grace=timedelta(minutes=grace))
+            sealed = seal_pending(engine, key) if seal and report.intact else 0
+        except SQLAlchemyError as exc:
+            click.echo(f"cannot read the audit trail at {database_url}: {exc}", err=True)
+            sys.exit(2)
+        except AuditKeyError as exc:
+            click.echo(f"cannot seal the audit trail: {exc}", err=True)
+            sys.exit(2)
+    for note in report.notes():
+        click.echo(f"note: {note}", err=True)
     if report.problem is not None:
         click.echo(
             f"audit trail BROKEN at {report.problem} ({report.checked} entries intact before it)",
             err=True,
         )
         sys.exit(1)
-    click.echo(f"audit trail intact: {report.checked} entries checked, head {report.head_hash}")
+    matched = f", {report.checkpoints} checkpoints match" if checkpoints else ""
+    click.echo(f"audit trail intact: {report.checked} entries checked, head {report.head}{matched}")
+    if sealed:
+        click.echo(f"sealed {sealed} entries that had no seal yet")
 
 
 @main.command("create-user")
@@ -596,6 +718,27 @@ def api(database_url: str, host: str, port: int, run_migrations: bool) -> None:
     help="Hosts and CIDR networks outside the public internet that webhooks may call "
     "(comma-separated); everything else non-public is refused.",
 )
+@AUDIT_KEY_FILE
+@click.option(
+    "--checkpoint-file",
+    envvar="COLDCHAIN_AUDIT_CHECKPOINTS",
+    type=click.Path(dir_okay=False),
+    help="Append the audit trail's signed head here (JSON lines), off the database's disks.",
+)
+@click.option(
+    "--checkpoint-url",
+    envvar="COLDCHAIN_AUDIT_CHECKPOINT_URL",
+    default=None,
+    help="Also POST each signed head here as JSON.",
+)
+@click.option(
+    "--checkpoint-every", type=click.FloatRange(min=0.1), default=15.0, show_default=True,
+    help="Minutes between checkpoints of the audit trail's head.",
+)  # fmt: skip
+@click.option(
+    "--seal-every", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+    help="Seconds between sealings of new audit entries.",
+)  # fmt: skip
 @click.option("--once", is_flag=True, help="Run one tick and exit (for cron or a check).")
 @click.option("-v", "--verbose", is_flag=True)
 def scheduler(
@@ -612,13 +755,23 @@ def scheduler(
     smtp_password: str | None,
     smtp_ca_file: str | None,
     webhook_allow: str,
+    audit_key_file: str | None,
+    checkpoint_file: str | None,
+    checkpoint_url: str | None,
+    checkpoint_every: float,
+    seal_every: float,
     once: bool,
     verbose: bool,
 ) -> None:
-    """Escalations, reminders, expiry blocking and warnings, notification delivery."""
+    """Escalations, reminders, expiry blocking and warnings, notification delivery; with the
+    audit key, sealing the audit trail and checkpointing its head."""
+    from datetime import timedelta
+    from pathlib import Path
+
     from cloud import bootstrap
     from cloud.adapters.outbound import WebhookPolicy
     from cloud.domain.alerts import EscalationPolicy
+    from cloud.domain.audit_chain import AuditKeyError
     from cloud.entrypoints.scheduler import Scheduler, SchedulerConfig
     from cloud.service_layer.notifications import SmtpSettings
 
@@ -643,7 +796,20 @@ def scheduler(
         webhooks = WebhookPolicy.parse(webhook_allow)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--webhook-allow") from exc
-    wiring = bootstrap.scheduler(database_url, smtp, webhooks)
+    try:
+        key = bootstrap.audit_key(audit_key_file)
+    except AuditKeyError as exc:
+        raise click.BadParameter(str(exc), param_hint="--audit-key-file") from exc
+    keeping = None
+    if key is not None:
+        keeping = bootstrap.AuditKeeping(
+            key=key,
+            checkpoint_file=Path(checkpoint_file) if checkpoint_file else None,
+            checkpoint_url=checkpoint_url,
+            checkpoint_every=timedelta(minutes=checkpoint_every),
+            seal_every_s=seal_every,
+        )
+    wiring = bootstrap.scheduler(database_url, smtp, keeping, webhooks)
     with _disposing(wiring.db.engine):
         runner = Scheduler(
             wiring.db.sessions,
@@ -651,6 +817,7 @@ def scheduler(
                 policy=policy, interval_s=interval, sequence_grace_s=sequence_grace * 60
             ),
             senders=wiring.senders,
+            audit=wiring.audit,
         )
         if once:
             click.echo(str(runner.tick()))

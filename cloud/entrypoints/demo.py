@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -64,6 +65,17 @@ class Supervisor:
                 child.kill()
 
 
+def _audit_keeping(data_dir: Path) -> None:
+    """The demo's audit key and checkpoint file, beside its database, for every child process
+    (a real installation keeps both away from the database's disks)."""
+    key_file = data_dir / "audit.key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32) + "\n")
+        key_file.chmod(0o600)
+    os.environ.setdefault("COLDCHAIN_AUDIT_KEY_FILE", str(key_file))
+    os.environ.setdefault("COLDCHAIN_AUDIT_CHECKPOINTS", str(data_dir / "audit-checkpoints.jsonl"))
+
+
 @click.command()
 @click.option(
     "--data-dir",
@@ -92,6 +104,7 @@ def main(data_dir: Path, broker: str | None, port: int) -> None:
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{data_dir / 'coldchain.sqlite'}"
+    _audit_keeping(data_dir)
     upgrade(database_url)
     if seed(database_url):
         click.echo("demo data seeded: products, batches, users, a week of history")

@@ -2,6 +2,8 @@
 none and for records a gateway lost, block expired batches, warn of expiring ones, escalate
 and remind unacknowledged alerts, deliver the notifications that are due, and once a night
 check every zone's excursions against a replay of its readings (the rules' reconciliation).
+Given the audit key, it also seals new audit entries every few seconds and checkpoints the
+audit trail's head outside the database every few minutes.
 
 Run one per installation (`coldchain-cloud scheduler`). Every step is idempotent and reads
 the time from the clock it is given, so a test drives it tick by tick on a clock it moves.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,6 +26,7 @@ from cloud.service_layer import alerts as alerts_service
 from cloud.service_layer import expiry, sequences
 from cloud.service_layer import notifications as notify
 from cloud.service_layer import rules as rules_service
+from cloud.service_layer.audit_keeping import AuditKeeper
 from cloud.service_layer.rules import reconcile
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,8 @@ class TickReport:
     delivered: int = 0
     retrying: int = 0
     failed: int = 0
+    sealed: int = 0
+    checkpointed: bool = False
 
 
 class Scheduler:
@@ -68,8 +74,9 @@ class Scheduler:
         *,
         clock: Callable[[], datetime] = utcnow,
         senders: Mapping[str, notify.Sender] | None = None,
+        audit: AuditKeeper | None = None,
     ):
-        self.sessions, self.clock = sessions, clock
+        self.sessions, self.clock, self.audit = sessions, clock, audit
         self.config = config or SchedulerConfig()
         self.senders = senders if senders is not None else notify.default_senders()
         # The UTC day the nightly check last ran: a scheduler started after tonight's hour
@@ -126,6 +133,12 @@ class Scheduler:
                 except Exception:
                     session.rollback()
                     log.exception("scheduler job %r failed at %s", name, now.isoformat())
+        if self.audit is not None:
+            try:
+                report.sealed = self.seal()
+                report.checkpointed = self.audit.checkpoint(now) is not None
+            except Exception:
+                log.exception("scheduler job 'audit checkpoint' failed at %s", now.isoformat())
         done = (report.raised, report.sequence_alerts, report.expired, report.escalated)
         if any((*done, report.delivered, report.failed)):
             log.info("scheduler tick %s: %s", now.isoformat(), report)
@@ -152,10 +165,27 @@ class Scheduler:
             done.failed,
         )
 
+    def seal(self) -> int:
+        """Seal new audit entries into the keyed chain (nothing without the audit key)."""
+        return self.audit.seal() if self.audit is not None else 0
+
     def run(self, stop: threading.Event) -> None:
-        """Tick every interval until `stop` is set."""
+        """Tick every interval, and seal the audit trail every few seconds, until `stop`."""
         log.info("scheduler running every %.0f s", self.config.interval_s)
+        if self.audit is None:
+            log.warning("no audit key: the audit trail is not sealed (see docs/audit.md)")
+        every = self.config.interval_s
+        if self.audit is not None:
+            every = min(every, self.audit.keeping.seal_every_s)
+        next_tick = time.monotonic()
         while not stop.is_set():
-            self.tick()
-            stop.wait(self.config.interval_s)
+            if time.monotonic() >= next_tick:
+                self.tick()
+                next_tick = time.monotonic() + self.config.interval_s
+            else:
+                try:
+                    self.seal()
+                except Exception:
+                    log.exception("sealing the audit trail failed")
+            stop.wait(max(0.0, min(every, next_tick - time.monotonic())))
         log.info("scheduler stopped")

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, Table, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cloud.adapters.orm.audit import act_as
 from cloud.adapters.orm.readings import (
     DeadLetter,
     Gateway,
@@ -538,6 +539,8 @@ class Store:
     def _apply_status(self, conn: Any, status: wire.StatusMessage, at: datetime) -> None:
         """What the status may change (cloud/service_layer/gateway_status.py); what it may
         not is dead-lettered with the reasons, and proposals and refusals are alerted."""
+        # Zones are audited: the database's triggers record what the gateway's status changes.
+        act_as(conn, f"gateway:{status.gateway}", "gateway status")
         self._touch_gateway(conn, status.gateway, status.site, at)
         outcome = apply_status(conn, status, at)
         if outcome.refused:

@@ -1,5 +1,5 @@
-"""The audit trail as the control room shows it: filtered entries, signature details, and
-whether the hash chain is intact."""
+"""The audit trail as the control room shows it: filtered entries (secrets never shown),
+signature details, and whether the keyed chain is intact."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from cloud.adapters.orm.audit import AuditEntry, ChainReport, verify_trail
+from cloud.adapters.audit_seals import verify_trail
+from cloud.adapters.orm.audit import REDACTED, AuditEntry, redacted_columns
 from cloud.adapters.orm.people import Signature
+from cloud.domain.audit_chain import AuditKey
 from cloud.service_layer.signatures import signature_manifest
 
 LIMIT = 200
@@ -28,6 +30,7 @@ class AuditRow:
     reason: str | None
     changes: str
     signatures: list[str]  # manifests of the signatures this entry records or is signed by
+    outside_application: bool = False  # SQL that did not say who acted: actor = database user
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,16 @@ class Integrity:
     intact: bool
     checked: int
     problem: str | None
+    notes: tuple[str, ...] = ()
+
+
+def _without_secrets(table: str, values: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Secret columns shown as redacted, whatever the entry holds (entries written before a
+    column was marked secret included)."""
+    secret = redacted_columns().get(table, frozenset())
+    if not values or not secret:
+        return values
+    return {k: REDACTED if k in secret else v for k, v in values.items()}
 
 
 def _changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
@@ -101,10 +114,14 @@ def audit_entries(
             table=e.record_table,
             key=e.record_key,
             reason=e.reason,
-            changes=_changes(e.old_values, e.new_values),
+            changes=_changes(
+                _without_secrets(e.record_table, e.old_values),
+                _without_secrets(e.record_table, e.new_values),
+            ),
             signatures=[
                 signature_manifest(s) for s in signatures.get((e.record_table, e.record_key), [])
             ],
+            outside_application=e.outside_application,
         )
         for e in entries
     ]
@@ -118,8 +135,14 @@ def actors(session: Session) -> list[str]:
     return sorted(session.scalars(select(AuditEntry.actor).distinct()))
 
 
-def integrity(session: Session) -> Integrity:
-    """Walk the whole chain (cloud.adapters.orm.audit.verify_trail) and say whether it is intact."""
+def integrity(session: Session, key: AuditKey | None = None) -> Integrity:
+    """Walk the whole trail (cloud.adapters.audit_seals.verify_trail) and say whether it is
+    intact; the seals are recomputed only with the key."""
     bind = session.get_bind()
-    report: ChainReport = verify_trail(bind if isinstance(bind, Engine) else bind.engine)
-    return Integrity(report.intact, report.checked, None if report.intact else str(report.problem))
+    report = verify_trail(bind if isinstance(bind, Engine) else bind.engine, key)
+    return Integrity(
+        report.intact,
+        report.checked,
+        None if report.intact else str(report.problem),
+        tuple(report.notes()),
+    )

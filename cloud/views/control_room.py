@@ -22,6 +22,7 @@ from cloud.adapters.orm.quality import Excursion
 from cloud.adapters.orm.readings import Gateway, LatestReading, Sensor, Site, Zone
 from cloud.adapters.orm.traceability import Batch
 from cloud.domain.access import effective_role
+from cloud.domain.audit_chain import AuditKey
 from cloud.domain.clock import utcnow
 from cloud.service_layer.signatures import check_password, user_named
 
@@ -157,8 +158,9 @@ def gateway_state(gateway: Gateway | Any, now: datetime) -> str:
 class ControlRoom:
     """The queries behind the control room's pages."""
 
-    def __init__(self, sessions: sessionmaker[Session]):
+    def __init__(self, sessions: sessionmaker[Session], audit_key: AuditKey | None = None):
         self.sessions = sessions
+        self.audit_key = audit_key  # verifies the audit trail's seals
         self._cache: dict[str, tuple[float, Any]] = {}
 
     def _cached(self, ttl_s: float, key: str, compute: Callable[..., T], *args: Any) -> T:

@@ -1,11 +1,13 @@
 """The audit trail and electronic signatures on a real PostgreSQL (the core also on SQLite).
 
 Tampering is done the way a privileged user would: straight SQL with the append-only
-trigger disabled. `coldchain-cloud verify-audit` runs as a subprocess.
+triggers disabled. `coldchain-cloud verify-audit` runs as a subprocess, with the audit key.
+The application's role and raw SQL are in test_audit_roles.py.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -21,18 +23,14 @@ from sqlalchemy import Engine, Integer, Numeric, String, func, select, text, upd
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from cloud.adapters.audit_database import install_audit_triggers
+from cloud.adapters.audit_seals import seal_pending, verify_trail
 from cloud.adapters.engine import make_engine, session_factory
-from cloud.adapters.orm.audit import (
-    GENESIS,
-    AuditChainHead,
-    AuditEntry,
-    AuditError,
-    audited,
-    verify_trail,
-)
+from cloud.adapters.orm.audit import AuditChainHead, AuditEntry, AuditError, audited
 from cloud.adapters.orm.base import UTCDateTime
 from cloud.adapters.orm.people import Signature, User
 from cloud.adapters.orm.readings import Site, Zone
+from cloud.domain.audit_chain import GENESIS, AuditKey, ChainReport
 from cloud.service_layer.signatures import (
     SignatureRefused,
     check_password,
@@ -44,6 +42,12 @@ from cloud.service_layer.signatures import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+KEY_TEXT = "test-audit-key-0123456789abcdef0123456789abcdef"
+KEY = AuditKey(KEY_TEXT.encode())
+
+
+def verified(engine: Engine) -> ChainReport:
+    return verify_trail(engine, KEY)
 
 
 class ScratchBase(DeclarativeBase):
@@ -124,6 +128,7 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [sys.executable, "-m", "cloud.entrypoints.cli", *args],
         cwd=ROOT,
+        env={**os.environ, "COLDCHAIN_AUDIT_KEY": KEY_TEXT},
         input=stdin,
         capture_output=True,
         text=True,
@@ -132,12 +137,14 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
 
 
 def tamper(pg_url: str, *statements: str) -> None:
-    """Run SQL on audit_entries as the database owner would, append-only trigger disabled."""
+    """Run SQL on the trail as the database owner would, append-only triggers disabled."""
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE audit_entries DISABLE TRIGGER USER")
+        for table in ("audit_entries", "audit_seals"):
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         for statement in statements:
             conn.execute(statement)
-        conn.execute("ALTER TABLE audit_entries ENABLE TRIGGER USER")
+        for table in ("audit_entries", "audit_seals"):
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
 # --- recording changes --------------------------------------------------------------------
@@ -181,6 +188,7 @@ def test_create_update_delete_are_recorded_with_old_and_new_values(
     assert change.action == "update"
     assert change.old_values == {"high": 8.0, "name": "Cold room"}
     assert change.new_values == {"high": 7.5, "name": "Cold room 1"}
+    assert repr(change.old_values["high"]) == "8.0"  # a float limit, as the application wrote it
     assert (change.actor, change.reason) == (
         "ops.anna",
         "new cold room profile, change control CC-0042",
@@ -191,11 +199,13 @@ def test_create_update_delete_are_recorded_with_old_and_new_values(
     assert delete.new_values is None
     assert (delete.actor, delete.reason) == ("qa.jane", "room decommissioned, CC-0043")
 
-    assert create.prev_hash == GENESIS
-    assert change.prev_hash == create.hash and delete.prev_hash == change.hash
+    assert not any(e.outside_application for e in (create, change, delete))
     assert all(before <= e.at <= datetime.now(UTC) for e in (create, change, delete))
-    report = verify_trail(engine)
-    assert report.intact and report.checked == 3 and report.head_hash == delete.hash
+    report = verified(engine)
+    assert report.intact and report.checked == 3 and len(report.pending) == 3
+    assert seal_pending(engine, KEY) == 3
+    sealed = verified(engine)
+    assert sealed.intact and sealed.pending == () and sealed.head == report.head
 
 
 def test_old_value_is_known_even_when_the_object_was_expired(
@@ -216,6 +226,8 @@ def test_values_are_json_with_iso_times_decimal_strings_and_generated_keys(
     sessions: sessionmaker[Session], engine: Engine
 ):
     ScratchBase.metadata.create_all(engine)
+    with engine.begin() as conn:  # what a migration does for an audited table (PostgreSQL)
+        install_audit_triggers(conn)
     opened = datetime(2026, 11, 22, 6, 15, 30, 250000, tzinfo=UTC)
     with sessions(info={"actor": "qa.jane"}) as session:
         deviation = Deviation(opened_at=opened, cost=Decimal("12.50"), summary="door ajar")
@@ -235,7 +247,7 @@ def test_values_are_json_with_iso_times_decimal_strings_and_generated_keys(
     }
     assert change.old_values == {"cost": "12.50", "opened_at": "2026-11-22T06:15:30.250000+00:00"}
     assert change.new_values == {"cost": "99.90", "opened_at": "2026-11-22T07:15:30.250000+00:00"}
-    assert verify_trail(engine).intact
+    assert verified(engine).intact
 
 
 def test_flush_without_an_actor_is_refused_and_writes_nothing(
@@ -279,7 +291,7 @@ def test_a_rolled_back_change_leaves_no_entry_and_no_gap(
         session.commit()
     (entry,) = entries(engine)
     assert (entry.id, entry.record_key) == (1, "site-a-freezer")
-    assert verify_trail(engine).intact
+    assert verified(engine).intact
 
 
 def test_the_trail_is_written_by_the_flush_hook_only(
@@ -289,7 +301,7 @@ def test_the_trail_is_written_by_the_flush_hook_only(
     with sessions(info={"actor": "mallory", "reason": "tidy up"}) as session:
         entry = session.get(AuditEntry, 1)
         entry.actor = "someone else"  # type: ignore[union-attr]
-        with pytest.raises(AuditError, match="appended by the flush hook only"):
+        with pytest.raises(AuditError, match="appended by the audit trail's writers only"):
             session.flush()
         session.rollback()
         with pytest.raises(AuditError, match="bulk writes to zones bypass the audit trail"):
@@ -301,28 +313,52 @@ def test_the_trail_is_written_by_the_flush_hook_only(
             with pytest.raises(DBAPIError, match="append-only"):
                 conn.execute(text(sql))
             conn.rollback()
-    assert verify_trail(engine).checked == 2
+    assert verified(engine).checked == 2
 
 
 # --- verify-audit -------------------------------------------------------------------------
 
 
-def test_verify_audit_reports_an_intact_trail(db_url: str, sessions: sessionmaker[Session]):
+def test_verify_audit_reports_an_intact_trail_and_seals_it(
+    db_url: str, sessions: sessionmaker[Session], engine: Engine
+):
     seed(sessions, 4)
     with sessions() as session:
         head = session.get(AuditChainHead, 1)
     assert head is not None and head.last_id == 5
+    expected = verified(engine).head
     result = cli("verify-audit", "--database-url", db_url)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (
-        f"audit trail intact: 5 entries checked, head {head.last_hash}"
-    )
+    assert result.stdout.splitlines() == [
+        f"audit trail intact: 5 entries checked, head {expected}",
+        "sealed 5 entries that had no seal yet",
+    ]
+    again = cli("verify-audit", "--database-url", db_url)
+    assert again.stdout.strip() == f"audit trail intact: 5 entries checked, head {expected}"
+    assert verified(engine).pending == ()
 
 
 def test_verify_audit_on_an_empty_trail(pg_url: str):
     result = cli("verify-audit", "--database-url", pg_url)
     assert result.returncode == 0, result.stderr
     assert f"0 entries checked, head {GENESIS}" in result.stdout
+
+
+def test_verify_audit_needs_the_key(pg_url: str, engine_for: Callable[[str], Engine]):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLDCHAIN_AUDIT")}
+    run = [sys.executable, "-m", "cloud.entrypoints.cli", "verify-audit", "--database-url"]
+    result = subprocess.run(
+        [*run, pg_url], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "no audit key" in result.stderr
+    seed(session_factory(engine_for(pg_url)), 1)
+    assert cli("verify-audit", "--database-url", pg_url).returncode == 0  # sealed with KEY
+    other = {**env, "COLDCHAIN_AUDIT_KEY": "another-key-" + "9" * 40}
+    result = subprocess.run(
+        [*run, pg_url], cwd=ROOT, env=other, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "entry 1: key mismatch: sealed with key " in result.stderr
 
 
 def test_verify_audit_on_a_database_without_a_trail(tmp_path: Path):
@@ -336,13 +372,23 @@ def test_verify_audit_on_a_database_without_a_trail(tmp_path: Path):
     [
         pytest.param(
             ["""UPDATE audit_entries SET new_values = '{"high": 25.0}' WHERE id = 3"""],
-            "entry 3: hash mismatch",
+            "entry 3: seal mismatch",
             id="value-edited",
         ),
         pytest.param(
             ["UPDATE audit_entries SET actor = 'qa.jane' WHERE id = 2"],
-            "entry 2: hash mismatch",
+            "entry 2: seal mismatch",
             id="actor-edited",
+        ),
+        pytest.param(
+            ["DELETE FROM audit_seals WHERE entry_id = 2"],
+            "entry 2: seal missing",
+            id="seal-deleted",
+        ),
+        pytest.param(
+            ["UPDATE audit_seals SET mac = repeat('a', 64) WHERE entry_id = 4"],
+            "entry 4: seal mismatch",
+            id="seal-forged",
         ),
         pytest.param(
             ["DELETE FROM audit_entries WHERE id = 3"],
@@ -351,7 +397,7 @@ def test_verify_audit_on_a_database_without_a_trail(tmp_path: Path):
         ),
         pytest.param(
             ["DELETE FROM audit_entries WHERE id = 5"],
-            "entry 5: gap in sequence: the chain head records 5 entries",
+            "entry 5: gap in sequence: the chain head records entry 5",
             id="last-entry-deleted",
         ),
         pytest.param(
@@ -360,7 +406,7 @@ def test_verify_audit_on_a_database_without_a_trail(tmp_path: Path):
                 "UPDATE audit_entries SET id = 2 WHERE id = 3",
                 "UPDATE audit_entries SET id = 3 WHERE id = -1",
             ],
-            "entry 2: broken link to previous",
+            "entry 2: seal mismatch",
             id="entries-swapped",
         ),
         pytest.param(
@@ -368,8 +414,9 @@ def test_verify_audit_on_a_database_without_a_trail(tmp_path: Path):
                 "DELETE FROM audit_entries WHERE id = 3",
                 "UPDATE audit_entries SET id = id - 1 WHERE id > 3",
                 "UPDATE audit_chain_head SET last_id = 4",
+                "DELETE FROM audit_seals WHERE entry_id = 5",
             ],
-            "entry 3: broken link to previous",
+            "entry 3: seal mismatch",
             id="deleted-and-renumbered",
         ),
     ],
@@ -378,6 +425,7 @@ def test_verify_audit_finds_the_first_tampered_entry(
     pg_url: str, engine_for: Callable[[str], Engine], statements: list[str], expected: str
 ):
     seed(session_factory(engine_for(pg_url)), 4)
+    assert seal_pending(engine_for(pg_url), KEY) == 5
     tamper(pg_url, *statements)
     result = cli("verify-audit", "--database-url", pg_url)
     assert result.returncode == 1
@@ -389,12 +437,13 @@ def test_verify_audit_finds_an_edited_entry_on_sqlite(
     sqlite_url: str, engine_for: Callable[[str], Engine]
 ):
     seed(session_factory(engine_for(sqlite_url)), 2)
+    assert seal_pending(engine_for(sqlite_url), KEY) == 3
     with engine_for(sqlite_url).begin() as conn:
         conn.execute(text("DROP TRIGGER audit_entries_no_update"))
         conn.execute(text("UPDATE audit_entries SET reason = 'a better reason' WHERE id = 2"))
     result = cli("verify-audit", "--database-url", sqlite_url)
     assert result.returncode == 1
-    assert "entry 2: hash mismatch" in result.stderr
+    assert "entry 2: seal mismatch" in result.stderr
 
 
 # --- concurrent writers -------------------------------------------------------------------
@@ -431,7 +480,7 @@ def test_concurrent_writers_extend_one_valid_chain(db_url: str, engine: Engine):
     assert [e.id for e in log] == list(range(1, 53))
     assert sum(e.actor == "ops.zone-a" for e in log) == 25
     assert sum(e.actor == "ops.zone-b" for e in log) == 25
-    report = verify_trail(engine)
+    report = verified(engine)
     assert report.intact and report.checked == 52
 
 
@@ -459,7 +508,7 @@ def test_a_second_writer_waits_for_the_chain_head(pg_url: str, engine_for: Calla
     thread.join()
     log = entries(engine_for(pg_url))
     assert [(e.id, e.actor) for e in log] == [(1, "ops.anna"), (2, "ops.first"), (3, "ops.second")]
-    assert verify_trail(engine_for(pg_url)).intact
+    assert verified(engine_for(pg_url)).intact
 
 
 # --- users and electronic signatures ------------------------------------------------------
@@ -525,7 +574,7 @@ def test_signature_with_the_right_password(sessions: sessionmaker[Session], engi
     assert signed[0].new_values["meaning"] == "approval"
     assert signed[0].new_values["full_name"] == "Jane Doe"
     assert signed[0].new_values["record_hash"] == signature.record_hash
-    assert verify_trail(engine).intact
+    assert verified(engine).intact
 
 
 @pytest.mark.usefixtures("people")
@@ -621,3 +670,20 @@ def test_time_is_taken_per_flush(sessions: sessionmaker[Session], engine: Engine
         session.commit()
     first, second = entries(engine)
     assert first.at < second.at
+
+
+def test_the_scheduler_seals_and_checkpoints_the_trail(
+    sqlite_url: str, engine_for: Callable[[str], Engine], tmp_path: Path
+):
+    seed(session_factory(engine_for(sqlite_url)), 2)
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    run = ("scheduler", "--database-url", sqlite_url, "--checkpoint-file", str(checkpoints))
+    result = cli(*run, "--once")
+    assert result.returncode == 0, result.stderr
+    assert "sealed=3" in result.stdout and "checkpointed=True" in result.stdout
+    report = verified(engine_for(sqlite_url))
+    assert report.intact and report.pending == ()
+    assert f'"mac": "{report.head}"' in checkpoints.read_text()
+    check = cli("verify-audit", "--database-url", sqlite_url, "--checkpoints", str(checkpoints))
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip().endswith(", 1 checkpoints match")

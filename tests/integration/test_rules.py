@@ -14,13 +14,15 @@ import pytest
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session
 
+from cloud.adapters.audit_seals import seal_pending, verify_trail
 from cloud.adapters.engine import make_engine, normalise_url, session_factory
-from cloud.adapters.orm.audit import AuditEntry, verify_trail
+from cloud.adapters.orm.audit import AuditEntry
 from cloud.adapters.orm.people import Signature
 from cloud.adapters.orm.quality import Excursion, Exposure, Hold, ZoneRuleState
 from cloud.adapters.orm.readings import Gateway, Sensor, Site, Zone
 from cloud.adapters.orm.traceability import Batch, CustodyInterval, Item, Product
 from cloud.adapters.outbound import WebhookPolicy
+from cloud.domain.audit_chain import AuditKey
 from cloud.domain.holds import DispositionError
 from cloud.entrypoints import rules_runner
 from cloud.service_layer import rules
@@ -36,6 +38,7 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
 SENSITIVE, ROBUST = "09506000134352", "09506000134369"
 PASSWORD = "correct horse battery"
+AUDIT_KEY = AuditKey(b"rules-test-audit-key-0123456789abcdef")
 ZONES = [  # site, kind, gateway, zone, zone kind, sensor
     ("wh-a", "warehouse", "wh-a-gw", "a-cold", "cold_room", "a-cold-t1"),
     ("truck-7", "truck", "truck-7-gw", "t7-reefer", "truck_compartment", "t7-t1"),
@@ -190,7 +193,8 @@ def test_an_alarm_excursion_exposes_and_holds_the_batches_present(plant: Plant) 
         assert rules.remaining_budget(s, plant.sensitive.id) == pytest.approx(120 - 70)
         actors = set(s.scalars(select(AuditEntry.actor).where(AuditEntry.record_table == "holds")))
         assert actors == {rules.SYSTEM_ACTOR}
-    assert verify_trail(plant.engine).intact
+    assert seal_pending(plant.engine, AUDIT_KEY) > 0
+    assert verify_trail(plant.engine, AUDIT_KEY).intact
 
 
 def test_freezing_holds_only_freeze_sensitive_products(plant: Plant) -> None:
@@ -336,7 +340,8 @@ def test_qa_dispositions_a_hold_with_a_signature(plant: Plant) -> None:
         (again,) = rules.open_holds(s)
         with pytest.raises(SignatureRefused, match="cannot sign"):
             rules.disposition_hold(s, again.id, "reject", "view.vic", PASSWORD, reason="no")
-    assert verify_trail(plant.engine).intact
+    assert seal_pending(plant.engine, AUDIT_KEY) > 0
+    assert verify_trail(plant.engine, AUDIT_KEY).intact
 
 
 def test_reject_blocks_the_batch_for_good(plant: Plant) -> None:

@@ -1,10 +1,11 @@
-"""The audit trail's hash chain as plain values (cloud.domain.audit_chain): canonical JSON,
-hashing, verification."""
+"""The audit trail's keyed chain as plain values (cloud.domain.audit_chain): canonical JSON,
+seals, signed checkpoints, verification."""
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -13,43 +14,47 @@ import pytest
 
 from cloud.domain.audit_chain import (
     GENESIS,
+    AuditKey,
+    AuditKeyError,
     ChainEntry,
+    Seal,
     canonical_json,
-    entry_hash,
     json_value,
-    seal,
+    link,
+    parse_checkpoint,
+    sign_checkpoint,
     verify_chain,
 )
 
 T0 = datetime(2026, 11, 22, 9, 30, 0, 123456, tzinfo=UTC)
+KEY = AuditKey(b"k" * 32)
+OTHER = AuditKey(b"o" * 32)
 
 
-def build(n: int) -> list[ChainEntry]:
-    """A valid chain of n zone changes."""
-    entries: list[ChainEntry] = []
-    prev = GENESIS
-    for i in range(1, n + 1):
-        entry = seal(
-            ChainEntry(
-                id=i,
-                at=T0 + timedelta(minutes=i),
-                actor="qa.jane",
-                action="update",
-                table="zones",
-                key="site-a-cold",
-                old={"high": 8.0 + i},
-                new={"high": 9.0 + i},
-                reason=f"limit change {i}",
-                prev_hash=prev,
-            )
+def entries(n: int) -> list[ChainEntry]:
+    return [
+        ChainEntry(
+            id=i,
+            at=T0 + timedelta(minutes=i),
+            actor="qa.jane",
+            action="update",
+            table="zones",
+            key="site-a-cold",
+            old={"high": 8.0 + i},
+            new={"high": 9.0 + i},
+            reason=f"limit change {i}",
         )
-        entries.append(entry)
-        prev = entry.hash
-    return entries
+        for i in range(1, n + 1)
+    ]
 
 
-def head(entries: list[ChainEntry]) -> tuple[int, str]:
-    return (entries[-1].id, entries[-1].hash) if entries else (0, GENESIS)
+def sealed(log: list[ChainEntry], key: AuditKey = KEY) -> list[tuple[ChainEntry, Seal | None]]:
+    rows: list[tuple[ChainEntry, Seal | None]] = []
+    prev = GENESIS
+    for entry in log:
+        prev = link(key, prev, entry)
+        rows.append((entry, Seal(entry.id, prev, key.key_id, entry.at + timedelta(seconds=5))))
+    return rows
 
 
 class Colour(enum.Enum):
@@ -71,15 +76,14 @@ def test_canonical_json_sorts_keys_without_spaces():
     assert canonical_json({"b": 1, "a": {"d": "é", "c": None}}) == (
         '{"a":{"c":null,"d":"é"},"b":1}'.encode()
     )
-    assert canonical_json({"a": 1, "b": 2}) == canonical_json({"b": 2, "a": 1})
 
 
-def test_hash_is_sha256_of_canonical_content_including_previous_hash():
-    entry = build(1)[0]
-    assert entry.prev_hash == GENESIS
-    content = entry.content()
-    assert content["prev_hash"] == GENESIS and "hash" not in content
-    assert entry.hash == hashlib.sha256(canonical_json(content)).hexdigest()
+def test_seal_is_hmac_of_previous_seal_and_canonical_content():
+    entry = entries(1)[0]
+    data = GENESIS.encode() + b"\n" + canonical_json(entry.content())
+    assert link(KEY, GENESIS, entry) == hmac.new(b"k" * 32, data, hashlib.sha256).hexdigest()
+    assert link(KEY, GENESIS, entry) != hashlib.sha256(data).hexdigest()  # keyed, not plain
+    assert link(OTHER, GENESIS, entry) != link(KEY, GENESIS, entry)
 
 
 @pytest.mark.parametrize(
@@ -92,119 +96,132 @@ def test_hash_is_sha256_of_canonical_content_including_previous_hash():
         {"table": "batches"},
         {"key": "site-b-cold"},
         {"old": {"high": 8.5}},
-        {"new": {"high": 9.5}},
         {"new": None},
         {"reason": "another reason"},
-        {"prev_hash": "1" * 64},
+        {"outside_application": True},
     ],
 )
-def test_every_field_is_covered_by_the_hash(change):
-    entry = build(1)[0]
-    assert entry_hash(replace(entry, **change)) != entry.hash
+def test_every_field_is_covered_by_the_seal(change):
+    entry = entries(1)[0]
+    assert link(KEY, GENESIS, replace(entry, **change)) != link(KEY, GENESIS, entry)
+
+
+def test_a_short_key_is_refused_and_the_key_never_shows():
+    with pytest.raises(AuditKeyError, match="at least 32"):
+        AuditKey(b"short")
+    assert "kkkk" not in repr(KEY) and len(KEY.key_id) == 16
 
 
 def test_intact_chain():
-    entries = build(5)
-    report = verify_chain(entries, head(entries))
-    assert report.intact and report.checked == 5 and report.head_hash == entries[-1].hash
+    rows = sealed(entries(5))
+    report = verify_chain(rows, KEY, head_id=5, last_sealed_id=5)
+    assert report.intact and report.checked == 5 and report.head == rows[-1][1].mac  # type: ignore[union-attr]
 
 
 def test_empty_chain_is_intact_at_genesis():
-    report = verify_chain([], (0, GENESIS))
-    assert report.intact and report.checked == 0 and report.head_hash == GENESIS
+    report = verify_chain([], KEY, head_id=0)
+    assert report.intact and report.checked == 0 and report.head == GENESIS
 
 
-def test_edited_entry_is_a_hash_mismatch():
-    entries = build(5)
-    entries[2] = replace(entries[2], new={"high": 25.0})
-    problem = verify_chain(entries, head(entries)).problem
-    assert problem is not None
-    assert (problem.entry_id, problem.kind) == (3, "hash mismatch")
-    assert str(problem).startswith("entry 3: hash mismatch")
-
-
-def test_edited_and_rehashed_entry_breaks_the_next_link():
-    entries = build(5)
-    entries[2] = seal(replace(entries[2], actor="someone.else"))
-    report = verify_chain(entries, head(entries))
+def test_edited_entry_is_a_seal_mismatch_and_stops_the_walk():
+    rows = sealed(entries(5))
+    rows[2] = (replace(rows[2][0], new={"high": 25.0}), rows[2][1])
+    report = verify_chain(iter(rows), KEY)
     assert report.problem is not None
-    assert (report.problem.entry_id, report.problem.kind) == (4, "broken link to previous")
-    assert report.checked == 3
+    assert (report.problem.entry_id, report.problem.kind) == (3, "seal mismatch")
+    assert report.checked == 2
+
+
+def test_resealing_an_edit_without_the_key_is_found():
+    log = entries(5)
+    log[1] = replace(log[1], actor="qa.forger")
+    forged = sealed(log[:2], OTHER)  # a plausible chain, made with another key
+    rows = sealed(entries(5))
+    rows[:2] = forged
+    problem = verify_chain(rows, KEY).problem
+    assert problem is not None and (problem.entry_id, problem.kind) == (1, "key mismatch")
+    # ... and with the right key id stamped on, the MAC gives it away.
+    rows[:2] = [(e, replace(s, key_id=KEY.key_id)) for e, s in forged if s is not None]
+    problem = verify_chain(rows, KEY).problem
+    assert problem is not None and (problem.entry_id, problem.kind) == (1, "seal mismatch")
 
 
 def test_deleted_entry_is_a_gap():
-    entries = build(5)
-    del entries[2]
-    problem = verify_chain(entries, head(entries)).problem
-    assert problem is not None
-    assert (problem.entry_id, problem.kind) == (3, "gap in sequence")
-    assert "found entry 4" in problem.detail
+    rows = sealed(entries(5))
+    del rows[2]
+    problem = verify_chain(rows, KEY).problem
+    assert problem is not None and (problem.entry_id, problem.kind) == (3, "gap in sequence")
 
 
-def test_deleted_and_renumbered_entry_breaks_the_link():
-    entries = build(5)
-    del entries[2]
-    entries = [replace(e, id=i) for i, e in enumerate(entries, start=1)]
-    problem = verify_chain(entries, (4, entries[-1].hash)).problem
-    assert problem is not None
-    assert (problem.entry_id, problem.kind) == (3, "broken link to previous")
+def test_deleted_last_entry_is_caught_by_the_head_or_its_seal():
+    rows = sealed(entries(5))[:-1]
+    assert verify_chain(rows, KEY).intact  # without head, seals or checkpoints: unseen
+    for ends in ({"head_id": 5}, {"last_sealed_id": 5}):
+        problem = verify_chain(rows, KEY, **ends).problem  # type: ignore[arg-type]
+        assert problem is not None and (problem.entry_id, problem.kind) == (5, "gap in sequence")
 
 
-def test_swapped_entries_break_the_link():
-    entries = build(5)
-    second, third = entries[1], entries[2]
-    entries[1], entries[2] = replace(third, id=2), replace(second, id=3)
-    problem = verify_chain(entries, head(entries)).problem
-    assert problem is not None
-    assert (problem.entry_id, problem.kind) == (2, "broken link to previous")
+def test_a_missing_seal_before_a_sealed_entry_is_reported():
+    rows = sealed(entries(4))
+    rows[1] = (rows[1][0], None)
+    problem = verify_chain(rows, KEY).problem
+    assert problem is not None and (problem.entry_id, problem.kind) == (2, "seal missing")
 
 
-def test_first_entry_must_chain_from_genesis():
-    entries = build(2)
-    entries[0] = seal(replace(entries[0], prev_hash="f" * 64))
-    problem = verify_chain(entries, None).problem
-    assert problem is not None
-    assert (problem.entry_id, problem.kind) == (1, "broken link to previous")
+def test_unsealed_tail_is_pending_and_overdue_after_the_grace_period():
+    log = entries(4)
+    rows = sealed(log)[:2] + [(e, None) for e in log[2:]]
+    now = log[3].at + timedelta(minutes=5)
+    report = verify_chain(rows, KEY, now=now, grace=timedelta(minutes=3))
+    assert report.intact and report.checked == 4
+    assert [entry_id for entry_id, _ in report.pending] == [3, 4]
+    assert report.pending[-1][1] == sealed(log)[3][1].mac  # type: ignore[union-attr]
+    assert report.overdue == (3, 4)
+    assert any("not sealed yet" in note for note in report.notes())
 
 
-def test_deleted_last_entry_is_caught_by_the_head():
-    entries = build(5)
-    recorded = head(entries)
-    assert verify_chain(entries[:-1], None).intact  # without the head it cannot be seen
-    problem = verify_chain(entries[:-1], recorded).problem
-    assert problem is not None
-    assert (problem.entry_id, problem.kind) == (5, "gap in sequence")
+def test_entries_outside_the_application_are_noted():
+    log = entries(3)
+    log[1] = replace(log[1], actor="coldchain_app", outside_application=True)
+    report = verify_chain(sealed(log), KEY)
+    assert report.intact and report.outside == ((2, "coldchain_app"),)
+    assert "entry 2, database user coldchain_app" in report.notes()[0]
 
 
-def test_entry_appended_behind_the_heads_back_is_reported():
-    entries = build(5)
-    problem = verify_chain(entries, head(entries[:4])).problem
-    assert problem is not None
-    assert (problem.entry_id, problem.kind) == (5, "head mismatch")
+def test_checkpoints_match_and_find_a_rewritten_or_truncated_trail():
+    rows = sealed(entries(5))
+    at3 = sign_checkpoint(KEY, 3, rows[2][1].mac, T0)  # type: ignore[union-attr]
+    at5 = sign_checkpoint(KEY, 5, rows[4][1].mac, T0)  # type: ignore[union-attr]
+    report = verify_chain(rows, KEY, checkpoints=[at3, at5])
+    assert report.intact and report.checkpoints == 2
+    # Rewritten from entry 2 on by someone holding the key: only the checkpoint knows.
+    log = entries(5)
+    log[1] = replace(log[1], reason="rewritten")
+    problem = verify_chain(sealed(log), KEY, checkpoints=[at3, at5]).problem
+    assert problem is not None and (problem.entry_id, problem.kind) == (3, "checkpoint mismatch")
+    # Entries 4 and 5 gone with their seals, and the head put back.
+    problem = verify_chain(rows[:3], KEY, head_id=3, checkpoints=[at3, at5]).problem
+    assert problem is not None and (problem.entry_id, problem.kind) == (4, "gap in sequence")
+    assert "a checkpoint records entry 5" in problem.detail
 
 
-def test_rewritten_last_entry_is_caught_by_the_head():
-    entries = build(5)
-    recorded = head(entries)
-    entries[-1] = seal(replace(entries[-1], new={"high": 30.0}))
-    problem = verify_chain(entries, recorded).problem
-    assert problem is not None
-    assert (problem.entry_id, problem.kind) == (5, "head mismatch")
+def test_checkpoints_are_signed():
+    checkpoint = sign_checkpoint(KEY, 7, "a" * 64, T0)
+    assert parse_checkpoint(KEY, checkpoint.as_json(), "line 1") == checkpoint
+    with pytest.raises(ValueError, match="line 1: the signature does not match"):
+        parse_checkpoint(KEY, {**checkpoint.as_json(), "entry_id": 6}, "line 1")
+    with pytest.raises(ValueError, match="line 2: the signature does not match"):
+        parse_checkpoint(OTHER, checkpoint.as_json(), "line 2")
+    with pytest.raises(ValueError, match="line 3: not a checkpoint"):
+        parse_checkpoint(KEY, {"entry_id": 1}, "line 3")
 
 
-def test_verification_reads_entries_lazily_and_stops_at_the_first_problem():
-    entries = build(5)
-    entries[1] = replace(entries[1], reason="edited")
-    seen: list[int] = []
-
-    def stream():
-        for entry in entries:
-            seen.append(entry.id)
-            yield entry
-
-    problem = verify_chain(stream(), head(entries)).problem
-    assert problem is not None and problem.entry_id == 2
-    assert seen == [1, 2]
+def test_without_the_key_only_sequence_and_seals_are_checked():
+    rows = sealed(entries(3))
+    rows[1] = (replace(rows[1][0], reason="edited"), rows[1][1])
+    report = verify_chain(rows, None)
+    assert report.intact and not report.keyed
+    assert "no audit key" in report.notes()[-1]
 
 
 def test_the_chain_is_pure_domain_code() -> None:

@@ -1,14 +1,16 @@
-"""The audit trail: an append-only, hash-chained log of every change to a regulated record.
+"""The audit trail: an append-only log of every change to a regulated record.
 
-A model opts in with `audited(Model)` (also usable as a class decorator). Every flush that
-creates, updates or deletes an audited object appends one entry per object, in the same
-transaction, with the acting user and the reason taken from `session.info["actor"]` and
-`session.info["reason"]` (21 CFR Part 11 11.10(e); EU GMP Annex 11 9: a change or deletion
-needs a reason). Each entry carries the SHA-256 of the previous one, so an entry edited,
-deleted or moved in the database breaks the chain, and `verify_trail` names the first break.
+A model opts in with `audited(Model)` (also usable as a class decorator). Every create,
+update and delete of an audited row appends one entry, in the same transaction, with the
+acting user and the reason taken from `session.info["actor"]` and `session.info["reason"]`
+(21 CFR Part 11 11.10(e); EU GMP Annex 11 9: a change or deletion needs a reason).
 
-Appenders lock the one-row chain head (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises
-writers itself), so concurrent transactions extend the chain one after the other.
+On PostgreSQL a trigger on every audited table writes the entry (cloud.adapters.audit_database),
+so SQL that bypasses the application is recorded too; the flush hook here checks the actor
+and the reason and hands them to the trigger as transaction-local settings. On SQLite, which
+has no such triggers, the flush hook writes the entry itself. Either way the entry id comes
+from the one-row chain head, taken under a lock, so ids have no gaps. Entries are sealed
+into a keyed chain after the commit (cloud.adapters.audit_seals).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Connection,
-    Engine,
     Float,
     Index,
     Integer,
     String,
     Text,
     event,
+    func,
     insert,
     inspect,
     select,
@@ -38,42 +40,27 @@ from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
 from cloud.adapters.orm.base import Base
 from cloud.adapters.orm.readings import MasterDataProposal, Zone
-from cloud.domain.audit_chain import (
-    GENESIS,
-    ChainEntry,
-    ChainProblem,
-    ChainReport,
-    canonical_json,
-    entry_hash,
-    json_value,
-    seal,
-    verify_chain,
-)
+from cloud.domain.audit_chain import ChainEntry, canonical_json, json_value
 from cloud.domain.clock import utcnow
 
-__all__ = [  # the chain's values are used through this module too
-    "GENESIS",
+__all__ = [
     "AuditChainHead",
     "AuditEntry",
     "AuditError",
-    "ChainEntry",
-    "ChainProblem",
-    "ChainReport",
+    "AuditSeal",
+    "act_as",
     "audited",
-    "canonical_json",
-    "entry_hash",
+    "audited_models",
     "is_audited",
-    "json_value",
     "record_key",
+    "redacted_columns",
     "row_values",
-    "seal",
-    "verify_chain",
-    "verify_trail",
 ]
 
 ACTIONS = ("create", "update", "delete")
 REDACTED = "[redacted]"
 _PENDING = "coldchain.audit.pending"  # session.info key: changes seen by before_flush
+ACTOR_SETTING, REASON_SETTING = "coldchain.actor", "coldchain.reason"
 
 M = TypeVar("M")
 
@@ -86,7 +73,7 @@ class AuditError(Exception):
 
 
 class AuditEntry(Base):
-    """One change to a regulated record. Rows are only appended; see `verify_trail`."""
+    """One change to a regulated record. Rows are only appended; see cloud.adapters.audit_seals."""
 
     __tablename__ = "audit_entries"
 
@@ -99,27 +86,38 @@ class AuditEntry(Base):
     old_values: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     new_values: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     reason: Mapped[str | None] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    # True: SQL that did not say who acted (the actor is then the database user).
+    outside_application: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (Index("audit_entries_record", "record_table", "record_key"),)
 
     def chain_entry(self) -> ChainEntry:
-        return _chain_entry({c.name: getattr(self, c.name) for c in self.__table__.columns})
+        return chain_entry({c.name: getattr(self, c.name) for c in self.__table__.columns})
 
 
 class AuditChainHead(Base):
-    """The newest entry's id and hash: the row appenders lock, and where a verifier expects
-    the log to end. One row, id 1, written by the migration."""
+    """The last entry id given out: the row appenders lock, so ids follow one another
+    without gaps, and where a verifier expects the log to end. One row, id 1."""
 
     __tablename__ = "audit_chain_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(BigInteger)
-    last_hash: Mapped[str] = mapped_column(String(64))
 
 
-def _chain_entry(row: Any) -> ChainEntry:
+class AuditSeal(Base):
+    """An entry's place in the keyed chain (cloud.domain.audit_chain.link), written by a
+    sealer that holds the key. Insert-only."""
+
+    __tablename__ = "audit_seals"
+
+    entry_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    mac: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    sealed_at: Mapped[datetime]
+
+
+def chain_entry(row: Any) -> ChainEntry:
     return ChainEntry(
         id=row["id"],
         at=row["at"],
@@ -130,28 +128,8 @@ def _chain_entry(row: Any) -> ChainEntry:
         old=row["old_values"],
         new=row["new_values"],
         reason=row["reason"],
-        prev_hash=row["prev_hash"],
-        hash=row["hash"],
+        outside_application=bool(row["outside_application"]),
     )
-
-
-def verify_trail(engine: Engine) -> ChainReport:
-    """Verify the whole audit trail in the database, in one consistent snapshot."""
-    entries, head = AuditEntry.__table__, AuditChainHead.__table__
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        elif conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN")  # pysqlite would read each SELECT in its own snapshot
-        head_row = conn.execute(select(head.c.last_id, head.c.last_hash)).first()
-        query = select(entries).order_by(entries.c.id)
-        rows = conn.execution_options(yield_per=1000).execute(query)
-        report = verify_chain(
-            (_chain_entry(row._mapping) for row in rows),
-            None if head_row is None else (head_row.last_id, head_row.last_hash),
-        )
-        conn.rollback()
-    return report
 
 
 # --- opting in, and the flush hook --------------------------------------------------------
@@ -163,7 +141,8 @@ def audited(model: type[M], *, redact: Iterable[str] = ()) -> type[M]:
     """Record every create, update and delete of `model` in the audit trail.
 
     Use as `@audited` on the class or call `audited(Model, redact={"password_hash"})`;
-    redacted columns show as changed without their values.
+    redacted columns (secrets) show as changed without their values, in the trail and in
+    every view of it.
     """
     mapper = inspect(model)
     for prop in mapper.column_attrs:
@@ -174,6 +153,11 @@ def audited(model: type[M], *, redact: Iterable[str] = ()) -> type[M]:
     return model
 
 
+def audited_models() -> dict[type, frozenset[str]]:
+    """Every audited model and its redacted columns (what the database triggers are made of)."""
+    return dict(_AUDITED)
+
+
 def is_audited(obj_or_model: Any) -> bool:
     model = obj_or_model if isinstance(obj_or_model, type) else type(obj_or_model)
     return any(cls in _AUDITED for cls in model.__mro__)
@@ -181,6 +165,11 @@ def is_audited(obj_or_model: Any) -> bool:
 
 def _redacted(model: type) -> frozenset[str]:
     return next((_AUDITED[cls] for cls in model.__mro__ if cls in _AUDITED), frozenset())
+
+
+def redacted_columns() -> dict[str, frozenset[str]]:
+    """Secret columns by table name, for views that show stored entries."""
+    return {model.__table__.name: columns for model, columns in _AUDITED.items() if columns}  # type: ignore[attr-defined]
 
 
 def _keep_old_value(target: Any, value: Any, oldvalue: Any, initiator: Any) -> None:
@@ -253,11 +242,31 @@ def _changes(session: Session) -> Iterator[_Change]:
             yield _Change("delete", obj, row_values(obj), None)
 
 
+def _written_by_triggers(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def act_as(conn: Connection, actor: str, reason: str | None = None) -> None:
+    """Tell the audit triggers who changes audited rows in this transaction, and why.
+
+    Transaction-local settings (PostgreSQL); SQL run without them is recorded as made outside
+    the application, by the database user. A no-op where triggers do not write the trail.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(
+        select(
+            func.set_config(ACTOR_SETTING, actor, True),
+            func.set_config(REASON_SETTING, reason or "", True),
+        )
+    )
+
+
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, AuditEntry | AuditChainHead):
-            raise AuditError("the audit trail is appended by the flush hook only")
+        if isinstance(obj, AuditEntry | AuditChainHead | AuditSeal):
+            raise AuditError("the audit trail is appended by the audit trail's writers only")
     changes = list(_changes(session))
     session.info[_PENDING] = changes  # replaces what a failed flush may have left
     if not changes:
@@ -277,6 +286,9 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
                     f"{change.action} of {change.obj.__table__.name} {record_key(change.obj)} "
                     f'needs a reason: set session.info["reason"]'
                 )
+    if _written_by_triggers(session):
+        session.info.pop(_PENDING)
+        act_as(session.connection(), actor, session.info.get("reason") or None)
 
 
 @event.listens_for(Session, "after_flush")
@@ -301,59 +313,44 @@ def _append(
     reason: str | None,
     changes: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | None]],
 ) -> None:
+    """Write entries where no trigger does (SQLite): ids from the locked chain head."""
     head = AuditChainHead.__table__
-    row = conn.execute(
-        select(head.c.last_id, head.c.last_hash).where(head.c.id == 1).with_for_update()
-    ).first()
+    row = conn.execute(select(head.c.last_id).where(head.c.id == 1).with_for_update()).first()
     if row is None:  # a schema made by create_all rather than the migration
-        conn.execute(insert(head).values(id=1, last_id=0, last_hash=GENESIS))
-        last_id, last_hash = 0, GENESIS
+        conn.execute(insert(head).values(id=1, last_id=0))
+        last_id = 0
     else:
-        last_id, last_hash = row
+        last_id = row[0]
     at = utcnow()
     rows = []
     for action, table, key, old, new in changes:
-        entry = seal(
-            ChainEntry(
-                id=last_id + 1,
-                at=at,
-                actor=actor,
-                action=action,
-                table=table,
-                key=key,
-                old=old,
-                new=new,
-                reason=reason,
-                prev_hash=last_hash,
-            )
-        )
+        last_id += 1
         rows.append(
             {
-                "id": entry.id,
-                "at": entry.at,
-                "actor": entry.actor,
-                "action": entry.action,
-                "record_table": entry.table,
-                "record_key": entry.key,
-                "old_values": entry.old,
-                "new_values": entry.new,
-                "reason": entry.reason,
-                "prev_hash": entry.prev_hash,
-                "hash": entry.hash,
+                "id": last_id,
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "record_table": table,
+                "record_key": key,
+                "old_values": old,
+                "new_values": new,
+                "reason": reason,
+                "outside_application": False,
             }
         )
-        last_id, last_hash = entry.id, entry.hash
     conn.execute(insert(AuditEntry.__table__), rows)
-    conn.execute(update(head).where(head.c.id == 1).values(last_id=last_id, last_hash=last_hash))
+    conn.execute(update(head).where(head.c.id == 1).values(last_id=last_id))
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _refuse_bulk_writes(state: ORMExecuteState) -> None:
-    """ORM bulk INSERT/UPDATE/DELETE skip the flush, and so would skip the audit trail."""
+    """ORM bulk INSERT/UPDATE/DELETE skip the flush, and so would skip its checks."""
     if not (state.is_insert or state.is_update or state.is_delete):
         return
     mapper = state.bind_mapper
-    if mapper is not None and (is_audited(mapper.class_) or mapper.class_ is AuditEntry):
+    trail = (AuditEntry, AuditChainHead, AuditSeal)
+    if mapper is not None and (is_audited(mapper.class_) or mapper.class_ in trail):
         raise AuditError(
             f"bulk writes to {mapper.local_table.description} bypass the audit trail: "
             f"load the objects and change them in the session"
@@ -361,7 +358,7 @@ def _refuse_bulk_writes(state: ORMExecuteState) -> None:
 
 
 # A zone's limits decide what counts as an excursion: changing them is a regulated change.
-# (Ingest writes zones from the gateways' inventory through Core, not the session, and so
-# is not recorded here.)
+# (Ingest writes zones from the gateways' inventory through Core with act_as; on PostgreSQL
+# the trigger records those writes, on SQLite they are not recorded.)
 audited(Zone)
 audited(MasterDataProposal)

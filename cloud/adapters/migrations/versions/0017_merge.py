@@ -1,7 +1,9 @@
-"""merge: custody's one open interval, master data proposals, duties and tokens, all from 0015
+"""merge: custody's one open interval, master data proposals, duties and tokens, the keyed
+audit chain, all from 0015
 
 Revision ID: 0017_merge
-Revises: 0016_custody_one_open, 0016_master_data_proposals, 0016_authz_duties_and_tokens
+Revises: 0016_custody_one_open, 0016_master_data_proposals, 0016_authz_duties_and_tokens,
+    0016_audit_keyed_chain
 """
 
 revision = "0017_merge"
@@ -9,6 +11,7 @@ down_revision = (
     "0016_custody_one_open",
     "0016_master_data_proposals",
     "0016_authz_duties_and_tokens",
+    "0016_audit_keyed_chain",
 )
 branch_labels = None
 depends_on = None
