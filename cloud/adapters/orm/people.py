@@ -38,6 +38,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # After an admin's reset the user can do nothing but choose a new password.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    password_changed_at: Mapped[datetime | None]
 
     __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="users_role"),)
 

@@ -13,6 +13,7 @@ from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import Problem, invalid, not_found, parse_body, parse_query
 from cloud.entrypoints.api.representations import token_json, user_json
+from cloud.service_layer.accounts import reset_password, unlock
 from cloud.service_layer.signatures import MIN_PASSWORD, create_user, user_named
 from cloud.service_layer.tokens import issue_token, revoke_token
 from cloud.views import people
@@ -34,6 +35,10 @@ class UserChange(Body):
     full_name: str | None = Field(None, min_length=1, max_length=200)
 
 
+class Reasoned(Body):
+    reason: str = Field(min_length=1)
+
+
 class NewToken(Body):
     username: str
     name: str = Field(min_length=1, max_length=100)
@@ -46,11 +51,48 @@ def _user(username: str) -> User:
     return user
 
 
+def _account_json(user: User, locked: set[int]) -> dict[str, Any]:
+    return {
+        **user_json(user),
+        "locked": user.id in locked,
+        "must_change_password": user.must_change_password,
+    }
+
+
 @bp.get("/users")
 @endpoint("admin", query=Page)
 def list_users() -> Any:
-    """Users by username."""
-    return page_of(people.users(), parse_query(Page), user_json)
+    """Users by username, with whether each is locked out."""
+    locked = people.locked_user_ids(get_db())
+    return page_of(people.users(), parse_query(Page), lambda u: _account_json(u, locked))
+
+
+@bp.post("/users/<username>/unlock")
+@endpoint("admin", body=Reasoned)
+def unlock_user(username: str) -> Any:
+    """Unlock an account locked after wrong passwords (a reason is required and audited)."""
+    given = parse_body(Reasoned)
+    db = get_db()
+    user = _user(username)
+    try:
+        unlock(db, user, given.reason)
+    except LookupError as exc:
+        raise Problem(409, "not-locked", "Not locked", str(exc)) from exc
+    db.commit()
+    return jsonify(_account_json(user, people.locked_user_ids(db)))
+
+
+@bp.post("/users/<username>/password")
+@endpoint("admin", body=Reasoned)
+def reset_user_password(username: str) -> Any:
+    """Reset a user's password: a temporary one, in this response only, that the user must
+    change at the next login; the user's sessions end."""
+    given = parse_body(Reasoned)
+    db = get_db()
+    user = _user(username)
+    temporary = reset_password(db, user, given.reason)
+    db.commit()
+    return jsonify({**_account_json(user, people.locked_user_ids(db)), "password": temporary})
 
 
 @bp.post("/users")

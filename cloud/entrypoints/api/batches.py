@@ -9,6 +9,7 @@ from flask import Blueprint, g, jsonify
 from pydantic import Field
 
 from cloud.adapters.orm.traceability import Batch
+from cloud.entrypoints.api.auth import before_signing
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404
@@ -42,6 +43,7 @@ class StatusChange(Body):
     status: Literal["available", "held", "rejected", "recalled"]
     reason: str = Field(min_length=1)
     password: str | None = None
+    username: str | None = None  # the user ID: needed for the first signing in a session
 
 
 @bp.get("")
@@ -85,11 +87,21 @@ def change_status(batch_id: int) -> Any:
             f"a {meaning} is an electronic signature: give your password again",
             [{"field": "password", "message": f"required to sign a {meaning}"}],
         )
+    if meaning is not None:
+        before_signing(given.username)
     batch.status = given.status
     body = batch_json(batch)
     if meaning is not None:
         try:
-            signature = sign(db, g.user, given.password or "", batch, meaning, given.reason)
+            signature = sign(
+                db,
+                g.user,
+                given.password or "",
+                batch,
+                meaning,
+                given.reason,
+                username=given.username,
+            )
         except SignatureRefused as exc:
             raise Problem(403, "signature-refused", "Signature refused", str(exc)) from exc
         body["signature"] = signature_json(signature)
