@@ -134,7 +134,8 @@ def forget_failures(session: Session, user_id: int) -> None:
 
 def _rehash_if_needed(session: Session, user: User, password: str) -> None:
     if needs_rehash(user.password_hash):
-        with audit_reason(session, "password hash upgraded to argon2id at login"):
+        reason = "password hash upgraded to argon2id at login"
+        with _actor(session, user.username), audit_reason(session, reason):
             user.password_hash, user.password_salt = hash_password(password), ""
             session.flush()
         log.info("password hash of %r upgraded to argon2id", user.username)

@@ -14,7 +14,8 @@ from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import Problem, invalid, not_found, parse_body, parse_query
 from cloud.entrypoints.api.representations import token_json, user_json
 from cloud.service_layer.accounts import reset_password, unlock
-from cloud.service_layer.signatures import MIN_PASSWORD, create_user, user_named
+from cloud.service_layer.passwords import WeakPassword
+from cloud.service_layer.signatures import create_user, user_named
 from cloud.service_layer.tokens import issue_token, revoke_token
 from cloud.views import people
 
@@ -26,7 +27,7 @@ class NewUser(Body):
     username: str = Field(min_length=1, max_length=64)
     full_name: str = Field(min_length=1, max_length=200)
     role: Role
-    password: str = Field(min_length=MIN_PASSWORD)
+    password: str = Field(max_length=256)  # the policy: cloud.service_layer.passwords
 
 
 class UserChange(Body):
@@ -105,6 +106,8 @@ def add_user() -> Any:
         raise Problem(409, "conflict", "Conflict", f"user {given.username} exists already")
     try:
         user = create_user(db, given.username, given.full_name, given.role, given.password)
+    except WeakPassword as exc:
+        raise invalid(422, str(exc), [{"field": "password", "message": str(exc)}]) from exc
     except ValueError as exc:
         raise invalid(422, str(exc), [{"field": "(body)", "message": str(exc)}]) from exc
     db.commit()
