@@ -56,6 +56,7 @@ def test_a_person_logs_in_with_a_session_cookie_and_out_again(api: Api) -> None:
         "role": "qa",
         "active": True,
         "via": "session",
+        "must_change_password": False,
     }
     assert c.get("/api/batches").status_code == 200
     assert c.delete("/api/session").status_code == 204
@@ -98,7 +99,12 @@ def test_bearer_tokens_are_stored_hashed_and_can_be_revoked(api: Api) -> None:
 
 def test_changing_a_user_needs_a_reason_and_records_the_actor(api: Api) -> None:
     c, admin = api.client, api.as_("admin")
-    new = {"username": "j.smith", "full_name": "Jane Smith", "role": "viewer", "password": "x" * 12}
+    new = {
+        "username": "j.smith",
+        "full_name": "Jane Smith",
+        "role": "viewer",
+        "password": "chilled-vials-07",
+    }
     assert c.post("/api/users", json=new, headers=admin).status_code == 201
     assert problem(c.post("/api/users", json=new, headers=admin), 409)
     short = problem(c.post("/api/users", json={**new, "password": "short"}, headers=admin), 422)
@@ -369,7 +375,7 @@ def test_qa_changes_batch_status_with_a_reason(api: Api) -> None:
     url = f"/api/batches/{batch_id}/status"
     no_reason = problem(c.post(url, json={"status": "available"}, headers=qa), 422)
     assert [e["field"] for e in no_reason["errors"]] == ["reason", "password"][:1]
-    release = {"status": "available", "reason": "excursion assessed"}
+    release = {"status": "available", "reason": "excursion assessed", "username": "qa"}
     unsigned = problem(c.post(url, json=release, headers=qa), 422)
     assert [e["field"] for e in unsigned["errors"]] == ["password"]
     assert "electronic signature" in unsigned["detail"]
@@ -384,10 +390,12 @@ def test_qa_changes_batch_status_with_a_reason(api: Api) -> None:
     held = c.post(url, json={"status": "held", "reason": "new excursion"}, headers=qa)
     assert held.status_code == 200 and "signature" not in held.json  # a hold is not signed
     rejected = c.post(
-        url, json={"status": "rejected", "reason": "stability", "password": PASSWORD}, headers=qa
+        url,
+        json={"status": "rejected", "reason": "stability", "password": PASSWORD, "username": "qa"},
+        headers=qa,
     )
     assert rejected.status_code == 200 and rejected.json["signature"]["meaning"] == "rejection"
-    signed = {"status": "available", "reason": "undo", "password": PASSWORD}
+    signed = {"status": "available", "reason": "undo", "password": PASSWORD, "username": "qa"}
     assert problem(c.post(url, json=signed, headers=qa), 409)
     assert problem(c.post(url, json={"status": "lost", "reason": "x"}, headers=qa), 422)
     assert problem(

@@ -14,7 +14,7 @@ from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import Problem, invalid, not_found, parse_body, parse_query
 from cloud.entrypoints.api.representations import token_json, user_json
 from cloud.service_layer.accounts import reset_password, unlock
-from cloud.service_layer.passwords import WeakPassword
+from cloud.service_layer.passwords import WeakPassword, check_policy
 from cloud.service_layer.signatures import create_user, user_named
 from cloud.service_layer.tokens import issue_token, revoke_token
 from cloud.views import people
@@ -101,13 +101,15 @@ def reset_user_password(username: str) -> Any:
 def add_user() -> Any:
     """Add a user (the creation lands in the audit trail)."""
     given = parse_body(NewUser)
+    try:
+        check_policy(given.password, given.username)
+    except WeakPassword as exc:
+        raise invalid(422, str(exc), [{"field": "password", "message": str(exc)}]) from exc
     db = get_db()
     if user_named(db, given.username) is not None:
         raise Problem(409, "conflict", "Conflict", f"user {given.username} exists already")
     try:
         user = create_user(db, given.username, given.full_name, given.role, given.password)
-    except WeakPassword as exc:
-        raise invalid(422, str(exc), [{"field": "password", "message": str(exc)}]) from exc
     except ValueError as exc:
         raise invalid(422, str(exc), [{"field": "(body)", "message": str(exc)}]) from exc
     db.commit()
