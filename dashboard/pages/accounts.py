@@ -31,10 +31,7 @@ def layout(user: UserView, **_q: str) -> html.Div:
             html.Div(
                 [
                     html.Label("Account", htmlFor="accounts-user"),
-                    dcc.Dropdown(
-                        id="accounts-user",
-                        options=[{"label": a.username, "value": a.username} for a in rows],
-                    ),
+                    dcc.Input(id="accounts-user", type="text", placeholder="username"),
                     html.Label("Reason", htmlFor="accounts-reason"),
                     dcc.Input(id="accounts-reason", type="text", placeholder="why (audited)"),
                     html.Button("Unlock", id="accounts-unlock", className="primary"),
@@ -59,6 +56,7 @@ def layout(user: UserView, **_q: str) -> html.Div:
 def act(_unlock: int | None, _reset: int | None, username: str | None, reason: str | None) -> Any:
     """Unlock the chosen account or reset its password, as the logged-in admin."""
     admin = require("accounts")
+    username = (username or "").strip()
     if not username or not (reason or "").strip():
         return html.Span("Choose an account and give a reason.", className="error"), no_update
     desk = services.accounts()
