@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from cloud.adapters.engine import make_engine
 from cloud.adapters.orm.accounts import PasswordFailure
 from cloud.adapters.orm.alerting import Alert
-
 from cloud.entrypoints.demo_seed import DEMO_PASSWORD, cooling_failure
 from tests.browser.conftest import SCENARIO_ZONE as ZONE
 from tests.browser.conftest import ControlRoomServer, Page

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -273,3 +275,20 @@ def test_wrong_signature_passwords_count_towards_the_lock_out(api: Api):
     uses = api.db.scalars(select(PasswordFailure.used_for)).all()
     assert uses == ["signature"] * 5
     assert login(fresh_client(api), "qa", PASSWORD) == 401
+
+
+def test_the_cli_unlocks_an_account_when_no_admin_can(api: Api):
+    for n in range(5):
+        login(api.client, "admin", f"wrong-{n}")
+    assert login(api.client, "admin", PASSWORD) == 401
+    url = ("--database-url", api.app.config["DATABASE_URL"])
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "cloud.entrypoints.cli", "unlock-user", *args, *url]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert "Missing option '--reason'" in cli("admin").stderr
+    done = cli("admin", "--reason", "the only admin locked out", "--actor", "ops.oli")
+    assert done.returncode == 0 and done.stdout.strip() == "unlocked admin", done.stderr
+    assert "is not locked" in cli("admin", "--reason", "again").stderr
+    assert login(api.client, "admin", PASSWORD) == 200
