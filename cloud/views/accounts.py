@@ -88,6 +88,7 @@ class Accounts:
     def change_password(self, user: UserView, old: str, new: str) -> str | None:
         """Change the user's own password; None, or why it was refused."""
         with self.sessions() as session:
+            session.info["actor"] = user.username
             row = session.get(User, user.id)
             if row is None:
                 return "the account no longer exists"
