@@ -227,7 +227,8 @@ def seed(
                     f"the database at {engine.url.render_as_string()} is not a demo database"
                     " (it has no coldchain_demo mark): the demo seeds only the database it"
                     " created itself; start the demo with an empty data directory, or run"
-                    " `coldchain-demo-seed seed --new-demo-database` on a new, empty database"
+                    " `python -m cloud.entrypoints.demo_seed seed --new-demo-database` on a new,"
+                    " empty database"
                 )
         sessions = session_factory(engine)
         with sessions() as session:
