@@ -5,26 +5,75 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dash
 from dash import Dash, dcc, html
-from flask import jsonify, redirect, request, session
+from flask import Response, jsonify, redirect, request
 
 from cloud import bootstrap
+from cloud.service_layer.login_sessions import Timeouts
+from cloud.views.accounts import Accounts
 from dashboard import services
-from dashboard.auth import current_user
+from dashboard.auth import current_user, log_out, set_cookie
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
-# Callbacks anyone may run: the login form itself.
+# Callbacks anyone may run: the login form itself; and what a user whose password an admin
+# reset may run: the form to choose a new one.
 PUBLIC_OUTPUTS = ("login-",)
+PASSWORD_OUTPUTS = ("password-",)
+# Dash renders with inline scripts and evaluates callbacks' code: 'unsafe-inline' and
+# 'unsafe-eval' for scripts, inline styles; everything else from this site only, and no
+# page may frame the control room (clickjacking of its actions).
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
-def create_app(database_url: str, refresh_ms: int = 3000, secret_key: str | None = None) -> Dash:
+def _seconds(env: str, default: float) -> float:
+    return float(os.environ.get(env, default))
+
+
+def create_app(
+    database_url: str,
+    refresh_ms: int = 3000,
+    secret_key: str | None = None,
+    *,
+    timeouts: Timeouts | None = None,
+    login_limits: tuple[str, str] | None = None,
+) -> Dash:
     """A control room on the database at `database_url`."""
-    services.configure(bootstrap.control_room(database_url))
+    room = bootstrap.control_room(database_url)
+    timeouts = timeouts or Timeouts(
+        idle=timedelta(seconds=_seconds("COLDCHAIN_SESSION_IDLE_S", 15 * 60)),
+        absolute=timedelta(seconds=_seconds("COLDCHAIN_SESSION_MAX_S", 12 * 3600)),
+    )
+    accounts = (
+        Accounts(room.sessions, timeouts, login_limits)
+        if login_limits
+        else Accounts(room.sessions, timeouts)
+    )
+    services.configure(room, accounts)
     app = Dash(
         __name__,
         use_pages=True,
@@ -35,21 +84,20 @@ def create_app(database_url: str, refresh_ms: int = 3000, secret_key: str | None
         suppress_callback_exceptions=True,
     )
     server = app.server
-    key = secret_key or os.environ.get("COLDCHAIN_SECRET_KEY")
-    if not key:
-        log.warning("COLDCHAIN_SECRET_KEY is not set: logins end when the process stops")
-        key = secrets.token_hex(32)
+    # Logins are sessions in the database; the key signs nothing they depend on.
+    key = secret_key or os.environ.get("COLDCHAIN_SECRET_KEY") or secrets.token_hex(32)
     server.config.update(
         SECRET_KEY=key,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("COLDCHAIN_HTTPS", "") not in ("", "0", "false"),
         COLDCHAIN_REFRESH_MS=refresh_ms,
     )
     server.before_request(_refuse_anonymous_callbacks)
+    server.after_request(set_cookie)
+    server.after_request(_security_headers)
 
     @server.get("/logout")
     def logout() -> Any:
-        session.clear()
+        log_out()
         return redirect("/login")
 
     app.layout = shell
@@ -64,9 +112,18 @@ def _refuse_anonymous_callbacks() -> Any:
     output = str(body.get("output", "")).lstrip(".")
     if output.startswith(PUBLIC_OUTPUTS) or output.startswith("_pages"):
         return None
-    if current_user() is None:
+    user = current_user()
+    if user is None:
         return jsonify({"error": "log in first"}), 401
+    if user.must_change_password and not output.startswith(PASSWORD_OUTPUTS):
+        return jsonify({"error": "choose a new password first"}), 403
     return None
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def shell() -> html.Div:
@@ -88,6 +145,7 @@ def shell() -> html.Div:
                 className="who",
                 id="shell-user",
             ),
+            dcc.Link("Password", href="/password", className="navlink"),
             html.A("Log out", href="/logout", className="navlink logout"),
         ]
         if user

@@ -373,6 +373,31 @@ def create_user(
     click.echo(f"created {user.role} {user.username} ({user.full_name})")
 
 
+@main.command("unlock-user")
+@click.argument("username")
+@click.option("--reason", required=True, help="Why the account is unlocked (audited).")
+@click.option("--actor", default=None, help="Who unlocks it [default: cli:<login name>].")
+@click.option(
+    "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
+)
+def unlock_user(username: str, reason: str, actor: str | None, database_url: str) -> None:
+    """Unlock an account locked after wrong passwords (when no admin can log in to do it)."""
+    from cloud.service_layer.accounts import unlock
+    from cloud.service_layer.signatures import user_named
+
+    with _session(database_url) as session:
+        session.info["actor"] = _actor(actor)
+        user = user_named(session, username)
+        if user is None:
+            raise click.ClickException(f"user {username!r} does not exist")
+        try:
+            unlock(session, user, reason)
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(f"unlocked {username}")
+
+
 @main.group("api-token")
 def api_token() -> None:
     """Bearer tokens for machines (scanners, integrations), acting as a user."""

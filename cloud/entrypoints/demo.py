@@ -22,7 +22,13 @@ import click
 
 from cloud.adapters.broker import EmbeddedBroker, port_is_free
 from cloud.adapters.migrate import upgrade
-from cloud.entrypoints.demo_seed import DEMO_PASSWORD, FAILURE_ZONE, seed
+from cloud.entrypoints.demo_seed import (
+    DEMO_PASSWORD,
+    FAILURE_ZONE,
+    NotADemoDatabase,
+    mark_as_demo,
+    seed,
+)
 
 log = logging.getLogger("coldchain.demo")
 
@@ -103,11 +109,19 @@ def main(data_dir: Path, broker: str | None, port: int) -> None:
     data_dir = data_dir.resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    database_url = f"sqlite:///{data_dir / 'coldchain.sqlite'}"
+    database_file = data_dir / "coldchain.sqlite"
+    database_url = f"sqlite:///{database_file}"
+    created = not database_file.exists()
     _audit_keeping(data_dir)
     upgrade(database_url)
-    if seed(database_url):
-        click.echo("demo data seeded: products, batches, users, a week of history")
+    try:
+        if created:
+            mark_as_demo(database_url)  # the demo's own: only this one gets its accounts
+        if seed(database_url):
+            click.echo("demo data seeded: products, batches, users, a week of history")
+    except NotADemoDatabase as exc:
+        click.echo(f"{exc}", err=True)
+        sys.exit(2)
 
     embedded = None
     if broker is None:

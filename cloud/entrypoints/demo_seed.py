@@ -27,10 +27,22 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import Engine, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from cloud.adapters.engine import make_engine, session_factory
+from cloud.adapters.orm.people import User
 from cloud.adapters.orm.readings import ReadPoint, Sensor, Zone
 from cloud.adapters.orm.traceability import (
     Batch,
@@ -71,6 +83,45 @@ FAILURE_GATEWAY = "demo-failure"
 FAILURE_ZONE = "wh-leeds-cold1"
 AMBIENT = 21.0  # C: where a cold room whose cooling stopped is heading
 WARM_UP_MIN = 25.0  # time constant of that rise
+
+
+# The demo's own mark on a database it created: the seeder writes its well-known accounts
+# into no other (not into a production database that happens to be empty, either).
+DEMO_MARK = Table(
+    "coldchain_demo",
+    MetaData(),
+    Column("marked_at", DateTime(timezone=True), nullable=False),
+    Column("note", String(200), nullable=False),
+)
+
+
+class NotADemoDatabase(Exception):
+    """The database is not one the demo created: the seeder leaves it alone."""
+
+
+def mark_as_demo(database_url: str) -> None:
+    """Mark a database the demo has just created (it must hold no users) as the demo's own."""
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            if is_demo(connection):
+                return
+            users = connection.scalar(select(func.count()).select_from(User.__table__))
+            if users:
+                raise NotADemoDatabase(
+                    f"the database at {engine.url.render_as_string()} has {users} users already:"
+                    " the demo marks only a database it has just created"
+                )
+            DEMO_MARK.create(connection)
+            connection.execute(
+                insert(DEMO_MARK).values(marked_at=utcnow(), note="created by coldchain-demo")
+            )
+    finally:
+        engine.dispose()
+
+
+def is_demo(connection: Any) -> bool:
+    return DEMO_MARK.name in inspect(connection).get_table_names()
 
 
 def gtin(company_prefix: str, reference: str, indicator: str = "0") -> str:
@@ -166,6 +217,8 @@ def seed(
     quiet: dict[str, datetime] | None = None,
 ) -> bool:
     """Fill an empty demo database; False (and nothing done) if it was seeded before.
+    NotADemoDatabase if the demo did not create it (see mark_as_demo): the demo's accounts
+    have a published password and must never land in a real database.
 
     `quiet` ends the history of some zones early (zone -> time), to make room for a
     failure recorded later on.
@@ -173,6 +226,15 @@ def seed(
     now = now or utcnow()
     engine = make_engine(database_url)
     try:
+        with engine.connect() as connection:
+            if not is_demo(connection):
+                raise NotADemoDatabase(
+                    f"the database at {engine.url.render_as_string()} is not a demo database"
+                    " (it has no coldchain_demo mark): the demo seeds only the database it"
+                    " created itself; start the demo with an empty data directory, or run"
+                    " `python -m cloud.entrypoints.demo_seed seed --new-demo-database` on a new,"
+                    " empty database"
+                )
         sessions = session_factory(engine)
         with sessions() as session:
             if user_named(session, "qa") is not None:
@@ -522,9 +584,19 @@ def main() -> None:
 @main.command("seed")
 @click.option("--database-url", envvar="COLDCHAIN_DATABASE_URL", required=True)
 @click.option("--no-history", is_flag=True, help="Skip the week of past readings.")
-def seed_command(database_url: str, no_history: bool) -> None:
-    """Seed an empty demo database (does nothing if seeded already)."""
-    done = seed(database_url, history=not no_history)
+@click.option(
+    "--new-demo-database",
+    is_flag=True,
+    help="Mark this new database (no users yet) as a demo database first.",
+)
+def seed_command(database_url: str, no_history: bool, new_demo_database: bool) -> None:
+    """Seed a demo database (does nothing if seeded already; refuses any other database)."""
+    try:
+        if new_demo_database:
+            mark_as_demo(database_url)
+        done = seed(database_url, history=not no_history)
+    except NotADemoDatabase as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo("seeded" if done else "already seeded")
 
 

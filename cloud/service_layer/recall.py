@@ -105,8 +105,11 @@ def open_recall(
     password: str,
     reason: str,
     now: datetime | None = None,
+    *,
+    username: str | None = None,
 ) -> Recall:
-    """Open a signed recall of the batch: trace its items, freeze it, raise an alert."""
+    """Open a signed recall of the batch: trace its items, freeze it, raise an alert
+    (`username`: the signature's user ID, see signatures.sign)."""
     now = now or utcnow()
     batch = session.get(Batch, batch_id)
     if batch is None:
@@ -128,7 +131,7 @@ def open_recall(
     )
     session.add(recall)
     session.flush()
-    sign(session, user, password, recall, "approval", reason)
+    sign(session, user, password, recall, "approval", reason, username=username)
     items = session.scalars(select(Item).where(Item.batch_id == batch_id).order_by(Item.id))
     for item in items:
         where = whereabouts(session, item)

@@ -1,17 +1,17 @@
 """Users and electronic signatures (21 CFR Part 11 subpart C).
 
-A signature is given by the authenticated actor of the session (the first component, the
-username, is known from the session) re-entering the password (the second component). It
-binds the printed name, the date and time (UTC), the meaning and a SHA-256 of the signed
-record's stored content, and lands in the audit trail like any regulated record.
+A signature is given by the authenticated actor with both components, user ID and password,
+the first time in a continuous session (a login session, until it ends or idles out), and the
+password only on later signings in the same session (11.200(a)(1)). Wrong passwords count
+towards the account's lock-out. It binds the printed name, the date and time (UTC), the
+meaning and a SHA-256 of the signed record's stored content, and lands in the audit trail
+like any regulated record.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
-import secrets
 from datetime import UTC
 from typing import Any
 
@@ -22,12 +22,13 @@ from cloud.adapters.orm.audit import canonical_json, json_value, record_key
 from cloud.adapters.orm.people import MEANINGS, ROLES, SIGNING_ROLES, Signature, User
 from cloud.domain.access import effective_role
 from cloud.domain.clock import utcnow
+from cloud.service_layer.accounts import is_locked, note_right_password, note_wrong_password
 from cloud.service_layer.audit import audit_reason
+from cloud.service_layer.login_sessions import note_signature, signed_before
+from cloud.service_layer.passwords import MIN_PASSWORD, check_policy, hash_password, verify_password
 
 log = logging.getLogger(__name__)
-
-MIN_PASSWORD = 8
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB and ~50 ms per check
+__all__ = ["MIN_PASSWORD", "SignatureRefused", "UserIdRequired", "check_password", "sign"]
 
 
 class SignatureRefused(Exception):
@@ -40,33 +41,20 @@ TOKEN_SIGNING = (
 )
 
 
-def hash_password(password: str, salt: str) -> str:
-    """scrypt of the password with the user's salt (hex), parameters kept with the digest."""
-    digest = hashlib.scrypt(
-        password.encode(), salt=bytes.fromhex(salt), n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
-    )
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${digest.hex()}"
+class UserIdRequired(SignatureRefused):
+    """The first signing of a session was given without the user ID."""
 
 
 def set_password(user: User, password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
-    user.password_salt = secrets.token_hex(16)
-    user.password_hash = hash_password(password, user.password_salt)
+    """Set a password that meets the policy (cloud.service_layer.passwords), hashed."""
+    check_policy(password, user.username or "")
+    user.password_salt = ""  # argon2id keeps its salt in the hash
+    user.password_hash = hash_password(password)
 
 
 def check_password(user: User, password: str) -> bool:
-    """True if `password` is the user's, compared in constant time."""
-    _, n, r, p, expected = user.password_hash.split("$")
-    digest = hashlib.scrypt(
-        password.encode(),
-        salt=bytes.fromhex(user.password_salt),
-        n=int(n),
-        r=int(r),
-        p=int(p),
-        dklen=len(expected) // 2,
-    )
-    return hmac.compare_digest(digest.hex(), expected)
+    """True if `password` is the user's (no lock-out counting: see accounts.check_password_of)."""
+    return verify_password(user.password_hash, user.password_salt, password)
 
 
 def user_named(session: Session, username: str) -> User | None:
@@ -92,7 +80,7 @@ def create_user(
     pending: tuple[str, int] | None = None,
 ) -> User:
     """Add an active user in the role at once (audited: the session needs an actor). For
-    installers and fixtures; admins add users through cloud.service_layer.accounts, where
+    installers and fixtures; admins add users through cloud.service_layer.roles, where
     `pending` is the role given and the id of the admin who gave it, awaiting confirmation."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
@@ -122,9 +110,19 @@ def record_hash(session: Session, record: Any) -> str:
 
 
 def sign(
-    session: Session, user: User, password: str, record: Any, meaning: str, reason: str
+    session: Session,
+    user: User,
+    password: str,
+    record: Any,
+    meaning: str,
+    reason: str,
+    *,
+    username: str | None = None,
 ) -> Signature:
-    """Sign `record` as `user`, who must be the session's actor and re-enter the password."""
+    """Sign `record` as `user`, who must be the session's actor and give the password, and
+    the user ID (`username`) too unless the login session in `session.info["login_session"]`
+    has signed before. A wrong password ends the caller's transaction: the failure is
+    committed on its own, so it counts towards the lock-out whatever the caller does next."""
     if meaning not in MEANINGS:
         raise ValueError(f"meaning {meaning!r} is not one of {', '.join(MEANINGS)}")
     if not reason.strip():
@@ -141,9 +139,26 @@ def sign(
     if not user.active:
         log.warning("signature refused: %r is inactive", user.username)
         raise SignatureRefused(f"user {user.username!r} is inactive")
+    login_session = session.info.get("login_session")
+    if username is None and not signed_before(session, login_session, user.id):
+        raise UserIdRequired(
+            "the first signing in a session needs your user ID as well as your password"
+        )
+    if username is not None and username != user.username:
+        log.warning("signature refused: %r gave the user ID %r", user.username, username)
+        raise SignatureRefused(f"the user ID {username!r} is not that of {user.username!r}")
+    if is_locked(session, user.id):
+        raise SignatureRefused(f"the account {user.username!r} is locked: ask an admin")
     if not check_password(user, password):
         log.warning("signature refused: wrong password for %r", user.username)
-        raise SignatureRefused(f"wrong password for {user.username!r}")
+        name, user_id = user.username, user.id
+        session.rollback()  # the failure must outlive the refused transaction
+        counted = session.get(User, user_id)
+        if counted is not None:
+            note_wrong_password(session, counted, "signature")
+            session.commit()
+        raise SignatureRefused(f"wrong password for {name!r}")
+    note_right_password(session, user, password)
     role = effective_role(user.role, user.pending_role)
     if role not in SIGNING_ROLES[meaning]:
         pending = f" until a second admin confirms {user.pending_role}" if user.pending_role else ""
@@ -163,6 +178,7 @@ def sign(
         record_hash=record_hash(session, record),
     )
     session.add(signature)
+    note_signature(session, login_session, signature.signed_at)
     with audit_reason(session, reason):  # the signature's audit entry carries its own reason
         session.flush()
     return signature

@@ -87,7 +87,13 @@ def alert_queue(session: Session, include_resolved: bool = False) -> list[AlertR
     ]
 
 
-PAGES = {"hold": "/holds", "expiry": "/expiry", "recall": "/trace", "gateway": "/"}
+PAGES = {
+    "hold": "/holds",
+    "expiry": "/expiry",
+    "recall": "/trace",
+    "gateway": "/",
+    "user": "/accounts",  # a locked account: admins unlock it there
+}
 
 
 def _link(alert: Alert, excursion_zone: dict[str, str]) -> str | None:

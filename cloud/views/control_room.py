@@ -24,7 +24,8 @@ from cloud.adapters.orm.traceability import Batch
 from cloud.domain.access import effective_role
 from cloud.domain.audit_chain import AuditKey
 from cloud.domain.clock import utcnow
-from cloud.service_layer.signatures import check_password, user_named
+from cloud.service_layer.accounts import check_password_of
+from cloud.service_layer.signatures import user_named
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ class UserView:
     username: str
     full_name: str
     role: str
+    session_id: int | None = None  # the login session this user acts in, if any
+    must_change_password: bool = False
 
 
 def _user_view(user: User) -> UserView:
@@ -189,6 +192,8 @@ class ControlRoom:
         """Run a service action as `user` (the audit trail's actor), with a reason; commit."""
         with self.sessions() as session:
             session.info["actor"] = user.username
+            if user.session_id is not None:  # a signature's continuous session
+                session.info["login_session"] = user.session_id
             if reason and reason.strip():
                 session.info["reason"] = reason.strip()
             result = action(session, *args, **kw)
@@ -201,12 +206,13 @@ class ControlRoom:
         """The active user with this username and password, else None."""
         with self.sessions() as session:
             user = user_named(session, username)
-            if (
-                user is None
-                or not user.active
-                or user.kind != "person"  # machines act through tokens only
-                or not check_password(user, password)
-            ):
+            right = (
+                user is not None
+                and user.kind == "person"  # machines act through tokens only
+                and check_password_of(session, user, password, "login")
+            )
+            session.commit()  # a wrong password counts towards the lock-out
+            if user is None or not user.active or not right:
                 log.info("control room login refused for %r", username)
                 return None
             return _user_view(user)

@@ -160,13 +160,15 @@ def disposition(
     username: str,
     password: str,
     reason: str,
+    user_id: str | None = None,
 ) -> Hold:
-    """Release or reject a held batch with the user's electronic signature."""
+    """Release or reject a held batch with the user's electronic signature (`user_id`: its
+    first component, needed for the first signing of a session)."""
     if decision not in DECISIONS:
         raise ValueError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
     user = existing_user(session, username)
     return rules_service.disposition_hold(
-        session, hold_id, decision, user, password, DECISIONS[decision], reason
+        session, hold_id, decision, user, password, DECISIONS[decision], reason, username=user_id
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from cloud.adapters.orm.accounts import AccountLock
 from cloud.adapters.orm.people import ApiToken, User
 
 
@@ -21,3 +22,9 @@ def tokens() -> Select[ApiToken]:
 def usernames(session: Session) -> dict[int, str]:
     """Every user's username by id."""
     return {uid: name for uid, name in session.execute(select(User.id, User.username))}
+
+
+def locked_user_ids(session: Session) -> set[int]:
+    """The ids of the users whose accounts are locked."""
+    query = select(AccountLock.user_id).where(AccountLock.unlocked_at.is_(None))
+    return set(session.scalars(query))

@@ -17,10 +17,18 @@ MEANING_TEXT = (
 )
 
 
-def start(session: Session, batch_id: int, username: str, password: str, reason: str) -> str:
-    """Open a recall of the batch signed by the user; returns what happened, in words."""
+def start(
+    session: Session,
+    batch_id: int,
+    username: str,
+    password: str,
+    reason: str,
+    user_id: str | None = None,
+) -> str:
+    """Open a recall of the batch signed by the user (`user_id`: the signature's first
+    component, for the first signing of a session); what happened, in words."""
     user = existing_user(session, username)
-    recall = recall_service.open_recall(session, batch_id, user, password, reason)
+    recall = recall_service.open_recall(session, batch_id, user, password, reason, username=user_id)
     return f"recall {recall.id} opened; the batch is recalled and every item traced"
 
 

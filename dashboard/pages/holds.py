@@ -58,6 +58,15 @@ def _dialog(user: UserView) -> html.Div:
                 ),
                 html.Label("Reason", htmlFor="holds-reason"),
                 dcc.Textarea(id="holds-reason", style={"width": "100%", "height": "4rem"}),
+                # 21 CFR 11.200: the first signing of a session asks for both components.
+                html.Div(
+                    [
+                        html.Label("User ID", htmlFor="holds-user-id"),
+                        dcc.Input(id="holds-user-id", type="text", autoComplete="username"),
+                    ],
+                    id="holds-user-id-row",
+                    style=_shown(services.accounts().needs_user_id(user)),
+                ),
                 html.Label("Password (again)", htmlFor="holds-password"),
                 dcc.Input(id="holds-password", type="password", autoComplete="current-password"),
                 html.Div(id="holds-dialog-error", className="error", role="alert"),
@@ -205,10 +214,12 @@ def table(_changed: int) -> Any:
     Output("holds-reason", "value"),
     Output("holds-changed", "data"),
     Output("holds-message", "children"),
+    Output("holds-user-id-row", "style"),
     Input({"type": "holds-decide", "hold": ALL, "decision": ALL}, "n_clicks"),
     Input("holds-cancel", "n_clicks"),
     Input("holds-sign", "n_clicks"),
     State("holds-pending", "data"),
+    State("holds-user-id", "value"),
     State("holds-password", "value"),
     State("holds-reason", "value"),
     State("holds-changed", "data"),
@@ -219,11 +230,29 @@ def dialog(
     _cancel: int,
     _sign: int,
     pending: dict[str, Any] | None,
+    user_id: str | None,
     password: str | None,
     reason: str | None,
     changed: int,
 ) -> tuple[Any, ...]:
     """Open the signature dialog for a decision, cancel it, or sign."""
+    step = _dialog_step(clicks, pending, user_id, password, reason, changed)
+    needed = services.accounts().needs_user_id(require("disposition"))
+    return (*step, _shown(needed))
+
+
+def _shown(needed: bool) -> dict[str, str]:
+    return {} if needed else {"display": "none"}
+
+
+def _dialog_step(
+    clicks: list[int],
+    pending: dict[str, Any] | None,
+    user_id: str | None,
+    password: str | None,
+    reason: str | None,
+    changed: int,
+) -> tuple[Any, ...]:
     user = require("disposition")
     trigger = ctx.triggered_id
     keep = (no_update,) * 9
@@ -255,6 +284,8 @@ def dialog(
         return (None, "dialog-backdrop hidden", "", "", "", "", "", no_update, no_update)
     if not password or not (reason or "").strip():
         return (*keep[:4], "Give a reason and your password.", *keep[5:])
+    if not (user_id or "").strip() and services.accounts().needs_user_id(user):
+        return (*keep[:4], "The first signature of a session needs your user ID too.", *keep[5:])
     try:
         hold = services.control_room().act(
             user,
@@ -265,6 +296,7 @@ def dialog(
             user.username,
             password,
             reason or "",
+            (user_id or "").strip() or None,
         )
     except SignatureRefused as exc:
         return (*keep[:4], f"Not signed: {exc}", "", *keep[6:])

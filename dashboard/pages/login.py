@@ -1,4 +1,4 @@
-"""Login: username and password against the users (cloud.service_layer.signatures)."""
+"""Login: username and password, starting a login session (cloud.views.accounts)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from urllib.parse import parse_qs, urlparse
 
 import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
+from flask import request
 
 from dashboard import services
-from dashboard.auth import log_in
+from dashboard.auth import local_path, log_in
 
 dash.register_page(__name__, path="/login", name="Log in", nav=False, order=99)
+REFUSED = "Wrong username or password, or the account is locked or inactive."
 
 
 def layout(**_query: str) -> html.Div:
@@ -32,6 +34,12 @@ def layout(**_query: str) -> html.Div:
     )
 
 
+def next_page(search: str | None) -> str:
+    """Where to go after login: the `next` parameter if it is a path on this site, else /."""
+    target = parse_qs(urlparse(search or "").query or (search or "").lstrip("?")).get("next")
+    return local_path(target[0] if target else None)
+
+
 @callback(
     Output("login-location", "href"),
     Output("login-message", "children"),
@@ -47,10 +55,13 @@ def submit(
 ) -> tuple[object, str]:
     if not username or not password:
         return no_update, "Enter your username and password."
-    user = services.control_room().authenticate(username.strip(), password)
-    if user is None:
-        return no_update, "Wrong username or password, or the account is inactive."
-    log_in(user)
-    target = parse_qs(urlparse(search or "").query or (search or "").lstrip("?")).get("next")
-    destination = target[0] if target and target[0].startswith("/") else "/"
-    return destination, ""
+    client = request.remote_addr or "unknown"
+    wait = services.accounts().throttle.attempt("login", client, username.strip())
+    if wait is not None:
+        return no_update, f"Too many attempts: try again in {wait:.0f} s."
+    done = services.accounts().log_in(username.strip(), password, client)
+    if done is None:
+        return no_update, REFUSED
+    user, secret = done
+    log_in(user, secret)
+    return ("/password" if user.must_change_password else next_page(search)), ""

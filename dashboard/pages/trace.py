@@ -113,6 +113,15 @@ def show(batch_id: int | None, _changed: int) -> Any:
                                 placeholder="reason",
                                 style={"width": "30rem"},
                             ),
+                            # 21 CFR 11.200: the first signing of a session needs the user ID.
+                            dcc.Input(
+                                id="trace-recall-user-id",
+                                placeholder="user ID",
+                                autoComplete="username",
+                                style={}
+                                if services.accounts().needs_user_id(user)
+                                else {"display": "none"},
+                            ),
                             dcc.Input(
                                 id="trace-recall-password",
                                 type="password",
@@ -217,13 +226,19 @@ def _exposures(t: BatchTrace) -> html.Div:
     Output("trace-changed", "data"),
     Input("trace-recall", "n_clicks"),
     State("trace-recall-reason", "value"),
+    State("trace-recall-user-id", "value"),
     State("trace-recall-password", "value"),
     State("trace-batch", "data"),
     State("trace-changed", "data"),
     prevent_initial_call=True,
 )
 def start_recall(
-    clicks: int, reason: str | None, password: str | None, batch_id: int | None, changed: int
+    clicks: int,
+    reason: str | None,
+    user_id: str | None,
+    password: str | None,
+    batch_id: int | None,
+    changed: int,
 ) -> Any:
     """Open a signed recall of the batch shown, as the logged-in QA user."""
     user = require("recall")
@@ -231,9 +246,13 @@ def start_recall(
         return no_update, no_update
     if not (reason or "").strip() or not password:
         return html.Span("A recall needs a reason and your password.", className="error"), no_update
+    user_id = (user_id or "").strip() or None
+    if user_id is None and services.accounts().needs_user_id(user):
+        said = "The first signature of a session needs your user ID too."
+        return html.Span(said, className="error"), no_update
     try:
         text = services.control_room().act(
-            user, reason, recalls.start, batch_id, user.username, password, reason or ""
+            user, reason, recalls.start, batch_id, user.username, password, reason or "", user_id
         )
     except SignatureRefused as exc:
         return html.Span(f"Not signed: {exc}", className="error"), no_update

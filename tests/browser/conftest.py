@@ -28,7 +28,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from cloud.adapters.broker import free_port
 from cloud.adapters.engine import make_engine
 from cloud.adapters.migrate import upgrade
-from cloud.entrypoints.demo_seed import current_readings, demo_configs, seed, write_and_evaluate
+from cloud.entrypoints.demo_seed import (
+    current_readings,
+    demo_configs,
+    mark_as_demo,
+    seed,
+    write_and_evaluate,
+)
 from dashboard.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -52,6 +58,7 @@ def control_room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlRo
     path = tmp_path_factory.mktemp("control-room") / "coldchain.sqlite"
     database_url = f"sqlite:///{path}"
     upgrade(database_url)
+    mark_as_demo(database_url)
     now = datetime.now(UTC)
     # The scenario's zone goes quiet before its cooling fails, so the failure is its newest data.
     seed(database_url, now, quiet={SCENARIO_ZONE: now - FAILURE_AFTER})

@@ -7,7 +7,12 @@ from __future__ import annotations
 import json
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from sqlalchemy import func, select
 
+from cloud.adapters.engine import make_engine
+from cloud.adapters.orm.accounts import PasswordFailure
+from cloud.adapters.orm.alerting import Alert
 from cloud.entrypoints.demo_seed import DEMO_PASSWORD, cooling_failure
 from tests.browser.conftest import SCENARIO_ZONE as ZONE
 from tests.browser.conftest import ControlRoomServer, Page
@@ -52,6 +57,7 @@ def test_every_page_renders_and_viewers_are_offered_no_actions(page: Page) -> No
     page.open("/trace?q=GLM-77")  # QA recalls a batch, signing it
     page.wait("#trace-now", "item(s)")
     page.type("#trace-recall-reason", "Supplier notice: sensor lot mislabelled")
+    page.type("#trace-recall-user-id", "qa")  # the session's first signing: both components
     page.type("#trace-recall-password", DEMO_PASSWORD)
     page.click("#trace-recall")
     page.wait("#trace-recall-message", "recall")
@@ -114,6 +120,10 @@ def test_excursion_to_signed_release(page: Page, control_room: ControlRoomServer
     page.driver.find_element(By.XPATH, holds + "//button[contains(., 'Release')]").click()
     page.wait("#holds-dialog-meaning", "Meaning: Release")
     page.type("#holds-reason", "Exposure assessed against stability data: within limits")
+    page.type("#holds-password", DEMO_PASSWORD)
+    page.click("#holds-sign")  # the session's first signing needs the user ID as well
+    page.wait("#holds-dialog-error", "needs your user ID")
+    page.type("#holds-user-id", "qa")
     page.type("#holds-password", "not my password")
     page.click("#holds-sign")
     page.wait("#holds-dialog-error", "Not signed")
@@ -135,3 +145,51 @@ def test_excursion_to_signed_release(page: Page, control_room: ControlRoomServer
     assert "Signed by: Quinn Quality (QA) (qa)" in grid
     assert "Exposure assessed against stability data" in grid
     page.screenshot("audit")
+
+
+def test_a_locked_account_and_its_unlock_by_an_admin(
+    page: Page, control_room: ControlRoomServer
+) -> None:
+    engine = make_engine(control_room.database_url)
+
+    def failures() -> int:
+        with engine.connect() as connection:
+            return connection.scalar(select(func.count()).select_from(PasswordFailure)) or 0
+
+    page.open("/logout")
+    page.wait("#login-username")
+    page.type("#login-username", "operator")
+    for n in range(5):  # five wrong passwords lock the account
+        page.wait("#login-password").send_keys(Keys.CONTROL, "a")  # replace what React keeps
+        page.wait("#login-password").send_keys(f"guess number {n}")
+        page.click("#login-submit")
+        page.wait("#login-message", "Wrong username or password")
+        page.until(lambda _, n=n: failures() == n + 1, "the wrong password counted")
+    page.wait("#login-password").send_keys(Keys.CONTROL, "a")
+    page.wait("#login-password").send_keys(DEMO_PASSWORD)
+    page.click("#login-submit")
+    page.wait("#login-message", "locked")
+    assert not page.driver.find_elements(By.ID, "overview-sites")  # the right one is refused
+    page.screenshot("login-locked")
+
+    with engine.connect() as connection:  # the admins were alerted
+        titles = connection.scalars(select(Alert.title).where(Alert.kind == "account_locked"))
+        assert [t.split(" after")[0] for t in titles] == ["Account operator locked"]
+    engine.dispose()
+
+    log_in(page, "admin")
+    page.open("/accounts")
+    page.wait("#accounts-row-operator", "locked")
+    page.type("#accounts-user", "operator")
+    page.type("#accounts-reason", "Confirmed by phone: the operator mistyped after a shift change")
+    page.screenshot("accounts-locked")
+    page.click("#accounts-unlock")
+    page.wait("#accounts-outcome", "operator unlocked")
+    page.until(
+        lambda d: "locked" not in d.find_element(By.ID, "accounts-row-operator").text,
+        "the account shown unlocked",
+    )
+    page.screenshot("accounts-unlocked")
+
+    log_in(page, "operator")
+    page.wait("#shell-user", "Olly Operator")

@@ -19,6 +19,7 @@ from cloud.adapters.orm.people import User
 from cloud.adapters.orm.readings import Gateway, ReadPoint, Site, Zone
 from cloud.adapters.orm.traceability import Batch, Customer, Item, Order, Product
 from cloud.entrypoints.api import create_app
+from cloud.entrypoints.api.auth import COOKIE
 from cloud.entrypoints.api.database import EXTENSION
 from cloud.service_layer.signatures import create_user
 from cloud.service_layer.tokens import issue_token
@@ -54,7 +55,7 @@ class Api:
         if who is None:
             return {}
         cookie = self.sessions.get(who) or self.log_in(who)
-        return {"Cookie": f"session={cookie}"}
+        return {"Cookie": f"{COOKIE}={cookie}"}
 
     def bearer(self, token: str) -> dict[str, str]:
         """Headers for a bearer token: "scanner" or "admin" (the admin's own), or a secret."""
@@ -67,7 +68,7 @@ class Api:
             "/api/session", json={"username": username, "password": password or PASSWORD}
         )
         assert answer.status_code == 200, answer.get_data(as_text=True)
-        cookie = client.get_cookie("session")
+        cookie = client.get_cookie(COOKIE, path="/api")
         assert cookie is not None
         self.sessions[username] = cookie.value
         return cookie.value

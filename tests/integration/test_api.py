@@ -59,6 +59,7 @@ def test_a_person_logs_in_with_a_session_cookie_and_out_again(api: Api) -> None:
         "acts_as": "qa",
         "active": True,
         "via": "session",
+        "must_change_password": False,
     }
     assert c.get("/api/batches").status_code == 200
     assert c.delete("/api/session").status_code == 204
@@ -102,7 +103,12 @@ def test_bearer_tokens_are_stored_hashed_and_can_be_revoked(api: Api) -> None:
 
 def test_changing_a_user_needs_a_reason_and_records_the_actor(api: Api) -> None:
     c, admin = api.client, api.as_("admin")
-    new = {"username": "j.smith", "full_name": "Jane Smith", "role": "viewer", "password": "x" * 12}
+    new = {
+        "username": "j.smith",
+        "full_name": "Jane Smith",
+        "role": "viewer",
+        "password": "chilled-vials-07",
+    }
     assert c.post("/api/users", json=new, headers=admin).status_code == 201
     assert problem(c.post("/api/users", json=new, headers=admin), 409)
     short = problem(c.post("/api/users", json={**new, "password": "short"}, headers=admin), 422)
@@ -394,7 +400,7 @@ def test_qa_puts_a_batch_on_hold_and_the_rest_follows_the_hold(api: Api) -> None
     assert f"POST /api/holds/{hold_id}/disposition" in refused["detail"]
     decided = c.post(
         f"/api/holds/{hold_id}/disposition",
-        json={"decision": "release", "reason": "assessed", "password": PASSWORD},
+        json={"decision": "release", "reason": "assessed", "password": PASSWORD, "username": "qa"},
         headers=qa,
     )
     assert decided.status_code == 200 and decided.json["status"] == "released"

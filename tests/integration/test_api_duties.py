@@ -80,7 +80,12 @@ def test_a_held_batch_is_released_only_through_its_hold(api: Api) -> None:
     # the hold's signed disposition is the way
     decided = c.post(
         f"/api/holds/{hold_id}/disposition",
-        json={"decision": "release", "reason": "stability data", "password": PASSWORD},
+        json={
+            "decision": "release",
+            "reason": "stability data",
+            "password": PASSWORD,
+            "username": "qa",
+        },
         headers=qa,
     )
     assert decided.status_code == 200, decided.get_data(as_text=True)
@@ -110,7 +115,12 @@ def test_a_batch_is_recalled_only_through_a_recall(api: Api) -> None:
     assert api.db.scalars(select(Recall)).all() == []
     opened = c.post(
         "/api/recalls",
-        json={"batch_id": batch_id, "reason": "supplier notice", "password": PASSWORD},
+        json={
+            "batch_id": batch_id,
+            "reason": "supplier notice",
+            "password": PASSWORD,
+            "username": "qa",
+        },
         headers=qa,
     )
     assert opened.status_code == 201 and opened.json["signatures"][0]["username"] == "qa"

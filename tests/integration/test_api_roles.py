@@ -150,6 +150,9 @@ ROLE_TABLE = {
     ("POST", "/api/dead-letters/replay"): "dead_letters",
     ("GET", "/api/quarantined-readings"): "dead_letters",
     ("GET", "/api/implausible-readings"): "dead_letters",
+    ("POST", "/api/session/password"): "read",
+    ("POST", "/api/users/<username>/password"): "access",
+    ("POST", "/api/users/<username>/unlock"): "access",
 }
 # Values for path arguments: records that do not exist, so an allowed call changes nothing.
 ARGUMENTS = {

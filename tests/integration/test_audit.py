@@ -513,7 +513,7 @@ def test_a_second_writer_waits_for_the_chain_head(pg_url: str, engine_for: Calla
 
 # --- users and electronic signatures ------------------------------------------------------
 
-PASSWORDS = {"qa.jane": "cold-chain-2-8", "op.otto": "forklift-42", "qa.ina": "on-leave-2026"}
+PASSWORDS = {"qa.jane": "cold-chain-2-8", "op.otto": "forklift-4242", "qa.ina": "on-leave-2026"}
 
 
 @pytest.fixture
@@ -540,7 +540,9 @@ def test_signature_with_the_right_password(sessions: sessionmaker[Session], engi
     with sessions(info={"actor": "qa.jane"}) as session:
         jane, zone = user(session, "qa.jane"), session.get(Zone, "site-a-cold")
         before = datetime.now(UTC)
-        signature = sign(session, jane, "cold-chain-2-8", zone, "approval", "limits verified")
+        signature = sign(
+            session, jane, "cold-chain-2-8", zone, "approval", "limits verified", username="qa.jane"
+        )
         session.commit()
         assert before <= signature.signed_at <= datetime.now(UTC)
         assert (signature.full_name, signature.meaning, signature.record_table) == (
@@ -585,7 +587,7 @@ def test_signature_with_the_right_password(sessions: sessionmaker[Session], engi
         ("op.otto", "qa.jane", "cold-chain-2-8", "release", "'op.otto' cannot sign for"),
         (None, "qa.jane", "cold-chain-2-8", "release", "None cannot sign for"),
         ("qa.ina", "qa.ina", "on-leave-2026", "review", "user 'qa.ina' is inactive"),
-        ("op.otto", "op.otto", "forklift-42", "release", "role 'operator' cannot sign a release"),
+        ("op.otto", "op.otto", "forklift-4242", "release", "role 'operator' cannot sign a release"),
     ],
     ids=["wrong-password", "another-users-account", "no-actor", "inactive", "role"],
 )
@@ -601,7 +603,9 @@ def test_signature_refused(
     with sessions(info={"actor": actor}) as session:
         zone = session.get(Zone, "site-a-cold")
         with pytest.raises(SignatureRefused, match=refusal):
-            sign(session, user(session, signer), password, zone, meaning, "batch ok")
+            sign(
+                session, user(session, signer), password, zone, meaning, "batch ok", username=signer
+            )
         session.commit()
         assert session.scalar(select(func.count()).select_from(Signature)) == 0
     assert not [e for e in entries(engine) if e.record_table == "signatures"]
@@ -612,22 +616,30 @@ def test_an_operator_may_sign_a_review(sessions: sessionmaker[Session]):
     with sessions(info={"actor": "op.otto"}) as session:
         otto = user(session, "op.otto")
         zone = session.get(Zone, "site-a-cold")
-        signature = sign(session, otto, "forklift-42", zone, "review", "checked the readings")
+        signature = sign(
+            session,
+            otto,
+            "forklift-4242",
+            zone,
+            "review",
+            "checked the readings",
+            username="op.otto",
+        )
         session.commit()
         assert "Meaning: Review" in signature_manifest(signature)
         with pytest.raises(ValueError, match="meaning 'approved' is not one of"):
-            sign(session, otto, "forklift-42", zone, "approved", "x")
+            sign(session, otto, "forklift-4242", zone, "approved", "x", username="op.otto")
 
 
 @pytest.mark.usefixtures("people")
-def test_passwords_are_salted_scrypt_and_never_in_the_trail(
+def test_passwords_are_salted_argon2id_and_never_in_the_trail(
     sessions: sessionmaker[Session], engine: Engine
 ):
     with sessions() as session:
         jane, otto = user(session, "qa.jane"), user(session, "op.otto")
-        assert jane.password_salt != otto.password_salt
-        assert jane.password_hash.startswith("scrypt$16384$8$1$")
-        assert check_password(jane, "cold-chain-2-8") and not check_password(jane, "forklift-42")
+        assert jane.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+        assert jane.password_hash.split("$")[4] != otto.password_hash.split("$")[4]  # salts
+        assert check_password(jane, "cold-chain-2-8") and not check_password(jane, "forklift-4242")
     created = [e for e in entries(engine) if e.record_table == "users" and e.action == "create"]
     assert [e.actor for e in created] == ["admin.ada"] * 3
     assert created[0].new_values is not None
@@ -642,20 +654,20 @@ def test_passwords_are_salted_scrypt_and_never_in_the_trail(
 def test_create_user_command(pg_url: str, engine_for: Callable[[str], Engine]):
     args = ("create-user", "qa.jane", "--full-name", "Jane Doe", "--role", "qa")
     url = ("--database-url", pg_url)
-    result = cli(*args, "--password-stdin", "--actor", "admin.ada", *url, stdin="s3cret-pw\n")
+    result = cli(*args, "--password-stdin", "--actor", "admin.ada", *url, stdin="s3cret-pw-2026\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "created qa qa.jane (Jane Doe)"
-    again = cli(*args, "--password-stdin", *url, stdin="s3cret-pw\n")
+    again = cli(*args, "--password-stdin", *url, stdin="s3cret-pw-2026\n")
     assert again.returncode == 1 and "user 'qa.jane' exists already" in again.stderr
     short = cli("create-user", "op.otto", "--full-name", "Otto", "--role", "operator",
                 "--password-stdin", *url, stdin="short\n")  # fmt: skip
-    assert short.returncode == 1 and "at least 8 characters" in short.stderr
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
 
     engine = engine_for(pg_url)
     with Session(engine) as session:
         jane = user(session, "qa.jane")
         assert (jane.full_name, jane.role, jane.active) == ("Jane Doe", "qa", True)
-        assert check_password(jane, "s3cret-pw")
+        assert check_password(jane, "s3cret-pw-2026")
     (entry,) = entries(engine)
     assert (entry.actor, entry.record_table, entry.record_key) == ("admin.ada", "users", "1")
     assert cli("verify-audit", *url).returncode == 0

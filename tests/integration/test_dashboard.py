@@ -171,7 +171,7 @@ def test_the_control_room_keeps_duties_apart(sqlite_url: str) -> None:
     """Machines never log in; an admin is offered no QA action; a user whose role change
     waits for a second admin acts as a viewer in the control room too."""
     from cloud.domain.access import ACTIONS
-    from cloud.service_layer.accounts import add_account
+    from cloud.service_layer.roles import add_account
     from cloud.views.control_room import ControlRoom
     from dashboard.auth import PERMISSIONS, may
 
@@ -332,7 +332,7 @@ def test_zone_chart_refuses_an_empty_range(sqlite_url: str) -> None:
 def test_read_models_and_actions_on_the_demo_data(pg_url: str) -> None:
     """On PostgreSQL: the holds, alerts, trace, transfers, expiry and audit read models over
     the demo data, and the actions the pages take through them."""
-    from cloud.entrypoints.demo_seed import DEMO_PASSWORD, INSULIN, seed
+    from cloud.entrypoints.demo_seed import DEMO_PASSWORD, INSULIN, mark_as_demo, seed
     from cloud.service_layer.signatures import SignatureRefused
     from cloud.views.alerts import acknowledge_alert, alert_queue, assign_alert, comment_alert
     from cloud.views.audit import audit_entries, integrity
@@ -343,6 +343,7 @@ def test_read_models_and_actions_on_the_demo_data(pg_url: str) -> None:
     from cloud.views.transfers import movements
     from edge.gs1 import encode_sgtin96
 
+    mark_as_demo(pg_url)
     assert seed(pg_url)
     assert not seed(pg_url)  # a second run leaves the data alone
     engine = make_engine(pg_url)
@@ -365,13 +366,23 @@ def test_read_models_and_actions_on_the_demo_data(pg_url: str) -> None:
     assert first.budget_min == INSULIN.budget_min and first.mkt is not None
 
     with pytest.raises(SignatureRefused):
-        room.act(qa, "checked", disposition, first.hold_id, "release", "qa", "wrong", "checked")
+        room.act(
+            qa, "checked", disposition, first.hold_id, "release", "qa", "wrong", "checked", "qa"
+        )
     with pytest.raises(SignatureRefused):  # operators cannot sign a release
         room.act(
-            operator, "x", disposition, first.hold_id, "release", "operator", DEMO_PASSWORD, "x"
+            operator,
+            "x",
+            disposition,
+            first.hold_id,
+            "release",
+            "operator",
+            DEMO_PASSWORD,
+            "x",
+            "operator",
         )
     hold = room.act(
-        qa, "assessed", disposition, first.hold_id, "reject", "qa", DEMO_PASSWORD, "assessed"
+        qa, "assessed", disposition, first.hold_id, "reject", "qa", DEMO_PASSWORD, "assessed", "qa"
     )
     assert hold.status == "rejected" and hold.signature_id is not None
     assert first.hold_id not in {h.hold_id for h in room.read(frozen_batches)}

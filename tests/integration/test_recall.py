@@ -80,11 +80,17 @@ def test_a_signed_recall_traces_every_item_and_freezes_the_batch(api: Api) -> No
     l1 = api.db.scalars(select(Batch).where(Batch.lot == "L1")).one()
     wrong = api.client.post(
         "/api/recalls",
-        json={"batch_id": l1.id, "reason": "supplier notice", "password": "not it"},
+        json={
+            "batch_id": l1.id,
+            "reason": "supplier notice",
+            "password": "not it",
+            "username": "qa",
+        },
         headers=api.as_("qa"),
     )
     assert wrong.status_code == 403 and "wrong password" in wrong.get_json()["detail"]
     body = {"batch_id": l1.id, "reason": "supplier notice 2026-17", "password": PASSWORD}
+    body["username"] = "qa"  # a token is no continuous session: both components, every time
     recall = post(api, "/api/recalls", body, role="qa", status=201)
     assert recall["lot"] == "L1" and recall["previous_status"] == "available"
     (signature,) = recall["signatures"]
@@ -161,5 +167,5 @@ def test_a_signed_recall_traces_every_item_and_freezes_the_batch(api: Api) -> No
 
 
 def test_recall_of_an_unknown_batch(api: Api) -> None:
-    body = {"batch_id": 999, "reason": "x", "password": PASSWORD}
+    body = {"batch_id": 999, "reason": "x", "password": PASSWORD, "username": "qa"}
     assert post(api, "/api/recalls", body, role="qa", status=404)["type"].endswith("recall-refused")

@@ -76,7 +76,9 @@ def test_excursion_investigation_report(db: Session, world: World) -> None:
         at(70),
         world.qa.id,
     )
-    sign(db, world.qa, PASSWORD, world.hold, "release", "within the stability budget")
+    sign(
+        db, world.qa, PASSWORD, world.hold, "release", "within the stability budget", username="qa"
+    )
     db.commit()
 
     pdf = excursion_report(db, world.excursion.id, now=at(120))
@@ -122,7 +124,9 @@ def test_recall_reports(db: Session, world: World) -> None:
     db.add_all(Item(gtin=world.batch.gtin, serial=str(n), batch_id=world.batch.id) for n in (1, 2))
     db.flush()
     db.info["actor"] = "qa"
-    recall = open_recall(db, world.batch.id, world.qa, PASSWORD, "supplier notice 2026-17", at(200))
+    recall = open_recall(
+        db, world.batch.id, world.qa, PASSWORD, "supplier notice 2026-17", at(200), username="qa"
+    )
     db.commit()
     rows = list(csv.DictReader(io.StringIO(recall_csv(db, recall.id))))
     assert [(r["serial"], r["disposition"], r["lot"]) for r in rows] == [

@@ -309,7 +309,9 @@ def test_qa_dispositions_a_hold_with_a_signature(plant: Plant) -> None:
     with plant.session("qa.jane") as s:
         (hold,) = rules.open_holds(s)
         with pytest.raises(SignatureRefused):
-            rules.disposition_hold(s, hold.id, "release", "qa.jane", "wrong password", reason="ok")
+            rules.disposition_hold(
+                s, hold.id, "release", "qa.jane", "wrong password", reason="ok", username="qa.jane"
+            )
         s.rollback()
         with pytest.raises(DispositionError, match="needs your password"):
             rules.disposition_hold(s, hold.id, "release", "qa.jane", None, reason="ok")
@@ -318,7 +320,13 @@ def test_qa_dispositions_a_hold_with_a_signature(plant: Plant) -> None:
         assert s.get(Hold, hold.id).status == "investigating"
         assert s.get(Batch, hold.batch_id).status == "held"
         decided = rules.disposition_hold(
-            s, hold.id, "release", "qa.jane", PASSWORD, reason="within stability data, ref SD-12"
+            s,
+            hold.id,
+            "release",
+            "qa.jane",
+            PASSWORD,
+            reason="within stability data, ref SD-12",
+            username="qa.jane",
         )
         s.commit()
         assert (decided.status, decided.decided_by is not None) == ("released", True)
@@ -339,7 +347,9 @@ def test_qa_dispositions_a_hold_with_a_signature(plant: Plant) -> None:
         plant.ingest(plant.readings("a-cold", 11, [-1.0] * 2 + [5.0]))
         (again,) = rules.open_holds(s)
         with pytest.raises(SignatureRefused, match="cannot sign"):
-            rules.disposition_hold(s, again.id, "reject", "view.vic", PASSWORD, reason="no")
+            rules.disposition_hold(
+                s, again.id, "reject", "view.vic", PASSWORD, reason="no", username="view.vic"
+            )
     assert seal_pending(plant.engine, AUDIT_KEY) > 0
     assert verify_trail(plant.engine, AUDIT_KEY).intact
 
@@ -349,7 +359,14 @@ def test_reject_blocks_the_batch_for_good(plant: Plant) -> None:
     with plant.session("qa.jane") as s:
         (hold,) = rules.open_holds(s)
         rules.disposition_hold(
-            s, hold.id, "reject", "qa.jane", PASSWORD, meaning="rejection", reason="frozen, destroy"
+            s,
+            hold.id,
+            "reject",
+            "qa.jane",
+            PASSWORD,
+            meaning="rejection",
+            reason="frozen, destroy",
+            username="qa.jane",
         )
         s.commit()
         assert s.get(Batch, hold.batch_id).status == "rejected"

@@ -76,12 +76,22 @@ def test_excursions_exposures_and_a_signed_release(plant: Plant, pg_url: str) ->
     assert unsigned.status_code == 422 and unsigned.json["errors"][0]["field"] == "password"
     wrong = qa.post(
         f"/api/holds/{hold['id']}/disposition",
-        json={"decision": "release", "reason": "fine", "password": "not my password"},
+        json={
+            "decision": "release",
+            "reason": "fine",
+            "password": "not my password",
+            "username": "qa.jane",
+        },
     )
     assert wrong.status_code == 403 and wrong.json["type"].endswith("signature-refused")
     released = qa.post(
         f"/api/holds/{hold['id']}/disposition",
-        json={"decision": "release", "reason": "stability data SD-12", "password": PASSWORD},
+        json={
+            "decision": "release",
+            "reason": "stability data SD-12",
+            "password": PASSWORD,
+            "username": "qa.jane",  # the session's first signing: both components
+        },
     )
     assert released.status_code == 200, released.json
     assert released.json["status"] == "released" and released.json["signature_id"]

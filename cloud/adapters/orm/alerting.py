@@ -26,7 +26,7 @@ from cloud.domain.clock import utcnow
 
 ALERT_STATES = ("open", "acknowledged", "resolved")
 SEVERITIES = ("info", "warning", "critical")
-SUBJECT_KINDS = ("excursion", "hold", "expiry", "recall", "gateway", "zone")
+SUBJECT_KINDS = ("excursion", "hold", "expiry", "recall", "gateway", "zone", "user")
 CHANNEL_KINDS = ("webhook", "email")
 DELIVERY_STATES = ("pending", "delivered", "failed")
 RECALL_STATES = ("open", "closed")

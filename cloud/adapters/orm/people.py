@@ -45,6 +45,9 @@ class User(Base):
     kind: Mapped[str] = mapped_column(String(8), default="person", server_default="person")
     pending_role: Mapped[str | None] = mapped_column(String(16))
     role_changed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # After an admin's reset the user can do nothing but choose a new password.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    password_changed_at: Mapped[datetime | None]
 
     __table_args__ = (
         CheckConstraint(f"role IN {ROLES}", name="users_role"),

@@ -14,7 +14,9 @@ from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import Problem, invalid, not_found, parse_body, parse_query
 from cloud.entrypoints.api.representations import token_json, user_json
-from cloud.service_layer.accounts import (
+from cloud.service_layer.accounts import reset_password, unlock
+from cloud.service_layer.passwords import WeakPassword, check_policy
+from cloud.service_layer.roles import (
     AccountConflict,
     AccountRefused,
     add_account,
@@ -22,7 +24,7 @@ from cloud.service_layer.accounts import (
     change_role,
     confirm_role,
 )
-from cloud.service_layer.signatures import MIN_PASSWORD, user_named
+from cloud.service_layer.signatures import user_named
 from cloud.service_layer.tokens import TokenRefused, issue_token, revoke_token
 from cloud.views import people
 
@@ -36,13 +38,18 @@ class NewUser(Body):
     full_name: str = Field(min_length=1, max_length=200)
     kind: Literal["person", "machine"] = "person"
     role: Role
-    password: str | None = Field(None, min_length=MIN_PASSWORD)
+    # a person's, by the policy (cloud.service_layer.passwords); a machine has none
+    password: str | None = Field(None, max_length=256)
 
 
 class UserChange(Body):
     role: Role | None = None
     active: bool | None = None
     full_name: str | None = Field(None, min_length=1, max_length=200)
+
+
+class Reasoned(Body):
+    reason: str = Field(min_length=1)
 
 
 class NewToken(Body):
@@ -67,11 +74,48 @@ def _invalid(field: str, exc: Exception) -> Problem:
     return invalid(422, str(exc), [{"field": field, "message": str(exc)}])
 
 
+def _account_json(user: User, locked: set[int]) -> dict[str, Any]:
+    return {
+        **user_json(user),
+        "locked": user.id in locked,
+        "must_change_password": user.must_change_password,
+    }
+
+
 @bp.get("/users")
 @endpoint("access", query=Page)
 def list_users() -> Any:
-    """Users by username."""
-    return page_of(people.users(), parse_query(Page), user_json)
+    """Users by username, with whether each is locked out."""
+    locked = people.locked_user_ids(get_db())
+    return page_of(people.users(), parse_query(Page), lambda u: _account_json(u, locked))
+
+
+@bp.post("/users/<username>/unlock")
+@endpoint("access", body=Reasoned)
+def unlock_user(username: str) -> Any:
+    """Unlock an account locked after wrong passwords (a reason is required and audited)."""
+    given = parse_body(Reasoned)
+    db = get_db()
+    user = _user(username)
+    try:
+        unlock(db, user, given.reason)
+    except LookupError as exc:
+        raise Problem(409, "not-locked", "Not locked", str(exc)) from exc
+    db.commit()
+    return jsonify(_account_json(user, people.locked_user_ids(db)))
+
+
+@bp.post("/users/<username>/password")
+@endpoint("access", body=Reasoned)
+def reset_user_password(username: str) -> Any:
+    """Reset a user's password: a temporary one, in this response only, that the user must
+    change at the next login; the user's sessions end."""
+    given = parse_body(Reasoned)
+    db = get_db()
+    user = _user(username)
+    temporary = reset_password(db, user, given.reason)
+    db.commit()
+    return jsonify({**_account_json(user, people.locked_user_ids(db)), "password": temporary})
 
 
 @bp.post("/users")
@@ -79,6 +123,13 @@ def list_users() -> Any:
 def add_user() -> Any:
     """Add a person or a machine user; a role above viewer waits for a second admin."""
     given = parse_body(NewUser)
+    if given.kind == "person" and given.password is None:
+        raise _invalid("password", ValueError("a person needs a password"))
+    try:
+        if given.password is not None:
+            check_policy(given.password, given.username)
+    except WeakPassword as exc:
+        raise invalid(422, str(exc), [{"field": "password", "message": str(exc)}]) from exc
     db = get_db()
     if user_named(db, given.username) is not None:
         raise Problem(409, "conflict", "Conflict", f"user {given.username} exists already")

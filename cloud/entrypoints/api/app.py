@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from typing import Any
 
 from flask import Flask
 
+from cloud.adapters.throttle import PER_ACCOUNT, PER_CLIENT
 from cloud.entrypoints.api import (
     access,
     alerts,
@@ -31,6 +31,7 @@ from cloud.entrypoints.api import (
     proposals,
     recalls,
     scans,
+    session,
     set_aside,
     shipments,
     sites,
@@ -40,7 +41,7 @@ from cloud.entrypoints.api import (
 
 log = logging.getLogger(__name__)
 BLUEPRINTS = (
-    auth.bp,
+    session.bp,
     products.bp,
     batches.bp,
     items.bp,
@@ -72,8 +73,12 @@ def build_app(database_url: str | None, test_config: dict[str, Any] | None) -> F
     app.config.from_mapping(
         DATABASE_URL=database_url or os.environ.get("COLDCHAIN_DATABASE_URL"),
         SECRET_KEY=os.environ.get("COLDCHAIN_SECRET_KEY"),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",  # a cross-site form cannot post with the session
+        # Login sessions live in the database; the cookie (path /api) holds a random secret.
+        SESSION_COOKIE_SECURE=os.environ.get("COLDCHAIN_HTTPS", "") not in ("", "0", "false"),
+        SESSION_IDLE_TIMEOUT_S=float(os.environ.get("COLDCHAIN_SESSION_IDLE_S", 15 * 60)),
+        SESSION_ABSOLUTE_TIMEOUT_S=float(os.environ.get("COLDCHAIN_SESSION_MAX_S", 12 * 3600)),
+        LOGIN_RATE_LIMIT_PER_CLIENT=PER_CLIENT,
+        LOGIN_RATE_LIMIT_PER_ACCOUNT=PER_ACCOUNT,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         PAGE_LIMIT_MAX=500,
         # webhook targets outside the public internet that admins may register
@@ -83,9 +88,6 @@ def build_app(database_url: str | None, test_config: dict[str, Any] | None) -> F
         app.config.from_mapping(test_config)
     if not app.config["DATABASE_URL"]:
         raise ValueError("the API needs a database: pass database_url or COLDCHAIN_DATABASE_URL")
-    if not app.config["SECRET_KEY"]:
-        log.warning("COLDCHAIN_SECRET_KEY is not set: sessions end when the process stops")
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
     database.init_app(app)
     problems.init_app(app)
     auth.init_app(app)

@@ -1,33 +1,58 @@
-"""Who is calling (a bearer token or a session cookie), whether their role (and a token's
-scopes) allow the route's action, and the actor and reason every change is recorded with.
-Also the /api/session routes."""
+"""Who is calling (a bearer token or a login session's cookie), whether their role (and a
+token's scopes) allow the route's action, and the actor and reason every change is recorded
+with. The /api/session routes are in session.py."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, session
+from flask import Flask, Response, current_app, g, request
 
 from cloud.adapters.orm.people import User
+from cloud.adapters.throttle import Throttle
 from cloud.domain.access import ACTIONS, effective_role
-from cloud.entrypoints.api.contract import PUBLIC, Body, allows, contract_of, endpoint, token_allows
+from cloud.entrypoints.api.contract import PUBLIC, allows, contract_of, token_allows
 from cloud.entrypoints.api.database import get_db
-from cloud.entrypoints.api.problems import Problem, parse_body
-from cloud.entrypoints.api.representations import user_json
-from cloud.service_layer.signatures import TOKEN_SIGNING, check_password, user_named
+from cloud.entrypoints.api.problems import Problem, invalid
+from cloud.service_layer.login_sessions import Timeouts, live_session, signed_before
+from cloud.service_layer.signatures import TOKEN_SIGNING
 from cloud.service_layer.tokens import Bearer, bearer_of
 
-bp = Blueprint("session", __name__, url_prefix="/api/session")
+COOKIE = "coldchain_api_session"  # the control room's cookie has another name and path
+APP = "api"
+THROTTLE = "coldchain.throttle"
+# A user whose password an admin reset may only do this until they choose a new one.
+WHILE_PASSWORD_MUST_CHANGE = {"session.change_password_route", "session.who_am_i", "session.logout"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 def unauthenticated(detail: str) -> Problem:
     return Problem(401, "unauthenticated", "Authentication required", detail)
 
 
+def timeouts() -> Timeouts:
+    config = current_app.config
+    return Timeouts(
+        idle=timedelta(seconds=config["SESSION_IDLE_TIMEOUT_S"]),
+        absolute=timedelta(seconds=config["SESSION_ABSOLUTE_TIMEOUT_S"]),
+    )
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
 def identify() -> tuple[User | None, Bearer | None]:
-    """The calling user and the token they came with (None: a session or nobody); a bad
-    token is refused outright."""
+    """The calling user and the token they came with (None: a login session or nobody); a
+    bad token is refused outright."""
     db = get_db()
+    g.login_session = None
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, secret = header.partition(" ")
@@ -39,13 +64,16 @@ def identify() -> tuple[User | None, Bearer | None]:
                 "the token is unknown, revoked or expired, or its user is inactive"
             )
         return bearer.user, bearer
-    user_id = session.get("user_id")
-    if user_id is None:
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
         return None, None
-    user = db.get(User, user_id)
-    if user is None or not user.active or user.kind != "person":
-        session.clear()
+    row = live_session(db, cookie, APP, timeouts())
+    user = db.get(User, row.user_id) if row is not None else None
+    db.commit()  # the session's last-seen time, or its end by a timeout
+    if row is None or user is None or not user.active or user.kind != "person":
+        g.forget_cookie = True
         return None, None
+    g.login_session = row
     return user, None
 
 
@@ -70,11 +98,20 @@ def authorise() -> None:
         return
     if user is None:
         raise unauthenticated("log in (POST /api/session) or send a bearer token")
+    if user.must_change_password and request.endpoint not in WHILE_PASSWORD_MUST_CHANGE:
+        raise Problem(
+            403,
+            "password-change-required",
+            "Password change required",
+            "an admin reset your password: choose a new one (POST /api/session/password) first",
+        )
     _check(contract.action, user, bearer)
     db = get_db()
     db.info["actor"] = user.username if bearer is None else bearer.actor
     if bearer is not None:
         db.info["via"] = "token"  # signatures are refused over tokens
+    if g.login_session is not None:
+        db.info["login_session"] = g.login_session.id
     reason = reason_given()
     if reason is not None:
         db.info["reason"] = reason
@@ -111,53 +148,49 @@ def _check(action: str, user: User, bearer: Bearer | None) -> None:
         )
 
 
+def throttled(action: str, account: str) -> None:
+    """Refuse (429) a password attempt beyond the rate limits of its client or account."""
+    wait = current_app.extensions[THROTTLE].attempt(action, client_address(), account)
+    if wait is not None:
+        raise Problem(
+            429,
+            "too-many-attempts",
+            "Too many attempts",
+            f"too many {action} attempts from this address or for this account: "
+            f"try again in {wait:.0f} s",
+            retry_after=wait,
+        )
+
+
+def before_signing(username: str | None) -> None:
+    """Before a signature: the rate limit, and the user ID if the session has not signed yet
+    (21 CFR 11.200(a)(1): the first signing of a session needs both components)."""
+    user: User = g.user
+    throttled("signing", user.username)
+    db = get_db()
+    if username is None and not signed_before(db, db.info.get("login_session"), user.id):
+        raise invalid(
+            422,
+            "the first signing in a session needs your user ID (username) as well as your "
+            "password; later ones in the same session need the password only",
+            [{"field": "username", "message": "required for the first signing in a session"}],
+        )
+
+
 def init_app(app: Flask) -> None:
+    app.extensions[THROTTLE] = Throttle(
+        app.config["LOGIN_RATE_LIMIT_PER_CLIENT"], app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"]
+    )
     app.before_request(authorise)
 
     @app.after_request
-    def _challenge(response: Response) -> Response:
+    def _headers(response: Response) -> Response:
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="coldchain"'
+        if response.status_code == 429:
+            response.headers["Retry-After"] = str(int((response.get_json() or {})["retry_after"]))
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if g.get("forget_cookie"):
+            response.delete_cookie(COOKIE, path="/api")
         return response
-
-
-class Login(Body):
-    username: str
-    password: str
-
-
-@bp.post("")
-@endpoint(PUBLIC, body=Login)
-def login() -> Any:
-    """Log in with username and password: the response sets the session cookie."""
-    given = parse_body(Login)
-    db = get_db()
-    user = user_named(db, given.username)
-    if (
-        user is None
-        or not user.active
-        or user.kind != "person"  # a machine user acts through tokens only
-        or not check_password(user, given.password)
-    ):
-        raise unauthenticated(
-            "wrong username or password, or the account is inactive or a machine's"
-        )
-    session.clear()
-    session["user_id"] = user.id
-    return jsonify(user_json(user))
-
-
-@bp.get("")
-@endpoint("read")
-def who_am_i() -> Any:
-    """The calling user and how they authenticated (session or token)."""
-    acts_as = effective_role(g.user.role, g.user.pending_role)
-    return jsonify({**user_json(g.user), "via": g.via, "acts_as": acts_as})
-
-
-@bp.delete("")
-@endpoint("read")
-def logout() -> Any:
-    """End the session."""
-    session.clear()
-    return "", 204

@@ -40,6 +40,7 @@ class StatusChange(Body):
     status: Literal["available", "held", "rejected", "recalled"]
     reason: str = Field(min_length=1)
     password: str | None = None  # unused: a release sent the old way is told where to go
+    username: str | None = None  # unused, as the password
 
 
 @bp.get("")

@@ -11,6 +11,7 @@ from pydantic import Field
 from cloud.adapters.orm.quality import Excursion, ExcursionKind, Exposure, Hold
 from cloud.adapters.orm.traceability import Batch
 from cloud.domain.holds import DispositionError
+from cloud.entrypoints.api.auth import before_signing
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404
@@ -152,6 +153,7 @@ class Disposition(Body):
     decision: Literal["release", "reject", "investigate"]
     reason: str = Field(min_length=1)
     password: str | None = None
+    username: str | None = None  # the user ID: needed for the first signing in a session
     meaning: Literal["release", "rejection"] | None = None
 
 
@@ -168,9 +170,18 @@ def disposition(hold_id: int) -> Any:
             f"a {given.decision} is an electronic signature: give your password again",
             [{"field": "password", "message": f"required to sign a {given.decision}"}],
         )
+    if given.decision != "investigate":
+        before_signing(given.username)
     try:
         hold = rules.disposition_hold(
-            db, hold_id, given.decision, g.user, given.password, given.meaning, given.reason
+            db,
+            hold_id,
+            given.decision,
+            g.user,
+            given.password,
+            given.meaning,
+            given.reason,
+            username=given.username,
         )
     except SignatureRefused as exc:
         raise Problem(403, "signature-refused", "Signature refused", str(exc)) from exc

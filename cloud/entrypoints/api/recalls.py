@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, jsonify
 from pydantic import Field
 
 from cloud.adapters.orm.alerting import Recall
+from cloud.entrypoints.api.auth import before_signing
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.pagination import Page, page_of
@@ -26,6 +27,7 @@ class NewRecall(Body):
     batch_id: int
     reason: str = Field(min_length=1)
     password: str = Field(min_length=1)  # the signature's second component
+    username: str | None = None  # its first, needed for the first signing in a session
 
 
 def _time(value: Any) -> str | None:
@@ -99,9 +101,12 @@ def list_recalls() -> Any:
 def create_recall() -> Any:
     """Open a recall of a batch (signed: give your password again): its stock is frozen."""
     given = parse_body(NewRecall)
+    before_signing(given.username)
     db = get_db()
     try:
-        recall = open_recall(db, given.batch_id, g.user, given.password, given.reason)
+        recall = open_recall(
+            db, given.batch_id, g.user, given.password, given.reason, username=given.username
+        )
     except SignatureRefused as exc:
         raise Problem(403, "signature-refused", "Signature refused", str(exc)) from exc
     except RecallRefused as exc:

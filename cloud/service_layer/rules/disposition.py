@@ -57,8 +57,11 @@ def disposition_hold(
     password: str | None,
     meaning: str | None = None,
     reason: str = "",
+    *,
+    username: str | None = None,
 ) -> Hold:
-    """QA decides a hold: release and reject are signed (password again), investigate is not."""
+    """QA decides a hold: release and reject are signed (password, and `username` as the user
+    ID when signatures.sign needs it), investigate is not."""
     hold = session.get(Hold, hold_id, with_for_update=True)
     if hold is None:
         raise LookupError(f"hold {hold_id} does not exist")
@@ -74,7 +77,7 @@ def disposition_hold(
         if needed is not None:
             assert password is not None
             hold.decided_at, hold.decided_by = utcnow(), signer.id
-            signature = sign(session, signer, password, hold, needed, reason)
+            signature = sign(session, signer, password, hold, needed, reason, username=username)
             hold.signature_id = signature.id  # the link; the signature covers the decision
         batch = session.get(Batch, hold.batch_id)
         if batch is not None:
