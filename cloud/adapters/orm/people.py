@@ -15,13 +15,14 @@ from cloud.adapters.orm.base import Base
 from cloud.domain.clock import utcnow
 
 ROLES = ("viewer", "operator", "qa", "admin")
-MEANINGS = ("review", "approval", "release", "rejection")
+MEANINGS = ("review", "approval", "release", "rejection", "shipment_release")
 # Who may sign with which meaning: viewers only read; dispositions are QA's.
 SIGNING_ROLES = {
     "review": frozenset({"operator", "qa", "admin"}),
     "approval": frozenset({"qa"}),
     "release": frozenset({"qa"}),
     "rejection": frozenset({"qa"}),
+    "shipment_release": frozenset({"qa"}),  # QA releases cold goods for shipment
 }
 
 
