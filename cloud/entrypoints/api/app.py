@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+from cloud.domain.holds import parse_two_person_reasons
 from cloud.entrypoints.api import (
     access,
     alerts,
@@ -74,6 +75,8 @@ def build_app(database_url: str | None, test_config: dict[str, Any] | None) -> F
         SESSION_COOKIE_SAMESITE="Lax",  # a cross-site form cannot post with the session
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         PAGE_LIMIT_MAX=500,
+        # hold reasons whose release takes two QA (comma-separated kinds; unset: freezing)
+        TWO_PERSON_REASONS=parse_two_person_reasons(os.environ.get("COLDCHAIN_TWO_PERSON_REASONS")),
     )
     if test_config is not None:
         app.config.from_mapping(test_config)

@@ -23,6 +23,7 @@ def product_json(p: Product) -> dict[str, Any]:
         "humidity_max": p.humidity_max,
         "stability_budget_min": p.stability_budget_min,
         "shelf_life_days": p.shelf_life_days,
+        "risk_class": p.risk_class,
     }
 
 
