@@ -13,6 +13,7 @@ from dash import Dash, dcc, html
 from flask import jsonify, redirect, request, session
 
 from cloud import bootstrap
+from cloud.domain.holds import parse_two_person_reasons
 from dashboard import services
 from dashboard.auth import current_user
 
@@ -24,7 +25,10 @@ PUBLIC_OUTPUTS = ("login-",)
 
 def create_app(database_url: str, refresh_ms: int = 3000, secret_key: str | None = None) -> Dash:
     """A control room on the database at `database_url`."""
-    services.configure(bootstrap.control_room(database_url))
+    services.configure(
+        bootstrap.control_room(database_url),
+        parse_two_person_reasons(os.environ.get("COLDCHAIN_TWO_PERSON_REASONS")),
+    )
     app = Dash(
         __name__,
         use_pages=True,

@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         {"qa"}
     ),  # release/reject: signed, QA only (cloud.service_layer.signatures)
     "investigate": frozenset({"qa"}),
+    "shipment_release": frozenset({"qa"}),  # cold goods released for shipment: signed, QA
     "recall": frozenset({"qa"}),
     "profiles": frozenset({"admin"}),  # what a zone is judged by: admins only, with a reason
     "dead_letters": frozenset({"admin"}),  # refused messages: read and replayed by admins
