@@ -136,4 +136,4 @@ def missing_release(
                     "shipment (meaning shipment_release) before loading",
                 )
             )
-    return found
+    return sorted(found)

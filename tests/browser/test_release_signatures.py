@@ -72,8 +72,10 @@ def test_two_qa_release_a_high_risk_hold(page: Page, db: Session) -> None:
     sign_in_dialog(page, "Exposure and stability data reviewed")
     page.wait("#holds-done", "VAC-118 reviewed, awaiting approval by another QA")
     page.until(
-        lambda d: "Reviewed by Quinn Quality (QA), awaiting approval"
-        in d.find_element(By.XPATH, HOLD).text,
+        lambda d: (
+            "Reviewed by Quinn Quality (QA), awaiting approval"
+            in d.find_element(By.XPATH, HOLD).text
+        ),
         "the review shown on the hold",
     )
     row = page.driver.find_element(By.XPATH, HOLD)
