@@ -35,8 +35,11 @@ class ReleaseCard:
 
 
 def _row(session: Session, kind: str, ident: str) -> Transfer | Shipment:
-    model = {"transfer": Transfer, "shipment": Shipment}.get(kind)
-    row = None if model is None else session.get(model, ident)
+    row: Transfer | Shipment | None = None
+    if kind == "transfer":
+        row = session.get(Transfer, ident)
+    elif kind == "shipment":
+        row = session.get(Shipment, ident)
     if row is None:
         raise LookupError(f"{kind} {ident} does not exist")
     return row

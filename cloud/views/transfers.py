@@ -26,7 +26,7 @@ from cloud.adapters.orm.traceability import (
 from cloud.service_layer import release_gate as gate
 from cloud.service_layer.movements import Kind
 from cloud.views.pages import where_given
-from cloud.views.shipping_release import release_card
+from cloud.views.shipping_release import release_of
 
 MOVING = {"transfer": ("loaded", "in_transit"), "shipment": ("loaded", "shipped")}
 WAITING = {"transfer": ("planned",), "shipment": ("picked",)}
@@ -173,9 +173,7 @@ def _with_release(session: Session, m: Movement) -> Movement:
     """The movement with its release for shipment, while it waits to load."""
     if m.state not in WAITING[m.kind] and not (m.kind == "transfer" and m.state == "loaded"):
         return m
-    row = session.get(Transfer if m.kind == "transfer" else Shipment, m.id)
-    assert row is not None
-    card = release_card(session, row)
+    card = release_of(session, m.kind, m.id)
     return replace(m, release_needed=card.required, released_by=card.released_by)
 
 
