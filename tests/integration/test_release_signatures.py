@@ -82,6 +82,14 @@ def test_a_freezing_hold_takes_two_qa_review_then_approval(api: Api) -> None:
     assert "needs two QA signatures" in early["detail"] and "nobody has reviewed" in early["detail"]
     assert api.db.scalars(select(Signature)).all() == []
 
+    # Nor round the hold: a batch status change does not release it either.
+    bypass = signed_in(api, "qa").post(
+        f"/api/batches/{hold.batch_id}/status",
+        json={"status": "available", "reason": "fine", "password": PASSWORD},
+    )
+    assert f"has hold {hold.id} open, which takes two QA" in problem(bypass, 409)["detail"]
+    assert batch_status(api, hold) == "held"
+
     reviewed = decide(api, "qa", hold, "review")
     assert reviewed.status_code == 200, reviewed.get_json()
     body = reviewed.get_json()
@@ -230,7 +238,7 @@ def test_loading_cold_goods_needs_qa_signed_release_for_shipment(api: Api) -> No
     assert signed["manifest"]["batches"][0]["open_excursions"][0]["id"] == excursion.id
     row = api.db.get(ShippingRelease, signed["id"])
     assert row is not None and row.shipment_id == "SH-1"
-    assert signature["record_table"] == "shipping_releases"
+    assert signature["record"] == f"shipping_releases {row.id}"
     assert signature["record_hash"] == record_hash(api.db, row)  # the manifest as signed
 
     # The release gate still applies: the open excursion where the goods are stops the truck.

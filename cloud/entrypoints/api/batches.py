@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, current_app, g, jsonify
 from pydantic import Field
 
 from cloud.adapters.orm.traceability import Batch
@@ -16,6 +16,7 @@ from cloud.entrypoints.api.pagination import Page, TimeWindow, page_of, window_b
 from cloud.entrypoints.api.problems import Problem, invalid, parse_body, parse_query
 from cloud.entrypoints.api.records import register
 from cloud.entrypoints.api.representations import batch_json, interval_json, signature_json
+from cloud.service_layer import rules
 from cloud.service_layer.custody import batch_timeline_query
 from cloud.service_layer.master_data import BatchRow
 from cloud.service_layer.signatures import SignatureRefused, sign
@@ -78,6 +79,17 @@ def change_status(batch_id: int) -> Any:
         raise Problem(
             409, "illegal-transition", "Illegal transition", f"batch {batch.lot} is {batch.status}"
         )
+    reasons = current_app.config["TWO_PERSON_REASONS"]
+    if given.status == "available":  # no way round the two people a hold needs
+        if blocking := rules.two_person_holds(db, batch.id, reasons):
+            hold = blocking[0]
+            raise Problem(
+                409,
+                "two-person-release",
+                "Two-person release",
+                f"batch {batch.lot} has hold {hold.id} open, which takes two QA signatures: "
+                f"release it through the hold (a review, then another QA's approval)",
+            )
     meaning = SIGNED.get(given.status)
     if meaning is not None and not given.password:
         raise invalid(

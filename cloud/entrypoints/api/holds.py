@@ -8,7 +8,6 @@ from typing import Any, Literal
 from flask import Blueprint, current_app, g, jsonify
 from pydantic import Field
 
-from cloud.adapters.orm.people import Signature
 from cloud.adapters.orm.quality import Excursion, ExcursionKind, Exposure, Hold
 from cloud.adapters.orm.traceability import Batch
 from cloud.domain.holds import UNDECIDED, DispositionError
@@ -17,6 +16,7 @@ from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404
 from cloud.entrypoints.api.pagination import Page, TimeWindow, page_of, window_bounds
 from cloud.entrypoints.api.problems import Problem, invalid, parse_body, parse_query
+from cloud.entrypoints.api.representations import signature_json
 from cloud.service_layer import rules
 from cloud.service_layer.signatures import SignatureRefused, signatures_on
 from cloud.views import holds as quality
@@ -63,21 +63,6 @@ def exposure_json(x: Exposure) -> dict[str, Any]:
         "started_at": _iso(x.started_at),
         "ended_at": _iso(x.ended_at),
         "evidence_note": x.evidence_note,
-    }
-
-
-def signature_json(s: Signature) -> dict[str, Any]:
-    """A signature as shown with its record: printed name, time, meaning, the record's hash."""
-    return {
-        "id": s.id,
-        "username": s.username,
-        "full_name": s.full_name,
-        "meaning": s.meaning,
-        "reason": s.reason,
-        "signed_at": _iso(s.signed_at),
-        "record_table": s.record_table,
-        "record_key": s.record_key,
-        "record_hash": s.record_hash,
     }
 
 

@@ -18,10 +18,10 @@ from cloud.domain.clock import utcnow
 from cloud.domain.lifecycle import IllegalTransition
 from cloud.entrypoints.api.contract import Body
 from cloud.entrypoints.api.database import get_db
-from cloud.entrypoints.api.holds import signature_json
 from cloud.entrypoints.api.lookup import get_or_404, resolve_item
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import illegal_transition, response
+from cloud.entrypoints.api.representations import signature_json
 from cloud.service_layer.movements import Kind, UnknownRecord, history, lines, take_step
 from cloud.service_layer.shipping_release import (
     ReleaseRefused,

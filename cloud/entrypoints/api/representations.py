@@ -98,5 +98,6 @@ def signature_json(s: Signature) -> dict[str, Any]:
         "reason": s.reason,
         "signed_at": _time(s.signed_at),
         "record": f"{s.record_table} {s.record_key}",
+        "record_hash": s.record_hash,  # SHA-256 of the record as signed
         "manifest": signature_manifest(s),
     }

@@ -17,6 +17,7 @@ from cloud.service_layer.rules.disposition import (
     open_holds,
     reviewer_of,
     two_person_because,
+    two_person_holds,
 )
 from cloud.service_layer.rules.evaluation import evaluate_readings
 from cloud.service_layer.rules.exposure import batch_exposures
@@ -49,6 +50,7 @@ __all__ = [
     "remaining_budget",
     "reviewer_of",
     "two_person_because",
+    "two_person_holds",
     "unevaluated_readings",
     "zone_excursions",
 ]

@@ -59,6 +59,18 @@ def two_person_because(
     return hold_rules.two_person_because(risk, hold.reason, configured)
 
 
+def two_person_holds(
+    session: Session, batch_id: int, configured: frozenset[str] = hold_rules.TWO_PERSON_REASONS
+) -> list[Hold]:
+    """The batch's undecided holds that take two QA (its release goes through them)."""
+    query = select(Hold).where(Hold.batch_id == batch_id, Hold.status.in_(hold_rules.UNDECIDED))
+    return [
+        h
+        for h in session.scalars(query.order_by(Hold.id))
+        if two_person_because(session, h, configured)
+    ]
+
+
 def reviewer_of(session: Session, hold: Hold) -> User | None:
     """The QA who signed the review of a two-person hold, or None."""
     return None if hold.reviewed_by is None else session.get(User, hold.reviewed_by)
