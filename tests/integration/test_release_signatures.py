@@ -279,3 +279,26 @@ def test_a_release_changed_after_signing_no_longer_counts(api: Api) -> None:
     assert [r["code"] for r in stale["reasons"]] == ["shipping_release"]
     assert signed_in(api, "qa").post("/api/transfers/TR-1/release", json=body).status_code == 201
     assert c.post("/api/transfers/TR-1/load", json=load, headers=op).status_code == 200
+
+
+def test_the_csv_import_takes_a_risk_class(api: Api) -> None:
+    rows = (
+        "gtin,name,low,high,risk_class\n"
+        "04001234567891,Insulin glargine 100 U/ml pen,2,8,high\n"
+        "08894820030017,Adalimumab 40 mg prefilled syringe,2,8,\n"
+    )
+    admin = api.as_("admin")
+    bad = api.client.post(
+        "/api/import/products",
+        data=rows.replace(",high\n", ",extreme\n"),
+        content_type="text/csv",
+        headers=admin,
+    )
+    assert [e["field"] for e in problem(bad, 422)["errors"]] == ["risk_class"]
+    done = api.client.post(
+        "/api/import/products", data=rows, content_type="text/csv", headers=admin
+    )
+    assert done.status_code in (200, 201), done.get_json()
+    api.db.expire_all()
+    classes = {g: api.db.get(Product, g).risk_class for g in ("04001234567891", "08894820030017")}  # type: ignore[union-attr]
+    assert classes == {"04001234567891": "high", "08894820030017": "standard"}
