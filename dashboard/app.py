@@ -14,6 +14,7 @@ from dash import Dash, dcc, html
 from flask import Response, jsonify, redirect, request
 
 from cloud import bootstrap
+from cloud.domain.holds import parse_two_person_reasons
 from cloud.service_layer.login_sessions import Timeouts
 from cloud.views.accounts import Accounts
 from dashboard import services
@@ -73,7 +74,9 @@ def create_app(
         if login_limits
         else Accounts(room.sessions, timeouts)
     )
-    services.configure(room, accounts)
+    services.configure(
+        room, accounts, parse_two_person_reasons(os.environ.get("COLDCHAIN_TWO_PERSON_REASONS"))
+    )
     app = Dash(
         __name__,
         use_pages=True,

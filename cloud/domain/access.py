@@ -50,6 +50,9 @@ ACTIONS: dict[str, Action] = {
         roles=_QA, scope=None, summary="release or reject a hold (signed)", signed=True
     ),
     "recall": Action(roles=_QA, scope=None, summary="open a recall (signed)", signed=True),
+    "shipment_release": Action(
+        roles=_QA, scope=None, summary="release cold goods for shipment (signed)", signed=True
+    ),
     "recall-report": Action(roles=_QA, scope=None, summary="a recall's reports"),
     "master-data": Action(
         roles=_ADMIN,

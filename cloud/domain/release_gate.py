@@ -12,6 +12,8 @@ from datetime import date
 from cloud.domain.expiry import days_left, is_expired
 
 TEMPERATURE_CLASSES = ("frozen", "2-8C", "15-25C", "uncontrolled")
+# Classes whose loading needs QA's signed release for shipment (meaning shipment_release).
+RELEASED_CLASSES = frozenset({"frozen", "2-8C"})
 
 
 def temperature_class(low: float | None, high: float | None) -> str:
@@ -56,7 +58,9 @@ class Load:
 
 @dataclass(frozen=True, slots=True, order=True)
 class Reason:
-    code: str  # expired | held | rejected | recalled | shelf_life | open_excursion | destination
+    # expired | held | rejected | recalled | shelf_life | open_excursion | destination
+    # | shipping_release (no signed release for shipment of a cold batch)
+    code: str
     subject: str  # the lot, zone or site it is about
     detail: str
 
@@ -104,6 +108,32 @@ def reasons(load: Load) -> list[Reason]:
                     "open_excursion",
                     zone,
                     f"zone {zone} it is leaving has an open {kind} excursion ({excursion_id})",
+                )
+            )
+    return sorted(found)
+
+
+def missing_release(
+    movement: str, lots_by_class: dict[str, list[str]], released_lots: frozenset[str] | None
+) -> list[Reason]:
+    """A reason per cold lot loaded without QA's signed release for shipment covering it
+    (released_lots None: the movement has no valid release at all)."""
+    found = []
+    for klass in sorted(set(lots_by_class) & RELEASED_CLASSES):
+        for lot in sorted(lots_by_class[klass]):
+            if released_lots is not None and lot in released_lots:
+                continue
+            what = (
+                "has no signed release for shipment"
+                if released_lots is None
+                else "is not in the signed release for shipment"
+            )
+            found.append(
+                Reason(
+                    "shipping_release",
+                    lot,
+                    f"{klass} batch {lot}: {movement} {what}; QA must sign its release for "
+                    "shipment (meaning shipment_release) before loading",
                 )
             )
     return sorted(found)

@@ -72,6 +72,7 @@ USERS = (
     ("admin", "Ada Admin", "admin"),
     ("admin2", "Alex Admin", "admin"),
     ("qa", "Quinn Quality (QA)", "qa"),
+    ("qa2", "Rae Reviewer (QA)", "qa"),  # a second QA: high-risk holds take two people
     ("operator", "Olly Operator", "operator"),
     ("viewer", "Vic Viewer", "viewer"),
 )
@@ -333,24 +334,39 @@ def _people_and_goods(session: Session, now: datetime) -> None:
 
 
 def _transfers(session: Session, items: dict[str, list[Item]], now: datetime) -> None:
-    """One transfer received with an item missing, one on the road in the reefer truck."""
+    """One transfer received with an item missing, one on the road in the reefer truck, one
+    of vaccines waiting for QA's release for shipment, one of ambient goods (none needed)."""
     from cloud.service_layer.movements import plan_transfer, step_transfer
 
     received = items["VAC-118"][:3]
     at = now - timedelta(days=2)
     row = plan_transfer(session, "TR-0001", "wh-bristol", "wh-leeds", received, at)
+    _released(session, row, at + timedelta(minutes=5))
     step_transfer(session, row, "load", at + timedelta(minutes=10), received, "truck-07-reefer")
     step_transfer(session, row, "depart", at + timedelta(minutes=20))
     step_transfer(session, row, "receive", at + timedelta(hours=3), received[:2], "wh-leeds-cold1")
     moving = items["INS-2403"][:4]
     at = now - timedelta(minutes=50)
     row = plan_transfer(session, "TR-0002", "wh-leeds", "wh-bristol", moving, at)
+    _released(session, row, at + timedelta(minutes=2))
     step_transfer(session, row, "load", at + timedelta(minutes=5), moving, "truck-07-reefer")
     step_transfer(session, row, "depart", at + timedelta(minutes=10))
     planned = items["GLM-77"][:2]
     plan_transfer(session, "TR-0003", "wh-leeds", "wh-bristol", planned, now)
+    plan_transfer(session, "TR-0004", "wh-bristol", "wh-leeds", items["INS-2404"][:3], now)
     session.flush()
     assert session.get(Transfer, "TR-0002") is not None
+
+
+def _released(session: Session, row: Transfer, at: datetime) -> None:
+    """QA's signed release for shipment of a transfer's cold goods (given as the qa user)."""
+    from cloud.service_layer.shipping_release import release_for_shipment
+
+    session.info["actor"] = "qa"
+    qa = user_named(session, "qa")
+    assert qa is not None
+    release_for_shipment(session, row, qa, DEMO_PASSWORD, "demo: evidence reviewed", at)
+    session.info["actor"] = ACTOR
 
 
 # --- readings -----------------------------------------------------------------------------

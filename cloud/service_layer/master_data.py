@@ -7,7 +7,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 from sqlalchemy import select, tuple_
@@ -34,6 +34,7 @@ def _gtin(value: Any) -> Any:
 
 Gtin = Annotated[str, BeforeValidator(_gtin)]
 Optional = BeforeValidator(_blank_is_none)
+Standard = BeforeValidator(lambda v: "standard" if _blank_is_none(v) is None else v)
 
 
 class ProductRow(BaseModel):
@@ -45,6 +46,8 @@ class ProductRow(BaseModel):
     humidity_max: Annotated[float | None, Optional] = Field(None, ge=0, le=100)
     stability_budget_min: Annotated[int | None, Optional] = Field(None, ge=0)
     shelf_life_days: Annotated[int | None, Optional] = Field(None, ge=1)
+    # high: a hold on its batches is released by two QA (review, then approval)
+    risk_class: Annotated[Literal["standard", "high"], Standard] = "standard"
 
     @model_validator(mode="after")
     def _range(self) -> ProductRow:

@@ -38,6 +38,7 @@ from cloud.service_layer.release_gate import (
     refuse_load,
     shipment_destination,
 )
+from cloud.service_layer.shipping_release import release_reasons
 
 
 class UnknownRecord(LookupError):
@@ -210,7 +211,13 @@ def step_transfer(
     keys = {item_key(i.gtin, i.serial): i for i in items or []}
     clock = _fixed(at)
     if step == "load":
-        refuse_load(db, keys.values(), at, destination=row.destination_site_id)
+        refuse_load(
+            db,
+            keys.values(),
+            at,
+            destination=row.destination_site_id,
+            also=release_reasons(db, row, keys.values()),
+        )
         after = before.load(keys, place(db, _required(zone_id, "truck_zone_id")), clock)
     elif step == "depart":
         after = before.depart(clock)
@@ -284,7 +291,15 @@ def step_shipment(
     clock = _fixed(at)
     if step == "load":
         destination = shipment_destination(db, row.order_id)
-        refuse_load(db, [i for _, i in picked], at, destination=destination, order_id=row.order_id)
+        loading = [i for _, i in picked]
+        refuse_load(
+            db,
+            loading,
+            at,
+            destination=destination,
+            order_id=row.order_id,
+            also=release_reasons(db, row, loading),
+        )
         after = before.load(place(db, _required(zone_id, "truck_zone_id")), clock)
         row.truck_zone_id = zone_id
     elif step == "ship":

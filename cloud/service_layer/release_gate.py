@@ -158,8 +158,10 @@ def refuse_load(
     *,
     destination: str | None,
     order_id: str | None = None,
+    also: Iterable[gate.Reason] = (),
 ) -> None:
-    """Raise LoadRefused with every reason that applies to loading `items` at `at`."""
+    """Raise LoadRefused with every reason that applies to loading `items` at `at` (and the
+    reasons `also` given, such as a missing release for shipment)."""
     items = list(items)
     reasons = gate_reasons(
         session,
@@ -169,5 +171,6 @@ def refuse_load(
         at=at,
         order_id=order_id,
     )
+    reasons = sorted(set(reasons) | set(also))
     if reasons:
         raise LoadRefused(reasons)

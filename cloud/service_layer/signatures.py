@@ -211,7 +211,7 @@ def signature_manifest(signature: Signature) -> str:
         (
             f"Signed by: {signature.full_name} ({signature.username})",
             f"Date and time: {signature.signed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
-            f"Meaning: {signature.meaning.capitalize()}",
+            f"Meaning: {signature.meaning.replace('_', ' ').capitalize()}",
             f"Record: {signature.record_table} {signature.record_key}",
         )
     )

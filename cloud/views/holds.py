@@ -14,15 +14,30 @@ from cloud.adapters.orm.quality import Excursion, Exposure, Hold
 from cloud.adapters.orm.readings import Site, Zone
 from cloud.adapters.orm.traceability import Batch, Product
 from cloud.domain.exposure import ExposureLine, summarise
-from cloud.service_layer.signatures import existing_user
+from cloud.domain.holds import TWO_PERSON_MEANINGS, TWO_PERSON_REASONS
+from cloud.service_layer.signatures import existing_user, signatures_on
 from cloud.views.pages import where_given
 
-DECISIONS = {"release": "release", "reject": "rejection"}  # decision -> signature meaning
+DECISIONS = {"release": "release", "reject": "rejection", "review": "review"}  # -> meaning
 MEANING_TEXT = {
+    "review": "I reviewed this hold's evidence (exposure, stability budget, MKT). The batch "
+    "stays held until another QA signs its approval or rejection.",
+    "approval": "I approve the release of this batch for use and distribution, second to the "
+    "review: its exposure was assessed and it remains within its stability data.",
     "release": "I release this batch for use and distribution: its exposure was assessed and "
     "it remains within its stability data.",
     "rejection": "I reject this batch: it may not be used or distributed and is to be destroyed.",
 }
+
+
+@dataclass(frozen=True)
+class SignatureLine:
+    """A signature shown with its hold: printed name, time, meaning."""
+
+    full_name: str
+    username: str
+    meaning: str
+    signed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,17 @@ class HoldRow:
     budget_min: float | None  # the product's allowed time out of range
     remaining_min: float | None
     mkt: float | None
+    two_person: tuple[str, ...] = ()  # why two QA must sign (empty: one signature)
+    reviewed_by: str | None = None  # username of the review's signer
+    reviewed_by_name: str | None = None
+    reviewed_at: datetime | None = None
+    signatures: tuple[SignatureLine, ...] = ()
+
+    def meaning_of(self, decision: str) -> str:
+        """The meaning a decision is signed with on this hold."""
+        if self.two_person and decision in TWO_PERSON_MEANINGS:
+            return TWO_PERSON_MEANINGS[decision]
+        return DECISIONS[decision]
 
 
 LEVEL_RANK = {"alarm": 2, "warning": 1}
@@ -86,8 +112,11 @@ def _evidence(hold: Hold, exposures: list[Exposure]) -> str | None:
     return "; ".join(dict.fromkeys(n for n in notes if n)) or None
 
 
-def frozen_batches(session: Session) -> list[HoldRow]:
-    """Holds not yet decided, oldest first, with the batch's exposure summary."""
+def frozen_batches(
+    session: Session, two_person_reasons: frozenset[str] = TWO_PERSON_REASONS
+) -> list[HoldRow]:
+    """Holds not yet decided, oldest first, with the batch's exposure summary and, for a
+    two-person hold, who reviewed it."""
     holds = [h for h in rules_service.open_holds(session) if h.status in ("open", "investigating")]
     holds.sort(key=lambda h: (h.opened_at, h.id))
     rows = []
@@ -121,6 +150,7 @@ def frozen_batches(session: Session) -> list[HoldRow]:
                 for exposure, excursion in found
             ]
         )
+        reviewer = rules_service.reviewer_of(session, hold)
         lows = [e.min_value for e in exposures if e.min_value is not None]
         highs = [e.max_value for e in exposures if e.max_value is not None]
         rows.append(
@@ -148,6 +178,16 @@ def frozen_batches(session: Session) -> list[HoldRow]:
                 else float(product.stability_budget_min),
                 remaining_min=_number(rules_service.remaining_budget(session, batch.id)),
                 mkt=_number(rules_service.mkt_for_batch(session, batch.id)),
+                two_person=tuple(
+                    rules_service.two_person_because(session, hold, two_person_reasons)
+                ),
+                reviewed_by=reviewer.username if reviewer else None,
+                reviewed_by_name=reviewer.full_name if reviewer else None,
+                reviewed_at=hold.reviewed_at,
+                signatures=tuple(
+                    SignatureLine(s.full_name, s.username, s.meaning, s.signed_at)
+                    for s in signatures_on(session, hold)
+                ),
             )
         )
     return rows
@@ -160,15 +200,26 @@ def disposition(
     username: str,
     password: str,
     reason: str,
+    meaning: str | None = None,
+    two_person_reasons: frozenset[str] = TWO_PERSON_REASONS,
     user_id: str | None = None,
 ) -> Hold:
-    """Release or reject a held batch with the user's electronic signature (`user_id`: its
-    first component, needed for the first signing of a session)."""
+    """Review, release or reject a held batch with the user's electronic signature, signed
+    with the meaning the user was shown (default: a one-signature hold's); `user_id` is the
+    signature's first component, needed for the first signing of a session."""
     if decision not in DECISIONS:
         raise ValueError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
     user = existing_user(session, username)
     return rules_service.disposition_hold(
-        session, hold_id, decision, user, password, DECISIONS[decision], reason, username=user_id
+        session,
+        hold_id,
+        decision,
+        user,
+        password,
+        meaning or DECISIONS[decision],
+        reason,
+        two_person_reasons,
+        username=user_id,
     )
 
 

@@ -5,7 +5,7 @@ the API's lists of them."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from cloud.adapters.orm.traceability import (
 from cloud.service_layer import release_gate as gate
 from cloud.service_layer.movements import Kind
 from cloud.views.pages import where_given
+from cloud.views.shipping_release import release_of
 
 MOVING = {"transfer": ("loaded", "in_transit"), "shipment": ("loaded", "shipped")}
 WAITING = {"transfer": ("planned",), "shipment": ("picked",)}
@@ -49,6 +50,8 @@ class Movement:
     gate: list[str]  # reasons the load is refused; empty: may load
     discrepancies: list[str]
     created_at: datetime
+    release_needed: bool = False  # cold goods waiting to load: QA's release for shipment
+    released_by: str | None = None  # the printed name on the valid release, if signed
 
 
 def _truck_now(session: Session, zone_id: str | None) -> tuple[str | None, datetime | None, bool]:
@@ -163,7 +166,15 @@ def movements(session: Session, include_done: bool = False) -> list[Movement]:
                 customer.site_id or customer.id,
             )
         )
-    return result
+    return [_with_release(session, m) for m in result]
+
+
+def _with_release(session: Session, m: Movement) -> Movement:
+    """The movement with its release for shipment, while it waits to load."""
+    if m.state not in WAITING[m.kind] and not (m.kind == "transfer" and m.state == "loaded"):
+        return m
+    card = release_of(session, m.kind, m.id)
+    return replace(m, release_needed=card.required, released_by=card.released_by)
 
 
 def _movement(

@@ -1,5 +1,6 @@
 """Holds: frozen batches with their exposure, remaining budget and MKT; QA releases or
-rejects them with an electronic signature (password again, meaning shown)."""
+rejects them with an electronic signature (password again, meaning shown). A high-risk hold
+takes two QA: one signs the review, another the approval (or rejection)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def layout(user: UserView, **_q: str) -> html.Div:
         [
             html.H1("Holds: frozen batches"),
             html.P(
-                "Release and reject need QA's electronic signature."
+                "Release and reject need QA's electronic signature; a high-risk hold takes two "
+                "QA: one signs the review, another the approval or rejection."
                 if signer
                 else "Only QA can release or reject a held batch; you can look.",
                 className="muted",
@@ -82,10 +84,59 @@ def _dialog(user: UserView) -> html.Div:
     )
 
 
+def _two_person(r: hold_views.HoldRow) -> list[Any]:
+    """Why two QA must sign, who reviewed, and the signatures given so far."""
+    if not r.two_person:
+        return []
+    shown: list[Any] = [
+        html.Div(f"Two QA signatures: {', '.join(r.two_person)}", className="state-warning")
+    ]
+    if r.reviewed_by_name:
+        shown.append(
+            html.Div(
+                f"Reviewed by {r.reviewed_by_name}, awaiting approval",
+                className="muted",
+                id=f"holds-reviewed-{r.hold_id}",
+            )
+        )
+    shown += [
+        html.Div(
+            f"{s.meaning.capitalize()}: {s.full_name} ({s.username}), "
+            f"{local(s.signed_at, r.timezone)}",
+            className="muted signature-line",
+        )
+        for s in r.signatures
+    ]
+    return shown
+
+
+def _button(r: hold_views.HoldRow, label: str, decision: str, danger: bool = False) -> Any:
+    return html.Button(
+        label,
+        id={"type": "holds-decide", "hold": r.hold_id, "decision": decision},
+        n_clicks=0,
+        className="danger" if danger else "",
+    )
+
+
+def _buttons(r: hold_views.HoldRow, user: UserView) -> list[Any]:
+    """The decisions this QA may sign on the hold: two people sign a two-person hold."""
+    if not r.two_person:
+        return [_button(r, "Release\u2026", "release"), _button(r, "Reject\u2026", "reject", True)]
+    if r.reviewed_by is None:
+        return [_button(r, "Review\u2026", "review")]
+    if r.reviewed_by == user.username:
+        return [html.Span("You reviewed it: another QA approves", className="muted")]
+    return [
+        _button(r, "Approve release\u2026", "release"),
+        _button(r, "Reject\u2026", "reject", True),
+    ]
+
+
 @callback(Output("holds-table", "children"), Input("holds-changed", "data"))
 def table(_changed: int) -> Any:
     user = require()
-    rows = services.control_room().read(hold_views.frozen_batches)
+    rows = services.control_room().read(hold_views.frozen_batches, services.two_person_reasons())
     if not rows:
         return html.P("No batch is frozen. \u2713", className="success")
     signer = may("disposition", user)
@@ -116,6 +167,7 @@ def table(_changed: int) -> Any:
                             [
                                 badge("held", "HELD"),
                                 html.Div(f"hold {r.hold_id}: {r.status}", className="muted"),
+                                *_two_person(r),
                             ]
                         ),
                         html.Td(
@@ -162,36 +214,7 @@ def table(_changed: int) -> Any:
                         ),
                         html.Td(celsius(r.mkt, 2), className="num"),
                         html.Td(local(r.opened_at, r.timezone)),
-                        *(
-                            [
-                                html.Td(
-                                    [
-                                        html.Button(
-                                            "Release\u2026",
-                                            id={
-                                                "type": "holds-decide",
-                                                "hold": r.hold_id,
-                                                "decision": "release",
-                                            },
-                                            n_clicks=0,
-                                        ),
-                                        html.Button(
-                                            "Reject\u2026",
-                                            id={
-                                                "type": "holds-decide",
-                                                "hold": r.hold_id,
-                                                "decision": "reject",
-                                            },
-                                            n_clicks=0,
-                                            className="danger",
-                                        ),
-                                    ],
-                                    className="toolbar",
-                                )
-                            ]
-                            if signer
-                            else []
-                        ),
+                        *([html.Td(_buttons(r, user), className="toolbar")] if signer else []),
                     ],
                     id=f"holds-row-{r.hold_id}",
                     className=f"hold-of-{r.lot}",
@@ -259,13 +282,20 @@ def _dialog_step(
     if isinstance(trigger, dict):
         if not any(clicks):
             return keep
-        rows = {r.hold_id: r for r in services.control_room().read(hold_views.frozen_batches)}
-        row = rows.get(trigger["hold"])
+        found = services.control_room().read(
+            hold_views.frozen_batches, services.two_person_reasons()
+        )
+        row = next((r for r in found if r.hold_id == trigger["hold"]), None)
         if row is None:
             return keep
-        meaning = hold_views.DECISIONS[trigger["decision"]]
+        meaning = row.meaning_of(trigger["decision"])
         return (
-            {"hold": row.hold_id, "decision": trigger["decision"], "lot": row.lot},
+            {
+                "hold": row.hold_id,
+                "decision": trigger["decision"],
+                "lot": row.lot,
+                "meaning": meaning,
+            },
             "dialog-backdrop",
             html.P(
                 [
@@ -296,13 +326,19 @@ def _dialog_step(
             user.username,
             password,
             reason or "",
+            pending.get("meaning"),
+            services.two_person_reasons(),
             (user_id or "").strip() or None,
         )
     except SignatureRefused as exc:
         return (*keep[:4], f"Not signed: {exc}", "", *keep[6:])
     except (ValueError, LookupError) as exc:
         return (*keep[:4], f"Not done: {exc}", *keep[5:])
-    done = "released" if pending["decision"] == "release" else "rejected"
+    done = {
+        "release": "released",
+        "reject": "rejected",
+        "review": "reviewed, awaiting approval by another QA",
+    }[pending["decision"]]
     return (
         None,
         "dialog-backdrop hidden",
@@ -313,7 +349,12 @@ def _dialog_step(
         "",
         (changed or 0) + 1,
         html.P(
-            f"\u2713 Batch {pending['lot']} {done}; signature {hold.signature_id} recorded.",
+            f"\u2713 Batch {pending['lot']} {done}; "
+            + (
+                "your review signature is recorded."
+                if hold.signature_id is None
+                else f"signature {hold.signature_id} recorded."
+            ),
             className="success",
             id="holds-done",
         ),

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -149,3 +150,19 @@ def running_api(pg_url: str) -> Iterator[Api]:
         yield Api(app, app.test_client(use_cookies=False), {}, tokens, db)
     app.extensions[EXTENSION].kw["bind"].dispose()
     engine.dispose()
+
+
+def signed_in(api: Api, username: str) -> FlaskClient:
+    """A client of its own logged in as `username` (signatures are given in a session)."""
+    client = api.app.test_client()
+    response = client.post("/api/session", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.get_json()
+    return client
+
+
+def release_for_shipment(api: Api, kind: str, ident: str, minutes: float) -> dict[str, Any]:
+    """QA's signed release of a transfer or shipment for shipment (loading cold goods needs it)."""
+    body = {"password": PASSWORD, "reason": "evidence reviewed", "at": at(minutes).isoformat()}
+    response = signed_in(api, "qa").post(f"/api/{kind}s/{ident}/release", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()

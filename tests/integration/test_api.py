@@ -14,7 +14,15 @@ from cloud.adapters.orm.people import ApiToken
 from cloud.adapters.orm.traceability import Batch, TransferStateChange
 from cloud.entrypoints.api.contract import PUBLIC, endpoint
 from cloud.entrypoints.api.openapi import openapi_path
-from tests.integration.api_support import GTIN, PASSWORD, Api, at, epc, running_api
+from tests.integration.api_support import (
+    GTIN,
+    PASSWORD,
+    Api,
+    at,
+    epc,
+    release_for_shipment,
+    running_api,
+)
 
 pytestmark = pytest.mark.integration
 GS = "\x1d"
@@ -295,6 +303,7 @@ def test_a_transfer_runs_its_lifecycle_and_moves_custody(api: Api) -> None:
     early = problem(c.post("/api/transfers/TR-1/depart", headers=op), 409)
     assert early["type"] == "urn:coldchain:problem:illegal-transition"
     assert early["state"] == "planned" and "cannot depart" in early["detail"]
+    release_for_shipment(api, "transfer", "TR-1", 5)
     not_truck = {"items": [epc(1)], "truck_zone_id": "a-cold", "at": at(10).isoformat()}
     assert (
         "not a truck"
@@ -351,6 +360,7 @@ def test_a_shipment_is_gated_on_batch_status_and_follows_its_lifecycle(api: Api)
     made = c.post("/api/shipments", json={**held, "items": [epc(3)]}, headers=op)
     assert made.status_code == 201 and made.json["state"] == "picked"
     assert problem(c.post("/api/shipments/SH-1/ship", headers=op), 409)
+    release_for_shipment(api, "shipment", "SH-1", 5)
     loaded = c.post(
         "/api/shipments/SH-1/load",
         json={"truck_zone_id": "t7-reefer", "at": at(10).isoformat()},
@@ -426,6 +436,7 @@ def test_lifecycle_steps_land_in_the_audit_trail(api: Api) -> None:
         "/api/transfers", json={**plan, "items": [epc(1)], "at": at(0).isoformat()}, headers=op
     )
     assert made.status_code == 201
+    release_for_shipment(api, "transfer", "TR-9", 5)
     load = {"items": [epc(1)], "truck_zone_id": "t7-reefer", "at": at(10).isoformat()}
     assert c.post("/api/transfers/TR-9/load", json=load, headers=op).status_code == 200
     given = {"reason": "driver early", "at": at(30).isoformat()}

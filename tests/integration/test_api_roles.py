@@ -153,6 +153,10 @@ ROLE_TABLE = {
     ("POST", "/api/session/password"): "read",
     ("POST", "/api/users/<username>/password"): "access",
     ("POST", "/api/users/<username>/unlock"): "access",
+    ("GET", "/api/shipments/<ident>/release"): "read",
+    ("GET", "/api/transfers/<ident>/release"): "read",
+    ("POST", "/api/shipments/<ident>/release"): "shipment_release",
+    ("POST", "/api/transfers/<ident>/release"): "shipment_release",
 }
 # Values for path arguments: records that do not exist, so an allowed call changes nothing.
 ARGUMENTS = {

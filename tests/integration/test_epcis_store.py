@@ -21,7 +21,14 @@ from cloud.service_layer.custody import item_timeline, rebuild_custody
 from cloud.service_layer.epcis_import import import_document
 from edge.gs1 import decode_epc
 from edge.gs1 import parse_epc_uri as decode_epc_uri
-from tests.integration.api_support import GTIN, Api, at, epc, running_api
+from tests.integration.api_support import (
+    GTIN,
+    Api,
+    at,
+    epc,
+    release_for_shipment,
+    running_api,
+)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +86,7 @@ def stored_history(api: Api) -> int:
         ).status_code
         == 201
     )
+    release_for_shipment(api, "transfer", "TR-1", 5)
     load = {"items": [epc(1), epc(2)], "truck_zone_id": "t7-reefer", "at": at(10).isoformat()}
     assert c.post("/api/transfers/TR-1/load", json=load, headers=op).status_code == 200
     assert c.post("/api/transfers/TR-1/depart", json={"at": at(20).isoformat()}, headers=op)

@@ -14,7 +14,15 @@ from sqlalchemy import select
 from cloud.adapters.orm.alerting import Alert, RecallItem
 from cloud.adapters.orm.people import Signature
 from cloud.adapters.orm.traceability import Batch
-from tests.integration.api_support import GTIN, PASSWORD, Api, at, epc, running_api
+from tests.integration.api_support import (
+    GTIN,
+    PASSWORD,
+    Api,
+    at,
+    epc,
+    release_for_shipment,
+    running_api,
+)
 
 pytestmark = pytest.mark.integration
 GS = "\x1d"
@@ -54,6 +62,7 @@ def spread_the_batch(api: Api) -> None:
         },
         status=201,
     )
+    release_for_shipment(api, "transfer", "TR-1", 8)
     post(
         api,
         "/api/transfers/TR-1/load",
@@ -66,6 +75,7 @@ def spread_the_batch(api: Api) -> None:
         {"id": "SH-1", "order_id": "PO-77", "items": [epc(3)], "at": at(30).isoformat()},
         status=201,
     )
+    release_for_shipment(api, "shipment", "SH-1", 35)
     post(api, "/api/shipments/SH-1/load", {"truck_zone_id": "t7-reefer", "at": at(40).isoformat()})
     post(api, "/api/shipments/SH-1/ship", {"at": at(50).isoformat()})
     post(

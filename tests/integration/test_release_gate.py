@@ -15,7 +15,14 @@ from cloud.adapters.orm.people import User
 from cloud.adapters.orm.quality import Excursion
 from cloud.adapters.orm.traceability import Batch, OrderLine
 from cloud.service_layer.release_gate import gate_reasons
-from tests.integration.api_support import GTIN, Api, at, epc, running_api
+from tests.integration.api_support import (
+    GTIN,
+    Api,
+    at,
+    epc,
+    release_for_shipment,
+    running_api,
+)
 
 pytestmark = pytest.mark.integration
 GS = "\x1d"
@@ -104,6 +111,7 @@ def test_a_shipment_load_is_refused_with_every_reason(api: Api) -> None:
         ("shelf_life", "L1"),
         ("open_excursion", "a-cold"),
         ("destination", "L1"),
+        ("shipping_release", "L1"),  # and QA has not released the 2-8C batch for shipment
     }
     details = " ".join(r["detail"] for r in body["reasons"])
     assert f"open high excursion ({excursion.id})" in details
@@ -120,6 +128,7 @@ def test_a_shipment_load_is_refused_with_every_reason(api: Api) -> None:
     excursion.state, excursion.ended_at = "closed", at(8)
     db.add(SiteApproval(site_id="st-marys", temperature_class="2-8C"))
     db.commit()
+    release_for_shipment(api, "shipment", "SH-1", 9)
     loaded = c.post("/api/shipments/SH-1/load", json=load, headers=op)
     assert loaded.status_code == 200, loaded.get_json()
     assert loaded.get_json()["state"] == "loaded"
@@ -131,6 +140,7 @@ def test_a_transfer_load_leaving_a_zone_in_excursion(api: Api) -> None:
     plan = transfer_plan("TR-1", epc(1), at(1))
     assert c.post("/api/transfers", json=plan, headers=op).status_code == 201
     open_excursion(api, suppressed_reason="receiving: door open within its grace period")
+    release_for_shipment(api, "transfer", "TR-1", 5)
     load = {"items": [epc(1)], "truck_zone_id": "t7-reefer", "at": at(10).isoformat()}
     # A suppressed excursion is recorded, not a reason to stop the truck.
     assert c.post("/api/transfers/TR-1/load", json=load, headers=op).status_code == 200
@@ -141,6 +151,7 @@ def test_a_transfer_load_leaving_a_zone_in_excursion(api: Api) -> None:
         json={**plan, "id": "TR-2", "items": [epc(2)], "at": at(13).isoformat()},
         headers=op,
     )
+    release_for_shipment(api, "transfer", "TR-2", 13)
     refused = c.post(
         "/api/transfers/TR-2/load",
         json={**load, "items": [epc(2)], "at": at(14).isoformat()},

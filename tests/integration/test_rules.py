@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -109,6 +110,7 @@ class Plant:
                         )
                     )
             create_user(s, "qa.jane", "Jane Doe", "qa", PASSWORD)
+            create_user(s, "qa.kim", "Kim Second", "qa", PASSWORD)
             create_user(s, "view.vic", "Vic Viewer", "viewer", PASSWORD)
             s.commit()
 
@@ -305,21 +307,21 @@ def test_suppression_window_is_recorded_not_hidden(plant: Plant) -> None:
 
 
 def test_qa_dispositions_a_hold_with_a_signature(plant: Plant) -> None:
+    # Configured with no two-person reasons, a freezing hold is decided by one QA.
+    one = partial(rules.disposition_hold, two_person_reasons=frozenset())
     plant.ingest(plant.readings("a-cold", 0, [5.0] * 5 + [-1.0] * 3 + [5.0] * 3))
     with plant.session("qa.jane") as s:
         (hold,) = rules.open_holds(s)
         with pytest.raises(SignatureRefused):
-            rules.disposition_hold(
-                s, hold.id, "release", "qa.jane", "wrong password", reason="ok", username="qa.jane"
-            )
+            one(s, hold.id, "release", "qa.jane", "wrong password", reason="ok", username="qa.jane")
         s.rollback()
         with pytest.raises(DispositionError, match="needs your password"):
-            rules.disposition_hold(s, hold.id, "release", "qa.jane", None, reason="ok")
-        rules.disposition_hold(s, hold.id, "investigate", "qa.jane", None, reason="stability data")
+            one(s, hold.id, "release", "qa.jane", None, reason="ok")
+        one(s, hold.id, "investigate", "qa.jane", None, reason="stability data")
         s.commit()
         assert s.get(Hold, hold.id).status == "investigating"
         assert s.get(Batch, hold.batch_id).status == "held"
-        decided = rules.disposition_hold(
+        decided = one(
             s,
             hold.id,
             "release",
@@ -334,7 +336,7 @@ def test_qa_dispositions_a_hold_with_a_signature(plant: Plant) -> None:
         assert (signature.meaning, signature.username) == ("release", "qa.jane")
         assert s.get(Batch, hold.batch_id).status == "available"
         with pytest.raises(DispositionError, match="released already"):
-            rules.disposition_hold(s, hold.id, "reject", "qa.jane", PASSWORD, reason="again")
+            one(s, hold.id, "reject", "qa.jane", PASSWORD, reason="again")
         reasons = set(
             s.scalars(
                 select(AuditEntry.reason).where(
@@ -347,9 +349,7 @@ def test_qa_dispositions_a_hold_with_a_signature(plant: Plant) -> None:
         plant.ingest(plant.readings("a-cold", 11, [-1.0] * 2 + [5.0]))
         (again,) = rules.open_holds(s)
         with pytest.raises(SignatureRefused, match="cannot sign"):
-            rules.disposition_hold(
-                s, again.id, "reject", "view.vic", PASSWORD, reason="no", username="view.vic"
-            )
+            one(s, again.id, "reject", "view.vic", PASSWORD, reason="no", username="view.vic")
     assert seal_pending(plant.engine, AUDIT_KEY) > 0
     assert verify_trail(plant.engine, AUDIT_KEY).intact
 
@@ -358,15 +358,24 @@ def test_reject_blocks_the_batch_for_good(plant: Plant) -> None:
     plant.ingest(plant.readings("a-cold", 0, [5.0] * 5 + [-1.0] * 3 + [5.0] * 3))
     with plant.session("qa.jane") as s:
         (hold,) = rules.open_holds(s)
+        # A freezing takes two QA by default: a review, then the decision by somebody else.
+        with pytest.raises(DispositionError, match="nobody has reviewed"):
+            rules.disposition_hold(s, hold.id, "reject", "qa.jane", PASSWORD, reason="frozen")
+        rules.disposition_hold(
+            s, hold.id, "review", "qa.jane", PASSWORD, reason="frozen: seen", username="qa.jane"
+        )
+        s.commit()
+        assert s.get(Batch, hold.batch_id).status == "held"
+    with plant.session("qa.kim") as s:
         rules.disposition_hold(
             s,
             hold.id,
             "reject",
-            "qa.jane",
+            "qa.kim",
             PASSWORD,
             meaning="rejection",
             reason="frozen, destroy",
-            username="qa.jane",
+            username="qa.kim",
         )
         s.commit()
         assert s.get(Batch, hold.batch_id).status == "rejected"

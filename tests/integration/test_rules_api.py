@@ -74,17 +74,30 @@ def test_excursions_exposures_and_a_signed_release(plant: Plant, pg_url: str) ->
         f"/api/holds/{hold['id']}/disposition", json={"decision": "release", "reason": "fine"}
     )
     assert unsigned.status_code == 422 and unsigned.json["errors"][0]["field"] == "password"
+    # A freezing takes two QA: the review first, the release by somebody else.
+    assert hold["two_person_because"] == ["hold reason freezing"]
+    early = qa.post(
+        f"/api/holds/{hold['id']}/disposition",
+        json={"decision": "release", "reason": "fine", "password": PASSWORD},
+    )
+    assert early.status_code == 409 and "nobody has reviewed" in early.json["detail"]
     wrong = qa.post(
         f"/api/holds/{hold['id']}/disposition",
         json={
-            "decision": "release",
+            "decision": "review",
             "reason": "fine",
             "password": "not my password",
             "username": "qa.jane",
         },
     )
     assert wrong.status_code == 403 and wrong.json["type"].endswith("signature-refused")
-    released = qa.post(
+    reviewed = qa.post(
+        f"/api/holds/{hold['id']}/disposition",
+        json={"decision": "review", "reason": "stability data SD-12", "password": PASSWORD},
+    )
+    assert reviewed.status_code == 200 and reviewed.json["awaiting"] == "approval"
+    second = logged_in(plant, pg_url, "qa.kim")
+    released = second.post(
         f"/api/holds/{hold['id']}/disposition",
         json={
             "decision": "release",

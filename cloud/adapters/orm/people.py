@@ -15,14 +15,15 @@ from cloud.adapters.orm.base import Base
 from cloud.domain.access import KINDS, ROLES
 from cloud.domain.clock import utcnow
 
-MEANINGS = ("review", "approval", "release", "rejection")
+MEANINGS = ("review", "approval", "release", "rejection", "shipment_release")
 # Who may sign with which meaning: viewers only read, admins hold no QA duty (segregation of
-# duties, cloud.domain.access); dispositions are QA's. Machines never sign.
+# duties, cloud.domain.access); dispositions and shipping releases are QA's. Machines never sign.
 SIGNING_ROLES = {
     "review": frozenset({"operator", "qa"}),
     "approval": frozenset({"qa"}),
     "release": frozenset({"qa"}),
     "rejection": frozenset({"qa"}),
+    "shipment_release": frozenset({"qa"}),  # QA releases cold goods for shipment
 }
 
 

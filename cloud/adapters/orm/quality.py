@@ -245,6 +245,9 @@ class Hold(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     signature_id: Mapped[int | None] = mapped_column(ForeignKey("signatures.id"))
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    # A two-person hold's first signature: who reviewed it, and when (the decision is another's)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None]
     evidence_note: Mapped[str | None] = mapped_column(String(200))  # as its excursion's
     excursion: Mapped[Excursion | None] = relationship(lazy="raise_on_sql")
 

@@ -8,8 +8,10 @@ in cloud.domain (lifecycle, custody).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cloud.adapters.orm.audit import audited
 from cloud.adapters.orm.base import Base, one_of
 from cloud.domain.clock import utcnow
+from cloud.domain.holds import RISK_CLASSES
 
 BATCH_STATUSES = ("available", "held", "rejected", "expired", "recalled")
 TRANSFER_STATES = ("planned", "loaded", "in_transit", "received")
@@ -50,6 +53,12 @@ class Product(Base):
     stability_budget_min: Mapped[int | None] = mapped_column(Integer)  # time out of range allowed
     shelf_life_days: Mapped[int | None] = mapped_column(Integer)
     expiry_warning_days: Mapped[str | None] = mapped_column(String(32))  # "60,30,7" if unset
+    # high: every hold on its batches is released by two QA signatures (review, approval)
+    risk_class: Mapped[str] = mapped_column(
+        String(16), default="standard", server_default="standard"
+    )
+
+    __table_args__ = (one_of("risk_class", RISK_CLASSES, "products_risk_class"),)
 
 
 class Batch(Base):
@@ -215,6 +224,26 @@ class ShipmentStateChange(Base):
     actor: Mapped[str | None] = mapped_column(String(200))
 
 
+class ShippingRelease(Base):
+    """QA's release of a transfer's or a shipment's batches for shipment: the manifest of
+    their temperature evidence as QA saw it, which QA's signature (shipment_release) covers."""
+
+    __tablename__ = "shipping_releases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transfer_id: Mapped[str | None] = mapped_column(ForeignKey("transfers.id"), index=True)
+    shipment_id: Mapped[str | None] = mapped_column(ForeignKey("shipments.id"), index=True)
+    released_at: Mapped[datetime]
+    released_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        CheckConstraint(
+            "(transfer_id IS NULL) <> (shipment_id IS NULL)", name="shipping_releases_one_movement"
+        ),
+    )
+
+
 class Scan(Base):
     """A barcode scanned by a person at a read point (a handheld's place), parsed to GS1 keys."""
 
@@ -284,5 +313,5 @@ class EpcisReceipt(Base):
 # Regulated records: every create, update and delete lands in the audit trail with the actor
 # and, for updates and deletes, the reason (cloud.adapters.orm.audit). Lines, state histories,
 # scans and custody are records of their own that are only appended or derived.
-for _regulated in (Product, Batch, Item, Transfer, Shipment):
+for _regulated in (Product, Batch, Item, Transfer, Shipment, ShippingRelease):
     audited(_regulated)

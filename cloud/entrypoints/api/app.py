@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from cloud.adapters.throttle import PER_ACCOUNT, PER_CLIENT
+from cloud.domain.holds import parse_two_person_reasons
 from cloud.entrypoints.api import (
     access,
     alerts,
@@ -83,6 +84,8 @@ def build_app(database_url: str | None, test_config: dict[str, Any] | None) -> F
         PAGE_LIMIT_MAX=500,
         # webhook targets outside the public internet that admins may register
         WEBHOOK_ALLOW=os.environ.get("COLDCHAIN_WEBHOOK_ALLOW", ""),
+        # hold reasons whose release takes two QA (comma-separated kinds; unset: freezing)
+        TWO_PERSON_REASONS=parse_two_person_reasons(os.environ.get("COLDCHAIN_TWO_PERSON_REASONS")),
     )
     if test_config is not None:
         app.config.from_mapping(test_config)

@@ -5,20 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, current_app, g, jsonify
 from pydantic import Field
 
 from cloud.adapters.orm.quality import Excursion, ExcursionKind, Exposure, Hold
 from cloud.adapters.orm.traceability import Batch
-from cloud.domain.holds import DispositionError
+from cloud.domain.holds import UNDECIDED, DispositionError
 from cloud.entrypoints.api.auth import before_signing
 from cloud.entrypoints.api.contract import Body, endpoint
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404
 from cloud.entrypoints.api.pagination import Page, TimeWindow, page_of, window_bounds
 from cloud.entrypoints.api.problems import Problem, invalid, parse_body, parse_query
+from cloud.entrypoints.api.representations import signature_json
 from cloud.service_layer import rules
-from cloud.service_layer.signatures import SignatureRefused
+from cloud.service_layer.signatures import SignatureRefused, signatures_on
 from cloud.views import holds as quality
 
 excursions_bp = Blueprint("excursions", __name__, url_prefix="/api/excursions")
@@ -67,6 +68,12 @@ def exposure_json(x: Exposure) -> dict[str, Any]:
 
 
 def hold_json(h: Hold) -> dict[str, Any]:
+    db = get_db()
+    because = rules.two_person_because(db, h, current_app.config["TWO_PERSON_REASONS"])
+    reviewer = rules.reviewer_of(db, h)
+    awaiting = None
+    if h.status in UNDECIDED:
+        awaiting = ("approval" if reviewer else "review") if because else "decision"
     return {
         "id": h.id,
         "batch_id": h.batch_id,
@@ -79,6 +86,13 @@ def hold_json(h: Hold) -> dict[str, Any]:
         "signature_id": h.signature_id,
         "decision_reason": h.decision_reason,
         "evidence_note": h.evidence_note,
+        "two_person": bool(because),
+        "two_person_because": because,
+        "reviewed_by": None if reviewer is None else reviewer.username,
+        "reviewed_by_name": None if reviewer is None else reviewer.full_name,
+        "reviewed_at": _iso(h.reviewed_at),
+        "awaiting": awaiting,
+        "signatures": [signature_json(s) for s in signatures_on(db, h)],
     }
 
 
@@ -148,19 +162,21 @@ def get_hold(hold_id: int) -> Any:
 
 
 class Disposition(Body):
-    """Release and reject are electronic signatures: give your password again."""
+    """Release, reject and review are electronic signatures: give your password again.
+    A two-person hold is reviewed by one QA, then released (approval) or rejected by another."""
 
-    decision: Literal["release", "reject", "investigate"]
+    decision: Literal["release", "reject", "investigate", "review"]
     reason: str = Field(min_length=1)
     password: str | None = None
     username: str | None = None  # the user ID: needed for the first signing in a session
-    meaning: Literal["release", "rejection"] | None = None
+    meaning: Literal["release", "rejection", "review", "approval"] | None = None
 
 
 @holds_bp.post("/<int:hold_id>/disposition")
 @endpoint("disposition", body=Disposition)
 def disposition(hold_id: int) -> Any:
-    """QA decides a hold: release, reject (both signed) or keep under investigation."""
+    """QA decides a hold: release, reject (both signed) or keep under investigation; a
+    two-person hold is first reviewed (signed) and then decided by another QA."""
     given = parse_body(Disposition)
     db = get_db()
     get_or_404(db, Hold, hold_id, f"hold {hold_id}")
@@ -181,6 +197,7 @@ def disposition(hold_id: int) -> Any:
             given.password,
             given.meaning,
             given.reason,
+            current_app.config["TWO_PERSON_REASONS"],
             username=given.username,
         )
     except SignatureRefused as exc:

@@ -5,23 +5,32 @@ the record), each parameterised by the kind of moving record."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, g, jsonify
 from pydantic import AwareDatetime, Field
 from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.traceability import Item
 from cloud.domain.clock import utcnow
 from cloud.domain.lifecycle import IllegalTransition
+from cloud.entrypoints.api.auth import before_signing
 from cloud.entrypoints.api.contract import Body
 from cloud.entrypoints.api.database import get_db
 from cloud.entrypoints.api.lookup import get_or_404, resolve_item
 from cloud.entrypoints.api.pagination import Page, page_of
 from cloud.entrypoints.api.problems import illegal_transition, response
+from cloud.entrypoints.api.representations import signature_json
 from cloud.service_layer.movements import Kind, UnknownRecord, history, lines, take_step
+from cloud.service_layer.shipping_release import (
+    ReleaseRefused,
+    ReleaseView,
+    release_for_shipment,
+    release_view,
+)
+from cloud.service_layer.signatures import SignatureRefused
 
 Ref = str  # an item reference: EPC (hex), (01)<gtin>(21)<serial> or <gtin>+<serial>
 
@@ -34,6 +43,15 @@ class Step(Body):
 
 class ItemsStep(Step):
     items: list[Ref] = Field(min_length=1)
+
+
+class ReleaseForShipment(Body):
+    """QA's electronic signature (meaning shipment_release): password again and a reason."""
+
+    password: str = Field(min_length=1)
+    username: str | None = None  # the user ID: needed for the first signing in a session
+    reason: str = Field(min_length=1)
+    at: AwareDatetime | None = None
 
 
 def when(step: Step) -> datetime:
@@ -52,6 +70,14 @@ def refusals(bp: Blueprint) -> None:
     @bp.errorhandler(UnknownRecord)
     def _unknown(exc: UnknownRecord) -> Response:
         return response(422, "unknown-reference", "Unknown reference", str(exc))
+
+    @bp.errorhandler(ReleaseRefused)
+    def _not_releasable(exc: ReleaseRefused) -> Response:
+        return response(409, "release-refused", "Release for shipment refused", str(exc))
+
+    @bp.errorhandler(SignatureRefused)
+    def _not_signed(exc: SignatureRefused) -> Response:
+        return response(403, "signature-refused", "Signature refused", str(exc))
 
     @bp.errorhandler(ValueError)
     def _refused(exc: ValueError) -> Response:
@@ -106,6 +132,42 @@ class MovementKind:
         row = make(db)
         db.commit()
         return jsonify(self.render(db, row, True)), 201
+
+    def manifest(self, db: Session, row: Any, view: ReleaseView) -> dict[str, Any]:
+        """The release manifest: the batches' temperature evidence now and the signed release
+        (its evidence as signed, its signature with printed name, time, meaning, hash)."""
+        signed = None
+        if view.release is not None and view.signature is not None:
+            signed = {
+                "id": view.release.id,
+                "released_at": time(view.release.released_at),
+                "manifest": view.release.manifest,
+                "signature": signature_json(view.signature),
+            }
+        return {
+            f"{self.kind.name}_id": row.id,
+            "movement": view.movement,
+            "state": row.state,
+            "required": view.required,
+            "batches": [asdict(b) for b in view.evidence],
+            "release": signed,
+        }
+
+    def release_manifest(self, ident: str) -> Response:
+        db = get_db()
+        row = self.find(db, ident)
+        return jsonify(self.manifest(db, row, release_view(db, row)))
+
+    def release(self, ident: str, given: ReleaseForShipment) -> tuple[Response, int]:
+        """QA signs the release for shipment over the evidence shown now."""
+        db = get_db()
+        row = self.find(db, ident)
+        before_signing(given.username)
+        release_for_shipment(
+            db, row, g.user, given.password, given.reason, given.at, username=given.username
+        )
+        db.commit()
+        return jsonify(self.manifest(db, row, release_view(db, row, given.at))), 201
 
     def step(
         self,

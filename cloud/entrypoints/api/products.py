@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, jsonify
 from pydantic import Field
@@ -33,6 +33,7 @@ class ProductChange(Body):
     humidity_max: float | None = None
     stability_budget_min: int | None = Field(None, ge=0)
     shelf_life_days: int | None = Field(None, ge=1)
+    risk_class: Literal["standard", "high"] | None = None
 
 
 @bp.get("")
@@ -68,7 +69,10 @@ def change_product(gtin: str) -> Any:
     given = parse_body(ProductChange)
     db = get_db()
     product = get_or_404(db, Product, gtin, f"product {gtin}")
-    for field, value in given.model_dump(exclude={"reason"}, exclude_unset=True).items():
+    changes = given.model_dump(exclude={"reason"}, exclude_unset=True)
+    if "risk_class" in changes and changes["risk_class"] is None:
+        raise Problem(422, "validation", "Invalid request", "risk_class is standard or high")
+    for field, value in changes.items():
         setattr(product, field, value)
     low, high = product.low, product.high
     if low is not None and high is not None and low >= high:

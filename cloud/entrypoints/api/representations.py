@@ -23,6 +23,7 @@ def product_json(p: Product) -> dict[str, Any]:
         "humidity_max": p.humidity_max,
         "stability_budget_min": p.stability_budget_min,
         "shelf_life_days": p.shelf_life_days,
+        "risk_class": p.risk_class,
     }
 
 
@@ -107,5 +108,6 @@ def signature_json(s: Signature) -> dict[str, Any]:
         "reason": s.reason,
         "signed_at": _time(s.signed_at),
         "record": f"{s.record_table} {s.record_key}",
+        "record_hash": s.record_hash,  # SHA-256 of the record as signed
         "manifest": signature_manifest(s),
     }

@@ -10,6 +10,7 @@ from cloud.entrypoints.api.contract import endpoint
 from cloud.entrypoints.api.movements import (
     ItemsStep,
     MovementKind,
+    ReleaseForShipment,
     Step,
     refusals,
     resolve_items,
@@ -76,10 +77,27 @@ def get_shipment(ident: str) -> Any:
     return SHIPMENTS.show(ident)
 
 
+@bp.get("/<ident>/release")
+@endpoint("read")
+def release_manifest(ident: str) -> Any:
+    """The shipment's release for shipment: each batch's stability budget left, MKT and open
+    excursions, whether loading needs QA's signed release, and the signed release if any."""
+    return SHIPMENTS.release_manifest(ident)
+
+
+@bp.post("/<ident>/release")
+@endpoint("shipment_release", body=ReleaseForShipment, status=201)
+def release(ident: str) -> Any:
+    """QA releases the shipment's batches for shipment: an electronic signature (meaning
+    shipment_release) over their temperature evidence; loading 2-8 C or frozen goods needs it."""
+    return SHIPMENTS.release(ident, parse_body(ReleaseForShipment))
+
+
 @bp.post("/<ident>/load")
 @endpoint("movements", body=Load)
 def load(ident: str) -> Any:
-    """Every picked item goes onto the truck."""
+    """Every picked item goes onto the truck; refused (409) for 2-8 C or frozen goods
+    without QA's signed release for shipment."""
     given = parse_body(Load)
     return SHIPMENTS.step(ident, "load", given, given.truck_zone_id)
 

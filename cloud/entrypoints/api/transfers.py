@@ -11,6 +11,7 @@ from cloud.entrypoints.api.movements import (
     ItemsStep,
     MovementKind,
     Ref,
+    ReleaseForShipment,
     Step,
     refusals,
     resolve_items,
@@ -92,10 +93,27 @@ def get_transfer(ident: str) -> Any:
     return TRANSFERS.show(ident)
 
 
+@bp.get("/<ident>/release")
+@endpoint("read")
+def release_manifest(ident: str) -> Any:
+    """The transfer's release for shipment: each batch's stability budget left, MKT and open
+    excursions, whether loading needs QA's signed release, and the signed release if any."""
+    return TRANSFERS.release_manifest(ident)
+
+
+@bp.post("/<ident>/release")
+@endpoint("shipment_release", body=ReleaseForShipment, status=201)
+def release(ident: str) -> Any:
+    """QA releases the transfer's batches for shipment: an electronic signature (meaning
+    shipment_release) over their temperature evidence; loading 2-8 C or frozen goods needs it."""
+    return TRANSFERS.release(ident, parse_body(ReleaseForShipment))
+
+
 @bp.post("/<ident>/load")
 @endpoint("movements", body=Load)
 def load(ident: str) -> Any:
-    """Load planned items onto the truck (again, for more items)."""
+    """Load planned items onto the truck (again, for more items); refused (409) for 2-8 C
+    or frozen goods without QA's signed release for shipment."""
     given = parse_body(Load)
     return TRANSFERS.step(ident, "load", given, given.truck_zone_id, given.items)
 

@@ -11,7 +11,14 @@ Everything runs in the caller's session and transaction; nothing here commits.
 
 from cloud.service_layer.rules.budget import mkt_for_batch, mkt_for_zone, remaining_budget
 from cloud.service_layer.rules.config import RulesConfig
-from cloud.service_layer.rules.disposition import add_suppression, disposition_hold, open_holds
+from cloud.service_layer.rules.disposition import (
+    add_suppression,
+    disposition_hold,
+    open_holds,
+    reviewer_of,
+    two_person_because,
+    two_person_holds,
+)
 from cloud.service_layer.rules.evaluation import evaluate_readings
 from cloud.service_layer.rules.exposure import batch_exposures
 from cloud.service_layer.rules.gaps import check_gaps
@@ -41,6 +48,9 @@ __all__ = [
     "quarantined_readings",
     "record_progress",
     "remaining_budget",
+    "reviewer_of",
+    "two_person_because",
+    "two_person_holds",
     "unevaluated_readings",
     "zone_excursions",
 ]

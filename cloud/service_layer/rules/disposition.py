@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cloud.adapters.orm.people import User
 from cloud.adapters.orm.quality import Hold, SuppressionWindow, ZoneRuleState
-from cloud.adapters.orm.traceability import Batch
+from cloud.adapters.orm.traceability import Batch, Product
 from cloud.domain import holds as hold_rules
 from cloud.domain.clock import utcnow
 from cloud.domain.late_data import reevaluate_zone
@@ -49,6 +49,33 @@ def _user(session: Session, user: User | str | int) -> User:
     return found
 
 
+def two_person_because(
+    session: Session, hold: Hold, configured: frozenset[str] = hold_rules.TWO_PERSON_REASONS
+) -> list[str]:
+    """Why the hold needs two QA signatures (its product's risk class, its reasons)."""
+    batch = session.get(Batch, hold.batch_id)
+    product = session.get(Product, batch.gtin) if batch is not None else None
+    risk = product.risk_class if product is not None else "standard"
+    return hold_rules.two_person_because(risk, hold.reason, configured)
+
+
+def two_person_holds(
+    session: Session, batch_id: int, configured: frozenset[str] = hold_rules.TWO_PERSON_REASONS
+) -> list[Hold]:
+    """The batch's undecided holds that take two QA (its release goes through them)."""
+    query = select(Hold).where(Hold.batch_id == batch_id, Hold.status.in_(hold_rules.UNDECIDED))
+    return [
+        h
+        for h in session.scalars(query.order_by(Hold.id))
+        if two_person_because(session, h, configured)
+    ]
+
+
+def reviewer_of(session: Session, hold: Hold) -> User | None:
+    """The QA who signed the review of a two-person hold, or None."""
+    return None if hold.reviewed_by is None else session.get(User, hold.reviewed_by)
+
+
 def disposition_hold(
     session: Session,
     hold_id: int,
@@ -57,21 +84,38 @@ def disposition_hold(
     password: str | None,
     meaning: str | None = None,
     reason: str = "",
+    two_person_reasons: frozenset[str] = hold_rules.TWO_PERSON_REASONS,
     *,
     username: str | None = None,
 ) -> Hold:
     """QA decides a hold: release and reject are signed (password, and `username` as the user
-    ID when signatures.sign needs it), investigate is not."""
+    ID when signatures.sign needs it), investigate is not.
+
+    A hold of a high-risk product, or for a reason configured so, takes two QA: one signs the
+    review (the hold stays undecided), another signs the approval (release) or rejection."""
     hold = session.get(Hold, hold_id, with_for_update=True)
     if hold is None:
         raise LookupError(f"hold {hold_id} does not exist")
     if not reason.strip():
         raise hold_rules.DispositionError("a disposition needs a reason")
-    status, needed = hold_rules.decide(hold.status, decision, meaning)
+    signer = _user(session, user)
+    reviewer = reviewer_of(session, hold)
+    who = hold_rules.Signatories(
+        two_person=bool(two_person_because(session, hold, two_person_reasons)),
+        reviewed_by=reviewer.username if reviewer is not None else None,
+        signer=signer.username,
+    )
+    status, needed = hold_rules.decide(hold.status, decision, meaning, who)
     if needed is not None and not password:
         raise hold_rules.DispositionError(f"a {decision} needs your password to sign it")
-    signer = _user(session, user)
     with audit_reason(session, reason):
+        if decision == "review":
+            assert password is not None
+            hold.reviewed_at, hold.reviewed_by = utcnow(), signer.id
+            sign(session, signer, password, hold, "review", reason, username=username)
+            session.flush()
+            log.info("hold %s reviewed by %s: awaiting approval", hold_id, signer.username)
+            return hold
         hold.status = status
         hold.decision_reason = reason
         if needed is not None:
