@@ -80,3 +80,19 @@ def scope_allows(scopes: frozenset[str], action: str) -> bool:
 def effective_role(role: str, pending_role: str | None) -> str:
     """The role a user acts in: while a role change waits for a second admin, a viewer's."""
     return role if pending_role is None else PENDING_ROLE
+
+
+def access_table() -> str:
+    """The role-by-action table as Markdown (docs/security.md holds it, checked by a test)."""
+    lines = [
+        "| action | " + " | ".join(ROLES) + " | token scope | signed |",
+        "|---|" + "---|" * len(ROLES) + "---|---|",
+    ]
+    for name, action in ACTIONS.items():
+        cells = ["yes" if role in action.roles else "" for role in ROLES]
+        scope = f"`{action.scope}`" if action.scope else "none"
+        signed = "yes" if action.signed else ""
+        lines.append(
+            f"| `{name}`: {action.summary} | " + " | ".join(cells) + f" | {scope} | {signed} |"
+        )
+    return "\n".join(lines) + "\n"

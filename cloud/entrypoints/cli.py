@@ -250,6 +250,14 @@ AUDIT_KEY_FILE = click.option(
 )
 
 
+@main.command("access-table")
+def access_table_command() -> None:
+    """Print who may do what (the role-by-action table of docs/security.md) as Markdown."""
+    from cloud.domain.access import access_table
+
+    click.echo(access_table(), nl=False)
+
+
 @main.command("verify-audit")
 @click.option(
     "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
