@@ -365,7 +365,9 @@ def _released(session: Session, row: Transfer, at: datetime) -> None:
     session.info["actor"] = "qa"
     qa = user_named(session, "qa")
     assert qa is not None
-    release_for_shipment(session, row, qa, DEMO_PASSWORD, "demo: evidence reviewed", at)
+    release_for_shipment(
+        session, row, qa, DEMO_PASSWORD, "demo: evidence reviewed", at, username="qa"
+    )
     session.info["actor"] = ACTOR
 
 

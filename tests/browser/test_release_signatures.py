@@ -46,8 +46,11 @@ def status_of(db: Session, lot: str) -> str:
     return db.scalars(select(Batch.status).where(Batch.lot == lot)).one()
 
 
-def sign_in_dialog(page: Page, reason: str) -> None:
+def sign_in_dialog(page: Page, username: str, reason: str) -> None:
+    """Sign in the hold dialog: each login session here signs for the first time, which
+    takes the user ID as well as the password."""
     page.type("#holds-reason", reason)
+    page.type("#holds-user-id", username)
     page.type("#holds-password", DEMO_PASSWORD)
     page.click("#holds-sign")
 
@@ -69,7 +72,7 @@ def test_two_qa_release_a_high_risk_hold(page: Page, db: Session) -> None:
     assert not row.find_elements(By.XPATH, ".//button[contains(., 'Release')]")
     row.find_element(By.XPATH, ".//button[contains(., 'Review')]").click()
     page.wait("#holds-dialog-meaning", "Meaning: Review")
-    sign_in_dialog(page, "Exposure and stability data reviewed")
+    sign_in_dialog(page, "qa", "Exposure and stability data reviewed")
     page.wait("#holds-done", "VAC-118 reviewed, awaiting approval by another QA")
     page.until(
         lambda d: (
@@ -92,7 +95,7 @@ def test_two_qa_release_a_high_risk_hold(page: Page, db: Session) -> None:
     row.find_element(By.XPATH, ".//button[contains(., 'Approve release')]").click()
     page.wait("#holds-dialog-meaning", "Meaning: Approval")
     page.screenshot("holds-approval")
-    sign_in_dialog(page, "Second review: within stability data")
+    sign_in_dialog(page, "qa2", "Second review: within stability data")
     page.wait("#holds-done", "VAC-118 released")
     page.until(lambda d: not d.find_elements(By.XPATH, HOLD), "the released hold gone")
     assert status_of(db, "VAC-118") == "available"
@@ -133,6 +136,7 @@ def test_qa_releases_a_transfer_for_shipment_seeing_the_evidence(page: Page, db:
     page.wait("#transfers-dialog", "Meaning: Shipment release")
     page.screenshot("transfers-release")
     page.type("#transfers-reason", "Evidence reviewed: fit to load")
+    page.type("#transfers-user-id", "qa")  # the session's first signature: the user ID too
     page.type("#transfers-password", "not my password")
     page.click("#transfers-sign")
     page.wait("#transfers-dialog-error", "Not signed")

@@ -162,7 +162,12 @@ def signed_in(api: Api, username: str) -> FlaskClient:
 
 def release_for_shipment(api: Api, kind: str, ident: str, minutes: float) -> dict[str, Any]:
     """QA's signed release of a transfer or shipment for shipment (loading cold goods needs it)."""
-    body = {"password": PASSWORD, "reason": "evidence reviewed", "at": at(minutes).isoformat()}
+    body = {
+        "password": PASSWORD,
+        "username": "qa",  # a fresh session's first signing takes the user ID too
+        "reason": "evidence reviewed",
+        "at": at(minutes).isoformat(),
+    }
     response = signed_in(api, "qa").post(f"/api/{kind}s/{ident}/release", json=body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()

@@ -53,7 +53,13 @@ def held(api: Api, reason: str, lot: str = "L2") -> Hold:
 
 
 def decide(api: Api, who: str, hold: Hold, decision: str, **extra: Any) -> Any:
-    body = {"decision": decision, "reason": f"{decision} by {who}", "password": PASSWORD, **extra}
+    body = {
+        "decision": decision,
+        "reason": f"{decision} by {who}",
+        "password": PASSWORD,
+        "username": who,  # each call is a fresh session's first signing: the user ID too
+        **extra,
+    }
     return signed_in(api, who).post(f"/api/holds/{hold.id}/disposition", json=body)
 
 
@@ -85,9 +91,10 @@ def test_a_freezing_hold_takes_two_qa_review_then_approval(api: Api) -> None:
     # Nor round the hold: a batch status change does not release it either.
     bypass = signed_in(api, "qa").post(
         f"/api/batches/{hold.batch_id}/status",
-        json={"status": "available", "reason": "fine", "password": PASSWORD},
+        json={"status": "available", "reason": "fine", "password": PASSWORD, "username": "qa"},
     )
-    assert f"has hold {hold.id} open, which takes two QA" in problem(bypass, 409)["detail"]
+    refused = problem(bypass, 409)["detail"]
+    assert f"under hold {hold.id}" in refused and f"hold {hold.id} takes two QA" in refused
     assert batch_status(api, hold) == "held"
 
     reviewed = decide(api, "qa", hold, "review")
@@ -167,7 +174,12 @@ def test_the_two_person_reasons_are_configured(pg_url: str, api: Api) -> None:
     hold = held(api, FREEZING)
     client = app.test_client()
     client.post("/api/session", json={"username": "qa", "password": PASSWORD})
-    body = {"decision": "release", "reason": "one QA suffices here", "password": PASSWORD}
+    body = {
+        "decision": "release",
+        "reason": "one QA suffices here",
+        "password": PASSWORD,
+        "username": "qa",
+    }
     released = client.post(f"/api/holds/{hold.id}/disposition", json=body)
     assert released.status_code == 200 and released.get_json()["status"] == "released"
 
@@ -221,7 +233,12 @@ def test_loading_cold_goods_needs_qa_signed_release_for_shipment(api: Api) -> No
     assert "mkt_c" in batch
     assert [(e["id"], e["kind"]) for e in batch["open_excursions"]] == [(excursion.id, "high")]
 
-    body = {"password": PASSWORD, "reason": "evidence reviewed", "at": at(10).isoformat()}
+    body = {
+        "password": PASSWORD,
+        "username": "qa",  # the user ID: each client here signs for the first time
+        "reason": "evidence reviewed",
+        "at": at(10).isoformat(),
+    }
     assert c.post("/api/shipments/SH-1/release", json=body, headers=op).status_code == 403  # role
     qa = signed_in(api, "qa")
     wrong = problem(qa.post("/api/shipments/SH-1/release", json={**body, "password": "nope"}), 403)
@@ -269,7 +286,12 @@ def test_a_release_changed_after_signing_no_longer_counts(api: Api) -> None:
     assert c.post("/api/transfers", json=plan, headers=op).status_code == 201
     load = {"items": [epc(1)], "truck_zone_id": "t7-reefer", "at": at(20).isoformat()}
     assert problem(c.post("/api/transfers/TR-1/load", json=load, headers=op), 409)
-    body = {"password": PASSWORD, "reason": "evidence reviewed", "at": at(10).isoformat()}
+    body = {
+        "password": PASSWORD,
+        "username": "qa",  # the user ID: each client here signs for the first time
+        "reason": "evidence reviewed",
+        "at": at(10).isoformat(),
+    }
     assert signed_in(api, "qa").post("/api/transfers/TR-1/release", json=body).status_code == 201
     row = api.db.scalars(select(ShippingRelease)).one()
     api.db.info.update(actor="somebody", reason="edited the evidence")

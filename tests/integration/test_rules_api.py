@@ -78,7 +78,7 @@ def test_excursions_exposures_and_a_signed_release(plant: Plant, pg_url: str) ->
     assert hold["two_person_because"] == ["hold reason freezing"]
     early = qa.post(
         f"/api/holds/{hold['id']}/disposition",
-        json={"decision": "release", "reason": "fine", "password": PASSWORD},
+        json={"decision": "release", "reason": "fine", "password": PASSWORD, "username": "qa.jane"},
     )
     assert early.status_code == 409 and "nobody has reviewed" in early.json["detail"]
     wrong = qa.post(
@@ -93,7 +93,12 @@ def test_excursions_exposures_and_a_signed_release(plant: Plant, pg_url: str) ->
     assert wrong.status_code == 403 and wrong.json["type"].endswith("signature-refused")
     reviewed = qa.post(
         f"/api/holds/{hold['id']}/disposition",
-        json={"decision": "review", "reason": "stability data SD-12", "password": PASSWORD},
+        json={
+            "decision": "review",
+            "reason": "stability data SD-12",
+            "password": PASSWORD,
+            "username": "qa.jane",  # nothing signed in this session yet: both components
+        },
     )
     assert reviewed.status_code == 200 and reviewed.json["awaiting"] == "approval"
     second = logged_in(plant, pg_url, "qa.kim")
@@ -103,7 +108,7 @@ def test_excursions_exposures_and_a_signed_release(plant: Plant, pg_url: str) ->
             "decision": "release",
             "reason": "stability data SD-12",
             "password": PASSWORD,
-            "username": "qa.jane",  # the session's first signing: both components
+            "username": "qa.kim",  # the session's first signing: both components
         },
     )
     assert released.status_code == 200, released.json

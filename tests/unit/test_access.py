@@ -30,7 +30,7 @@ def test_tokens_are_denied_by_default_and_never_sign() -> None:
     assert scope_allows(frozenset({"read"}), "read")
     assert not scope_allows(frozenset(SCOPES), "access")
     signed = [name for name, a in ACTIONS.items() if a.signed]
-    assert signed == ["disposition", "recall"]
+    assert signed == ["disposition", "recall", "shipment_release"]
     assert not any(scope_allows(frozenset(SCOPES), name) for name in signed)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from pydantic import Field
 
 from cloud.adapters.orm.traceability import Batch
@@ -16,6 +16,7 @@ from cloud.entrypoints.api.pagination import Page, TimeWindow, page_of, window_b
 from cloud.entrypoints.api.problems import Problem, parse_body, parse_query
 from cloud.entrypoints.api.records import register
 from cloud.entrypoints.api.representations import batch_json, interval_json
+from cloud.service_layer import rules
 from cloud.service_layer.batch_status import WorkflowRequired, put_on_hold, refuse_direct
 from cloud.service_layer.custody import batch_timeline_query
 from cloud.service_layer.master_data import BatchRow
@@ -81,9 +82,22 @@ def change_status(batch_id: int) -> Any:
         hold = put_on_hold(db, batch, given.reason)
     except WorkflowRequired as exc:
         extra = {k: v for k, v in (("hold_id", exc.hold_id), ("route", exc.route)) if v}
-        raise Problem(409, "workflow-required", "Use the workflow", str(exc), **extra) from exc
+        raise Problem(
+            409, "workflow-required", "Use the workflow", workflow_detail(batch, exc), **extra
+        ) from exc
     db.commit()
     return jsonify({**batch_json(batch), "hold_id": hold.id})
+
+
+def workflow_detail(batch: Batch, refused: WorkflowRequired) -> str:
+    """Why the change was refused; a hold that takes two QA says so (no way round them)."""
+    configured = current_app.config["TWO_PERSON_REASONS"]
+    if refused.hold_id in {h.id for h in rules.two_person_holds(get_db(), batch.id, configured)}:
+        return (
+            f"{refused}; hold {refused.hold_id} takes two QA signatures: a review, then "
+            "another QA's approval"
+        )
+    return str(refused)
 
 
 @bp.get("/<int:batch_id>/custody")
