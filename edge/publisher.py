@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -30,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge import wire
+from edge import broker_login, wire
 from edge.buffer import Buffer, Chunk
 from edge.config import MqttSettings
 
@@ -158,14 +158,10 @@ class Publisher:
         client.max_queued_messages_set(0)
         self._set_reconnect_delay(client)
         if self.settings.tls is not None:
-            tls = self.settings.tls
-            client.tls_set(
-                ca_certs=str(self._config_dir / tls.ca_file),
-                certfile=str(self._config_dir / tls.cert_file),
-                keyfile=str(self._config_dir / tls.key_file),
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+            client.tls_set_context(broker_login.tls_context(self.settings.tls, self._config_dir))
+        if self.settings.username is not None:
+            secret = broker_login.password(self.settings, self._config_dir)
+            client.username_pw_set(self.settings.username, secret)
         offline = wire.StatusMessage(
             v=wire.SCHEMA_VERSION, gateway=self.gateway, site=self.site, state="offline"
         )
@@ -202,6 +198,13 @@ class Publisher:
         self._wake.set()
 
     def _on_connect_fail(self, client: mqtt.Client, _u: object) -> None:
+        # Called while paho handles the failure: the TLS or socket error is the one in hand.
+        log.warning(
+            "cannot connect to the broker %s:%d: %s; retrying",
+            self.settings.host,
+            self.settings.port,
+            sys.exc_info()[1] or "connection failed",
+        )
         self._attempts += 1
         self._set_reconnect_delay(client)
 
