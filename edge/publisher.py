@@ -166,6 +166,7 @@ class Publisher:
             v=wire.SCHEMA_VERSION, gateway=self.gateway, site=self.site, state="offline"
         )
         client.will_set(self._status_topic, wire.encode(offline), qos=1, retain=True)
+        client.enable_logger(logging.getLogger("paho.mqtt"))  # socket and TLS errors
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -213,6 +214,14 @@ class Publisher:
     ) -> None:
         if self.connected.is_set() and not self._stop.is_set():
             log.warning("disconnected from broker: %s", reason)
+        elif not self._stop.is_set():  # TLS 1.3: a refused certificate shows only now
+            log.warning(
+                "cannot connect to the broker %s:%d: it closed the connection before accepting "
+                "it (%s; this gateway's certificate refused or revoked?); retrying",
+                self.settings.host,
+                self.settings.port,
+                reason,
+            )
         self.connected.clear()
         self._attempts += 1
         self._set_reconnect_delay(client)

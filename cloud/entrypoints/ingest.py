@@ -186,6 +186,7 @@ class IngestWorker:
             client.tls_set_context(self.login.tls)
         if self.login.username is not None:
             client.username_pw_set(self.login.username, self.login.password)
+        client.enable_logger(logging.getLogger("paho.mqtt"))  # socket and TLS errors
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
@@ -226,9 +227,18 @@ class IngestWorker:
     def _on_disconnect(
         self, _c: object, _u: object, _f: object, reason: object, _p: object
     ) -> None:
+        was_connected = self.connected.is_set()
         self.connected.clear()
-        if not self._stop.is_set():
+        if was_connected and not self._stop.is_set():
             log.warning("ingest disconnected: %s", reason)
+        elif not self._stop.is_set():  # TLS 1.3: a refused certificate shows only now
+            log.error(
+                "cannot connect to the broker %s:%d: it closed the connection before accepting "
+                "it (%s; the ingest's certificate refused or revoked?); retrying",
+                self.host,
+                self.port,
+                reason,
+            )
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         # Decoded on the writer thread (decode_batch): measured faster than here, where it
