@@ -135,6 +135,7 @@ class Publisher:
         self._stop = threading.Event()
         self._attempts = 0
         self.connected = threading.Event()
+        self._refused = False  # the broker's CONNACK refused the last attempt
         self.published_envelopes = 0
         self.refused_envelopes = 0
         self.acknowledged_records = 0  # records in envelopes the broker has acknowledged
@@ -188,7 +189,8 @@ class Publisher:
         self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
     ) -> None:
         if getattr(reason, "is_failure", False):
-            log.warning("broker refused connection: %s", reason)
+            log.warning("broker refused connection: %s; retrying", reason)
+            self._refused = True  # the disconnect that follows says nothing more
             return
         log.info("connected to broker")
         self._attempts = 0
@@ -212,9 +214,10 @@ class Publisher:
     def _on_disconnect(
         self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
     ) -> None:
+        refused, self._refused = self._refused, False
         if self.connected.is_set() and not self._stop.is_set():
             log.warning("disconnected from broker: %s", reason)
-        elif not self._stop.is_set():  # TLS 1.3: a refused certificate shows only now
+        elif not (refused or self._stop.is_set()):  # TLS 1.3: a refused certificate shows only now
             log.warning(
                 "cannot connect to the broker %s:%d: it closed the connection before accepting "
                 "it (%s; this gateway's certificate refused or revoked?); retrying",

@@ -147,6 +147,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._writer_idle = threading.Event()  # the writer waits for a batch
         self.connected = threading.Event()
+        self._refused = False  # the broker's CONNACK refused the last attempt
         self.written = 0
         self.dead = 0
         self.evaluated = 0  # readings the rules have evaluated and committed
@@ -200,6 +201,7 @@ class IngestWorker:
             # Not authorised, bad user name or password: paho retries with backoff; nothing
             # was acknowledged, the broker keeps the session's messages meanwhile.
             log.error("broker refused the ingest worker: %s; retrying", reason)
+            self._refused = True  # the disconnect that follows says nothing more
             return
         log.info("ingest connected (session present: %s)", getattr(flags, "session_present", None))
         client.subscribe(
@@ -227,11 +229,12 @@ class IngestWorker:
     def _on_disconnect(
         self, _c: object, _u: object, _f: object, reason: object, _p: object
     ) -> None:
-        was_connected = self.connected.is_set()
+        was_connected, refused = self.connected.is_set(), self._refused
         self.connected.clear()
+        self._refused = False
         if was_connected and not self._stop.is_set():
             log.warning("ingest disconnected: %s", reason)
-        elif not self._stop.is_set():  # TLS 1.3: a refused certificate shows only now
+        elif not (refused or self._stop.is_set()):  # TLS 1.3: a refused certificate shows only now
             log.error(
                 "cannot connect to the broker %s:%d: it closed the connection before accepting "
                 "it (%s; the ingest's certificate refused or revoked?); retrying",

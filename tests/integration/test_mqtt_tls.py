@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import re
 import ssl
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,7 +46,8 @@ pytestmark = pytest.mark.integration
 
 SHIPPED_CONF = ROOT / "deploy" / "mosquitto" / "coldchain.conf"
 SHIPPED_ACL = ROOT / "deploy" / "mosquitto" / "acl"
-INGEST_CN = "coldchain-ingest"  # the ACL's `user coldchain-ingest`
+INGEST_CN = "coldchain-ingest"
+REFUSED_LOGIN = r"broker refused the ingest worker: (Not authorized|Bad user name or password)"  # the ACL's `user coldchain-ingest`
 
 
 @dataclass
@@ -326,3 +328,77 @@ def test_an_ingest_refused_by_the_broker_logs_it_and_keeps_trying(
     assert ingest.alive(), ingest.text()
     assert "ingest connected" not in ingest.text()
     assert ingest.terminate() == 0
+
+
+def test_a_login_with_a_password_goes_over_tls_and_a_wrong_one_is_retried(
+    tmp_path: Path, pg_url: str, processes, clock_sensors, monkeypatch
+) -> None:
+    """Brokers that take passwords: the gateway's from its file, the ingest's from the
+    environment; a wrong one is logged as such and retried, never a crash."""
+    pki = make_pki(tmp_path / "pki", [], revoked=[])
+    passwords = tmp_path / "passwords"
+    for user, secret in (("gw-pw", "gateway-secret-1"), ("ingest", "ingest-secret-1")):
+        subprocess.run(
+            ["mosquitto_passwd", "-b", *([] if passwords.exists() else ["-c"]), str(passwords)]
+            + [user, secret],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+    broker = PrivateMosquitto(
+        tmp_path / "broker",
+        extra=(
+            f"tls_version tlsv1.2\ncafile {pki.path('ca.crt')}\n"
+            f"certfile {pki.path('broker.crt')}\nkeyfile {pki.path('broker.key')}\n"
+            f"password_file {passwords}\nallow_anonymous false\n"
+        ),
+    ).start()
+    try:
+        secured = Secured(broker, pki, f"mqtts://127.0.0.1:{broker.port}")
+        ingest_cmd = (
+            "cloud.entrypoints.cli",
+            "ingest",
+            "--database-url",
+            pg_url,
+            "--no-migrate",
+            "--broker",
+            secured.url,
+            "--ca-file",
+            str(pki.path("ca.crt")),
+            "--username",
+            "ingest",
+            "--session-expiry",
+            "600",
+        )
+        monkeypatch.setenv("COLDCHAIN_BROKER_PASSWORD", "not-the-password")
+        wrong = processes("ingest-wrong", *ingest_cmd, "--client-id", "ingest-wrong")
+        wait_until(
+            # Mosquitto 2.0 answers "Not authorized", later ones "Bad user name or password"
+            lambda: len(re.findall(REFUSED_LOGIN, wrong.text())) >= 2,
+            30,
+            "the wrong password to be refused, and tried again",
+        )
+        assert wrong.alive(), wrong.text()
+        assert "certificate refused or revoked" not in wrong.text()
+        assert wrong.terminate() == 0
+
+        monkeypatch.setenv("COLDCHAIN_BROKER_PASSWORD", "ingest-secret-1")
+        start_ingest(processes, "ingest", (*ingest_cmd, "--client-id", "ingest-right"))
+        made = make_gateway_config(tmp_path / "gw", sensors=2)
+        config = yaml.safe_load(made.config.read_text())
+        config["id"] = "gw-pw"
+        (made.config.parent / "gw-pw.password").write_text("gateway-secret-1\n")
+        config["mqtt"].update(
+            port=broker.port,
+            username="gw-pw",
+            password_file="gw-pw.password",  # relative to the config file
+            tls={"ca_file": str(pki.path("ca.crt"))},
+        )
+        made.config.write_text(yaml.safe_dump(config, sort_keys=False))
+        gateway = conftest.TestGateway("gw-pw", made.site, made.config, made.data_dir)
+        clock_sensors(gateway)
+        run_gateway(processes, gateway)
+        wait_until(lambda: stored(pg_url, "gw-pw") >= 5, 60, "readings over TLS with a password")
+        assert "u'gw-pw'" in broker.log()
+    finally:
+        broker.stop()
