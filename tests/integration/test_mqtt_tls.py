@@ -46,8 +46,8 @@ pytestmark = pytest.mark.integration
 
 SHIPPED_CONF = ROOT / "deploy" / "mosquitto" / "coldchain.conf"
 SHIPPED_ACL = ROOT / "deploy" / "mosquitto" / "acl"
-INGEST_CN = "coldchain-ingest"
-REFUSED_LOGIN = r"broker refused the ingest worker: (Not authorized|Bad user name or password)"  # the ACL's `user coldchain-ingest`
+INGEST_CN = "coldchain-ingest"  # the ACL's `user coldchain-ingest`
+REFUSED_LOGIN = r"broker refused the ingest worker: (Not authorized|Bad user name or password)"
 
 
 @dataclass
