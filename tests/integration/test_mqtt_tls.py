@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import re
+import signal
 import ssl
 import subprocess
 import threading
@@ -402,3 +403,15 @@ def test_a_login_with_a_password_goes_over_tls_and_a_wrong_one_is_retried(
         assert "u'gw-pw'" in broker.log()
     finally:
         broker.stop()
+
+
+def test_a_certificate_revoked_later_is_refused_after_sighup(secured: Secured) -> None:
+    """The operations how-to: regenerate the CRL, SIGHUP Mosquitto, the certificate is out."""
+    assert connects(secured, "gw-spare")
+    secured.pki.revoke("gw-stolen", "gw-spare")
+    seen = len(secured.broker.log())
+    assert secured.broker.proc is not None
+    secured.broker.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "Reloading config" in secured.broker.log()[seen:], 10, "the reload")
+    wait_until(lambda: not connects(secured, "gw-spare"), 15, "gw-spare to be refused")
+    assert connects(secured, "gw-good"), "a certificate not revoked is still accepted"
