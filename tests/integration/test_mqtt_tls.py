@@ -8,10 +8,12 @@ rewritten, and a log file and the user to run as are added so a test can run it.
 from __future__ import annotations
 
 import getpass
+import os
 import re
 import signal
 import ssl
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -415,3 +417,84 @@ def test_a_certificate_revoked_later_is_refused_after_sighup(secured: Secured) -
     wait_until(lambda: "Reloading config" in secured.broker.log()[seen:], 10, "the reload")
     wait_until(lambda: not connects(secured, "gw-spare"), 15, "gw-spare to be refused")
     assert connects(secured, "gw-good"), "a certificate not revoked is still accepted"
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["--broker", "http://127.0.0.1:1883"], {}, "scheme 'http' is not supported"),
+        (["--broker", "mqtt://ingest:pw@127.0.0.1"], {}, "no credentials in the address"),
+        (
+            ["--broker", "mqtt://127.0.0.1:1883", "--ca-file", "ca.crt"],
+            {},
+            "--ca-file given, but the broker mqtt://127.0.0.1:1883 is plain MQTT",
+        ),
+        (
+            ["--broker", "mqtt://127.0.0.1:1883", "--username", "ingest"],
+            {"COLDCHAIN_BROKER_PASSWORD": "secret-1"},
+            "a password is sent only over TLS",
+        ),
+        (
+            ["--broker", "mqtts://127.0.0.1", "--cert-file", "missing.crt"],
+            {},
+            "--cert-file and --key-file go together",
+        ),
+        (
+            ["--broker", "mqtts://127.0.0.1", "--ca-file", "missing-ca.crt"],
+            {},
+            "no such file 'missing-ca.crt'",
+        ),
+    ],
+)
+def test_the_ingest_refuses_a_broker_it_must_not_use(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    result = cli(
+        "cloud.entrypoints.cli",
+        "ingest",
+        "--database-url",
+        f"sqlite:///{tmp_path / 'never.sqlite'}",
+        *args,
+        env=env,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert expected in result.stderr, result.stderr
+    assert "secret-1" not in result.stdout + result.stderr
+    assert not (tmp_path / "never.sqlite").exists()
+
+
+def test_a_gateway_that_cannot_log_in_as_configured_says_which_setting(tmp_path: Path) -> None:
+    made = make_gateway_config(tmp_path, sensors=1)
+    config = yaml.safe_load(made.config.read_text())
+    config["mqtt"].update(port=8883, tls={"cert_file": "gw.crt", "key_file": "gw.key"})
+    made.config.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = cli("edge.cli", "run", str(made.config), "--data-dir", str(made.data_dir))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "mqtt.tls.cert_file: no such file" in result.stderr, result.stderr
+
+    config["mqtt"].update(username="gw", password_env="GW_TEST_PASSWORD", tls={})
+    made.config.write_text(yaml.safe_dump(config, sort_keys=False))
+    plain = cli(
+        "edge.cli",
+        "run",
+        str(made.config),
+        "--data-dir",
+        str(made.data_dir),
+        "--broker",
+        "mqtt://127.0.0.1:1883",
+        env={"GW_TEST_PASSWORD": "secret-1"},
+    )
+    assert plain.returncode == 2, plain.stdout + plain.stderr
+    assert "sent only over TLS: use mqtts://" in plain.stderr, plain.stderr
+    assert "secret-1" not in plain.stdout + plain.stderr
