@@ -71,10 +71,15 @@ def check_config(configs: tuple[Path, ...]) -> None:
     show_default=True,
     help="Where the buffer lives.",
 )
-@click.option("--broker", help="Override the config's broker: mqtt://host:port.")
+@click.option(
+    "--broker",
+    help="Override the config's broker: mqtts://host[:8883] (TLS, the config's certificates) "
+    "or mqtt://host[:1883] (plain: the config's TLS is not used).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def run(config: Path, data_dir: Path, broker: str | None, verbose: bool) -> None:
     """Poll sensors, buffer durably, publish to the broker until SIGTERM or Ctrl-C."""
+    from edge.broker_login import BrokerLoginError
     from edge.gateway import Gateway
     from edge.wire import BrokerAddress
 
@@ -84,7 +89,11 @@ def run(config: Path, data_dir: Path, broker: str | None, verbose: bool) -> None
         address = BrokerAddress.parse(broker) if broker else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--broker") from None
-    gateway = Gateway(loaded, data_dir, address)
+    try:
+        gateway = Gateway(loaded, data_dir, address)
+    except BrokerLoginError as exc:
+        click.echo(f"cannot reach the broker as configured:\n{config}: {exc}", err=True)
+        sys.exit(2)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: gateway.stop())
     gateway.run()

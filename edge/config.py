@@ -43,14 +43,30 @@ class _Frozen(BaseModel):
 
 
 class TlsSettings(_Frozen):
-    """A client certificate per gateway; paths are relative to the config file."""
+    """TLS to the broker (1.2 at least); paths are relative to the config file.
 
-    ca_file: str
-    cert_file: str
-    key_file: str
+    `ca_file`: the CA the broker's certificate is verified against (default: the system's).
+    `cert_file` and `key_file`: the gateway's own client certificate (CN = the gateway id).
+    `tls: {}` is TLS with the system's CAs and no client certificate."""
+
+    ca_file: str | None = Field(default=None, min_length=1)
+    cert_file: str | None = Field(default=None, min_length=1)
+    key_file: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (the client certificate)")
+        return self
+
+
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class MqttSettings(_Frozen):
+    """The broker and how to reach it. A password (from `password_file`, relative to this
+    file, or the environment variable `password_env`; never in the config) needs `tls`."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     keepalive_s: int = Field(default=30, ge=5, le=3600)
@@ -63,6 +79,35 @@ class MqttSettings(_Frozen):
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=120.0, gt=0)
     tls: TlsSettings | None = None
+    username: str | None = Field(default=None, min_length=1, max_length=256)
+    password_file: str | None = Field(default=None, min_length=1)
+    password_env: str | None = Field(default=None, pattern=_ENV_NAME)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password_here(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError(
+                "password: never in the config file; give password_file or password_env"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _login(self) -> MqttSettings:
+        given = [f for f in ("password_file", "password_env") if getattr(self, f) is not None]
+        if len(given) > 1:
+            raise ValueError("password_file and password_env: give one of them, not both")
+        if given and self.username is None:
+            raise ValueError(f"{given[0]}: a password needs a username")
+        if given and self.tls is None:
+            raise ValueError(
+                f"{given[0]}: a password is sent only over TLS; add tls (and port 8883)"
+            )
+        return self
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_file is not None or self.password_env is not None
 
 
 class BufferSettings(_Frozen):

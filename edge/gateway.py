@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from edge import wire
+from edge import broker_login, wire
 from edge.alarm import AlarmChange, AlarmRule, LocalAlarm
 from edge.alarm_output import CoilOutput
 from edge.buffer import Buffer
@@ -43,12 +43,13 @@ class Gateway:
         self.loaded = loaded
         cfg = loaded.config
         self.data_dir = data_dir
-        self.broker = broker or wire.BrokerAddress(cfg.mqtt.host, cfg.mqtt.port)
+        settings = broker_login.settings_for(cfg.mqtt, broker)
+        self.broker = broker_login.address(settings)
         self.buffer = Buffer(data_dir / cfg.buffer.file, max_records=loaded.buffer_cap())
         self.poller = Poller([ModbusDevice(d, loaded.maps[d.id]) for d in cfg.devices])
         self.publisher = Publisher(
             self.buffer,
-            cfg.mqtt,
+            settings,
             cfg.id,
             cfg.site.id,
             self._status_online,
@@ -172,12 +173,11 @@ class Gateway:
         """Poll on a fixed cadence until stop() is called."""
         cfg = self.loaded.config
         log.info(
-            "gateway %s at site %s: %d devices, broker %s:%d, buffer %s (next seq %d)",
+            "gateway %s at site %s: %d devices, broker %s, buffer %s (next seq %d)",
             cfg.id,
             cfg.site.id,
             len(cfg.devices),
-            self.broker.host,
-            self.broker.port,
+            self.broker.url,
             self.buffer.path,
             self.buffer.stats().next_seq,
         )

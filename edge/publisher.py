@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -30,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge import wire
+from edge import broker_login, wire
 from edge.buffer import Buffer, Chunk
 from edge.config import MqttSettings
 
@@ -135,6 +135,7 @@ class Publisher:
         self._stop = threading.Event()
         self._attempts = 0
         self.connected = threading.Event()
+        self._refused = False  # the broker's CONNACK refused the last attempt
         self.published_envelopes = 0
         self.refused_envelopes = 0
         self.acknowledged_records = 0  # records in envelopes the broker has acknowledged
@@ -158,18 +159,15 @@ class Publisher:
         client.max_queued_messages_set(0)
         self._set_reconnect_delay(client)
         if self.settings.tls is not None:
-            tls = self.settings.tls
-            client.tls_set(
-                ca_certs=str(self._config_dir / tls.ca_file),
-                certfile=str(self._config_dir / tls.cert_file),
-                keyfile=str(self._config_dir / tls.key_file),
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+            client.tls_set_context(broker_login.tls_context(self.settings.tls, self._config_dir))
+        if self.settings.username is not None:
+            secret = broker_login.password(self.settings, self._config_dir)
+            client.username_pw_set(self.settings.username, secret)
         offline = wire.StatusMessage(
             v=wire.SCHEMA_VERSION, gateway=self.gateway, site=self.site, state="offline"
         )
         client.will_set(self._status_topic, wire.encode(offline), qos=1, retain=True)
+        client.enable_logger(logging.getLogger("paho.mqtt"))  # socket and TLS errors
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -191,7 +189,8 @@ class Publisher:
         self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
     ) -> None:
         if getattr(reason, "is_failure", False):
-            log.warning("broker refused connection: %s", reason)
+            log.warning("broker refused connection: %s; retrying", reason)
+            self._refused = True  # the disconnect that follows says nothing more
             return
         log.info("connected to broker")
         self._attempts = 0
@@ -202,14 +201,30 @@ class Publisher:
         self._wake.set()
 
     def _on_connect_fail(self, client: mqtt.Client, _u: object) -> None:
+        # Called while paho handles the failure: the TLS or socket error is the one in hand.
+        log.warning(
+            "cannot connect to the broker %s:%d: %s; retrying",
+            self.settings.host,
+            self.settings.port,
+            sys.exc_info()[1] or "connection failed",
+        )
         self._attempts += 1
         self._set_reconnect_delay(client)
 
     def _on_disconnect(
         self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
     ) -> None:
+        refused, self._refused = self._refused, False
         if self.connected.is_set() and not self._stop.is_set():
             log.warning("disconnected from broker: %s", reason)
+        elif not (refused or self._stop.is_set()):  # TLS 1.3: a refused certificate shows only now
+            log.warning(
+                "cannot connect to the broker %s:%d: it closed the connection before accepting "
+                "it (%s; this gateway's certificate refused or revoked?); retrying",
+                self.settings.host,
+                self.settings.port,
+                reason,
+            )
         self.connected.clear()
         self._attempts += 1
         self._set_reconnect_delay(client)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AwareDatetime,
@@ -84,19 +86,65 @@ def parse_topic(name: str) -> tuple[str, str, Channel]:
     return parts[2], parts[3], parts[4]
 
 
+BROKER_SCHEMES = {"mqtt": (False, 1883), "mqtts": (True, 8883)}  # scheme: TLS, default port
+
+
 @dataclass(frozen=True)
 class BrokerAddress:
+    """Where the broker listens, and whether the connection is TLS (mqtts)."""
+
     host: str
     port: int
+    tls: bool = False
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
 
     @classmethod
     def parse(cls, text: str) -> BrokerAddress:
-        """'mqtt://host:port' or 'host:port'."""
-        rest = text.removeprefix("mqtt://")
-        host, _, port = rest.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"broker {text!r} is not mqtt://host:port")
-        return cls(host, int(port))
+        """'mqtts://host[:port]' (TLS, 8883), 'mqtt://host[:port]' (1883) or 'host:port'."""
+        shape = "is not mqtt://host:port or mqtts://host:port"
+        if "://" not in text:  # the bare form: plain MQTT, the port written out
+            host, _, digits = text.rpartition(":")
+            if "@" in host or not host or not digits.isdigit() or not 0 < int(digits) < 65536:
+                raise ValueError(f"broker {text!r} {shape}")
+            return cls(host.strip("[]"), int(digits))
+        parts = urlsplit(text)
+        if "@" in parts.netloc:  # never echoed: it may hold a password
+            raise ValueError(
+                f"broker {parts.scheme}://...@{parts.hostname}: no credentials in the address "
+                "(a user name and a password file, or its environment variable, instead)"
+            )
+        if parts.scheme not in BROKER_SCHEMES:
+            raise ValueError(
+                f"broker {text!r}: scheme {parts.scheme!r} is not supported (mqtt or mqtts)"
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"broker {text!r} {shape}")
+        tls, default_port = BROKER_SCHEMES[parts.scheme]
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"broker {text!r}: the port is not a number 1-65535") from None
+        if not parts.hostname or port == 0:
+            raise ValueError(f"broker {text!r} {shape}")
+        return cls(parts.hostname, port or default_port, tls)
+
+
+def client_tls(
+    ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None
+) -> ssl.SSLContext:
+    """The TLS a client speaks to the broker: 1.2 at least, the broker's certificate and host
+    name verified against `ca_file` (else the system's CAs), a client certificate if given."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    if cert_file is not None:
+        context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 # --- payloads -----------------------------------------------------------------------------

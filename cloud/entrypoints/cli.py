@@ -10,12 +10,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from cloud.domain.access import SCOPES, TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX
 from cloud.domain.plausibility import EARLIEST_PLAUSIBLE, FUTURE_SKEW, TimeWindow
+from cloud.entrypoints.broker_login import broker_login, broker_options
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -126,9 +128,7 @@ def audit_key() -> None:
 @click.option(
     "--database-url", envvar="COLDCHAIN_DATABASE_URL", default=DEFAULT_DB, show_default=True
 )
-@click.option(
-    "--broker", envvar="COLDCHAIN_BROKER", default="mqtt://127.0.0.1:1883", show_default=True
-)
+@broker_options
 @click.option(
     "--client-id",
     default="coldchain-ingest-1",
@@ -182,6 +182,11 @@ def audit_key() -> None:
 def ingest(
     database_url: str,
     broker: str,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
+    username: str | None,
+    password_file: Path | None,
     client_id: str,
     shared: bool,
     group: str,
@@ -207,12 +212,17 @@ def ingest(
     )
     if window.earliest > datetime.now(UTC):
         raise click.BadParameter("is in the future", param_hint="--earliest-plausible")
-    address = BrokerAddress.parse(broker)
+    try:
+        address = BrokerAddress.parse(broker)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--broker") from None
+    login = broker_login(address, ca_file, cert_file, key_file, username, password_file)
     wiring = bootstrap.ingest(database_url, migrate=run_migrations, rules_in=rules_in)
     worker = IngestWorker(
         wiring.store,
         address.host,
         address.port,
+        login=login,
         client_id=client_id,
         shared=shared,
         group=group,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from cloud.domain.plausibility import TimeWindow
 from cloud.domain.refusals import RefusalBudget
 from cloud.entrypoints import rules_runner
+from cloud.entrypoints.broker_login import BrokerLogin
 from cloud.service_layer import rules as rules_service
 from cloud.service_layer.message_batch import MessageBatch
 from cloud.service_layer.store import Store
@@ -104,6 +106,7 @@ class IngestWorker:
         host: str,
         port: int,
         *,
+        login: BrokerLogin | None = None,
         client_id: str = "coldchain-ingest-1",
         shared: bool = True,
         group: str = wire.SHARED_GROUP,
@@ -118,6 +121,7 @@ class IngestWorker:
     ):
         self.store = store
         self.host, self.port = host, port
+        self.login = login or BrokerLogin()
         self.shared = shared
         self.group = group
         self.session_expiry_s = session_expiry_s
@@ -143,6 +147,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._writer_idle = threading.Event()  # the writer waits for a batch
         self.connected = threading.Event()
+        self._refused = False  # the broker's CONNACK refused the last attempt
         self.written = 0
         self.dead = 0
         self.evaluated = 0  # readings the rules have evaluated and committed
@@ -177,8 +182,14 @@ class IngestWorker:
             manual_ack=True,
             clean_session=None if v5 else False,  # MQTT 5 has clean_start instead
         )
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)  # doubled on every failure
+        if self.login.tls is not None:
+            client.tls_set_context(self.login.tls)
+        if self.login.username is not None:
+            client.username_pw_set(self.login.username, self.login.password)
+        client.enable_logger(logging.getLogger("paho.mqtt"))  # socket and TLS errors
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
         return client
@@ -187,7 +198,10 @@ class IngestWorker:
         self, client: mqtt.Client, _u: object, flags: object, reason: object, _p: object
     ) -> None:
         if getattr(reason, "is_failure", False):
-            log.error("broker refused the ingest worker: %s", reason)
+            # Not authorised, bad user name or password: paho retries with backoff; nothing
+            # was acknowledged, the broker keeps the session's messages meanwhile.
+            log.error("broker refused the ingest worker: %s; retrying", reason)
+            self._refused = True  # the disconnect that follows says nothing more
             return
         log.info("ingest connected (session present: %s)", getattr(flags, "session_present", None))
         client.subscribe(
@@ -203,12 +217,31 @@ class IngestWorker:
         )
         self.connected.set()
 
+    def _on_connect_fail(self, _c: object, _u: object) -> None:
+        # Called while paho handles the failure: the TLS or socket error is the one in hand.
+        log.error(
+            "cannot connect to the broker %s:%d: %s; retrying",
+            self.host,
+            self.port,
+            sys.exc_info()[1] or "connection failed",
+        )
+
     def _on_disconnect(
         self, _c: object, _u: object, _f: object, reason: object, _p: object
     ) -> None:
+        was_connected, refused = self.connected.is_set(), self._refused
         self.connected.clear()
-        if not self._stop.is_set():
+        self._refused = False
+        if was_connected and not self._stop.is_set():
             log.warning("ingest disconnected: %s", reason)
+        elif not (refused or self._stop.is_set()):  # TLS 1.3: a refused certificate shows only now
+            log.error(
+                "cannot connect to the broker %s:%d: it closed the connection before accepting "
+                "it (%s; the ingest's certificate refused or revoked?); retrying",
+                self.host,
+                self.port,
+                reason,
+            )
 
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         # Decoded on the writer thread (decode_batch): measured faster than here, where it

@@ -152,8 +152,11 @@ def test_decode_refuses_with_a_reason(payload: bytes, reason: str) -> None:
 def test_broker_address() -> None:
     assert wire.BrokerAddress.parse("mqtt://10.0.0.5:8883") == wire.BrokerAddress("10.0.0.5", 8883)
     assert wire.BrokerAddress.parse("localhost:1883").port == 1883
+    assert wire.BrokerAddress.parse("mqtts://10.0.0.5") == wire.BrokerAddress(
+        "10.0.0.5", 8883, True
+    )
     with pytest.raises(ValueError, match="not mqtt://host:port"):
-        wire.BrokerAddress.parse("mqtt://nowhere")
+        wire.BrokerAddress.parse("mqtt://:1883")
 
 
 def test_a_time_without_an_offset_is_refused() -> None:
