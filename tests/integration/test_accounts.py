@@ -93,7 +93,9 @@ def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(api: Ap
     no_reason = c.post("/api/users/qa/unlock", json={}, headers=admin)
     assert no_reason.status_code == 422 and no_reason.get_json()["errors"][0]["field"] == "reason"
     not_admin = api.as_("operator")  # qa is locked: another non-admin tries
-    assert c.post("/api/users/qa/unlock", json={"reason": "x"}, headers=not_admin).status_code == 403
+    assert (
+        c.post("/api/users/qa/unlock", json={"reason": "x"}, headers=not_admin).status_code == 403
+    )
     unlocked = c.post(
         "/api/users/qa/unlock", json={"reason": "called the help desk"}, headers=admin
     )
