@@ -78,7 +78,9 @@ USERS = (
 # Machine users act only through the scoped tokens an admin issues them; they never log in.
 MACHINES = (("dock-scanner", "Dock scanner (machine)", "operator"),)
 ACTOR = "demo-seed"
-HISTORY_GATEWAY = "demo-history"  # readings of the past, apart from the gateways' own seqs
+# The readings the demo makes name these until stored (write_and_evaluate), where they become
+# their sensors' gateways' own, with seqs below the gateways' numbering.
+HISTORY_GATEWAY = "demo-history"
 FAILURE_GATEWAY = "demo-failure"
 FAILURE_ZONE = "wh-leeds-cold1"
 AMBIENT = 21.0  # C: where a cold room whose cooling stopped is heading
