@@ -22,9 +22,8 @@ from dashboard import services
 
 COOKIE = "coldchain_room_session"
 # What each role may do: one table for the API and the control room (cloud.domain.access);
-# "accounts" (unlock, reset passwords) is the admins' "access" duty.
+# unlocking accounts and resetting passwords is the admins' "access" duty.
 PERMISSIONS: dict[str, frozenset[str]] = {name: a.roles for name, a in ACTIONS.items()}
-PERMISSIONS["accounts"] = ACTIONS["access"].roles
 
 
 def _user_initiated() -> bool:

@@ -19,7 +19,7 @@ HEADER = ("Username", "Name", "Role", "Active", "Locked", "Must change password"
 
 @guarded
 def layout(user: UserView, **_q: str) -> html.Div:
-    if not may("accounts", user):
+    if not may("access", user):
         return html.Div(
             [html.H1("Accounts"), html.P("Only admins manage accounts.", className="muted")]
         )
@@ -55,7 +55,7 @@ def layout(user: UserView, **_q: str) -> html.Div:
 )
 def act(_unlock: int | None, _reset: int | None, username: str | None, reason: str | None) -> Any:
     """Unlock the chosen account or reset its password, as the logged-in admin."""
-    admin = require("accounts")
+    admin = require("access")
     username = (username or "").strip()
     if not username or not (reason or "").strip():
         return html.Span("Choose an account and give a reason.", className="error"), no_update

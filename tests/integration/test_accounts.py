@@ -46,6 +46,24 @@ def login(c: FlaskClient, username: str, password: str, **kw: object) -> int:
     ).status_code
 
 
+def browser(api: Api) -> FlaskClient:
+    """A client that keeps its cookies, as a browser does (api.client keeps none)."""
+    return api.app.test_client()
+
+
+def _held(api: Api, lot: str = "L1") -> str:
+    """QA puts the lot's batch on hold; the URL of the hold's disposition (a signed release)."""
+    batches = api.client.get("/api/batches", headers=api.as_("qa")).get_json()["items"]
+    batch_id = next(b["id"] for b in batches if b["lot"] == lot)
+    put = api.client.post(
+        f"/api/batches/{batch_id}/status",
+        json={"status": "held", "reason": "probe check"},
+        headers=api.as_("qa"),
+    )
+    assert put.status_code == 200, put.get_json()
+    return f"/api/holds/{put.get_json()['hold_id']}/disposition"
+
+
 def fresh_client(api: Api, **config: object) -> FlaskClient:
     """Another app on the same database (another process, as far as sessions go)."""
     app = create_app(api.app.config["DATABASE_URL"], {"TESTING": True, **config})
@@ -74,9 +92,9 @@ def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(api: Ap
     assert [u["locked"] for u in listed if u["username"] == "qa"] == [True]
     no_reason = c.post("/api/users/qa/unlock", json={}, headers=admin)
     assert no_reason.status_code == 422 and no_reason.get_json()["errors"][0]["field"] == "reason"
+    not_admin = api.as_("operator")  # qa is locked: another non-admin tries
     assert (
-        c.post("/api/users/qa/unlock", json={"reason": "x"}, headers=api.as_("qa")).status_code
-        == 403
+        c.post("/api/users/qa/unlock", json={"reason": "x"}, headers=not_admin).status_code == 403
     )
     unlocked = c.post(
         "/api/users/qa/unlock", json={"reason": "called the help desk"}, headers=admin
@@ -113,7 +131,7 @@ def test_login_takes_as_long_for_an_unknown_user_as_for_a_known_one(api: Api):
 
 
 def test_user_changes_their_password_and_other_sessions_end(api: Api):
-    c, other = api.client, fresh_client(api)
+    c, other = browser(api), fresh_client(api)
     assert login(c, "operator", PASSWORD) == 200
     assert login(other, "operator", PASSWORD) == 200
     change = {"password": PASSWORD, "new_password": NEW_PASSWORD}
@@ -201,7 +219,7 @@ def test_session_cookie_is_secure_over_https_and_names_a_server_side_session(api
 
 
 def test_logout_revokes_the_session(api: Api):
-    c = api.client
+    c = browser(api)
     assert login(c, "qa", PASSWORD) == 200
     secret = c.get_cookie(COOKIE, path="/api").value
     assert c.delete("/api/session").status_code == 204
@@ -240,32 +258,27 @@ def test_login_attempts_are_rate_limited(api: Api):
 
 
 def test_first_signing_in_a_session_needs_the_user_id(api: Api):
-    c = api.client
-    batches = c.get("/api/batches", headers=api.as_("qa")).get_json()["items"]
-    held = next(b for b in batches if b["status"] == "held")
-    url = f"/api/batches/{held['id']}/status"
+    c = browser(api)
+    url = _held(api)
     assert login(c, "qa", PASSWORD) == 200
-    release = {"status": "available", "reason": "within budget", "password": PASSWORD}
+    release = {"decision": "release", "reason": "within budget", "password": PASSWORD}
     first = c.post(url, json=release)
     assert first.status_code == 422 and first.get_json()["errors"][0]["field"] == "username"
     signed = c.post(url, json={**release, "username": "qa"})
     assert signed.status_code == 200, signed.get_json()
-    back = c.post(url, json={"status": "held", "reason": "recheck"})
-    assert back.status_code == 200
     # Later signings of the same continuous session need the password only.
-    assert c.post(url, json={**release, "reason": "checked again"}).status_code == 200
-    # A token is no session: every signing needs both components.
-    c.post(url, json={"status": "held", "reason": "recheck"})
-    token = c.post(url, json={**release, "reason": "again"}, headers=api.as_("qa"))
-    assert token.status_code == 422
+    again = c.post(_held(api), json={**release, "reason": "checked again"})
+    assert again.status_code == 200, again.get_json()
+    # Another session (another login) signs for the first time: both components again.
+    other = api.client.post(_held(api), json=release, headers=api.as_("qa"))
+    assert other.status_code == 422 and other.get_json()["errors"][0]["field"] == "username"
 
 
 def test_wrong_signature_passwords_count_towards_the_lock_out(api: Api):
-    c = api.client
-    batches = c.get("/api/batches", headers=api.as_("qa")).get_json()["items"]
-    url = f"/api/batches/{next(b['id'] for b in batches if b['status'] == 'held')}/status"
+    c = browser(api)
+    url = _held(api)
     assert login(c, "qa", PASSWORD) == 200
-    release = {"status": "available", "reason": "ok", "username": "qa"}
+    release = {"decision": "release", "reason": "ok", "username": "qa"}
     for n in range(5):
         wrong = c.post(url, json={**release, "password": f"wrong-{n}"})
         assert wrong.status_code == 403, wrong.get_json()

@@ -193,7 +193,8 @@ def test_a_role_change_takes_effect_when_a_second_admin_confirms_it(api: Api) ->
     assert confirmed.status_code == 200
     assert (confirmed.json["role"], confirmed.json["pending_role"]) == ("qa", None)
     assert problem(c.post(confirm, json={"reason": "again"}, headers=admin2), 409)
-    signed = c.post(f"/api/holds/{hold_id}/disposition", json=release, headers=operator)
+    first_signing = {**release, "username": "operator"}  # the session's first signature
+    signed = c.post(f"/api/holds/{hold_id}/disposition", json=first_signing, headers=operator)
     assert signed.status_code == 200 and _status(api, batch_id) == "available"
     trail = api.db.scalars(
         select(AuditEntry)
@@ -214,8 +215,9 @@ def test_a_new_account_gets_its_role_from_two_admins(api: Api) -> None:
     made = c.post("/api/users", json=new, headers=admin)
     assert made.status_code == 201, made.get_data(as_text=True)
     assert (made.json["role"], made.json["pending_role"]) == ("viewer", "qa")
-    puppet = {"Cookie": f"session={api.log_in('sock', 'x' * 12)}"}
-    release = {"decision": "release", "reason": "fine", "password": "x" * 12}
+    api.log_in("sock", "x" * 12)
+    puppet = api.as_("sock")
+    release = {"decision": "release", "reason": "fine", "password": "x" * 12, "username": "sock"}
     assert problem(c.post(f"/api/holds/{hold_id}/disposition", json=release, headers=puppet), 403)
 
 
