@@ -33,7 +33,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from cloud.domain.plausibility import TimeWindow
 from cloud.domain.refusals import RefusalBudget
@@ -391,8 +391,9 @@ class IngestWorker:
                     self.dead += result.dead_letters
                     registered = list(result.registered)
                 break
-            except IntegrityError as exc:
-                # A message the schema refuses must not block the ones behind it.
+            except (IntegrityError, DataError) as exc:
+                # A message the schema refuses (a key, a value too long or out of range) must
+                # not block the ones behind it: it is the message's fault, not the database's.
                 log.error("batch refused by the database (%s); writing one by one", exc.orig)
                 singly = True
             except DBAPIError as exc:
@@ -544,7 +545,7 @@ class IngestWorker:
                 self.written += result.readings_offered
                 self._hand_to_rules(single.readings)
                 continue
-            except IntegrityError as exc:
+            except (IntegrityError, DataError) as exc:
                 reason = f"refused by the database: {exc.orig}"
             except DBAPIError:
                 raise  # unreachable database: the caller waits and retries

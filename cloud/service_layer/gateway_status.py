@@ -139,10 +139,8 @@ def _read_points(
     for point in status.read_points:
         if owner.get(point.id, status.gateway) != status.gateway:
             outcome.refused.append(f"read point {point.id}: it is gateway {owner[point.id]}'s")
-        elif point.zone not in zones and not _zone_of_site(conn, point.zone, status.site):
-            outcome.refused.append(
-                f"read point {point.id}: zone {point.zone} is not of {status.site}"
-            )
+        elif point.zone not in zones and (why := _zone_refusal(conn, point.zone, status.site)):
+            outcome.refused.append(f"read point {point.id}: {why}")
         else:
             rows.append(
                 {
@@ -168,10 +166,8 @@ def _sensors(
     for sensor in status.sensors:
         if owner.get(sensor.id, status.gateway) != status.gateway:
             outcome.refused.append(f"sensor {sensor.id}: it is gateway {owner[sensor.id]}'s")
-        elif sensor.zone not in zones and not _zone_of_site(conn, sensor.zone, status.site):
-            outcome.refused.append(
-                f"sensor {sensor.id}: zone {sensor.zone} is not of {status.site}"
-            )
+        elif sensor.zone not in zones and (why := _zone_refusal(conn, sensor.zone, status.site)):
+            outcome.refused.append(f"sensor {sensor.id}: {why}")
         else:
             rows.append(
                 {
@@ -184,8 +180,12 @@ def _sensors(
     _upsert(conn, insert, Sensor.__table__, rows)
 
 
-def _zone_of_site(conn: Any, zone: str, site: str) -> bool:
-    return conn.execute(select(Zone.site_id).where(Zone.id == zone)).scalar() == site
+def _zone_refusal(conn: Any, zone: str, site: str) -> str | None:
+    """Why a sensor or read point may not be in `zone` for a gateway of `site`, or None."""
+    owner = conn.execute(select(Zone.site_id).where(Zone.id == zone)).scalar()
+    if owner is None:
+        return f"zone {zone} does not exist"
+    return None if owner == site else f"zone {zone} is of site {owner}, not of {site}"
 
 
 def _upsert(conn: Any, insert: Any, table: Any, rows: list[dict[str, Any]]) -> None:

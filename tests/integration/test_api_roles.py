@@ -31,6 +31,7 @@ DUTIES = {
     "investigate": ({"qa"}, None),
     "disposition": ({"qa"}, None),
     "recall": ({"qa"}, None),
+    "shipment_release": ({"qa"}, None),
     "recall-report": ({"qa"}, None),
     "master-data": ({"admin"}, "master-data"),
     "profiles": ({"admin"}, "master-data"),

@@ -367,7 +367,15 @@ def test_read_models_and_actions_on_the_demo_data(pg_url: str) -> None:
 
     with pytest.raises(SignatureRefused):
         room.act(
-            qa, "checked", disposition, first.hold_id, "release", "qa", "wrong", "checked", "qa"
+            qa,
+            "checked",
+            disposition,
+            first.hold_id,
+            "release",
+            "qa",
+            "wrong",
+            "checked",
+            user_id="qa",
         )
     with pytest.raises(SignatureRefused):  # operators cannot sign a release
         room.act(
@@ -379,10 +387,18 @@ def test_read_models_and_actions_on_the_demo_data(pg_url: str) -> None:
             "operator",
             DEMO_PASSWORD,
             "x",
-            "operator",
+            user_id="operator",
         )
     hold = room.act(
-        qa, "assessed", disposition, first.hold_id, "reject", "qa", DEMO_PASSWORD, "assessed", "qa"
+        qa,
+        "assessed",
+        disposition,
+        first.hold_id,
+        "reject",
+        "qa",
+        DEMO_PASSWORD,
+        "assessed",
+        user_id="qa",
     )
     assert hold.status == "rejected" and hold.signature_id is not None
     assert first.hold_id not in {h.hold_id for h in room.read(frozen_batches)}

@@ -82,16 +82,17 @@ def test_a_message_the_database_refuses_does_not_block_the_batch(
     worker = start_ingest(processes, "ingest", ingest_args(pg_url, mosquitto))
     tag = uuid.uuid4().hex[:8]
     site, gateway = f"site-{tag}", f"gw-{tag}"
-    # Valid on the wire, refused by the schema: a sensor in a zone that does not exist.
+    # Valid on the wire, refused by the schema: a sensor model longer than its column.
     status = wire.StatusMessage(
         v=1,
         gateway=gateway,
         site=site,
         state="online",
         at=datetime.now(UTC),
+        zones=[wire.ZoneInfo(id=f"zone-{tag}", name="Cold room")],
         sensors=[
             wire.SensorInfo(
-                id=f"s-{tag}", zone=f"nowhere-{tag}", model="X", quantities=["temperature"]
+                id=f"s-{tag}", zone=f"zone-{tag}", model="X" * 101, quantities=["temperature"]
             )
         ],
     )
@@ -117,7 +118,7 @@ def test_a_message_the_database_refuses_does_not_block_the_batch(
             )
 
     (reason,) = wait_until(refused, 20, "the refused status to be dead-lettered")
-    assert "refused by the database" in reason and "foreign key" in reason
+    assert "refused by the database" in reason and "too long" in reason, reason
     with engine.connect() as conn:
         seqs = conn.execute(select(Reading.seq).where(Reading.gateway_id == gateway)).scalars()
         assert list(seqs) == [7]
