@@ -167,21 +167,25 @@ def test_a_standard_hold_is_still_released_by_one_signature(api: Api) -> None:
 
 def test_the_two_person_reasons_are_configured(pg_url: str, api: Api) -> None:
     from cloud.entrypoints.api import create_app
+    from cloud.entrypoints.api.database import EXTENSION
 
     app = create_app(
         pg_url, {"TESTING": True, "SECRET_KEY": "t", "TWO_PERSON_REASONS": frozenset()}
     )
-    hold = held(api, FREEZING)
-    client = app.test_client()
-    client.post("/api/session", json={"username": "qa", "password": PASSWORD})
-    body = {
-        "decision": "release",
-        "reason": "one QA suffices here",
-        "password": PASSWORD,
-        "username": "qa",
-    }
-    released = client.post(f"/api/holds/{hold.id}/disposition", json=body)
-    assert released.status_code == 200 and released.get_json()["status"] == "released"
+    try:
+        hold = held(api, FREEZING)
+        client = app.test_client()
+        client.post("/api/session", json={"username": "qa", "password": PASSWORD})
+        body = {
+            "decision": "release",
+            "reason": "one QA suffices here",
+            "password": PASSWORD,
+            "username": "qa",
+        }
+        released = client.post(f"/api/holds/{hold.id}/disposition", json=body)
+        assert released.status_code == 200 and released.get_json()["status"] == "released"
+    finally:  # its own engine: closed here, not left to the garbage collector
+        app.extensions[EXTENSION].kw["bind"].dispose()
 
 
 def pick(api: Api, ident: str = "SH-1") -> None:
