@@ -130,54 +130,46 @@ def _zones(
 def _read_points(
     conn: Any, insert: Any, status: wire.StatusMessage, zones: set[str], outcome: StatusOutcome
 ) -> None:
-    if not status.read_points:
-        return
-    ids = [p.id for p in status.read_points]
-    query = select(ReadPoint.id, ReadPoint.gateway_id).where(ReadPoint.id.in_(ids))
-    owner: dict[str, str] = {p: g for p, g in conn.execute(query)}
-    rows = []
-    for point in status.read_points:
-        if owner.get(point.id, status.gateway) != status.gateway:
-            outcome.refused.append(f"read point {point.id}: it is gateway {owner[point.id]}'s")
-        elif point.zone not in zones and (why := _zone_refusal(conn, point.zone, status.site)):
-            outcome.refused.append(f"read point {point.id}: {why}")
-        else:
-            rows.append(
-                {
-                    "id": point.id,
-                    "zone_id": point.zone,
-                    "gateway_id": status.gateway,
-                    "reader": point.reader,
-                    "business_step": point.business_step,
-                }
-            )
-    _upsert(conn, insert, ReadPoint.__table__, rows)
+    rows = [
+        {"id": p.id, "zone_id": p.zone, "reader": p.reader, "business_step": p.business_step}
+        for p in status.read_points
+    ]
+    _register(conn, insert, status, zones, outcome, ReadPoint, "read point", rows)
 
 
 def _sensors(
     conn: Any, insert: Any, status: wire.StatusMessage, zones: set[str], outcome: StatusOutcome
 ) -> None:
-    if not status.sensors:
+    rows = [{"id": s.id, "zone_id": s.zone, "model": s.model} for s in status.sensors]
+    _register(conn, insert, status, zones, outcome, Sensor, "sensor", rows)
+
+
+def _register(
+    conn: Any,
+    insert: Any,
+    status: wire.StatusMessage,
+    zones: set[str],
+    outcome: StatusOutcome,
+    model: type[ReadPoint] | type[Sensor],
+    what: str,
+    described: list[dict[str, Any]],
+) -> None:
+    """Register the gateway's own sensors or read points, in zones of its site; another
+    gateway's, or one in a zone not of the site, is refused."""
+    if not described:
         return
-    ids = [s.id for s in status.sensors]
-    query = select(Sensor.id, Sensor.gateway_id).where(Sensor.id.in_(ids))
-    owner: dict[str, str] = {s: g for s, g in conn.execute(query)}
+    query = select(model.id, model.gateway_id).where(model.id.in_([d["id"] for d in described]))
+    owner: dict[str, str] = {i: g for i, g in conn.execute(query)}
     rows = []
-    for sensor in status.sensors:
-        if owner.get(sensor.id, status.gateway) != status.gateway:
-            outcome.refused.append(f"sensor {sensor.id}: it is gateway {owner[sensor.id]}'s")
-        elif sensor.zone not in zones and (why := _zone_refusal(conn, sensor.zone, status.site)):
-            outcome.refused.append(f"sensor {sensor.id}: {why}")
+    for item in described:
+        ident, zone = item["id"], item["zone_id"]
+        if owner.get(ident, status.gateway) != status.gateway:
+            outcome.refused.append(f"{what} {ident}: it is gateway {owner[ident]}'s")
+        elif zone not in zones and (why := _zone_refusal(conn, zone, status.site)):
+            outcome.refused.append(f"{what} {ident}: {why}")
         else:
-            rows.append(
-                {
-                    "id": sensor.id,
-                    "zone_id": sensor.zone,
-                    "gateway_id": status.gateway,
-                    "model": sensor.model,
-                }
-            )
-    _upsert(conn, insert, Sensor.__table__, rows)
+            rows.append({**item, "gateway_id": status.gateway})
+    _upsert(conn, insert, model.__table__, rows)
 
 
 def _zone_refusal(conn: Any, zone: str, site: str) -> str | None:
