@@ -91,3 +91,11 @@ def duration(minutes: float | None) -> str:
 
 def celsius(value: float | None, digits: int = 1) -> str:
     return "--" if value is None else f"{value:.{digits}f} \u00b0C"
+
+
+def budget_cell(remaining_min: float | None, budget_min: float | None) -> html.Td:
+    """A stability budget's cell: what is left, and of how much (or that none is set)."""
+    total = f"of {duration(budget_min)}" if budget_min is not None else "no budget set"
+    return html.Td(
+        [html.Div(duration(remaining_min)), html.Div(total, className="muted")], className="num"
+    )

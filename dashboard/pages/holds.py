@@ -14,7 +14,7 @@ from cloud.views import holds as hold_views
 from cloud.views.control_room import UserView
 from dashboard import services
 from dashboard.auth import guarded, may, require
-from dashboard.present import aria, badge, celsius, duration, local
+from dashboard.present import aria, badge, budget_cell, celsius, duration, local
 
 dash.register_page(__name__, path="/holds", name="Holds", order=3)
 
@@ -200,18 +200,7 @@ def table(_changed: int) -> Any:
                             className="num",
                         ),
                         html.Td(f"{celsius(r.min_value)} to {celsius(r.max_value)}"),
-                        html.Td(
-                            [
-                                html.Div(duration(r.remaining_min)),
-                                html.Div(
-                                    f"of {duration(r.budget_min)}"
-                                    if r.budget_min is not None
-                                    else "no budget set",
-                                    className="muted",
-                                ),
-                            ],
-                            className="num",
-                        ),
+                        budget_cell(r.remaining_min, r.budget_min),
                         html.Td(celsius(r.mkt, 2), className="num"),
                         html.Td(local(r.opened_at, r.timezone)),
                         *([html.Td(_buttons(r, user), className="toolbar")] if signer else []),

@@ -18,7 +18,7 @@ from cloud.views.control_room import UserView
 from cloud.views.transfers import Movement, movements
 from dashboard import services
 from dashboard.auth import guarded, may, require
-from dashboard.present import age, aria, badge, celsius, duration, local
+from dashboard.present import age, aria, badge, budget_cell, celsius, local
 
 dash.register_page(__name__, path="/transfers", name="Transfers & shipments", order=5)
 
@@ -203,18 +203,7 @@ def _evidence(card: release_views.ReleaseCard) -> html.Table:
                         html.Td([html.Strong(b.lot), html.Div(b.product, className="muted")]),
                         html.Td(b.temperature_class),
                         html.Td(str(b.items), className="num"),
-                        html.Td(
-                            [
-                                html.Div(duration(b.remaining_budget_min)),
-                                html.Div(
-                                    f"of {duration(b.budget_min)}"
-                                    if b.budget_min is not None
-                                    else "no budget set",
-                                    className="muted",
-                                ),
-                            ],
-                            className="num",
-                        ),
+                        budget_cell(b.remaining_budget_min, b.budget_min),
                         html.Td(celsius(b.mkt_c, 2), className="num"),
                         html.Td(
                             html.Ul(
